@@ -1,0 +1,72 @@
+"""Input checks shared by every public entry point.
+
+Each failure raises ``ValueError`` with a message that names the function, the argument, what
+was expected and what was received, and says what to do about it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def float_array(fn: str, name: str, value: Any, ndim: int, layout: str) -> np.ndarray:
+    """``value`` as a finite float32/float64 array of rank ``ndim`` (``layout`` names its axes)."""
+    if isinstance(value, np.ndarray):
+        a = value
+    else:
+        try:
+            a = np.asarray(value)
+        except (TypeError, ValueError) as exc:  # ragged lists and the like
+            raise ValueError(
+                f"{fn}: {name} must be an array of shape {layout}; got {type(value).__name__} "
+                f"that NumPy cannot turn into an array ({exc})"
+            ) from None
+    if a.dtype not in FLOAT_DTYPES:
+        hint = f"; convert it with {name}.astype(np.float32) (or float64 for verification)"
+        raise ValueError(
+            f"{fn}: {name} must have dtype float32 or float64; got {a.dtype}"
+            + (hint if a.dtype.kind in "biuf" else "")
+        )
+    if a.ndim != ndim:
+        raise ValueError(f"{fn}: {name} must be a {ndim}-D array of shape {layout}; got shape {a.shape}")
+    if 0 in a.shape:
+        raise ValueError(f"{fn}: {name} must not have an empty axis; expected {layout}, got shape {a.shape}")
+    finite = np.isfinite(a)
+    if not finite.all():
+        where = tuple(int(i) for i in np.argwhere(~finite)[0])
+        what = "NaN" if np.isnan(a[where]) else "Inf"
+        raise ValueError(
+            f"{fn}: {name} contains {what} at index {where}; every value must be finite "
+            f"(check the data or the parameters for divergence)"
+        )
+    return a
+
+
+def expect_shape(fn: str, name: str, a: np.ndarray, expected: tuple[int, ...], why: str) -> None:
+    """Raise unless ``a.shape == expected``; ``why`` says where the expected shape comes from."""
+    if a.shape != tuple(expected):
+        raise ValueError(f"{fn}: {name} must have shape {tuple(expected)} ({why}); got {a.shape}")
+
+
+def same_dtype(fn: str, arrays: dict[str, np.ndarray]) -> np.dtype:
+    """The one dtype all ``arrays`` share (the first named sets it)."""
+    items = iter(arrays.items())
+    first_name, first = next(items)
+    for name, a in items:
+        if a.dtype != first.dtype:
+            raise ValueError(
+                f"{fn}: {name} has dtype {a.dtype} but {first_name} has {first.dtype}; all arrays "
+                f"must share one dtype: convert with .astype(np.{first.dtype})"
+            )
+    return first.dtype
+
+
+def choice(fn: str, name: str, value: Any, allowed: tuple) -> Any:
+    """Raise unless ``value`` is one of ``allowed``."""
+    if value not in allowed:
+        raise ValueError(f"{fn}: {name} must be one of {', '.join(map(repr, allowed))}; got {value!r}")
+    return value
