@@ -1,0 +1,77 @@
+"""The layer protocol shared by every layer."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _validation as v
+
+
+class Layer:
+    """A layer: ``forward(x, training)`` → y, then ``backward(dy)`` → dx.
+
+    ``params`` maps parameter names to arrays; ``backward`` writes the matching gradients into
+    ``grads`` (same names, same shapes; each call overwrites them). The cache that ``backward``
+    needs is kept from the last ``forward(..., training=True)``.
+    """
+
+    def __init__(self, dtype=np.float32):
+        self.dtype = np.dtype(dtype)
+        v.choice(type(self).__name__, "dtype", self.dtype, v.FLOAT_DTYPES)
+        self.params: dict[str, np.ndarray] = {}
+        self.grads: dict[str, np.ndarray] = {}
+        self._cache = None
+
+    def _init_params(self, **params: np.ndarray) -> None:
+        self.params = {k: np.ascontiguousarray(p, self.dtype) for k, p in params.items()}
+        self.grads = {k: np.zeros_like(p) for k, p in self.params.items()}
+
+    def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    __call__ = forward
+
+    def astype(self, dtype) -> "Layer":
+        """Convert parameters (and gradients, and any carried state) to ``dtype`` in place."""
+        self.dtype = np.dtype(dtype)
+        v.choice(type(self).__name__, "dtype", self.dtype, v.FLOAT_DTYPES)
+        self._init_params(**self.params)
+        self._cache = None
+        return self
+
+    # Carried state (recurrent layers with stateful=True); nothing for other layers.
+    def get_state(self) -> dict[str, np.ndarray]:
+        return {}
+
+    def set_state(self, state: dict[str, np.ndarray]) -> None:
+        pass
+
+    def reset_states(self) -> None:
+        pass
+
+    def _input(self, x, ndim_min: int, layout: str) -> np.ndarray:
+        """Validate a forward input: finite float array of rank ≥ ndim_min (in the layer's dtype, if
+        it has parameters; layers without parameters pass either float dtype through)."""
+        fn = f"{type(self).__name__}.forward"
+        ndim = np.ndim(x)
+        x = v.float_array(fn, "x", x, max(ndim, ndim_min), layout)
+        if self.params and x.dtype != self.dtype:
+            raise ValueError(
+                f"{fn}: x has dtype {x.dtype} but the layer's parameters are {self.dtype}; convert "
+                f"x with x.astype(np.{self.dtype}) or the layer with layer.astype(np.{x.dtype})"
+            )
+        return x
+
+    def _grad_input(self, dy, shape) -> np.ndarray:
+        """Validate ``dy`` for backward against the output shape of the last forward."""
+        fn = f"{type(self).__name__}.backward"
+        if self._cache is None:
+            raise ValueError(f"{fn}: no forward pass to differentiate; call forward(x, training=True) first")
+        dy = v.float_array(fn, "dy", dy, np.ndim(dy), str(tuple(shape)))
+        v.expect_shape(fn, "dy", dy, shape, "the shape of the last forward output")
+        if self.params and dy.dtype != self.dtype:
+            raise ValueError(f"{fn}: dy has dtype {dy.dtype}; expected the layer's {self.dtype}")
+        return dy

@@ -1,0 +1,59 @@
+"""Fully connected layer, applied over the last axis."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _validation as v
+from .. import init
+from ..kernels.activations import ELEMENTWISE, activate, activation_backward
+from .base import Layer
+
+
+class Dense(Layer):
+    """``y = act(x W + b)`` over the last axis of ``x`` (so a ``(B, T, F)`` input is handled per step).
+
+    Args:
+        in_features, out_features: sizes of the last axis in and out.
+        activation: ``"identity"`` (default), ``"tanh"``, ``"relu"``, ``"sigmoid"`` or ``"softmax"``.
+        dtype: float32 (default) or float64.  seed: for the Glorot-uniform initialisation of W.
+
+    Example::
+
+        >>> import numpy as np
+        >>> layer = Dense(3, 2, activation="tanh", seed=0)
+        >>> layer.forward(np.ones((4, 3), np.float32)).shape
+        (4, 2)
+    """
+
+    ACTIVATIONS = ELEMENTWISE + ("softmax",)
+
+    def __init__(self, in_features: int, out_features: int, activation: str = "identity", *, dtype=np.float32, seed=None):
+        super().__init__(dtype)
+        for name, n in (("in_features", in_features), ("out_features", out_features)):
+            if not isinstance(n, (int, np.integer)) or n < 1:
+                raise ValueError(f"Dense: {name} must be a positive integer; got {n!r}")
+        self.activation = v.choice("Dense", "activation", activation, self.ACTIVATIONS)
+        rng = np.random.default_rng(seed)
+        self._init_params(
+            W=init.glorot_uniform((in_features, out_features), rng, self.dtype), b=init.zeros(out_features, dtype=self.dtype)
+        )
+
+    def forward(self, x, training: bool = True):
+        x = self._input(x, 2, "(B, ..., in_features)")
+        n_in = self.params["W"].shape[0]
+        if x.shape[-1] != n_in:
+            raise ValueError(f"Dense.forward: x must have last axis {n_in} (in_features); got shape {x.shape}")
+        y = activate(self.activation, x @ self.params["W"] + self.params["b"], out=None)
+        if training:
+            self._cache = (x, y)
+        return y
+
+    def backward(self, dy):
+        x, y = self._cache if self._cache is not None else (None, None)
+        dy = self._grad_input(dy, y.shape if y is not None else ())
+        dz = activation_backward(self.activation, dy, y)
+        n_in, n_out = self.params["W"].shape
+        self.grads["W"][...] = x.reshape(-1, n_in).T @ dz.reshape(-1, n_out)
+        self.grads["b"][...] = dz.reshape(-1, n_out).sum(axis=0)
+        return dz @ self.params["W"].T

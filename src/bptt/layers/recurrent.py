@@ -1,0 +1,192 @@
+"""Recurrent layers: LSTM, GRU and simple RNN over ``(B, T, I)`` batches.
+
+Each layer calls its :mod:`bptt.functional` pair. Options shared by all three:
+
+* ``return_sequences`` — output every step's h ``(B, T, H)`` (TMVA ``returnSequence``) or only
+  the last one ``(B, H)``;
+* ``stateful`` — carry the final states of one batch into the next as its initial states (TMVA
+  ``rememberState``). Unlike TMVA, the backward pass uses the state the forward pass really started
+  from, and returns the gradient with respect to it in ``state_grads`` (``dh0``, and ``dc0`` for the
+  LSTM); gradients do not flow on into the previous batch (truncated BPTT: to chain segments, pass
+  ``state_grads`` as ``dh_last``/``dc_last`` of the previous segment with the functional API).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _validation as v
+from .. import functional as F
+from .. import init
+from ..kernels.activations import ELEMENTWISE
+from .base import Layer
+
+
+class _Recurrent(Layer):
+    _gates: int = 1
+    _states: tuple[str, ...] = ("h0",)
+    _extra_biases: tuple[str, ...] = ()
+
+    def __init__(self, input_size, hidden_size, *, return_sequences=False, stateful=False, dtype=np.float32, seed=None):
+        super().__init__(dtype)
+        name = type(self).__name__
+        for arg, n in (("input_size", input_size), ("hidden_size", hidden_size)):
+            if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
+                raise ValueError(f"{name}: {arg} must be a positive integer; got {n!r}")
+        self.input_size, self.hidden_size = int(input_size), int(hidden_size)
+        self.return_sequences = bool(return_sequences)
+        self.stateful = bool(stateful)
+        rng = np.random.default_rng(seed)
+        G, H, I = self._gates, self.hidden_size, self.input_size
+        dt = self.dtype
+        biases = {k: init.zeros(G * H, dtype=dt) for k in ("b",) + self._extra_biases}
+        self._init_params(
+            W=init.glorot_uniform((I, G * H), rng, dt), U=init.recurrent_orthogonal((H, G * H), rng, dt), **biases
+        )
+        self.state: dict[str, np.ndarray] | None = None
+        self.state_grads: dict[str, np.ndarray] = {}
+
+    # Subclasses provide the functional pair and the options passed to the forward function.
+    def _forward_fn(self, x, initial):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _backward_fn(self, dh, cache, dh_last):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _final_states(self, h, cache) -> dict[str, np.ndarray]:
+        return {"h0": h[:, -1].copy()}
+
+    def forward(self, x, training: bool = True, initial_state: dict | None = None):
+        """Run the layer over ``x (B, T, input_size)``.
+
+        ``initial_state`` (``{"h0": (B, H)}``, plus ``"c0"`` for the LSTM) overrides the zero or
+        carried initial state.
+        """
+        fn = f"{type(self).__name__}.forward"
+        x = self._input(x, 3, f"(B, T, {self.input_size})")
+        if x.ndim != 3 or x.shape[2] != self.input_size:
+            raise ValueError(
+                f"{fn}: x must have shape (B, T, {self.input_size}) (input_size={self.input_size}); got {x.shape}"
+            )
+        if initial_state is not None:
+            unknown = set(initial_state) - set(self._states)
+            if unknown:
+                raise ValueError(f"{fn}: initial_state keys must be among {self._states}; got {sorted(unknown)}")
+            initial = dict(initial_state)
+        elif self.stateful and self.state is not None:
+            carried_b = self.state["h0"].shape[0]
+            if carried_b != x.shape[0]:
+                raise ValueError(
+                    f"{fn}: this stateful layer carries a state for batch size {carried_b}; got x with "
+                    f"batch size {x.shape[0]}. Keep the batch size fixed (drop the last partial batch) "
+                    f"or call reset_states() first"
+                )
+            initial = self.state
+        else:
+            initial = {}
+        h, cache = self._forward_fn(x, initial)
+        if self.stateful:
+            self.state = self._final_states(h, cache)
+        self._cache = cache if training else None
+        return h if self.return_sequences else h[:, -1]
+
+    def backward(self, dy):
+        """Backpropagate ``dy`` (the shape of the last output); fills ``grads`` and ``state_grads``."""
+        cache = self._cache
+        T, B, H = cache.h_tm.shape if cache is not None else (0, 0, 0)
+        dy = self._grad_input(dy, (B, T, H) if self.return_sequences else (B, H))
+        if self.return_sequences:
+            g = self._backward_fn(dy, cache, None)
+        else:
+            g = self._backward_fn(None, cache, dy)
+        for k in self.params:
+            self.grads[k][...] = g["d" + k]
+        self.state_grads = {"d" + s: g["d" + s] for s in self._states}
+        return g["dx"]
+
+    def get_state(self):
+        return {} if self.state is None else {k: a.copy() for k, a in self.state.items()}
+
+    def set_state(self, state):
+        self.state = {k: np.array(a, self.dtype) for k, a in state.items()} if state else None
+
+    def reset_states(self):
+        """Forget the carried state: the next batch starts from zeros."""
+        self.state = None
+
+    def astype(self, dtype):
+        super().astype(dtype)
+        self.set_state(self.state)
+        return self
+
+
+class LSTM(_Recurrent):
+    """LSTM layer (TMVA ``LSTMLayer``); gate blocks [i, f, g, o].
+
+        z_t = x_t W + h_{t-1} U + b;  i, f, o = σ(·);  g = tanh(·)
+        c_t = f ⊙ c_{t-1} + i ⊙ g;    h_t = o ⊙ tanh(c_t)
+
+    Args:
+        input_size (I), hidden_size (H); ``return_sequences`` (default False), ``stateful``
+        (default False), ``dtype`` (float32), ``seed``. Parameters ``W (I, 4H)`` Glorot-uniform,
+        ``U (H, 4H)`` orthogonal per gate, ``b (4H,)`` zeros.
+
+    Example::
+
+        >>> import numpy as np
+        >>> lstm = LSTM(30, 10, seed=0)
+        >>> y = lstm.forward(np.zeros((100, 10, 30), np.float32))
+        >>> y.shape, lstm.backward(np.ones_like(y)).shape
+        ((100, 10), (100, 10, 30))
+    """
+
+    _gates = 4
+    _states = ("h0", "c0")
+
+    def _forward_fn(self, x, initial):
+        p = self.params
+        return F.lstm_forward(x, p["W"], p["U"], p["b"], **initial)
+
+    def _backward_fn(self, dh, cache, dh_last):
+        return F.lstm_backward(dh, cache, dh_last=dh_last)
+
+    def _final_states(self, h, cache):
+        return {"h0": h[:, -1].copy(), "c0": cache.c[:, -1].copy()}
+
+
+class GRU(_Recurrent):
+    """GRU layer; gate blocks [r, z, n], input bias ``b`` and recurrent bias ``b_u`` (each ``(3H,)``).
+
+    ``reset_after=True`` (default; PyTorch, cuDNN, Keras) applies the reset gate after the
+    recurrent product, ``False`` (TMVA's CPU GRU) before it; see :func:`bptt.functional.gru_forward`.
+    """
+
+    _gates = 3
+    _extra_biases = ("b_u",)
+
+    def __init__(self, input_size, hidden_size, *, reset_after=True, **kwargs):
+        self.reset_after = v.choice("GRU", "reset_after", reset_after, (True, False))
+        super().__init__(input_size, hidden_size, **kwargs)
+
+    def _forward_fn(self, x, initial):
+        p = self.params
+        return F.gru_forward(x, p["W"], p["U"], p["b"], p["b_u"], reset_after=self.reset_after, **initial)
+
+    def _backward_fn(self, dh, cache, dh_last):
+        return F.gru_backward(dh, cache, dh_last=dh_last)
+
+
+class RNN(_Recurrent):
+    """Simple RNN layer: ``h_t = act(x_t W + h_{t-1} U + b)``; ``activation`` one of
+    ``"tanh"`` (default), ``"relu"``, ``"sigmoid"``, ``"identity"``."""
+
+    def __init__(self, input_size, hidden_size, *, activation="tanh", **kwargs):
+        self.activation = v.choice("RNN", "activation", activation, ELEMENTWISE)
+        super().__init__(input_size, hidden_size, **kwargs)
+
+    def _forward_fn(self, x, initial):
+        p = self.params
+        return F.rnn_forward(x, p["W"], p["U"], p["b"], activation=self.activation, **initial)
+
+    def _backward_fn(self, dh, cache, dh_last):
+        return F.rnn_backward(dh, cache, dh_last=dh_last)
