@@ -23,6 +23,7 @@ Example (the published worked example, B=1, T=2, I=2, H=1)::
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,6 +42,8 @@ __all__ = [
     "gru_backward",
     "rnn_forward",
     "rnn_backward",
+    "default_backend",
+    "BACKENDS",
 ]
 
 
@@ -84,13 +87,14 @@ def _check_forward(fn, x, W, U, b, gates, states, extra=None):
 
 
 def _check_backward(fn, cache, cache_type, dh, finals):
-    """Validate a backward call against its cache; return ``dh`` time-major and the final-state grads."""
+    """Validate a backward call against its cache; return ``dh`` (batch-major, or None) and the
+    final-state gradients (zeros where not given)."""
     if not isinstance(cache, cache_type):
         raise ValueError(
             f"{fn}: cache must be the {cache_type.__name__} returned by the matching forward call; "
             f"got {type(cache).__name__}"
         )
-    T, B, H = cache.h_tm.shape
+    T, B, H = cache.dims
     arrays = {}
     if dh is not None:
         arrays["dh"] = v.float_array(fn, "dh", dh, 3, "(B, T, H)")
@@ -105,11 +109,16 @@ def _check_backward(fn, cache, cache_type, dh, finals):
                 f"{fn}: {name} has dtype {a.dtype} but the forward pass ran in {cache.dtype}; "
                 f"convert it with {name}.astype(np.{cache.dtype})"
             )
-    dh_tm = _bm(arrays["dh"]) if dh is not None else np.zeros((T, B, H), cache.dtype)
-    out = [dh_tm]
+    out = [arrays.get("dh")]
     for name in finals:
         out.append(arrays[name].copy() if name in arrays else np.zeros((B, H), cache.dtype))
     return out
+
+
+def _time_major_or_zeros(dh, cache):
+    """``dh`` as the reference kernels' time-major ``(T, B, H)``; zeros when None."""
+    T, B, H = cache.dims
+    return np.zeros((T, B, H), cache.dtype) if dh is None else _bm(dh)
 
 
 def _input_projection(x_tm, W, b):
@@ -137,30 +146,151 @@ def _recurrent_weight_grad(h0, h_tm, dz_tm):
     return dU
 
 
+# ── the fast path's layout: (features, T, B); see bptt.kernels.fast
+
+
+def _fm(a: np.ndarray) -> np.ndarray:
+    """Feature-major ``(F, T, B)`` ↔ batch-major ``(B, T, F)`` view."""
+    return a.transpose(2, 1, 0)
+
+
+def _fm_input_projection(x_tm, W, G_H):
+    """``x_t W`` for all steps as one GEMM ``Wᵀ Xᵀ`` into a feature-major ``(G·H, T, B)`` array."""
+    T, B, I = x_tm.shape
+    out = np.empty((G_H, T, B), x_tm.dtype)
+    np.matmul(W.T, x_tm.reshape(T * B, I).T, out=out.reshape(G_H, T * B))
+    return out
+
+
+def _fm_input_projection_backward(x_tm, W, dz):
+    """``dx``, ``dW``, ``db`` from the feature-major ``dz (G·H, T, B)``: one GEMM each."""
+    T, B, I = x_tm.shape
+    dz2 = dz.reshape(dz.shape[0], T * B)
+    dx = _bm((dz2.T @ W.T).reshape(T, B, I))
+    return dx, x_tm.reshape(T * B, I).T @ dz2.T, dz2.sum(axis=1)
+
+
+def _fm_recurrent_weight_grad(h0T, h, dz):
+    """``dU = Σ_t h_{t-1}ᵀ dz_t`` from feature-major arrays: the first step with h0, then the
+    remaining steps as one GEMM over the contiguous column range ``h[:, :-1]``."""
+    H, T, B = h.shape
+    dU = h0T @ dz[:, 0].T
+    if T > 1:
+        dU += h[:, :-1].reshape(H, (T - 1) * B) @ dz[:, 1:].reshape(dz.shape[0], (T - 1) * B).T
+    return dU
+
+
+def _state_in(a):
+    """A ``(B, H)`` state as the fast path's contiguous ``(H, B)``."""
+    return np.ascontiguousarray(a.T)
+
+
+def _state_out(a):
+    """The fast path's ``(H, B)`` state as a contiguous ``(B, H)`` array for the caller."""
+    return np.ascontiguousarray(a.T)
+
+
 @dataclass(frozen=True, eq=False)
 class _Cache:
-    """What a forward pass stores for its backward pass (time-major internally)."""
+    """What a forward pass stores for its backward pass.
 
+    ``layout`` says how the per-step arrays are stored: ``"tbf"`` — time-major ``(T, B, ·)``, by
+    the reference kernels; ``"ftb"`` — feature-major ``(·, T, B)``, by the fast kernels. The
+    properties give batch-major ``(B, T, ·)`` views either way.
+    """
+
+    layout: str
     x_tm: np.ndarray
     W: np.ndarray
     U: np.ndarray
     h0: np.ndarray
-    gates_tm: np.ndarray
-    h_tm: np.ndarray
+    gates_s: np.ndarray
+    h_s: np.ndarray
+
+    def _bm(self, a: np.ndarray) -> np.ndarray:
+        return _bm(a) if self.layout == "tbf" else _fm(a)
 
     @property
     def dtype(self) -> np.dtype:
-        return self.h_tm.dtype
+        return self.h_s.dtype
+
+    @property
+    def dims(self) -> tuple[int, int, int]:
+        """``(T, B, H)``."""
+        T, B, _ = self.x_tm.shape
+        return T, B, self.U.shape[0]
 
     @property
     def gates(self) -> np.ndarray:
         """Post-activation gate values at every step, ``(B, T, G·H)`` in the cell's gate order."""
-        return _bm(self.gates_tm)
+        return self._bm(self.gates_s)
 
     @property
     def h(self) -> np.ndarray:
         """Hidden state at every step, ``(B, T, H)``."""
-        return _bm(self.h_tm)
+        return self._bm(self.h_s)
+
+
+# ─────────────────────────────────────────────────────────────────────── backend choice
+
+BACKENDS = ("fast", "reference")
+
+#: Below this many multiply-adds per step in the recurrent product, the fast path runs the whole
+#: time loop in one compiled call with a hand-written product; above it, a BLAS GEMM per step.
+SMALL_STEP_FMAS = 1 << 17
+
+_fast_kernels = None
+
+
+def _fast():
+    """The compiled kernels (imported on first use, so that ``import bptt`` stays light)."""
+    global _fast_kernels
+    if _fast_kernels is None:
+        from .kernels import fast
+
+        _fast_kernels = fast
+    return _fast_kernels
+
+
+def _backend(fn: str, backend) -> str:
+    if backend is None:
+        return default_backend()
+    return v.choice(fn, "backend", backend, BACKENDS)
+
+
+def default_backend() -> str:
+    """``"fast"`` when Numba is importable, else ``"reference"``; ``BPTT_BACKEND`` overrides."""
+    import os
+
+    env = os.environ.get("BPTT_BACKEND")
+    if env:
+        return v.choice("BPTT_BACKEND", "the environment variable BPTT_BACKEND", env, BACKENDS)
+    try:
+        _fast()
+    except ImportError:  # pragma: no cover - numba is a dependency; this is the last resort
+        return "reference"
+    return "fast"
+
+
+def _small(B: int, H: int, G: int) -> bool:
+    return B * H * G * H <= SMALL_STEP_FMAS
+
+
+_workspaces = threading.local()
+
+
+def _workspace(name: str, shape: tuple, dtype) -> np.ndarray:
+    """A scratch array reused by later calls of the same shape in the same thread (never returned)."""
+    pool = getattr(_workspaces, "pool", None)
+    if pool is None:
+        pool = _workspaces.pool = {}
+    key = (name, shape, np.dtype(dtype).str)
+    a = pool.get(key)
+    if a is None:
+        if len(pool) > 64:
+            pool.clear()
+        a = pool[key] = np.empty(shape, dtype)
+    return a
 
 
 # ─────────────────────────────────────────────────────────────────────────────────────── LSTM
@@ -169,16 +299,16 @@ class _Cache:
 @dataclass(frozen=True, eq=False)
 class LSTMCache(_Cache):
     c0: np.ndarray
-    c_tm: np.ndarray
-    tanh_c_tm: np.ndarray
+    c_s: np.ndarray
+    tanh_c_s: np.ndarray | None  # kept by the reference kernels; the fast ones recompute it
 
     @property
     def c(self) -> np.ndarray:
         """Cell state at every step, ``(B, T, H)``."""
-        return _bm(self.c_tm)
+        return self._bm(self.c_s)
 
 
-def lstm_forward(x, W, U, b, h0=None, c0=None):
+def lstm_forward(x, W, U, b, h0=None, c0=None, *, keep_cache=True, backend=None):
     """LSTM over a batch of sequences (TMVA ``LSTMLayer::Forward``, PyTorch ``nn.LSTM`` transposed).
 
     Gate blocks in the order [i, f, g, o] (input, forget, candidate, output)::
@@ -192,18 +322,42 @@ def lstm_forward(x, W, U, b, h0=None, c0=None):
         x: ``(B, T, I)`` inputs, float32 or float64.
         W: ``(I, 4H)`` input weights.  U: ``(H, 4H)`` state weights.  b: ``(4H,)`` bias.
         h0, c0: ``(B, H)`` initial states; zeros when omitted.
+        keep_cache: False for inference: nothing is kept for a backward pass and the cache
+            returned is None.
+        backend: ``"fast"`` (compiled kernels; the default) or ``"reference"`` (plain NumPy).
 
     Returns:
         ``(h, cache)``: ``h (B, T, H)`` the hidden state at every step (``h[:, -1]`` is h_T), and an
         :class:`LSTMCache` exposing ``gates (B, T, 4H)`` and ``c (B, T, H)``.
     """
-    a, (B, T, I, H) = _check_forward("lstm_forward", x, W, U, b, 4, {"h0": h0, "c0": c0})
+    fn = "lstm_forward"
+    backend = _backend(fn, backend)
+    a, (B, T, I, H) = _check_forward(fn, x, W, U, b, 4, {"h0": h0, "c0": c0})
     x_tm = np.ascontiguousarray(_bm(a["x"]))
-    gates = _input_projection(x_tm, a["W"], a["b"])
-    c, tanh_c, h = (np.empty((T, B, H), gates.dtype) for _ in range(3))
-    K.lstm_forward_loop(gates, a["U"], a["h0"], a["c0"], c, tanh_c, h)
-    cache = LSTMCache(x_tm, a["W"], a["U"], a["h0"], gates, h, a["c0"], c, tanh_c)
-    return _bm(h), cache
+    if backend == "reference":
+        gates = _input_projection(x_tm, a["W"], a["b"])
+        c, tanh_c, h = (np.empty((T, B, H), gates.dtype) for _ in range(3))
+        K.lstm_forward_loop(gates, a["U"], a["h0"], a["c0"], c, tanh_c, h)
+        cache = LSTMCache("tbf", x_tm, a["W"], a["U"], a["h0"], gates, h, a["c0"], c, tanh_c)
+        return _bm(h), (cache if keep_cache else None)
+    F = _fast()
+    gates = _fm_input_projection(x_tm, a["W"], 4 * H)
+    h = np.empty((H, T, B), gates.dtype)
+    c = np.empty((H, T if keep_cache else 1, B), gates.dtype)
+    h0T, c0T, UT = _state_in(a["h0"]), _state_in(a["c0"]), np.ascontiguousarray(a["U"].T)
+    rec = _workspace("rec", (4 * H, B), gates.dtype)
+    if _small(B, H, 4):
+        F.lstm_forward_small(gates, UT, a["b"], h0T, c0T, c, h, rec, keep_cache)
+    else:
+        for t in range(T):
+            hp = h0T if t == 0 else h[:, t - 1]
+            ct = c[:, t] if keep_cache else c[:, 0]
+            cp = c0T if t == 0 else (c[:, t - 1] if keep_cache else ct)
+            np.matmul(UT, hp, out=rec)  # (1) the recurrent product, one GEMM per step
+            F.lstm_step_forward(gates[:, t], rec, a["b"], cp, ct, h[:, t])  # (1)-(4) fused
+    if not keep_cache:
+        return _fm(h), None
+    return _fm(h), LSTMCache("ftb", x_tm, a["W"], a["U"], a["h0"], gates, h, a["c0"], c, None)
 
 
 def lstm_backward(dh, cache, dh_last=None, dc_last=None):
@@ -219,18 +373,40 @@ def lstm_backward(dh, cache, dh_last=None, dc_last=None):
         ``(B, H)``, the per-step deltas ``dz (B, T, 4H)`` (dL/dz_t, gates [i, f, g, o]) and
         ``dc (B, T, H)`` (the total dL/dc_t).
     """
-    dh_tm, dh_last, dc_last = _check_backward(
+    dh, dh_last, dc_last = _check_backward(
         "lstm_backward", cache, LSTMCache, dh, {"dh_last": dh_last, "dc_last": dc_last}
     )
-    T, B, H = cache.h_tm.shape
-    dz = np.empty((T, B, 4 * H), cache.dtype)
-    dc = np.empty((T, B, H), cache.dtype)
-    dh0, dc0 = K.lstm_backward_loop(
-        dh_tm, dh_last, dc_last, cache.U, cache.c0, cache.gates_tm, cache.c_tm, cache.tanh_c_tm, dz, dc
-    )
-    dx, dW, db = _input_projection_backward(cache.x_tm, cache.W, dz)
-    dU = _recurrent_weight_grad(cache.h0, cache.h_tm, dz)
-    return {"dx": dx, "dW": dW, "dU": dU, "db": db, "dh0": dh0, "dc0": dc0, "dz": _bm(dz), "dc": _bm(dc)}
+    T, B, H = cache.dims
+    if cache.layout == "tbf":
+        dz = np.empty((T, B, 4 * H), cache.dtype)
+        dc = np.empty((T, B, H), cache.dtype)
+        dh0, dc0 = K.lstm_backward_loop(
+            _time_major_or_zeros(dh, cache), dh_last, dc_last, cache.U, cache.c0, cache.gates_s, cache.c_s, cache.tanh_c_s, dz, dc
+        )
+        dx, dW, db = _input_projection_backward(cache.x_tm, cache.W, dz)
+        dU = _recurrent_weight_grad(cache.h0, cache.h_s, dz)
+        return {"dx": dx, "dW": dW, "dU": dU, "db": db, "dh0": dh0, "dc0": dc0, "dz": _bm(dz), "dc": _bm(dc)}
+    F = _fast()
+    dz = np.empty((4 * H, T, B), cache.dtype)
+    dc = np.empty((H, T, B), cache.dtype)
+    use_dh = dh is not None
+    dhT = np.ascontiguousarray(_fm(dh)) if use_dh else dz  # dz: a placeholder that is never read
+    dh_rec, dc_next = _state_in(dh_last), _state_in(dc_last)
+    c0T, U = _state_in(cache.c0), np.ascontiguousarray(cache.U)
+    gates, c = cache.gates_s, cache.c_s
+    if _small(B, H, 4):
+        F.lstm_backward_small(dhT, use_dh, U, gates, c0T, c, dh_rec, dc_next, dz, dc)
+    else:
+        for t in range(T - 1, -1, -1):
+            cp = c0T if t == 0 else c[:, t - 1]
+            F.lstm_step_backward(dhT[:, t], use_dh, dh_rec, gates[:, t], cp, c[:, t], dc_next, dz[:, t], dc[:, t])
+            np.matmul(U, dz[:, t], out=dh_rec)  # (1) dh_{t-1} = dz_t Uᵀ
+    dx, dW, db = _fm_input_projection_backward(cache.x_tm, cache.W, dz)
+    dU = _fm_recurrent_weight_grad(_state_in(cache.h0), cache.h_s, dz)
+    return {
+        "dx": dx, "dW": dW, "dU": dU, "db": db, "dh0": _state_out(dh_rec), "dc0": _state_out(dc_next),
+        "dz": _fm(dz), "dc": _fm(dc),
+    }
 
 
 # ──────────────────────────────────────────────────────────────────────────────────────── GRU
@@ -240,10 +416,10 @@ def lstm_backward(dh, cache, dh_last=None, dc_last=None):
 class GRUCache(_Cache):
     b_u: np.ndarray
     reset_after: bool
-    aux_tm: np.ndarray  # h_{t-1} U_n + bu_n (reset_after) or r ⊙ h_{t-1} (reset before)
+    aux_s: np.ndarray  # h_{t-1} U_n + bu_n (reset_after) or r ⊙ h_{t-1} (reset before)
 
 
-def gru_forward(x, W, U, b, b_u, h0=None, reset_after=True):
+def gru_forward(x, W, U, b, b_u, h0=None, reset_after=True, *, keep_cache=True, backend=None):
     """GRU over a batch of sequences. Gate blocks in the order [r, z, n]::
 
         r = σ(x W_r + b_r + h U_r + bu_r)      z = σ(x W_z + b_z + h U_z + bu_z)
@@ -254,20 +430,46 @@ def gru_forward(x, W, U, b, b_u, h0=None, reset_after=True):
     Args:
         x: ``(B, T, I)``.  W: ``(I, 3H)``.  U: ``(H, 3H)``.  b: ``(3H,)`` input bias.
         b_u: ``(3H,)`` recurrent bias.  h0: ``(B, H)``, zeros when omitted.
+        keep_cache, backend: as for :func:`lstm_forward`.
 
     Returns:
         ``(h (B, T, H), cache)``; ``cache.gates (B, T, 3H)`` holds r, z, n at every step.
     """
     fn = "gru_forward"
     v.choice(fn, "reset_after", reset_after, (True, False))
+    reset_after = bool(reset_after)
+    backend = _backend(fn, backend)
     a, (B, T, I, H) = _check_forward(fn, x, W, U, b, 3, {"h0": h0}, {"b_u": b_u})
     x_tm = np.ascontiguousarray(_bm(a["x"]))
-    xw = _input_projection(x_tm, a["W"], a["b"])
-    gates = np.empty_like(xw)
-    aux, h = np.empty((T, B, H), xw.dtype), np.empty((T, B, H), xw.dtype)
-    K.gru_forward_loop(xw, a["U"], a["b_u"], a["h0"], bool(reset_after), gates, aux, h)
-    cache = GRUCache(x_tm, a["W"], a["U"], a["h0"], gates, h, a["b_u"], bool(reset_after), aux)
-    return _bm(h), cache
+    if backend == "reference":
+        xw = _input_projection(x_tm, a["W"], a["b"])
+        gates = np.empty_like(xw)
+        aux, h = np.empty((T, B, H), xw.dtype), np.empty((T, B, H), xw.dtype)
+        K.gru_forward_loop(xw, a["U"], a["b_u"], a["h0"], reset_after, gates, aux, h)
+        cache = GRUCache("tbf", x_tm, a["W"], a["U"], a["h0"], gates, h, a["b_u"], reset_after, aux)
+        return _bm(h), (cache if keep_cache else None)
+    F = _fast()
+    gates = _fm_input_projection(x_tm, a["W"], 3 * H)
+    h = np.empty((H, T, B), gates.dtype)
+    aux = np.empty((H, T, B), gates.dtype)
+    h0T, UT, bx, bu = _state_in(a["h0"]), np.ascontiguousarray(a["U"].T), a["b"], a["b_u"]
+    hu = _workspace("hu", (3 * H, B), gates.dtype)
+    if _small(B, H, 3):
+        F.gru_forward_small(gates, UT, bx, bu, h0T, reset_after, aux, h, hu)
+    else:
+        for t in range(T):
+            hp = h0T if t == 0 else h[:, t - 1]
+            if reset_after:
+                np.matmul(UT, hp, out=hu)
+                F.gru_step_forward_after(gates[:, t], hu, bx, bu, hp, aux[:, t], h[:, t])
+            else:
+                np.matmul(UT[: 2 * H], hp, out=hu[: 2 * H])
+                F.gru_step_forward_before_rz(gates[:, t], hu, bx, bu, hp, aux[:, t])
+                np.matmul(UT[2 * H :], aux[:, t], out=hu[2 * H :])
+                F.gru_step_forward_before_n(gates[:, t], hu[2 * H :], bx, bu, hp, h[:, t])
+    if not keep_cache:
+        return _fm(h), None
+    return _fm(h), GRUCache("ftb", x_tm, a["W"], a["U"], a["h0"], gates, h, a["b_u"], reset_after, aux)
 
 
 def gru_backward(dh, cache, dh_last=None):
@@ -277,23 +479,57 @@ def gru_backward(dh, cache, dh_last=None):
     gradient w.r.t. each step's pre-activations [a_r, a_z, a_n] (for ``reset_after`` the n block
     is w.r.t. ``x W_n + b_n + r ⊙ (h U_n + bu_n)``).
     """
-    dh_tm, dh_last = _check_backward("gru_backward", cache, GRUCache, dh, {"dh_last": dh_last})
-    T, B, H = cache.h_tm.shape
-    dz = np.empty((T, B, 3 * H), cache.dtype)
-    dhu = np.empty_like(dz) if cache.reset_after else None
-    dh0 = K.gru_backward_loop(
-        dh_tm, dh_last, cache.U, cache.h0, cache.reset_after, cache.gates_tm, cache.aux_tm, cache.h_tm, dz, dhu
-    )
-    dx, dW, db = _input_projection_backward(cache.x_tm, cache.W, dz)
-    if cache.reset_after:  # the recurrent product h U + b_u received dhu
-        dU = _recurrent_weight_grad(cache.h0, cache.h_tm, dhu)
-        db_u = dhu.reshape(T * B, -1).sum(axis=0)
-    else:  # r and z blocks saw h_{t-1}; the n block saw r ⊙ h_{t-1}
-        dU = np.empty_like(cache.U)
-        dU[:, : 2 * H] = _recurrent_weight_grad(cache.h0, cache.h_tm, dz[:, :, : 2 * H])
-        dU[:, 2 * H :] = cache.aux_tm.reshape(T * B, H).T @ dz[:, :, 2 * H :].reshape(T * B, H)
+    dh, dh_last = _check_backward("gru_backward", cache, GRUCache, dh, {"dh_last": dh_last})
+    T, B, H = cache.dims
+    ra = cache.reset_after
+    if cache.layout == "tbf":
+        dz = np.empty((T, B, 3 * H), cache.dtype)
+        dhu = np.empty_like(dz) if ra else None
+        dh0 = K.gru_backward_loop(
+            _time_major_or_zeros(dh, cache), dh_last, cache.U, cache.h0, ra, cache.gates_s, cache.aux_s, cache.h_s, dz, dhu
+        )
+        dx, dW, db = _input_projection_backward(cache.x_tm, cache.W, dz)
+        if ra:  # the recurrent product h U + b_u received dhu
+            dU = _recurrent_weight_grad(cache.h0, cache.h_s, dhu)
+            db_u = dhu.reshape(T * B, -1).sum(axis=0)
+        else:  # r and z blocks saw h_{t-1}; the n block saw r ⊙ h_{t-1}
+            dU = np.empty_like(cache.U)
+            dU[:, : 2 * H] = _recurrent_weight_grad(cache.h0, cache.h_s, dz[:, :, : 2 * H])
+            dU[:, 2 * H :] = cache.aux_s.reshape(T * B, H).T @ dz[:, :, 2 * H :].reshape(T * B, H)
+            db_u = db.copy()
+        return {"dx": dx, "dW": dW, "dU": dU, "db": db, "db_u": db_u, "dh0": dh0, "dz": _bm(dz)}
+    F = _fast()
+    dz = np.empty((3 * H, T, B), cache.dtype)
+    dhu = np.empty_like(dz) if ra else dz  # reset-before: a placeholder that is never written
+    use_dh = dh is not None
+    dhT = np.ascontiguousarray(_fm(dh)) if use_dh else dz
+    dh_rec = _state_in(dh_last)
+    dh_prev = _workspace("dh_prev", (H, B), cache.dtype)
+    drh = _workspace("drh", (H, B), cache.dtype)
+    h0T, U, gates, aux, h = _state_in(cache.h0), np.ascontiguousarray(cache.U), cache.gates_s, cache.aux_s, cache.h_s
+    if _small(B, H, 3):
+        F.gru_backward_small(dhT, use_dh, U, gates, aux, h0T, h, ra, dh_rec, dh_prev, drh, dz, dhu)
+    else:
+        for t in range(T - 1, -1, -1):
+            hp = h0T if t == 0 else h[:, t - 1]
+            F.gru_step_backward(dhT[:, t], use_dh, dh_rec, gates[:, t], aux[:, t], hp, ra, dz[:, t], dhu[:, t], dh_prev)
+            if ra:
+                np.matmul(U, dhu[:, t], out=dh_rec)
+            else:
+                np.matmul(U[:, 2 * H :], dz[2 * H :, t], out=drh)
+                F.gru_step_backward_before_r(drh, gates[:, t], hp, dz[:, t], dh_prev)
+                np.matmul(U[:, : 2 * H], dz[: 2 * H, t], out=dh_rec)
+            F.add_into(dh_rec, dh_prev)
+    dx, dW, db = _fm_input_projection_backward(cache.x_tm, cache.W, dz)
+    if ra:
+        dU = _fm_recurrent_weight_grad(h0T, h, dhu)
+        db_u = dhu.reshape(3 * H, T * B).sum(axis=1)
+    else:
+        dU = np.empty_like(U)
+        dU[:, : 2 * H] = _fm_recurrent_weight_grad(h0T, h, dz[: 2 * H])
+        dU[:, 2 * H :] = aux.reshape(H, T * B) @ dz[2 * H :].reshape(H, T * B).T
         db_u = db.copy()
-    return {"dx": dx, "dW": dW, "dU": dU, "db": db, "db_u": db_u, "dh0": dh0, "dz": _bm(dz)}
+    return {"dx": dx, "dW": dW, "dU": dU, "db": db, "db_u": db_u, "dh0": _state_out(dh_rec), "dz": _fm(dz)}
 
 
 # ──────────────────────────────────────────────────────────────────────────────── simple RNN
@@ -304,25 +540,44 @@ class RNNCache(_Cache):
     activation: str
 
 
-def rnn_forward(x, W, U, b, h0=None, activation="tanh"):
+def rnn_forward(x, W, U, b, h0=None, activation="tanh", *, keep_cache=True, backend=None):
     """Simple (Elman) RNN over a batch of sequences::
 
         h_t = act(x_t W + h_{t-1} U + b),   act ∈ {"tanh", "relu", "sigmoid", "identity"}
 
     Args:
         x: ``(B, T, I)``.  W: ``(I, H)``.  U: ``(H, H)``.  b: ``(H,)``.  h0: ``(B, H)`` or zeros.
+        keep_cache, backend: as for :func:`lstm_forward`.
 
     Returns:
         ``(h (B, T, H), cache)``; ``cache.gates`` is ``h`` itself (the only "gate").
     """
     fn = "rnn_forward"
     v.choice(fn, "activation", activation, ELEMENTWISE)
+    backend = _backend(fn, backend)
     a, (B, T, I, H) = _check_forward(fn, x, W, U, b, 1, {"h0": h0})
     x_tm = np.ascontiguousarray(_bm(a["x"]))
-    xw = _input_projection(x_tm, a["W"], a["b"])
-    h = np.empty((T, B, H), xw.dtype)
-    K.rnn_forward_loop(xw, a["U"], a["h0"], activation, h)
-    return _bm(h), RNNCache(x_tm, a["W"], a["U"], a["h0"], h, h, activation)
+    if backend == "reference":
+        xw = _input_projection(x_tm, a["W"], a["b"])
+        h = np.empty((T, B, H), xw.dtype)
+        K.rnn_forward_loop(xw, a["U"], a["h0"], activation, h)
+        cache = RNNCache("tbf", x_tm, a["W"], a["U"], a["h0"], h, h, activation)
+        return _bm(h), (cache if keep_cache else None)
+    F = _fast()
+    code = F.ACTIVATION_CODES[activation]
+    xw = _fm_input_projection(x_tm, a["W"], H)
+    h = np.empty((H, T, B), xw.dtype)
+    h0T, UT = _state_in(a["h0"]), np.ascontiguousarray(a["U"].T)
+    rec = _workspace("rec", (H, B), xw.dtype)
+    if _small(B, H, 1):
+        F.rnn_forward_small(xw, UT, a["b"], h0T, code, h, rec)
+    else:
+        for t in range(T):
+            np.matmul(UT, h0T if t == 0 else h[:, t - 1], out=rec)
+            F.rnn_step_forward(xw[:, t], rec, a["b"], code, h[:, t])
+    if not keep_cache:
+        return _fm(h), None
+    return _fm(h), RNNCache("ftb", x_tm, a["W"], a["U"], a["h0"], h, h, activation)
 
 
 def rnn_backward(dh, cache, dh_last=None):
@@ -331,9 +586,26 @@ def rnn_backward(dh, cache, dh_last=None):
     Returns a dict with ``dx``, ``dW``, ``dU``, ``db``, ``dh0`` and ``dz (B, T, H)`` = dL/da_t,
     the gradient w.r.t. each step's pre-activation.
     """
-    dh_tm, dh_last = _check_backward("rnn_backward", cache, RNNCache, dh, {"dh_last": dh_last})
-    dz = np.empty_like(cache.h_tm)
-    dh0 = K.rnn_backward_loop(dh_tm, dh_last, cache.U, cache.activation, cache.h_tm, dz)
-    dx, dW, db = _input_projection_backward(cache.x_tm, cache.W, dz)
-    dU = _recurrent_weight_grad(cache.h0, cache.h_tm, dz)
-    return {"dx": dx, "dW": dW, "dU": dU, "db": db, "dh0": dh0, "dz": _bm(dz)}
+    dh, dh_last = _check_backward("rnn_backward", cache, RNNCache, dh, {"dh_last": dh_last})
+    T, B, H = cache.dims
+    if cache.layout == "tbf":
+        dz = np.empty_like(cache.h_s)
+        dh0 = K.rnn_backward_loop(_time_major_or_zeros(dh, cache), dh_last, cache.U, cache.activation, cache.h_s, dz)
+        dx, dW, db = _input_projection_backward(cache.x_tm, cache.W, dz)
+        dU = _recurrent_weight_grad(cache.h0, cache.h_s, dz)
+        return {"dx": dx, "dW": dW, "dU": dU, "db": db, "dh0": dh0, "dz": _bm(dz)}
+    F = _fast()
+    code = F.ACTIVATION_CODES[cache.activation]
+    dz = np.empty((H, T, B), cache.dtype)
+    use_dh = dh is not None
+    dhT = np.ascontiguousarray(_fm(dh)) if use_dh else dz
+    dh_rec, U, h = _state_in(dh_last), np.ascontiguousarray(cache.U), cache.h_s
+    if _small(B, H, 1):
+        F.rnn_backward_small(dhT, use_dh, U, h, code, dh_rec, dz)
+    else:
+        for t in range(T - 1, -1, -1):
+            F.rnn_step_backward(dhT[:, t], use_dh, dh_rec, h[:, t], code, dz[:, t])
+            np.matmul(U, dz[:, t], out=dh_rec)
+    dx, dW, db = _fm_input_projection_backward(cache.x_tm, cache.W, dz)
+    dU = _fm_recurrent_weight_grad(_state_in(cache.h0), h, dz)
+    return {"dx": dx, "dW": dW, "dU": dU, "db": db, "dh0": _state_out(dh_rec), "dz": _fm(dz)}

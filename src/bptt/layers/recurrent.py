@@ -93,7 +93,7 @@ class _Recurrent(Layer):
     def backward(self, dy):
         """Backpropagate ``dy`` (the shape of the last output); fills ``grads`` and ``state_grads``."""
         cache = self._cache
-        T, B, H = cache.h_tm.shape if cache is not None else (0, 0, 0)
+        T, B, H = cache.dims if cache is not None else (0, 0, 0)
         dy = self._grad_input(dy, (B, T, H) if self.return_sequences else (B, H))
         if self.return_sequences:
             g = self._backward_fn(dy, cache, None)

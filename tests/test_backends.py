@@ -1,0 +1,122 @@
+"""The fast (Numba) path against the plain NumPy reference, on both of its drivers.
+
+The reference kernels are the ones the finite-difference and PyTorch tests verify in detail; here
+every output of the fast path must match them: to 1e-12 in float64, and in float32 to within 1e-5
+of the float64 reference (the project's precision standard).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from problems import CELLS, cell_id, make_problem, rel
+
+from bptt import functional as F
+
+SHAPES = [(1, 1, 1, 1), (1, 4, 3, 1), (3, 1, 2, 5), (5, 7, 3, 6), (8, 40, 5, 12)]  # (B, T, I, H)
+
+
+@pytest.fixture(params=["small", "blas"])
+def driver(request, monkeypatch):
+    """Force the whole-loop driver (``small``) or the BLAS-per-step driver for every size."""
+    monkeypatch.setattr(F, "SMALL_STEP_FMAS", 1 << 40 if request.param == "small" else -1)
+    return request.param
+
+
+def run(cell, options, problem, backend, dh, finals, keep_cache=True):
+    forward, backward = getattr(F, f"{cell}_forward"), getattr(F, f"{cell}_backward")
+    h, cache = forward(**problem, **options, backend=backend, keep_cache=keep_cache)
+    if not keep_cache:
+        return h, None, None
+    return h, cache, backward(dh, cache, **finals)
+
+
+def finals_for(cell, B, H, rng, dtype):
+    f = {"dh_last": rng.normal(size=(B, H)).astype(dtype)}
+    if cell == "lstm":
+        f["dc_last"] = rng.normal(size=(B, H)).astype(dtype)
+    return f
+
+
+@pytest.mark.parametrize("with_dh", [True, False], ids=["dh", "final-only"])
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "B{}-T{}-I{}-H{}".format(*s))
+@pytest.mark.parametrize("case", CELLS, ids=cell_id)
+def test_fast_equals_reference_float64(case, shape, with_dh, driver):
+    cell, options = case
+    B, T, I, H = shape
+    problem = make_problem(cell, B, T, I, H, seed=B + 10 * T + 100 * H)
+    rng = np.random.default_rng(3)
+    dh = rng.normal(size=(B, T, H)) if with_dh else None
+    finals = finals_for(cell, B, H, rng, np.float64)
+    h_r, c_r, g_r = run(cell, options, problem, "reference", dh, finals)
+    h_f, c_f, g_f = run(cell, options, problem, "fast", dh, finals)
+    assert c_f.layout == "ftb" and c_r.layout == "tbf"
+    assert rel(h_f, h_r) <= 1e-12
+    assert rel(c_f.gates, c_r.gates) <= 1e-12
+    if cell == "lstm":
+        assert rel(c_f.c, c_r.c) <= 1e-12
+    assert set(g_f) == set(g_r)
+    for k in g_r:
+        assert g_f[k].shape == g_r[k].shape, k
+        assert rel(g_f[k], g_r[k]) <= 1e-12, (k, rel(g_f[k], g_r[k]))
+
+
+@pytest.mark.parametrize("case", CELLS, ids=cell_id)
+def test_fast_float32_within_1e5_of_float64_reference(case, driver):
+    cell, options = case
+    B, T, I, H = 16, 60, 6, 24
+    p64 = make_problem(cell, B, T, I, H, seed=5, memory=True, activation=options.get("activation", "tanh"))
+    p32 = {k: a.astype(np.float32) for k, a in p64.items()}
+    p64 = {k: a.astype(np.float64) for k, a in p32.items()}  # the same values in both precisions
+    rng = np.random.default_rng(4)
+    dh = rng.normal(size=(B, T, H)).astype(np.float32)
+    f32 = finals_for(cell, B, H, rng, np.float32)
+    f64 = {k: a.astype(np.float64) for k, a in f32.items()}
+    h_r, _, g_r = run(cell, options, p64, "reference", dh.astype(np.float64), f64)
+    h_f, _, g_f = run(cell, options, p32, "fast", dh, f32)
+    assert h_f.dtype == np.float32
+    assert rel(h_f, h_r) <= 1e-5
+    for k in g_r:
+        assert g_f[k].dtype == np.float32, k
+        assert rel(g_f[k], g_r[k]) <= 1e-5, (k, rel(g_f[k], g_r[k]))
+
+
+@pytest.mark.parametrize("backend", F.BACKENDS)
+@pytest.mark.parametrize("case", CELLS, ids=cell_id)
+def test_inference_path_keeps_no_cache(case, backend, driver):
+    cell, options = case
+    problem = make_problem(cell, 4, 9, 3, 5, seed=2)
+    h_train, cache = getattr(F, f"{cell}_forward")(**problem, **options, backend=backend)
+    h_infer, none = getattr(F, f"{cell}_forward")(**problem, **options, backend=backend, keep_cache=False)
+    assert none is None and cache is not None
+    np.testing.assert_array_equal(h_infer, h_train)
+
+
+def test_backend_errors_and_environment(monkeypatch):
+    p = make_problem("lstm", 2, 3, 2, 4)
+    with pytest.raises(ValueError, match=r"lstm_forward: backend must be one of 'fast', 'reference'; got 'gpu'"):
+        F.lstm_forward(**p, backend="gpu")
+    monkeypatch.setenv("BPTT_BACKEND", "reference")
+    assert F.default_backend() == "reference"
+    assert F.lstm_forward(**p)[1].layout == "tbf"
+    monkeypatch.setenv("BPTT_BACKEND", "fast")
+    assert F.lstm_forward(**p)[1].layout == "ftb"
+    monkeypatch.setenv("BPTT_BACKEND", "cuda")
+    with pytest.raises(ValueError, match=r"BPTT_BACKEND: the environment variable BPTT_BACKEND must be one of 'fast', 'reference'; got 'cuda'"):
+        F.lstm_forward(**p)
+
+
+def test_float32_tanh_and_sigmoid_approximations():
+    """The float32 rational tanh (and σ built on it) against float64 libm over their whole range."""
+    from bptt.kernels import fast
+
+    z = np.concatenate([np.linspace(-20, 20, 200001), [-1e30, -88.0, -1e-30, 0.0, 1e-30, 88.0, 1e30]]).astype(np.float32)
+    out = np.empty_like(z)
+    fast.activate_tanh(z, out)
+    exact = np.tanh(z.astype(np.float64))
+    assert np.abs(out - exact).max() <= 4 * np.finfo(np.float32).eps  # a few float32 ulps of 1
+    assert np.all(np.abs(out) <= 1.0)
+    fast.activate_sigmoid(z, out)
+    exact = 0.5 * (1.0 + np.tanh(z.astype(np.float64) / 2))  # σ without overflow
+    assert np.abs(out - exact).max() <= 4 * np.finfo(np.float32).eps
+    assert np.all((out >= 0.0) & (out <= 1.0))
