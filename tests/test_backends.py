@@ -120,3 +120,21 @@ def test_float32_tanh_and_sigmoid_approximations():
     exact = 0.5 * (1.0 + np.tanh(z.astype(np.float64) / 2))  # σ without overflow
     assert np.abs(out - exact).max() <= 4 * np.finfo(np.float32).eps
     assert np.all((out >= 0.0) & (out <= 1.0))
+
+
+@pytest.mark.parametrize("H", [1, 3])
+@pytest.mark.parametrize("backend", F.BACKENDS)
+@pytest.mark.parametrize("case", CELLS, ids=cell_id)
+def test_inputs_are_never_modified(case, backend, H, driver):
+    """Forward and backward leave every array the caller passed untouched, on both backends and
+    both drivers; H = 1 is included because a transposed (B, 1) state is already contiguous, so a
+    careless conversion would hand the kernels a view of the caller's array."""
+    cell, options = case
+    problem = make_problem(cell, 4, 5, 2, H, seed=9)
+    rng = np.random.default_rng(0)
+    dh = rng.normal(size=(4, 5, H))
+    finals = finals_for(cell, 4, H, rng, np.float64)
+    saved = {k: a.copy() for k, a in {**problem, **finals, "dh": dh}.items()}
+    run(cell, options, problem, backend, dh, finals)
+    for k, a in {**problem, **finals, "dh": dh}.items():
+        np.testing.assert_array_equal(a, saved[k], err_msg=k)

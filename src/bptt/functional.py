@@ -181,8 +181,10 @@ def _fm_recurrent_weight_grad(h0T, h, dz):
 
 
 def _state_in(a):
-    """A ``(B, H)`` state as the fast path's contiguous ``(H, B)``."""
-    return np.ascontiguousarray(a.T)
+    """A ``(B, H)`` state as the fast path's contiguous ``(H, B)``, always a new array: the
+    backward loops use these as running state, and for H = 1 ``np.ascontiguousarray(a.T)`` would
+    be a view of ``a`` itself."""
+    return np.array(a.T, order="C", copy=True)
 
 
 def _state_out(a):
