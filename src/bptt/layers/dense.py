@@ -16,7 +16,9 @@ class Dense(Layer):
     Args:
         in_features, out_features: sizes of the last axis in and out.
         activation: ``"identity"`` (default), ``"tanh"``, ``"relu"``, ``"sigmoid"`` or ``"softmax"``.
-        dtype: float32 (default) or float64.  seed: for the Glorot-uniform initialisation of W.
+        dtype: float32 (default) or float64.  seed: for the random initialisation of W.
+        kernel_initializer, bias_initializer: names for :func:`bptt.init.get_initializer`
+            (default ``"glorot_uniform"`` for W and ``"zeros"`` for b); kept as attributes.
 
     Example::
 
@@ -28,16 +30,19 @@ class Dense(Layer):
 
     ACTIVATIONS = ELEMENTWISE + ("softmax",)
 
-    def __init__(self, in_features: int, out_features: int, activation: str = "identity", *, dtype=np.float32, seed=None):
+    def __init__(self, in_features: int, out_features: int, activation: str = "identity", *, dtype=np.float32, seed=None,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros"):
         super().__init__(dtype)
         for name, n in (("in_features", in_features), ("out_features", out_features)):
             if not isinstance(n, (int, np.integer)) or n < 1:
                 raise ValueError(f"Dense: {name} must be a positive integer; got {n!r}")
         self.activation = v.choice("Dense", "activation", activation, self.ACTIVATIONS)
+        init_W = init._lookup("Dense", "kernel_initializer", kernel_initializer)
+        init_b = init._lookup("Dense", "bias_initializer", bias_initializer)
+        self.kernel_initializer, self.bias_initializer = kernel_initializer, bias_initializer
         rng = np.random.default_rng(seed)
-        self._init_params(
-            W=init.glorot_uniform((in_features, out_features), rng, self.dtype), b=init.zeros(out_features, dtype=self.dtype)
-        )
+        W = init_W((in_features, out_features), rng, self.dtype)
+        self._init_params(W=W, b=init_b((out_features,), rng, self.dtype))
 
     def forward(self, x, training: bool = True):
         x = self._input(x, 2, "(B, ..., in_features)")

@@ -8,7 +8,10 @@ Each layer calls its :mod:`bptt.functional` pair. Options shared by all three:
   ``rememberState``). Unlike TMVA, the backward pass uses the state the forward pass really started
   from, and returns the gradient with respect to it in ``state_grads`` (``dh0``, and ``dc0`` for the
   LSTM); gradients do not flow on into the previous batch (truncated BPTT: to chain segments, pass
-  ``state_grads`` as ``dh_last``/``dc_last`` of the previous segment with the functional API).
+  ``state_grads`` as ``dh_last``/``dc_last`` of the previous segment with the functional API);
+* ``kernel_initializer`` (W, default ``"glorot_uniform"``), ``recurrent_initializer`` (U, default
+  ``"orthogonal"``: one orthogonal ``(H, H)`` block per gate) and ``bias_initializer`` (default
+  ``"zeros"``) — names for :func:`bptt.init.get_initializer`, kept as attributes of the same names.
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ class _Recurrent(Layer):
     _states: tuple[str, ...] = ("h0",)
     _extra_biases: tuple[str, ...] = ()
 
-    def __init__(self, input_size, hidden_size, *, return_sequences=False, stateful=False, dtype=np.float32, seed=None):
+    def __init__(self, input_size, hidden_size, *, return_sequences=False, stateful=False, dtype=np.float32, seed=None,
+                 kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal", bias_initializer="zeros"):
         super().__init__(dtype)
         name = type(self).__name__
         for arg, n in (("input_size", input_size), ("hidden_size", hidden_size)):
@@ -36,13 +40,22 @@ class _Recurrent(Layer):
         self.input_size, self.hidden_size = int(input_size), int(hidden_size)
         self.return_sequences = bool(return_sequences)
         self.stateful = bool(stateful)
+        # Initialiser names are kept so a model config can be saved; "orthogonal" for U means one
+        # orthogonal (H, H) block per gate (init.recurrent_orthogonal).
+        init_W = init._lookup(name, "kernel_initializer", kernel_initializer)
+        init_U = init._lookup(name, "recurrent_initializer", recurrent_initializer)
+        init_b = init._lookup(name, "bias_initializer", bias_initializer)
+        if init_U is init.orthogonal:
+            init_U = init.recurrent_orthogonal
+        self.kernel_initializer = kernel_initializer
+        self.recurrent_initializer = recurrent_initializer
+        self.bias_initializer = bias_initializer
         rng = np.random.default_rng(seed)
         G, H, I = self._gates, self.hidden_size, self.input_size
         dt = self.dtype
-        biases = {k: init.zeros(G * H, dtype=dt) for k in ("b",) + self._extra_biases}
-        self._init_params(
-            W=init.glorot_uniform((I, G * H), rng, dt), U=init.recurrent_orthogonal((H, G * H), rng, dt), **biases
-        )
+        W, U = init_W((I, G * H), rng, dt), init_U((H, G * H), rng, dt)
+        biases = {k: init_b((G * H,), rng, dt) for k in ("b",) + self._extra_biases}
+        self._init_params(W=W, U=U, **biases)
         self.state: dict[str, np.ndarray] | None = None
         self.state_grads: dict[str, np.ndarray] = {}
 
