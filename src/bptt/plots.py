@@ -1,0 +1,166 @@
+"""Report plots as PNG files: ROC curves of several networks on one plot, and loss curves.
+
+matplotlib is imported inside the functions (``import bptt`` stays light) and used through its Agg
+canvas directly, without ``pyplot``: no global figure state, no GUI backend, safe in scripts and
+on machines without a display. Files are written atomically: a failure while rendering or writing
+leaves an existing file untouched.
+
+Example::
+
+    >>> import os, tempfile
+    >>> from bptt.metrics import roc_auc, roc_curve
+    >>> from bptt.plots import plot_loss, plot_roc
+    >>> y, s = [0, 0, 1, 1, 0, 1], [0.1, 0.4, 0.35, 0.8, 0.2, 0.9]
+    >>> fpr, tpr, _ = roc_curve(y, s)
+    >>> d = tempfile.mkdtemp()
+    >>> p = plot_roc({"LSTM": (fpr, tpr, roc_auc(y, s))}, os.path.join(d, "roc.png"))
+    >>> open(p, "rb").read(8) == b"\\x89PNG\\r\\n\\x1a\\n"
+    True
+    >>> p = plot_loss({"LSTM": {"train": [0.7, 0.5, 0.4], "val": [0.72, 0.6, 0.55]}}, os.path.join(d, "loss.png"))
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import os
+from collections.abc import Mapping
+
+import numpy as np
+
+from ._files import atomic_write
+
+__all__ = ["plot_roc", "plot_loss"]
+
+_DPI = 120
+
+
+def _check_path(fn: str, path) -> str:
+    p = os.fspath(path)
+    if not isinstance(p, str) or not p.lower().endswith(".png"):
+        raise ValueError(f"{fn}: path must name a .png file (the only format written); got {p!r}")
+    return p
+
+
+def _new_figure():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.4, 4.8), dpi=_DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig, path: str) -> str:
+    return atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=_DPI))
+
+
+def _rate(fn: str, name: str, what: str, value) -> np.ndarray:
+    try:
+        a = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{fn}: curves[{name!r}] {what} must be a 1-D array of numbers; got {type(value).__name__}") from None
+    if a.ndim != 1 or len(a) < 2:
+        raise ValueError(f"{fn}: curves[{name!r}] {what} must be a 1-D array of at least 2 points; got shape {a.shape}")
+    if not np.isfinite(a).all() or (a < 0).any() or (a > 1).any():
+        raise ValueError(f"{fn}: curves[{name!r}] {what} must hold finite rates in [0, 1]; got values outside")
+    return a
+
+
+def plot_roc(curves: Mapping, path, title: str = "ROC curve") -> str:
+    """Plot the ROC curves of several networks on one plot and write it as a PNG; return the path.
+
+    Args:
+        curves: ``{name: (fpr, tpr, auc)}``, e.g. from :func:`bptt.metrics.roc_curve` and
+            :func:`bptt.metrics.roc_auc`. Each network is one line, labelled with its AUC.
+        path: the ``.png`` file to create or replace.
+        title: plot title.
+
+    The diagonal (a classifier that guesses) is drawn dashed for reference.
+    """
+    fn = "plot_roc"
+    path = _check_path(fn, path)
+    if not isinstance(curves, Mapping) or not curves:
+        raise ValueError(f"{fn}: curves must be a non-empty dict {{name: (fpr, tpr, auc)}}; got {curves!r}")
+    checked = []
+    for name, value in curves.items():
+        if not isinstance(value, (tuple, list)) or len(value) != 3:
+            raise ValueError(f"{fn}: curves[{name!r}] must be a tuple (fpr, tpr, auc); got {type(value).__name__}")
+        fpr = _rate(fn, name, "fpr", value[0])
+        tpr = _rate(fn, name, "tpr", value[1])
+        if fpr.shape != tpr.shape:
+            raise ValueError(
+                f"{fn}: curves[{name!r}] fpr and tpr must have the same length; got {len(fpr)} and {len(tpr)}"
+            )
+        auc = value[2]
+        if isinstance(auc, bool) or not isinstance(auc, numbers.Real) or not math.isfinite(auc):
+            raise ValueError(f"{fn}: curves[{name!r}] auc must be a finite number; got {auc!r}")
+        checked.append((str(name), fpr, tpr, float(auc)))
+
+    fig = _new_figure()
+    ax = fig.add_subplot()
+    ax.plot([0, 1], [0, 1], linestyle="--", color="0.6", linewidth=1, label="random guess (AUC = 0.5)")
+    for name, fpr, tpr, auc in checked:
+        ax.plot(fpr, tpr, linewidth=1.8, label=f"{name} (AUC = {auc:.3f})")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.01)
+    ax.set_xlabel("false positive rate (background efficiency)")
+    ax.set_ylabel("true positive rate (signal efficiency)")
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="lower right")
+    return _save(fig, path)
+
+
+def _series(fn: str, name: str, key: str, value) -> np.ndarray:
+    try:
+        a = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{fn}: histories[{name!r}][{key!r}] must be a list of numbers; got {type(value).__name__}") from None
+    if a.ndim != 1:
+        raise ValueError(f"{fn}: histories[{name!r}][{key!r}] must be a 1-D list of losses, one per epoch; got shape {a.shape}")
+    return a
+
+
+def plot_loss(histories: Mapping, path, title: str = "Loss per epoch") -> str:
+    """Plot training (solid) and validation (dashed) loss per epoch of several networks; return the path.
+
+    Args:
+        histories: ``{name: {"train": [...], "val": [...]}}``, one loss per epoch; either list may
+            be missing or empty, other keys are ignored. Non-finite losses (a diverged run) show as
+            gaps.
+        path: the ``.png`` file to create or replace.
+        title: plot title.
+    """
+    fn = "plot_loss"
+    path = _check_path(fn, path)
+    if not isinstance(histories, Mapping) or not histories:
+        raise ValueError(f"{fn}: histories must be a non-empty dict {{name: {{'train': [...], 'val': [...]}}}}; got {histories!r}")
+    checked = []
+    for name, h in histories.items():
+        if not isinstance(h, Mapping) or not ({"train", "val"} & set(h)):
+            got = sorted(map(str, h)) if isinstance(h, Mapping) else type(h).__name__
+            raise ValueError(f"{fn}: histories[{name!r}] must be a dict with 'train' and/or 'val' lists; got {got}")
+        series = {k: _series(fn, name, k, h[k]) for k in ("train", "val") if k in h}
+        checked.append((str(name), series))
+    if not any(len(a) for _, series in checked for a in series.values()):
+        raise ValueError(f"{fn}: every loss list in histories is empty; there is nothing to plot")
+
+    fig = _new_figure()
+    ax = fig.add_subplot()
+    for i, (name, series) in enumerate(checked):
+        color = f"C{i % 10}"  # one colour per network, shared by its two curves
+        for key, style in (("train", "-"), ("val", "--")):
+            a = series.get(key)
+            if a is not None and len(a):
+                label = f"{name} {'training' if key == 'train' else 'validation'}"
+                ax.plot(np.arange(1, len(a) + 1), a, linestyle=style, color=color, linewidth=1.6, label=label)
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    return _save(fig, path)
