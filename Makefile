@@ -15,7 +15,7 @@ $(VENV)/.test: $(VENV)/.base
 	touch $@
 
 run: $(VENV)/.base
-	$(VENV)/bin/bptt example
+	$(VENV)/bin/bptt tutorial --out tutorial_output
 
 test: $(VENV)/.test
 	$(PY) -m pytest -q src tests

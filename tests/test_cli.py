@@ -42,3 +42,104 @@ def test_unknown_option_exit_2():
     out = bptt("example", "--frobnicate")
     assert out.returncode == 2
     assert "unrecognized arguments: --frobnicate" in out.stderr
+
+
+# ─────────────────────────────────────────────────── tutorial, train, evaluate (issue: end to end)
+
+import json  # noqa: E402
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def tutorial_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("tutorial")
+    run = bptt("tutorial", "--events", "150", "--epochs", "2", "--out", str(out), "--quiet")
+    assert run.returncode == 0, run.stderr
+    return out, run.stdout
+
+
+def test_tutorial_writes_every_output(tutorial_dir):
+    out, stdout = tutorial_dir
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["loss.png", "metrics.json", "model_gru.bptt", "model_lstm.bptt", "model_rnn.bptt", "roc.png", "time_data_t10_d30.root"]
+    for png in ("roc.png", "loss.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["events"] == 300 and metrics["test_events"] == 60
+    assert set(metrics["networks"]) == {"LSTM", "GRU", "RNN"}
+    for name, r in metrics["networks"].items():
+        assert 0.0 <= r["roc_auc"] <= 1.0 and r["training_seconds"] > 0 and r["epochs_run"] == 2
+        assert f"{r['roc_auc']:.4f}" in stdout  # the printed table shows the same figures
+    assert "network  test ROC AUC" in stdout
+
+
+def test_evaluate_a_tutorial_model(tutorial_dir, tmp_path):
+    out, _ = tutorial_dir
+    report = tmp_path / "eval.json"
+    run = bptt("evaluate", str(out / "model_lstm.bptt"), str(out / "time_data_t10_d30.root"), "--json", str(report))
+    assert run.returncode == 0, run.stderr
+    result = json.loads(report.read_text())
+    assert set(result) == {"loss", "roc_auc", "accuracy", "events"} and result["events"] == 300
+    assert f"roc_auc: {result['roc_auc']:.4f}" in run.stdout
+
+
+def _npz(tmp_path):
+    import numpy as np
+
+    from bptt.data.arrays import write_npz
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 10, 30)).astype(np.float32)
+    y = (X[:, :, 0].mean(axis=1) > 0).astype(np.float32)
+    return write_npz(str(tmp_path / "data.npz"), X, y)
+
+
+def test_train_with_tmva_options_and_toml(tmp_path):
+    data = _npz(tmp_path)
+    run = bptt(
+        "train", data, "--layout", "GRU|6|30|10|0|1,RESHAPE|FLAT,DENSE|8|TANH,LINEAR", "--input-layout", "10|1|30",
+        "--training-strategy", "LearningRate=1e-2,BatchSize=20,MaxEpochs=3,Optimizer=ADAM", "--out", str(tmp_path / "a.bptt"), "--quiet",
+    )
+    assert run.returncode == 0, run.stderr
+    assert "trained 3 epochs" in run.stdout and (tmp_path / "a.bptt").exists()
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text(
+        '[model]\nlayout = "LSTM|4|30|10|0|0,LINEAR"\ninput_layout = "10|30"\n'
+        "[training]\nepochs = 2\nbatch_size = 30\nlearning_rate = 0.01\n"
+    )
+    run = bptt("train", data, "--config", str(cfg), "--out", str(tmp_path / "b.bptt"), "--quiet")
+    assert run.returncode == 0, run.stderr
+    assert "trained 2 epochs" in run.stdout
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["train", "nope.root", "--layout", "LINEAR", "--input-layout", "1|1"], "bptt train: error: no such file: 'nope.root'"),
+        (["evaluate", "nope.bptt", "x.root"], "bptt evaluate: error: no such model file: 'nope.bptt'"),
+        (["tutorial", "--networks", "LSTM,CNN"], "bptt tutorial: error: --networks must be a comma-separated subset of LSTM,GRU,RNN; got 'LSTM,CNN'"),
+    ],
+)
+def test_user_mistakes_exit_2_with_one_line(args, message):
+    run = bptt(*args)
+    assert run.returncode == 2
+    assert run.stderr.strip() == message
+
+
+def test_train_mistakes_in_data_and_options(tmp_path, tutorial_dir):
+    out, _ = tutorial_dir
+    root = str(out / "time_data_t10_d30.root")
+    layout = ["--layout", "LSTM|4|30|10|0|0,LINEAR", "--input-layout", "10|30", "--quiet"]
+    run = bptt("train", root, "--signal-tree", "signal", *layout)
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert "signal" in run.stderr and "sgn" in run.stderr and len(run.stderr.strip().splitlines()) == 1
+    run = bptt("train", root, "--prefix", "var_t", *layout)
+    assert run.returncode == 2 and "var_t" in run.stderr and "vars_time0" in run.stderr
+    run = bptt("train", root, "--layout", "LSTM|4|30|10|0|0,DENSE|sixty|TANH", "--input-layout", "10|30")
+    assert run.returncode == 2
+    assert "Layout token 2 'DENSE|sixty|TANH': field 2 must be a positive integer (number of units); got 'sixty'" in run.stderr
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text('[model]\nlayout = "LINEAR"\ninput_layout = "10|30"\n[training]\nepochz = 3\n')
+    run = bptt("train", root, "--config", str(cfg))
+    assert run.returncode == 2 and "unknown [training] keys ['epochz']" in run.stderr

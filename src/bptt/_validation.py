@@ -13,6 +13,10 @@ import numpy as np
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
+class NonFiniteError(ValueError):
+    """An array holds NaN or Inf (a ``ValueError``, so callers that catch those still do)."""
+
+
 def float_array(fn: str, name: str, value: Any, ndim: int, layout: str) -> np.ndarray:
     """``value`` as a finite float32/float64 array of rank ``ndim`` (``layout`` names its axes)."""
     if isinstance(value, np.ndarray):
@@ -39,7 +43,7 @@ def float_array(fn: str, name: str, value: Any, ndim: int, layout: str) -> np.nd
     if not finite.all():
         where = tuple(int(i) for i in np.argwhere(~finite)[0])
         what = "NaN" if np.isnan(a[where]) else "Inf"
-        raise ValueError(
+        raise NonFiniteError(
             f"{fn}: {name} contains {what} at index {where}; every value must be finite "
             f"(check the data or the parameters for divergence)"
         )

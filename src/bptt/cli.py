@@ -1,14 +1,27 @@
-"""The ``bptt`` command line."""
+"""The ``bptt`` command line: ``example``, ``tutorial``, ``train``, ``evaluate``, ``bench``.
+
+User mistakes (a missing file, a wrong tree or branch name, a bad option) end with a one-line
+message on stderr and exit code 2, never a traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 
 from . import __version__
 
 
-def _cmd_example(args: argparse.Namespace) -> int:
+class UsageError(Exception):
+    """A mistake in the command line or its inputs: reported in one line, exit code 2."""
+
+
+# ─────────────────────────────────────────────────────────────────────────────── commands
+
+
+def _cmd_example(args) -> int:
     from . import example
 
     published = example.load()
@@ -17,12 +30,148 @@ def _cmd_example(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_tutorial(args) -> int:
+    from .tutorial import format_table, run_tutorial
+
+    networks = [n.strip().upper() for n in args.networks.split(",") if n.strip()]
+    bad = [n for n in networks if n not in ("LSTM", "GRU", "RNN")]
+    if bad or not networks:
+        raise UsageError(f"--networks must be a comma-separated subset of LSTM,GRU,RNN; got {args.networks!r}")
+    summary = run_tutorial(
+        args.out, events=args.events, epochs=args.epochs, seed=args.seed, data=args.data,
+        networks=networks, verbose=not args.quiet,
+    )
+    print(format_table(summary))
+    print(f"\nwrote {os.path.join(args.out, 'metrics.json')}, roc.png, loss.png and the model files to {args.out}/")
+    return 0
+
+
+def _read_data(path: str, args) -> tuple:
+    if not os.path.exists(path):
+        raise UsageError(f"no such file: {path!r}")
+    if path.endswith(".npz"):
+        from .data.arrays import read_npz
+
+        return read_npz(path)
+    from .data.root import read_tmva_root
+
+    return read_tmva_root(
+        path, signal_tree=args.signal_tree, background_tree=args.background_tree, branch_prefix=args.prefix
+    )
+
+
+def _load_toml(path: str) -> dict:
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    if not os.path.exists(path):
+        raise UsageError(f"no such config file: {path!r}")
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{path}: not valid TOML: {exc}") from None
+
+
+def _training_setup(args):
+    """(model, fit arguments) from --options, or --layout/--input-layout[/--training-strategy], or --config."""
+    from . import tmva
+    from .tutorial import network_from_options
+
+    given = [name for name in ("options", "config", "layout") if getattr(args, name)]
+    if len(given) != 1:
+        raise UsageError("give exactly one of --options, --config, or --layout with --input-layout")
+    if args.options:
+        return network_from_options(args.options, seed=args.seed)
+    if args.layout:
+        if not args.input_layout:
+            raise UsageError("--layout needs --input-layout (e.g. --input-layout 10|30)")
+        text = f"InputLayout={args.input_layout}:Layout={args.layout}"
+        if args.training_strategy:
+            text += f":TrainingStrategy={args.training_strategy}"
+        return network_from_options(text, seed=args.seed)
+    config = _load_toml(args.config)
+    model_cfg, training = config.get("model", {}), dict(config.get("training", {}))
+    unknown = set(config) - {"model", "training"}
+    if unknown:
+        raise UsageError(f"{args.config}: unknown sections {sorted(unknown)}; expected [model] and [training]")
+    if "layout" not in model_cfg or "input_layout" not in model_cfg:
+        raise UsageError(f"{args.config}: [model] needs layout = \"...\" and input_layout = \"...\"")
+    text = f"InputLayout={model_cfg['input_layout']}:Layout={model_cfg['layout']}"
+    strategy = training.pop("training_strategy", None)
+    if strategy:
+        text += f":TrainingStrategy={strategy}"
+    model, fit_args = network_from_options(text, seed=training.get("seed", args.seed))
+    if "loss" in model_cfg:
+        from .losses import make_loss
+
+        model.loss = make_loss(model_cfg["loss"])
+    import inspect
+
+    from .train import fit
+
+    allowed = set(inspect.signature(fit).parameters) - {"model", "X", "y", "resume", "checkpoint", "verbose"}
+    bad = set(training) - allowed
+    if bad:
+        raise UsageError(f"{args.config}: unknown [training] keys {sorted(bad)}; allowed: {', '.join(sorted(allowed))}")
+    fit_args.update(training)
+    del tmva
+    return model, fit_args
+
+
+def _cmd_train(args) -> int:
+    model, fit_args = _training_setup(args)
+    if args.epochs is not None:
+        fit_args["epochs"] = args.epochs
+    X, y = _read_data(args.data, args)
+    history = model.fit(X, y, verbose=not args.quiet, checkpoint=args.checkpoint, resume=args.resume, **fit_args)
+    path = model.save(args.out)
+    best = f", best epoch {history.best_epoch}" if history.best_epoch else ""
+    print(f"trained {len(history.loss)} epochs{best}; final loss {history.loss[-1]:.4f}; model written to {path}")
+    return 0
+
+
+def _cmd_evaluate(args) -> int:
+    from .model import Sequential
+
+    if not os.path.exists(args.model):
+        raise UsageError(f"no such model file: {args.model!r}")
+    model = Sequential.load(args.model)
+    X, y = _read_data(args.data, args)
+    result = model.evaluate(X, y)
+    result["events"] = int(len(X))
+    for k, v in result.items():
+        print(f"{k:>9}: {v:.4f}" if isinstance(v, float) else f"{k:>9}: {v}")
+    if args.json:
+        from ._files import atomic_write
+
+        atomic_write(args.json, lambda f: f.write(json.dumps(result, indent=2) + "\n"), mode="w")
+    return 0
+
+
+def _cmd_bench(args) -> int:
+    from . import bench
+
+    return bench.run(args, sys.argv[2:])
+
+
+# ──────────────────────────────────────────────────────────────────────────────── parser
+
+
+def _data_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--signal-tree", default="sgn", help="signal tree of a ROOT file (default sgn)")
+    p.add_argument("--background-tree", default="bkg", help="background tree of a ROOT file (default bkg)")
+    p.add_argument("--prefix", default="vars_time", help="branch name prefix, one branch per time step (default vars_time)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bptt", description="Recurrent networks with backpropagation through time, written out by hand."
     )
     parser.add_argument("--version", action="version", version=f"bptt {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
     ex = sub.add_parser(
         "example",
         help="forward and backward pass of the published LSTM worked example",
@@ -32,6 +181,65 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--lr", type=float, default=0.1, help="learning rate of the SGD step (default 0.1)")
     ex.add_argument("--no-check", action="store_true", help="skip the finite-difference check")
     ex.set_defaults(func=_cmd_example)
+
+    tu = sub.add_parser(
+        "tutorial",
+        help="TMVA's RNN tutorial end to end: ROOT file → LSTM, GRU, RNN → ROC curves",
+        description="Generate TMVA_RNN_Classification's toy data as a ROOT file (if absent), train LSTM, GRU "
+        "and RNN networks with the tutorial's TMVA options, evaluate on a 20%% test split, and write "
+        "metrics.json, the model files, roc.png and loss.png.",
+    )
+    tu.add_argument("--events", type=int, default=2000, help="events per class to generate (default 2000)")
+    tu.add_argument("--epochs", type=int, default=20, help="maximum epochs (default 20, the tutorial's MaxEpochs)")
+    tu.add_argument("--seed", type=int, default=0, help="seed of data, split, weights and batches (default 0)")
+    tu.add_argument("--out", default="tutorial_output", help="output directory (default tutorial_output)")
+    tu.add_argument("--data", default=None, help="ROOT file to use or create (default OUT/time_data_t10_d30.root)")
+    tu.add_argument("--networks", default="LSTM,GRU,RNN", help="which networks (default LSTM,GRU,RNN)")
+    tu.add_argument("--quiet", action="store_true", help="no progress output")
+    tu.set_defaults(func=_cmd_tutorial)
+
+    tr = sub.add_parser(
+        "train",
+        help="train a network on a ROOT or npz file from TMVA option strings or a TOML config",
+        description="Train on DATA (.root in TMVA's layout, or .npz with arrays x and y). The network and "
+        "training come from TMVA option strings (--options, or --layout/--input-layout/--training-strategy) "
+        "or from a TOML file with [model] layout/input_layout and [training] keys of bptt.train.fit.",
+    )
+    tr.add_argument("data", help="input file: .root or .npz")
+    tr.add_argument("--options", help="a whole TMVA MethodDL booking string")
+    tr.add_argument("--layout", help="TMVA Layout, e.g. LSTM|10|30|10|0|1,RESHAPE|FLAT,DENSE|64|TANH,LINEAR")
+    tr.add_argument("--input-layout", help="TMVA InputLayout, e.g. 10|30")
+    tr.add_argument("--training-strategy", help="TMVA TrainingStrategy, e.g. LearningRate=1e-3,BatchSize=100,MaxEpochs=20")
+    tr.add_argument("--config", help="TOML config file")
+    tr.add_argument("--epochs", type=int, default=None, help="override the number of epochs")
+    tr.add_argument("--seed", type=int, default=None, help="random seed (default: the options' RandomSeed, else 0)")
+    tr.add_argument("--out", default="model.bptt", help="model file to write (default model.bptt)")
+    tr.add_argument("--checkpoint", default=None, help="checkpoint file written every epoch")
+    tr.add_argument("--resume", default=None, help="continue from this checkpoint")
+    tr.add_argument("--quiet", action="store_true", help="no progress output")
+    _data_options(tr)
+    tr.set_defaults(func=_cmd_train)
+
+    ev = sub.add_parser(
+        "evaluate",
+        help="evaluate a model file on a ROOT or npz file",
+        description="Print the loss, test ROC AUC and accuracy of MODEL on DATA.",
+    )
+    ev.add_argument("model", help="model file written by bptt train or bptt tutorial")
+    ev.add_argument("data", help="input file: .root or .npz")
+    ev.add_argument("--json", default=None, help="also write the figures as JSON to this file")
+    _data_options(ev)
+    ev.set_defaults(func=_cmd_evaluate)
+
+    from . import bench
+
+    be = sub.add_parser(
+        "bench",
+        help="kernel benchmark against PyTorch (BENCHMARKS.md)",
+        description="Time bptt.functional against PyTorch on the kernel grid of BENCHMARKS.md.",
+    )
+    bench.add_arguments(be)
+    be.set_defaults(func=_cmd_bench)
     return parser
 
 
@@ -43,9 +251,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return args.func(args)
-    except ValueError as exc:  # user mistakes: one line, exit code 2
+    except (UsageError, ValueError, FloatingPointError, FileNotFoundError, IsADirectoryError, PermissionError) as exc:
         print(f"bptt {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"bptt {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -1,0 +1,289 @@
+"""Sequential networks of bptt layers: forward, backward, prediction, configuration.
+
+Example (the TMVA tutorial's network, built from its own option strings)::
+
+    >>> import numpy as np
+    >>> from bptt.model import Sequential
+    >>> model = Sequential.from_tmva("LSTM|10|30|10|0|1,RESHAPE|FLAT,DENSE|64|TANH,LINEAR", "10|30", seed=0)
+    >>> [type(layer).__name__ for layer in model.layers]
+    ['LSTM', 'Flatten', 'Dense', 'Dense']
+    >>> model.predict_proba(np.zeros((5, 10, 30), np.float32)).shape
+    (5,)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _validation as v
+from .layers import GRU, LSTM, RNN, Dense, Flatten, Layer, Reshape
+from .layers.dropout import Dropout
+from .losses import Loss, make_loss, sigmoid_probability, softmax_probability
+
+__all__ = ["Sequential", "layer_config", "layer_from_config"]
+
+_RECURRENT = {"LSTM": LSTM, "GRU": GRU, "RNN": RNN}
+
+
+def layer_config(layer: Layer) -> dict:
+    """A JSON-serialisable description of ``layer`` from which :func:`layer_from_config` rebuilds it."""
+    kind = type(layer).__name__
+    if kind in _RECURRENT:
+        cfg = {
+            "type": kind,
+            "input_size": layer.input_size,
+            "hidden_size": layer.hidden_size,
+            "return_sequences": layer.return_sequences,
+            "stateful": layer.stateful,
+        }
+        for key in ("reset_after", "activation", "kernel_initializer", "recurrent_initializer", "bias_initializer"):
+            if hasattr(layer, key):
+                cfg[key] = getattr(layer, key)
+        return cfg
+    if kind == "Dense":
+        n_in, n_out = layer.params["W"].shape
+        cfg = {"type": kind, "in_features": n_in, "out_features": n_out, "activation": layer.activation}
+        if hasattr(layer, "kernel_initializer"):
+            cfg["kernel_initializer"] = layer.kernel_initializer
+        return cfg
+    if kind == "Flatten":
+        return {"type": kind}
+    if kind == "Reshape":
+        return {"type": kind, "shape": list(layer.shape)}
+    if kind == "Dropout":
+        return {"type": kind, "rate": layer.rate}
+    raise ValueError(f"layer_config: unsupported layer type {kind}; expected one of LSTM, GRU, RNN, Dense, Flatten, Reshape, Dropout")
+
+
+def layer_from_config(cfg: dict, *, dtype=np.float32, seed=None) -> Layer:
+    """Build a layer from :func:`layer_config` output (parameters freshly initialised)."""
+    cfg = dict(cfg)
+    kind = cfg.pop("type", None)
+    try:
+        if kind in _RECURRENT:
+            return _RECURRENT[kind](cfg.pop("input_size"), cfg.pop("hidden_size"), dtype=dtype, seed=seed, **cfg)
+        if kind == "Dense":
+            return Dense(cfg.pop("in_features"), cfg.pop("out_features"), dtype=dtype, seed=seed, **cfg)
+        if kind == "Flatten":
+            return Flatten(dtype=dtype)
+        if kind == "Reshape":
+            return Reshape(cfg["shape"], dtype=dtype)
+        if kind == "Dropout":
+            return Dropout(cfg["rate"], seed=seed)
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"layer_from_config: bad configuration for a {kind} layer ({exc}); got {cfg}") from None
+    raise ValueError(f"layer_from_config: unknown layer type {kind!r}")
+
+
+class Sequential:
+    """A stack of layers trained end to end.
+
+    Args:
+        layers: the layers, input first.
+        loss: ``"bce"`` (binary cross-entropy on logits; the default, as TMVA's CROSSENTROPY with
+            a linear output), ``"softmax_ce"`` or ``"mse"``, or a :class:`bptt.losses.Loss`.
+
+    Attributes:
+        standardizer: a :class:`bptt.data.arrays.Standardizer` fitted on the training data by
+            :meth:`fit` (``standardize=True``) and applied by every prediction; saved with the model.
+        history: the :class:`bptt.train.History` of the last :meth:`fit`.
+    """
+
+    def __init__(self, layers, loss="bce"):
+        self.layers: list[Layer] = list(layers)
+        if not self.layers or not all(isinstance(layer, Layer) for layer in self.layers):
+            raise ValueError(f"Sequential: layers must be a non-empty list of bptt layers; got {layers!r}")
+        self.loss: Loss = make_loss(loss) if isinstance(loss, str) else loss
+        self.standardizer = None
+        self.history = None
+
+    # ── building
+
+    @classmethod
+    def from_tmva(cls, layout: str, input_layout: str | tuple, *, loss="bce", seed=0, dtype=np.float32, dropout=None):
+        """Build the network a TMVA ``Layout`` / ``InputLayout`` pair describes.
+
+        Recurrent tokens become LSTM/GRU/RNN layers (``rememberState`` → ``stateful``,
+        ``returnSequence`` → ``return_sequences``), ``RESHAPE|FLAT`` → Flatten, ``DENSE|n|ACT`` →
+        Dense, and a bare ``LINEAR`` → the output Dense layer with one unit. ``dropout``: TMVA's
+        DropConfig, one dropout probability per layer, applied to that layer's input (TMVA's
+        MethodDL turns each value p into a keep-probability 1 − p; 0 means no dropout).
+        """
+        from . import tmva
+
+        specs = tmva.parse_layout(layout)
+        T, F = input_layout if isinstance(input_layout, tuple) else tmva.parse_input_layout(input_layout)
+        tmva.check_layout(specs, (T, F))
+        rng = np.random.default_rng(seed)
+        layers: list[Layer] = []
+        shape: tuple[int, ...] = (T, F)  # per-sample shape flowing through the network
+        rates = list(dropout or [])
+        for k, spec in enumerate(specs):
+            if k < len(rates) and rates[k] > 0.0:
+                layers.append(Dropout(rates[k], seed=int(rng.integers(2**31))))
+            p = spec.params
+            sub_seed = int(rng.integers(2**31))
+            if spec.kind in ("lstm", "gru", "rnn"):
+                options = {"reset_after": p["reset_after"]} if spec.kind == "gru" else {}
+                if spec.kind == "rnn":
+                    options["activation"] = p.get("activation", "tanh")
+                layers.append(
+                    _RECURRENT[spec.kind.upper()](
+                        shape[-1], p["state_size"], return_sequences=p["return_sequence"], stateful=p["remember_state"],
+                        dtype=dtype, seed=sub_seed, **options,
+                    )
+                )
+                shape = (shape[0], p["state_size"]) if p["return_sequence"] else (p["state_size"],)
+            elif spec.kind == "flatten":
+                layers.append(Flatten(dtype=dtype))
+                shape = (int(np.prod(shape)),)
+            elif spec.kind == "reshape":
+                target = (p["depth"], p["height"], p["width"])
+                target = tuple(s for s in target if s != 1) or (1,)
+                layers.append(Reshape(target, dtype=dtype))
+                shape = target
+            elif spec.kind == "dense":
+                layers.append(Dense(shape[-1], p["units"], activation=p["activation"], dtype=dtype, seed=sub_seed))
+                shape = shape[:-1] + (p["units"],)
+            else:  # pragma: no cover - parse_layout only yields the kinds above
+                raise ValueError(f"Sequential.from_tmva: unsupported layer {spec.token!r}")
+        return cls(layers, loss=loss)
+
+    # ── the network
+
+    @property
+    def dtype(self) -> np.dtype:
+        for layer in self.layers:
+            if layer.params:
+                return layer.dtype
+        return np.dtype(np.float32)
+
+    def forward(self, x, training: bool = False):
+        for layer in self.layers:
+            x = layer.forward(x, training=training)
+        return x
+
+    def backward(self, dy):
+        for layer in reversed(self.layers):
+            dy = layer.backward(dy)
+        return dy
+
+    def parameters(self) -> dict[str, np.ndarray]:
+        """Every parameter array, named ``"<layer index>.<name>"`` (the arrays themselves)."""
+        return {f"{i}.{k}": p for i, layer in enumerate(self.layers) for k, p in layer.params.items()}
+
+    def gradients(self) -> dict[str, np.ndarray]:
+        """The gradients of the last backward pass, named as :meth:`parameters`."""
+        return {f"{i}.{k}": g for i, layer in enumerate(self.layers) for k, g in layer.grads.items()}
+
+    def set_parameters(self, values: dict[str, np.ndarray]) -> None:
+        """Copy ``values`` into the parameters (same names and shapes)."""
+        params = self.parameters()
+        missing, unknown = set(params) - set(values), set(values) - set(params)
+        if missing or unknown:
+            raise ValueError(
+                f"Sequential.set_parameters: names must match the model's; missing {sorted(missing)}, "
+                f"unknown {sorted(unknown)}"
+            )
+        for k, p in params.items():
+            v.expect_shape("Sequential.set_parameters", k, np.asarray(values[k]), p.shape, "the parameter's shape")
+            p[...] = values[k]
+
+    def reset_states(self) -> None:
+        for layer in self.layers:
+            layer.reset_states()
+
+    # ── prediction
+
+    def _prepare(self, fn: str, X) -> np.ndarray:
+        X = v.float_array(fn, "X", X, np.ndim(X) if np.ndim(X) >= 2 else 2, "(n, T, F)")
+        if self.standardizer is not None:
+            X = self.standardizer.transform(X)
+        return np.asarray(X, self.dtype)
+
+    def decision_function(self, X, batch_size: int = 4096) -> np.ndarray:
+        """The network's raw outputs (logits for the cross-entropy losses), in batches, no cache."""
+        X = self._prepare("Sequential.decision_function", X)
+        outs = [self.forward(X[i : i + batch_size], training=False) for i in range(0, len(X), batch_size)]
+        out = np.concatenate(outs, axis=0)
+        if self.loss.name == "bce" and out.ndim == 2 and out.shape[1] == 1:
+            out = out[:, 0]
+        return out
+
+    def predict_proba(self, X, batch_size: int = 4096) -> np.ndarray:
+        """Signal probability ``(n,)`` for ``bce``, class probabilities ``(n, C)`` for ``softmax_ce``."""
+        out = self.decision_function(X, batch_size)
+        if self.loss.name == "bce":
+            return sigmoid_probability(out)
+        if self.loss.name == "softmax_ce":
+            return softmax_probability(out)
+        raise ValueError(f"Sequential.predict_proba: the loss {self.loss.name!r} gives no probabilities; use predict")
+
+    def predict(self, X, batch_size: int = 4096) -> np.ndarray:
+        """Class labels (0/1 for ``bce``, argmax for ``softmax_ce``) or the outputs for ``mse``."""
+        if self.loss.name == "bce":
+            return (self.predict_proba(X, batch_size) >= 0.5).astype(np.int64)
+        if self.loss.name == "softmax_ce":
+            return np.argmax(self.decision_function(X, batch_size), axis=-1)
+        return self.decision_function(X, batch_size)
+
+    def evaluate(self, X, y, batch_size: int = 4096) -> dict[str, float]:
+        """The loss and, for binary classification, ROC AUC and accuracy on ``(X, y)``."""
+        from . import metrics
+
+        out = self.decision_function(X, batch_size)
+        y = np.asarray(y)
+        target = y.reshape(out.shape) if self.loss.name != "softmax_ce" else y
+        result = {"loss": float(self.loss(out, target.astype(out.dtype) if self.loss.name != "softmax_ce" else target))}
+        if self.loss.name == "bce":
+            p = sigmoid_probability(out)
+            result["roc_auc"] = float(metrics.roc_auc(y, p))
+            result["accuracy"] = float(metrics.accuracy(y, p))
+        elif self.loss.name == "softmax_ce":
+            result["accuracy"] = float(np.mean(np.argmax(out, axis=-1) == y.reshape(-1)))
+        return result
+
+    def fit(self, X, y, **options):
+        """Train the network; see :func:`bptt.train.fit` for the options. Returns the History."""
+        from .train import fit
+
+        return fit(self, X, y, **options)
+
+    # ── configuration and files
+
+    def config(self) -> dict:
+        """JSON-serialisable configuration: layers, loss, dtype and the fitted standardizer."""
+        return {
+            "format": "bptt-model",
+            "version": 1,
+            "loss": self.loss.name,
+            "dtype": self.dtype.name,
+            "layers": [layer_config(layer) for layer in self.layers],
+            "standardizer": None if self.standardizer is None else self.standardizer.to_dict(),
+        }
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Sequential":
+        """Rebuild the architecture (fresh parameters) from :meth:`config`."""
+        if not isinstance(config, dict) or config.get("format") != "bptt-model":
+            raise ValueError("Sequential.from_config: not a bptt model configuration (format != 'bptt-model')")
+        dtype = np.dtype(config.get("dtype", "float32"))
+        model = cls([layer_from_config(c, dtype=dtype) for c in config["layers"]], loss=config.get("loss", "bce"))
+        if config.get("standardizer"):
+            from .data.arrays import Standardizer
+
+            model.standardizer = Standardizer.from_dict(config["standardizer"])
+        return model
+
+    def save(self, path) -> str:
+        """Write the model file (JSON configuration + safetensors weights), atomically."""
+        from .io.model_file import save_model
+
+        return save_model(self, path)
+
+    @classmethod
+    def load(cls, path) -> "Sequential":
+        """Read a model file written by :meth:`save` (no code is executed on load)."""
+        from .io.model_file import load_model
+
+        return load_model(path)

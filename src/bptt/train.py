@@ -1,0 +1,311 @@
+"""The training loop: mini-batches, validation, early stopping, checkpoints that resume exactly.
+
+Example::
+
+    >>> import numpy as np
+    >>> from bptt.model import Sequential
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(200, 5, 3)).astype(np.float32)
+    >>> y = (X[:, :, 0].mean(axis=1) > 0).astype(np.float32)
+    >>> model = Sequential.from_tmva("GRU|4|3|5|0|0,LINEAR", "5|3", seed=0)
+    >>> history = model.fit(X, y, epochs=3, batch_size=20, learning_rate=1e-2, verbose=False)
+    >>> len(history.loss), history.loss[-1] < history.loss[0]
+    (3, True)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from ._validation import NonFiniteError
+from .data.arrays import Standardizer, check_xy, iterate_batches, train_test_split
+from .optim import Optimizer, make_optimizer
+from .regularization import clip_grad_norm, penalty_and_grad
+
+__all__ = ["History", "fit"]
+
+
+@dataclass
+class History:
+    """Per-epoch record of a :func:`fit`."""
+
+    epoch: list[int] = field(default_factory=list)
+    loss: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+    best_epoch: int | None = None
+    best_loss: float | None = None
+    stopped_early: bool = False
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "History":
+        return cls(**d)
+
+
+def _optimizer(optimizer, learning_rate, momentum) -> Optimizer:
+    if isinstance(optimizer, Optimizer):
+        return optimizer
+    name = str(optimizer).lower()
+    hyper = {"lr": learning_rate}
+    if name in ("sgd", "rmsprop") and momentum:
+        hyper["momentum"] = momentum
+    return make_optimizer(name, **hyper)
+
+
+def _fingerprint(*arrays) -> str:
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(str(a.shape).encode())
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()[:16]
+
+
+def _batched_loss(model, X, Y, batch_size) -> float:
+    total = 0.0
+    for i in range(0, len(X), batch_size):
+        out = model.forward(X[i : i + batch_size], training=False)
+        total += model.loss(out, Y[i : i + batch_size]) * len(out)
+    return total / len(X)
+
+
+def fit(
+    model,
+    X,
+    y,
+    *,
+    epochs: int = 20,
+    batch_size: int = 100,
+    optimizer="adam",
+    learning_rate: float = 1e-3,
+    momentum: float = 0.0,
+    validation_split: float = 0.2,
+    validation_data=None,
+    early_stopping: int | None = 5,
+    min_delta: float = 0.0,
+    restore_best: bool = True,
+    weight_decay: float = 0.0,
+    regularization: str | None = "L2",
+    clip_norm: float | None = None,
+    standardize: bool = True,
+    shuffle: bool = True,
+    drop_last: bool = False,
+    seed: int = 0,
+    verbose: bool = True,
+    checkpoint: str | os.PathLike | None = None,
+    checkpoint_every: int = 1,
+    resume: str | os.PathLike | None = None,
+) -> History:
+    """Train ``model`` on ``(X, y)`` with mini-batches; returns (and stores as ``model.history``) a History.
+
+    Args:
+        X: ``(n, T, F)`` sequences (or ``(n, F)`` for dense-only networks); y: ``(n,)`` targets
+            (0/1 for ``bce``, class indices for ``softmax_ce``, values for ``mse``).
+        epochs, batch_size: TMVA's MaxEpochs and BatchSize.
+        optimizer: a name (``adam``, ``sgd``, ``adagrad``, ``rmsprop``, ``adadelta``) built with
+            ``learning_rate`` (and ``momentum`` for sgd/rmsprop), or an Optimizer instance.
+        validation_split: fraction held out (stratified, from ``seed``) to monitor; ignored when
+            ``validation_data=(Xv, yv)`` is given; 0 monitors the training loss.
+        early_stopping: stop after this many epochs without improvement of the monitored loss by
+            more than ``min_delta`` (TMVA's ConvergenceSteps); None trains all epochs.
+            ``restore_best`` puts back the best epoch's weights at the end.
+        weight_decay, regularization: penalty strength and kind (``"L2"``, ``"L1"`` or None) on the
+            weight matrices (not biases), TMVA's WeightDecay and Regularization.
+        clip_norm: clip the global gradient norm to this value (None: no clipping).
+        standardize: fit a per-feature Standardizer on the training part, stored with the model.
+        shuffle, drop_last: batch order and the last partial batch (networks with stateful layers
+            need ``shuffle=False``).
+        seed: the validation split, the batch order: the same seed gives the same run.
+        verbose: a progress bar per epoch and a summary line per epoch (on stderr).
+        checkpoint: path of a checkpoint file written atomically every ``checkpoint_every`` epochs
+            and when training stops (also on Ctrl-C): the model, optimizer state, random states,
+            history and best weights.
+        resume: a checkpoint to continue from; the result is the same as an uninterrupted run.
+    """
+    fn = "fit"
+    if not isinstance(epochs, (int, np.integer)) or epochs < 1:
+        raise ValueError(f"{fn}: epochs must be a positive integer; got {epochs!r}")
+    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"{fn}: batch_size must be a positive integer; got {batch_size!r}")
+    if early_stopping is not None and (not isinstance(early_stopping, (int, np.integer)) or early_stopping < 1):
+        raise ValueError(f"{fn}: early_stopping must be a positive integer (epochs) or None; got {early_stopping!r}")
+    if clip_norm is not None and not (isinstance(clip_norm, (int, float)) and clip_norm > 0):
+        raise ValueError(f"{fn}: clip_norm must be a positive number or None; got {clip_norm!r}")
+    if not (isinstance(validation_split, (int, float)) and 0 <= validation_split < 1):
+        raise ValueError(f"{fn}: validation_split must be in [0, 1); got {validation_split!r}")
+    stateful = any(getattr(layer, "stateful", False) for layer in model.layers)
+    if stateful and shuffle:
+        raise ValueError(
+            f"{fn}: shuffle must be False for a network with stateful layers (they carry the state from "
+            f"one batch to the next); got shuffle=True"
+        )
+    X, y = check_xy(fn, X, y) if np.ndim(X) == 3 else (np.asarray(X), np.asarray(y))
+    split_seed, shuffle_seed = (int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(2))
+    if validation_data is not None:
+        Xt, yt = X, y
+        Xv, yv = check_xy(fn, *validation_data) if np.ndim(validation_data[0]) == 3 else validation_data
+    elif validation_split > 0:
+        Xt, Xv, yt, yv = train_test_split(X, y, validation_split, seed=split_seed, stratify=model.loss.name != "mse")
+    else:
+        Xt, yt, Xv, yv = X, y, None, None
+
+    opt = _optimizer(optimizer, learning_rate, momentum)
+    rng = np.random.default_rng(shuffle_seed)
+    history = History()
+    best_params: dict[str, np.ndarray] | None = None
+    wait, start_epoch = 0, 0
+    options = {
+        "epochs": int(epochs), "batch_size": int(batch_size), "optimizer": opt.config(), "seed": seed,
+        "validation_split": validation_split, "weight_decay": weight_decay, "regularization": regularization,
+        "clip_norm": clip_norm, "standardize": standardize, "shuffle": shuffle, "drop_last": drop_last,
+        "early_stopping": early_stopping, "data": _fingerprint(Xt, yt),
+    }
+
+    if resume is not None:
+        from .io.model_file import load_checkpoint
+
+        saved, state, arrays = load_checkpoint(resume)
+        mine = [c for c in model.config()["layers"]]
+        if saved.config()["layers"] != mine:
+            raise ValueError(f"{fn}: the checkpoint {os.fspath(resume)!r} holds a different network; build the same layers")
+        for key in ("batch_size", "seed", "data", "optimizer", "validation_split", "shuffle"):
+            if state["options"][key] != options[key]:
+                raise ValueError(
+                    f"{fn}: resume needs the same {key} as the interrupted run: the checkpoint has "
+                    f"{state['options'][key]!r}, this call {options[key]!r}"
+                )
+        model.set_parameters(saved.parameters())
+        model.standardizer = saved.standardizer
+        opt.load_state_dict({k[len("optim/") :]: a for k, a in arrays.items() if k.startswith("optim/")})
+        rng.bit_generator.state = state["shuffle_rng"]
+        for layer, layer_state in zip(model.layers, state["layer_rngs"]):
+            if layer_state is not None:
+                layer.set_rng_state(layer_state)
+        history = History.from_dict(state["history"])
+        best = {k[len("best/") :]: a for k, a in arrays.items() if k.startswith("best/")}
+        best_params = best or None
+        wait, start_epoch = state["wait"], state["epoch"]
+        if history.stopped_early:
+            start_epoch = epochs  # that run had finished
+    elif standardize:
+        model.standardizer = Standardizer().fit(Xt)
+
+    dtype = model.dtype
+
+    def prepare(Xa, ya):
+        Xa = model.standardizer.transform(Xa) if model.standardizer is not None else Xa
+        Xa = np.asarray(Xa, dtype)
+        out = model.forward(Xa[:1], training=False)
+        model.reset_states()
+        if model.loss.name == "softmax_ce":
+            return Xa, np.asarray(ya).astype(np.int64).reshape(-1)
+        return Xa, np.asarray(ya, dtype).reshape((len(Xa),) + out.shape[1:])
+
+    Xt, Yt = prepare(Xt, yt)
+    if Xv is not None:
+        Xv, Yv = prepare(Xv, yv)
+
+    def save_state(epoch: int) -> None:
+        if checkpoint is None:
+            return
+        from .io.model_file import save_checkpoint
+
+        arrays = {f"optim/{k}": np.asarray(a) for k, a in opt.state_dict().items()}
+        if best_params is not None:
+            arrays.update({f"best/{k}": a for k, a in best_params.items()})
+        state = {
+            "epoch": epoch, "wait": wait, "history": history.to_dict(), "options": options,
+            "shuffle_rng": rng.bit_generator.state,
+            "layer_rngs": [layer.get_rng_state() if hasattr(layer, "get_rng_state") else None for layer in model.layers],
+        }
+        save_checkpoint(checkpoint, model, state, arrays)
+
+    tqdm = None
+    if verbose:
+        from tqdm.auto import tqdm
+
+    epoch = start_epoch
+    try:
+        for epoch in range(start_epoch + 1, epochs + 1):
+            t0 = time.perf_counter()
+            model.reset_states()
+            batches = list(iterate_batches(len(Xt), batch_size, rng if shuffle else None, drop_last))
+            bar = tqdm(total=len(batches), desc=f"epoch {epoch}/{epochs}", unit="batch", leave=False, file=sys.stderr) if tqdm else None
+            total, seen = 0.0, 0
+            for k, idx in enumerate(batches):
+                try:
+                    out = model.forward(Xt[idx], training=True)
+                    loss, dout = model.loss.value_and_grad(out, Yt[idx])
+                    model.backward(dout)
+                except NonFiniteError as exc:  # the data were checked: this is the network diverging
+                    raise FloatingPointError(
+                        f"fit: NaN or Inf inside the network at epoch {epoch}, batch {k + 1}: training diverged; "
+                        f"lower the learning rate (now {getattr(opt, 'lr', '?')}) or set clip_norm ({exc})"
+                    ) from exc
+                params, grads = model.parameters(), model.gradients()
+                if weight_decay:
+                    loss += penalty_and_grad(params, grads, regularization, weight_decay)
+                grad_norm = math.sqrt(sum(float(np.vdot(g, g)) for g in grads.values()))
+                if not (math.isfinite(loss) and math.isfinite(grad_norm)):
+                    what = f"the loss became {loss}" if not math.isfinite(loss) else f"the gradient norm became {grad_norm}"
+                    raise FloatingPointError(
+                        f"fit: {what} at epoch {epoch}, batch {k + 1}: training diverged; lower the "
+                        f"learning rate (now {getattr(opt, 'lr', '?')}) or set clip_norm"
+                    )
+                if clip_norm is not None and grad_norm > clip_norm:
+                    clip_grad_norm(grads, clip_norm)
+                opt.step(params, grads)
+                total += loss * len(idx)
+                seen += len(idx)
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{total / seen:.4f}", refresh=False)
+            if bar is not None:
+                bar.close()
+            model.reset_states()
+            train_loss = total / seen
+            val_loss = _batched_loss(model, Xv, Yv, batch_size) if Xv is not None else float("nan")
+            monitored = val_loss if Xv is not None else train_loss
+            history.epoch.append(epoch)
+            history.loss.append(float(train_loss))
+            history.val_loss.append(float(val_loss))
+            history.seconds.append(time.perf_counter() - t0)
+            improved = history.best_loss is None or monitored < history.best_loss - min_delta
+            if improved:
+                history.best_loss, history.best_epoch, wait = float(monitored), epoch, 0
+                best_params = {k: p.copy() for k, p in model.parameters().items()}
+            else:
+                wait += 1
+            stop = early_stopping is not None and wait >= early_stopping
+            history.stopped_early = stop
+            if verbose:
+                rate = seen / history.seconds[-1]
+                val = f"  val_loss {val_loss:.4f}" if Xv is not None else ""
+                print(
+                    f"epoch {epoch}/{epochs}  loss {train_loss:.4f}{val}  {history.seconds[-1]:.1f} s  "
+                    f"{rate:,.0f} samples/s{'  *' if improved else ''}",
+                    file=sys.stderr,
+                )
+            if epoch % checkpoint_every == 0 or stop or epoch == epochs:
+                save_state(epoch)
+            if stop:
+                if verbose:
+                    print(f"early stopping: no improvement for {early_stopping} epochs; best epoch {history.best_epoch}", file=sys.stderr)
+                break
+    except KeyboardInterrupt:
+        if checkpoint is not None and verbose:
+            print(f"\ninterrupted; the last completed epoch is in {os.fspath(checkpoint)!r}: continue with resume=", file=sys.stderr)
+        raise
+    if restore_best and best_params is not None:
+        model.set_parameters(best_params)
+    model.history = history
+    return history
