@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _validation as v
+from ._threads import single_threaded_if
 from .kernels import reference as K
 from .kernels.activations import ELEMENTWISE
 
@@ -274,8 +275,18 @@ def default_backend() -> str:
     return "fast"
 
 
+#: Below this many flops in a call's GEMMs (forward: 2·T·B·(I+H)·G·H), the fast path runs BLAS
+#: single-threaded: thread synchronisation would cost more than it saves.
+SINGLE_THREAD_FLOPS = 20_000_000
+
+
 def _small(B: int, H: int, G: int) -> bool:
     return B * H * G * H <= SMALL_STEP_FMAS
+
+
+def _blas_for(T: int, B: int, I: int, H: int, G: int):
+    """The BLAS threading context for a call of this size (see :data:`SINGLE_THREAD_FLOPS`)."""
+    return single_threaded_if(2 * T * B * (I + H) * G * H < SINGLE_THREAD_FLOPS)
 
 
 _workspaces = threading.local()
@@ -342,24 +353,8 @@ def lstm_forward(x, W, U, b, h0=None, c0=None, *, keep_cache=True, backend=None)
         K.lstm_forward_loop(gates, a["U"], a["h0"], a["c0"], c, tanh_c, h)
         cache = LSTMCache("tbf", x_tm, a["W"], a["U"], a["h0"], gates, h, a["c0"], c, tanh_c)
         return _bm(h), (cache if keep_cache else None)
-    F = _fast()
-    gates = _fm_input_projection(x_tm, a["W"], 4 * H)
-    h = np.empty((H, T, B), gates.dtype)
-    c = np.empty((H, T if keep_cache else 1, B), gates.dtype)
-    h0T, c0T, UT = _state_in(a["h0"]), _state_in(a["c0"]), np.ascontiguousarray(a["U"].T)
-    rec = _workspace("rec", (4 * H, B), gates.dtype)
-    if _small(B, H, 4):
-        F.lstm_forward_small(gates, UT, a["b"], h0T, c0T, c, h, rec, keep_cache)
-    else:
-        for t in range(T):
-            hp = h0T if t == 0 else h[:, t - 1]
-            ct = c[:, t] if keep_cache else c[:, 0]
-            cp = c0T if t == 0 else (c[:, t - 1] if keep_cache else ct)
-            np.matmul(UT, hp, out=rec)  # (1) the recurrent product, one GEMM per step
-            F.lstm_step_forward(gates[:, t], rec, a["b"], cp, ct, h[:, t])  # (1)-(4) fused
-    if not keep_cache:
-        return _fm(h), None
-    return _fm(h), LSTMCache("ftb", x_tm, a["W"], a["U"], a["h0"], gates, h, a["c0"], c, None)
+    with _blas_for(T, B, I, H, 4):
+        return _lstm_forward_fast(a, x_tm, B, T, I, H, keep_cache)
 
 
 def lstm_backward(dh, cache, dh_last=None, dc_last=None):
@@ -388,27 +383,8 @@ def lstm_backward(dh, cache, dh_last=None, dc_last=None):
         dx, dW, db = _input_projection_backward(cache.x_tm, cache.W, dz)
         dU = _recurrent_weight_grad(cache.h0, cache.h_s, dz)
         return {"dx": dx, "dW": dW, "dU": dU, "db": db, "dh0": dh0, "dc0": dc0, "dz": _bm(dz), "dc": _bm(dc)}
-    F = _fast()
-    dz = np.empty((4 * H, T, B), cache.dtype)
-    dc = np.empty((H, T, B), cache.dtype)
-    use_dh = dh is not None
-    dhT = np.ascontiguousarray(_fm(dh)) if use_dh else dz  # dz: a placeholder that is never read
-    dh_rec, dc_next = _state_in(dh_last), _state_in(dc_last)
-    c0T, U = _state_in(cache.c0), np.ascontiguousarray(cache.U)
-    gates, c = cache.gates_s, cache.c_s
-    if _small(B, H, 4):
-        F.lstm_backward_small(dhT, use_dh, U, gates, c0T, c, dh_rec, dc_next, dz, dc)
-    else:
-        for t in range(T - 1, -1, -1):
-            cp = c0T if t == 0 else c[:, t - 1]
-            F.lstm_step_backward(dhT[:, t], use_dh, dh_rec, gates[:, t], cp, c[:, t], dc_next, dz[:, t], dc[:, t])
-            np.matmul(U, dz[:, t], out=dh_rec)  # (1) dh_{t-1} = dz_t Uᵀ
-    dx, dW, db = _fm_input_projection_backward(cache.x_tm, cache.W, dz)
-    dU = _fm_recurrent_weight_grad(_state_in(cache.h0), cache.h_s, dz)
-    return {
-        "dx": dx, "dW": dW, "dU": dU, "db": db, "dh0": _state_out(dh_rec), "dc0": _state_out(dc_next),
-        "dz": _fm(dz), "dc": _fm(dc),
-    }
+    with _blas_for(T, B, cache.x_tm.shape[2], H, 4):
+        return _lstm_backward_fast(dh, cache, dh_last, dc_last, T, B, H)
 
 
 # ──────────────────────────────────────────────────────────────────────────────────────── GRU
@@ -450,28 +426,8 @@ def gru_forward(x, W, U, b, b_u, h0=None, reset_after=True, *, keep_cache=True, 
         K.gru_forward_loop(xw, a["U"], a["b_u"], a["h0"], reset_after, gates, aux, h)
         cache = GRUCache("tbf", x_tm, a["W"], a["U"], a["h0"], gates, h, a["b_u"], reset_after, aux)
         return _bm(h), (cache if keep_cache else None)
-    F = _fast()
-    gates = _fm_input_projection(x_tm, a["W"], 3 * H)
-    h = np.empty((H, T, B), gates.dtype)
-    aux = np.empty((H, T, B), gates.dtype)
-    h0T, UT, bx, bu = _state_in(a["h0"]), np.ascontiguousarray(a["U"].T), a["b"], a["b_u"]
-    hu = _workspace("hu", (3 * H, B), gates.dtype)
-    if _small(B, H, 3):
-        F.gru_forward_small(gates, UT, bx, bu, h0T, reset_after, aux, h, hu)
-    else:
-        for t in range(T):
-            hp = h0T if t == 0 else h[:, t - 1]
-            if reset_after:
-                np.matmul(UT, hp, out=hu)
-                F.gru_step_forward_after(gates[:, t], hu, bx, bu, hp, aux[:, t], h[:, t])
-            else:
-                np.matmul(UT[: 2 * H], hp, out=hu[: 2 * H])
-                F.gru_step_forward_before_rz(gates[:, t], hu, bx, bu, hp, aux[:, t])
-                np.matmul(UT[2 * H :], aux[:, t], out=hu[2 * H :])
-                F.gru_step_forward_before_n(gates[:, t], hu[2 * H :], bx, bu, hp, h[:, t])
-    if not keep_cache:
-        return _fm(h), None
-    return _fm(h), GRUCache("ftb", x_tm, a["W"], a["U"], a["h0"], gates, h, a["b_u"], reset_after, aux)
+    with _blas_for(T, B, I, H, 3):
+        return _gru_forward_fast(a, x_tm, B, T, I, H, reset_after, keep_cache)
 
 
 def gru_backward(dh, cache, dh_last=None):
@@ -500,38 +456,8 @@ def gru_backward(dh, cache, dh_last=None):
             dU[:, 2 * H :] = cache.aux_s.reshape(T * B, H).T @ dz[:, :, 2 * H :].reshape(T * B, H)
             db_u = db.copy()
         return {"dx": dx, "dW": dW, "dU": dU, "db": db, "db_u": db_u, "dh0": dh0, "dz": _bm(dz)}
-    F = _fast()
-    dz = np.empty((3 * H, T, B), cache.dtype)
-    dhu = np.empty_like(dz) if ra else dz  # reset-before: a placeholder that is never written
-    use_dh = dh is not None
-    dhT = np.ascontiguousarray(_fm(dh)) if use_dh else dz
-    dh_rec = _state_in(dh_last)
-    dh_prev = _workspace("dh_prev", (H, B), cache.dtype)
-    drh = _workspace("drh", (H, B), cache.dtype)
-    h0T, U, gates, aux, h = _state_in(cache.h0), np.ascontiguousarray(cache.U), cache.gates_s, cache.aux_s, cache.h_s
-    if _small(B, H, 3):
-        F.gru_backward_small(dhT, use_dh, U, gates, aux, h0T, h, ra, dh_rec, dh_prev, drh, dz, dhu)
-    else:
-        for t in range(T - 1, -1, -1):
-            hp = h0T if t == 0 else h[:, t - 1]
-            F.gru_step_backward(dhT[:, t], use_dh, dh_rec, gates[:, t], aux[:, t], hp, ra, dz[:, t], dhu[:, t], dh_prev)
-            if ra:
-                np.matmul(U, dhu[:, t], out=dh_rec)
-            else:
-                np.matmul(U[:, 2 * H :], dz[2 * H :, t], out=drh)
-                F.gru_step_backward_before_r(drh, gates[:, t], hp, dz[:, t], dh_prev)
-                np.matmul(U[:, : 2 * H], dz[: 2 * H, t], out=dh_rec)
-            F.add_into(dh_rec, dh_prev)
-    dx, dW, db = _fm_input_projection_backward(cache.x_tm, cache.W, dz)
-    if ra:
-        dU = _fm_recurrent_weight_grad(h0T, h, dhu)
-        db_u = dhu.reshape(3 * H, T * B).sum(axis=1)
-    else:
-        dU = np.empty_like(U)
-        dU[:, : 2 * H] = _fm_recurrent_weight_grad(h0T, h, dz[: 2 * H])
-        dU[:, 2 * H :] = aux.reshape(H, T * B) @ dz[2 * H :].reshape(H, T * B).T
-        db_u = db.copy()
-    return {"dx": dx, "dW": dW, "dU": dU, "db": db, "db_u": db_u, "dh0": _state_out(dh_rec), "dz": _fm(dz)}
+    with _blas_for(T, B, cache.x_tm.shape[2], H, 3):
+        return _gru_backward_fast(dh, cache, dh_last, T, B, H, ra)
 
 
 # ──────────────────────────────────────────────────────────────────────────────── simple RNN
@@ -565,21 +491,8 @@ def rnn_forward(x, W, U, b, h0=None, activation="tanh", *, keep_cache=True, back
         K.rnn_forward_loop(xw, a["U"], a["h0"], activation, h)
         cache = RNNCache("tbf", x_tm, a["W"], a["U"], a["h0"], h, h, activation)
         return _bm(h), (cache if keep_cache else None)
-    F = _fast()
-    code = F.ACTIVATION_CODES[activation]
-    xw = _fm_input_projection(x_tm, a["W"], H)
-    h = np.empty((H, T, B), xw.dtype)
-    h0T, UT = _state_in(a["h0"]), np.ascontiguousarray(a["U"].T)
-    rec = _workspace("rec", (H, B), xw.dtype)
-    if _small(B, H, 1):
-        F.rnn_forward_small(xw, UT, a["b"], h0T, code, h, rec)
-    else:
-        for t in range(T):
-            np.matmul(UT, h0T if t == 0 else h[:, t - 1], out=rec)
-            F.rnn_step_forward(xw[:, t], rec, a["b"], code, h[:, t])
-    if not keep_cache:
-        return _fm(h), None
-    return _fm(h), RNNCache("ftb", x_tm, a["W"], a["U"], a["h0"], h, h, activation)
+    with _blas_for(T, B, I, H, 1):
+        return _rnn_forward_fast(a, x_tm, B, T, I, H, activation, keep_cache)
 
 
 def rnn_backward(dh, cache, dh_last=None):
@@ -596,6 +509,132 @@ def rnn_backward(dh, cache, dh_last=None):
         dx, dW, db = _input_projection_backward(cache.x_tm, cache.W, dz)
         dU = _recurrent_weight_grad(cache.h0, cache.h_s, dz)
         return {"dx": dx, "dW": dW, "dU": dU, "db": db, "dh0": dh0, "dz": _bm(dz)}
+    with _blas_for(T, B, cache.x_tm.shape[2], H, 1):
+        return _rnn_backward_fast(dh, cache, dh_last, T, B, H)
+
+
+# ─────────────────────────────────────────────── fast-path bodies (see bptt.kernels.fast)
+
+
+def _lstm_forward_fast(a, x_tm, B, T, I, H, keep_cache):
+    F = _fast()
+    gates = _fm_input_projection(x_tm, a["W"], 4 * H)
+    h = np.empty((H, T, B), gates.dtype)
+    c = np.empty((H, T if keep_cache else 1, B), gates.dtype)
+    h0T, c0T, UT = _state_in(a["h0"]), _state_in(a["c0"]), np.ascontiguousarray(a["U"].T)
+    rec = _workspace("rec", (4 * H, B), gates.dtype)
+    if _small(B, H, 4):
+        F.lstm_forward_small(gates, UT, a["b"], h0T, c0T, c, h, rec, keep_cache)
+    else:
+        for t in range(T):
+            hp = h0T if t == 0 else h[:, t - 1]
+            ct = c[:, t] if keep_cache else c[:, 0]
+            cp = c0T if t == 0 else (c[:, t - 1] if keep_cache else ct)
+            np.matmul(UT, hp, out=rec)  # (1) the recurrent product, one GEMM per step
+            F.lstm_step_forward(gates[:, t], rec, a["b"], cp, ct, h[:, t])  # (1)-(4) fused
+    if not keep_cache:
+        return _fm(h), None
+    return _fm(h), LSTMCache("ftb", x_tm, a["W"], a["U"], a["h0"], gates, h, a["c0"], c, None)
+
+def _lstm_backward_fast(dh, cache, dh_last, dc_last, T, B, H):
+    F = _fast()
+    dz = np.empty((4 * H, T, B), cache.dtype)
+    dc = np.empty((H, T, B), cache.dtype)
+    use_dh = dh is not None
+    dhT = np.ascontiguousarray(_fm(dh)) if use_dh else dz  # dz: a placeholder that is never read
+    dh_rec, dc_next = _state_in(dh_last), _state_in(dc_last)
+    c0T, U = _state_in(cache.c0), np.ascontiguousarray(cache.U)
+    gates, c = cache.gates_s, cache.c_s
+    if _small(B, H, 4):
+        F.lstm_backward_small(dhT, use_dh, U, gates, c0T, c, dh_rec, dc_next, dz, dc)
+    else:
+        for t in range(T - 1, -1, -1):
+            cp = c0T if t == 0 else c[:, t - 1]
+            F.lstm_step_backward(dhT[:, t], use_dh, dh_rec, gates[:, t], cp, c[:, t], dc_next, dz[:, t], dc[:, t])
+            np.matmul(U, dz[:, t], out=dh_rec)  # (1) dh_{t-1} = dz_t Uᵀ
+    dx, dW, db = _fm_input_projection_backward(cache.x_tm, cache.W, dz)
+    dU = _fm_recurrent_weight_grad(_state_in(cache.h0), cache.h_s, dz)
+    return {
+        "dx": dx, "dW": dW, "dU": dU, "db": db, "dh0": _state_out(dh_rec), "dc0": _state_out(dc_next),
+        "dz": _fm(dz), "dc": _fm(dc),
+    }
+
+def _gru_forward_fast(a, x_tm, B, T, I, H, reset_after, keep_cache):
+    F = _fast()
+    gates = _fm_input_projection(x_tm, a["W"], 3 * H)
+    h = np.empty((H, T, B), gates.dtype)
+    aux = np.empty((H, T, B), gates.dtype)
+    h0T, UT, bx, bu = _state_in(a["h0"]), np.ascontiguousarray(a["U"].T), a["b"], a["b_u"]
+    hu = _workspace("hu", (3 * H, B), gates.dtype)
+    if _small(B, H, 3):
+        F.gru_forward_small(gates, UT, bx, bu, h0T, reset_after, aux, h, hu)
+    else:
+        for t in range(T):
+            hp = h0T if t == 0 else h[:, t - 1]
+            if reset_after:
+                np.matmul(UT, hp, out=hu)
+                F.gru_step_forward_after(gates[:, t], hu, bx, bu, hp, aux[:, t], h[:, t])
+            else:
+                np.matmul(UT[: 2 * H], hp, out=hu[: 2 * H])
+                F.gru_step_forward_before_rz(gates[:, t], hu, bx, bu, hp, aux[:, t])
+                np.matmul(UT[2 * H :], aux[:, t], out=hu[2 * H :])
+                F.gru_step_forward_before_n(gates[:, t], hu[2 * H :], bx, bu, hp, h[:, t])
+    if not keep_cache:
+        return _fm(h), None
+    return _fm(h), GRUCache("ftb", x_tm, a["W"], a["U"], a["h0"], gates, h, a["b_u"], reset_after, aux)
+
+def _gru_backward_fast(dh, cache, dh_last, T, B, H, ra):
+    F = _fast()
+    dz = np.empty((3 * H, T, B), cache.dtype)
+    dhu = np.empty_like(dz) if ra else dz  # reset-before: a placeholder that is never written
+    use_dh = dh is not None
+    dhT = np.ascontiguousarray(_fm(dh)) if use_dh else dz
+    dh_rec = _state_in(dh_last)
+    dh_prev = _workspace("dh_prev", (H, B), cache.dtype)
+    drh = _workspace("drh", (H, B), cache.dtype)
+    h0T, U, gates, aux, h = _state_in(cache.h0), np.ascontiguousarray(cache.U), cache.gates_s, cache.aux_s, cache.h_s
+    if _small(B, H, 3):
+        F.gru_backward_small(dhT, use_dh, U, gates, aux, h0T, h, ra, dh_rec, dh_prev, drh, dz, dhu)
+    else:
+        for t in range(T - 1, -1, -1):
+            hp = h0T if t == 0 else h[:, t - 1]
+            F.gru_step_backward(dhT[:, t], use_dh, dh_rec, gates[:, t], aux[:, t], hp, ra, dz[:, t], dhu[:, t], dh_prev)
+            if ra:
+                np.matmul(U, dhu[:, t], out=dh_rec)
+            else:
+                np.matmul(U[:, 2 * H :], dz[2 * H :, t], out=drh)
+                F.gru_step_backward_before_r(drh, gates[:, t], hp, dz[:, t], dh_prev)
+                np.matmul(U[:, : 2 * H], dz[: 2 * H, t], out=dh_rec)
+            F.add_into(dh_rec, dh_prev)
+    dx, dW, db = _fm_input_projection_backward(cache.x_tm, cache.W, dz)
+    if ra:
+        dU = _fm_recurrent_weight_grad(h0T, h, dhu)
+        db_u = dhu.reshape(3 * H, T * B).sum(axis=1)
+    else:
+        dU = np.empty_like(U)
+        dU[:, : 2 * H] = _fm_recurrent_weight_grad(h0T, h, dz[: 2 * H])
+        dU[:, 2 * H :] = aux.reshape(H, T * B) @ dz[2 * H :].reshape(H, T * B).T
+        db_u = db.copy()
+    return {"dx": dx, "dW": dW, "dU": dU, "db": db, "db_u": db_u, "dh0": _state_out(dh_rec), "dz": _fm(dz)}
+
+def _rnn_forward_fast(a, x_tm, B, T, I, H, activation, keep_cache):
+    F = _fast()
+    code = F.ACTIVATION_CODES[activation]
+    xw = _fm_input_projection(x_tm, a["W"], H)
+    h = np.empty((H, T, B), xw.dtype)
+    h0T, UT = _state_in(a["h0"]), np.ascontiguousarray(a["U"].T)
+    rec = _workspace("rec", (H, B), xw.dtype)
+    if _small(B, H, 1):
+        F.rnn_forward_small(xw, UT, a["b"], h0T, code, h, rec)
+    else:
+        for t in range(T):
+            np.matmul(UT, h0T if t == 0 else h[:, t - 1], out=rec)
+            F.rnn_step_forward(xw[:, t], rec, a["b"], code, h[:, t])
+    if not keep_cache:
+        return _fm(h), None
+    return _fm(h), RNNCache("ftb", x_tm, a["W"], a["U"], a["h0"], h, h, activation)
+
+def _rnn_backward_fast(dh, cache, dh_last, T, B, H):
     F = _fast()
     code = F.ACTIVATION_CODES[cache.activation]
     dz = np.empty((H, T, B), cache.dtype)

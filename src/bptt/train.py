@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from ._threads import single_threaded_if
 from ._validation import NonFiniteError
 from .data.arrays import Standardizer, check_xy, iterate_batches, train_test_split
 from .optim import Optimizer, make_optimizer
@@ -233,78 +234,87 @@ def fit(
     if verbose:
         from tqdm.auto import tqdm
 
-    epoch = start_epoch
-    try:
-        for epoch in range(start_epoch + 1, epochs + 1):
-            t0 = time.perf_counter()
-            model.reset_states()
-            batches = list(iterate_batches(len(Xt), batch_size, rng if shuffle else None, drop_last))
-            bar = tqdm(total=len(batches), desc=f"epoch {epoch}/{epochs}", unit="batch", leave=False, file=sys.stderr) if tqdm else None
-            total, seen = 0.0, 0
-            for k, idx in enumerate(batches):
-                try:
-                    out = model.forward(Xt[idx], training=True)
-                    loss, dout = model.loss.value_and_grad(out, Yt[idx])
-                    model.backward(dout)
-                except NonFiniteError as exc:  # the data were checked: this is the network diverging
-                    raise FloatingPointError(
-                        f"fit: NaN or Inf inside the network at epoch {epoch}, batch {k + 1}: training diverged; "
-                        f"lower the learning rate (now {getattr(opt, 'lr', '?')}) or set clip_norm ({exc})"
-                    ) from exc
-                params, grads = model.parameters(), model.gradients()
-                if weight_decay:
-                    loss += penalty_and_grad(params, grads, regularization, weight_decay)
-                grad_norm = math.sqrt(sum(float(np.vdot(g, g)) for g in grads.values()))
-                if not (math.isfinite(loss) and math.isfinite(grad_norm)):
-                    what = f"the loss became {loss}" if not math.isfinite(loss) else f"the gradient norm became {grad_norm}"
-                    raise FloatingPointError(
-                        f"fit: {what} at epoch {epoch}, batch {k + 1}: training diverged; lower the "
-                        f"learning rate (now {getattr(opt, 'lr', '?')}) or set clip_norm"
-                    )
-                if clip_norm is not None and grad_norm > clip_norm:
-                    clip_grad_norm(grads, clip_norm)
-                opt.step(params, grads)
-                total += loss * len(idx)
-                seen += len(idx)
+    # A training step costs about 6 flops per parameter per sample and time step; below the
+    # functional layer's threshold (×3 for forward + backward) BLAS threads only add overhead.
+    from .functional import SINGLE_THREAD_FLOPS
+
+    steps = Xt.shape[1] if Xt.ndim == 3 else 1
+    n_params = sum(p.size for p in model.parameters().values())
+    threads = single_threaded_if(6 * batch_size * steps * n_params < 3 * SINGLE_THREAD_FLOPS)
+
+    with threads:
+        epoch = start_epoch
+        try:
+            for epoch in range(start_epoch + 1, epochs + 1):
+                t0 = time.perf_counter()
+                model.reset_states()
+                batches = list(iterate_batches(len(Xt), batch_size, rng if shuffle else None, drop_last))
+                bar = tqdm(total=len(batches), desc=f"epoch {epoch}/{epochs}", unit="batch", leave=False, file=sys.stderr) if tqdm else None
+                total, seen = 0.0, 0
+                for k, idx in enumerate(batches):
+                    try:
+                        out = model.forward(Xt[idx], training=True)
+                        loss, dout = model.loss.value_and_grad(out, Yt[idx])
+                        model.backward(dout)
+                    except NonFiniteError as exc:  # the data were checked: this is the network diverging
+                        raise FloatingPointError(
+                            f"fit: NaN or Inf inside the network at epoch {epoch}, batch {k + 1}: training diverged; "
+                            f"lower the learning rate (now {getattr(opt, 'lr', '?')}) or set clip_norm ({exc})"
+                        ) from exc
+                    params, grads = model.parameters(), model.gradients()
+                    if weight_decay:
+                        loss += penalty_and_grad(params, grads, regularization, weight_decay)
+                    grad_norm = math.sqrt(sum(float(np.vdot(g, g)) for g in grads.values()))
+                    if not (math.isfinite(loss) and math.isfinite(grad_norm)):
+                        what = f"the loss became {loss}" if not math.isfinite(loss) else f"the gradient norm became {grad_norm}"
+                        raise FloatingPointError(
+                            f"fit: {what} at epoch {epoch}, batch {k + 1}: training diverged; lower the "
+                            f"learning rate (now {getattr(opt, 'lr', '?')}) or set clip_norm"
+                        )
+                    if clip_norm is not None and grad_norm > clip_norm:
+                        clip_grad_norm(grads, clip_norm)
+                    opt.step(params, grads)
+                    total += loss * len(idx)
+                    seen += len(idx)
+                    if bar is not None:
+                        bar.update(1)
+                        bar.set_postfix(loss=f"{total / seen:.4f}", refresh=False)
                 if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{total / seen:.4f}", refresh=False)
-            if bar is not None:
-                bar.close()
-            model.reset_states()
-            train_loss = total / seen
-            val_loss = _batched_loss(model, Xv, Yv, batch_size) if Xv is not None else float("nan")
-            monitored = val_loss if Xv is not None else train_loss
-            history.epoch.append(epoch)
-            history.loss.append(float(train_loss))
-            history.val_loss.append(float(val_loss))
-            history.seconds.append(time.perf_counter() - t0)
-            improved = history.best_loss is None or monitored < history.best_loss - min_delta
-            if improved:
-                history.best_loss, history.best_epoch, wait = float(monitored), epoch, 0
-                best_params = {k: p.copy() for k, p in model.parameters().items()}
-            else:
-                wait += 1
-            stop = early_stopping is not None and wait >= early_stopping
-            history.stopped_early = stop
-            if verbose:
-                rate = seen / history.seconds[-1]
-                val = f"  val_loss {val_loss:.4f}" if Xv is not None else ""
-                print(
-                    f"epoch {epoch}/{epochs}  loss {train_loss:.4f}{val}  {history.seconds[-1]:.1f} s  "
-                    f"{rate:,.0f} samples/s{'  *' if improved else ''}",
-                    file=sys.stderr,
-                )
-            if epoch % checkpoint_every == 0 or stop or epoch == epochs:
-                save_state(epoch)
-            if stop:
+                    bar.close()
+                model.reset_states()
+                train_loss = total / seen
+                val_loss = _batched_loss(model, Xv, Yv, batch_size) if Xv is not None else float("nan")
+                monitored = val_loss if Xv is not None else train_loss
+                history.epoch.append(epoch)
+                history.loss.append(float(train_loss))
+                history.val_loss.append(float(val_loss))
+                history.seconds.append(time.perf_counter() - t0)
+                improved = history.best_loss is None or monitored < history.best_loss - min_delta
+                if improved:
+                    history.best_loss, history.best_epoch, wait = float(monitored), epoch, 0
+                    best_params = {k: p.copy() for k, p in model.parameters().items()}
+                else:
+                    wait += 1
+                stop = early_stopping is not None and wait >= early_stopping
+                history.stopped_early = stop
                 if verbose:
-                    print(f"early stopping: no improvement for {early_stopping} epochs; best epoch {history.best_epoch}", file=sys.stderr)
-                break
-    except KeyboardInterrupt:
-        if checkpoint is not None and verbose:
-            print(f"\ninterrupted; the last completed epoch is in {os.fspath(checkpoint)!r}: continue with resume=", file=sys.stderr)
-        raise
+                    rate = seen / history.seconds[-1]
+                    val = f"  val_loss {val_loss:.4f}" if Xv is not None else ""
+                    print(
+                        f"epoch {epoch}/{epochs}  loss {train_loss:.4f}{val}  {history.seconds[-1]:.1f} s  "
+                        f"{rate:,.0f} samples/s{'  *' if improved else ''}",
+                        file=sys.stderr,
+                    )
+                if epoch % checkpoint_every == 0 or stop or epoch == epochs:
+                    save_state(epoch)
+                if stop:
+                    if verbose:
+                        print(f"early stopping: no improvement for {early_stopping} epochs; best epoch {history.best_epoch}", file=sys.stderr)
+                    break
+        except KeyboardInterrupt:
+            if checkpoint is not None and verbose:
+                print(f"\ninterrupted; the last completed epoch is in {os.fspath(checkpoint)!r}: continue with resume=", file=sys.stderr)
+            raise
     if restore_best and best_params is not None:
         model.set_parameters(best_params)
     model.history = history

@@ -1,0 +1,36 @@
+"""BLAS thread control: small problems run single-threaded, and the setting is always restored."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_info
+
+from bptt import _threads, functional as F
+
+
+def numpy_blas_threads() -> int:
+    infos = [i for i in threadpool_info() if i["user_api"] == "blas" and "numpy" in (i.get("filepath") or "")]
+    return infos[0]["num_threads"] if infos else -1
+
+
+def test_blas_threads_sets_and_restores():
+    before = numpy_blas_threads()
+    with _threads.blas_threads(1):
+        assert numpy_blas_threads() in (1, -1)
+    assert numpy_blas_threads() == before
+    with pytest.raises(RuntimeError):
+        with _threads.blas_threads(1):
+            raise RuntimeError("boom")
+    assert numpy_blas_threads() == before
+
+
+def test_functional_restores_threads_after_small_and_large_calls(monkeypatch):
+    before = numpy_blas_threads()
+    x = np.random.default_rng(0).normal(size=(4, 3, 2))
+    W, U, b = np.ones((2, 8)) * 0.1, np.eye(2, 8) * 0.1, np.zeros(8)
+    for threshold in (10**12, 0):  # every call "small", then every call "large"
+        monkeypatch.setattr(F, "SINGLE_THREAD_FLOPS", threshold)
+        h, cache = F.lstm_forward(x, W, U, b)
+        F.lstm_backward(np.ones_like(h), cache)
+        assert numpy_blas_threads() == before
