@@ -8,7 +8,8 @@ from pathlib import Path
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
-def test_readme_python_blocks_run(capsys):
+def test_readme_python_blocks_run(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the examples write files
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
     assert len(blocks) >= 2
     namespace: dict = {}
@@ -16,3 +17,4 @@ def test_readme_python_blocks_run(capsys):
         exec(compile(block, str(README), "exec"), namespace)  # noqa: S102 - our own documentation
     assert namespace["grads"]["dW"].shape == namespace["W"].shape
     assert "max relative error" in capsys.readouterr().out
+    assert (tmp_path / "gru.bptt").exists()
