@@ -171,14 +171,19 @@ def _fm_input_projection_backward(x_tm, W, dz):
     return dx, x_tm.reshape(T * B, I).T @ dz2.T, dz2.sum(axis=1)
 
 
-def _fm_recurrent_weight_grad(h0T, h, dz):
-    """``dU = Σ_t h_{t-1}ᵀ dz_t`` from feature-major arrays: the first step with h0, then the
-    remaining steps as one GEMM over the contiguous column range ``h[:, :-1]``."""
-    H, T, B = h.shape
-    dU = h0T @ dz[:, 0].T
-    if T > 1:
-        dU += h[:, :-1].reshape(H, (T - 1) * B) @ dz[:, 1:].reshape(dz.shape[0], (T - 1) * B).T
-    return dU
+def _fm_recurrent_weight_grad(h_ext, dz):
+    """``dU = Σ_t h_{t-1}ᵀ dz_t`` as one GEMM: slots 0 … T-1 of ``h_ext (H, T + 1, B)`` are
+    h_0 … h_{T-1}, a contiguous column range of width T·B."""
+    H, T1, B = h_ext.shape
+    return h_ext[:, : T1 - 1].reshape(H, (T1 - 1) * B) @ dz.reshape(dz.shape[0], (T1 - 1) * B).T
+
+
+def _states_ext(h0, T):
+    """A fast-path state array ``(H, T + 1, B)`` with the initial ``(B, H)`` state in slot 0."""
+    B, H = h0.shape
+    out = np.empty((H, T + 1, B), h0.dtype)
+    out[:, 0] = h0.T
+    return out
 
 
 def _state_in(a):
@@ -202,7 +207,7 @@ class _Cache:
     properties give batch-major ``(B, T, ·)`` views either way.
     """
 
-    layout: str
+    layout: str  # "tbf" (reference kernels) or "ftb" (fast kernels; states with slot 0 = initial)
     x_tm: np.ndarray
     W: np.ndarray
     U: np.ndarray
@@ -212,6 +217,10 @@ class _Cache:
 
     def _bm(self, a: np.ndarray) -> np.ndarray:
         return _bm(a) if self.layout == "tbf" else _fm(a)
+
+    def _states_bm(self, a: np.ndarray) -> np.ndarray:
+        """A per-step state array as ``(B, T, H)``; the fast layout drops its slot 0 (the initial state)."""
+        return _bm(a) if self.layout == "tbf" else _fm(a[:, 1:])
 
     @property
     def dtype(self) -> np.dtype:
@@ -231,7 +240,7 @@ class _Cache:
     @property
     def h(self) -> np.ndarray:
         """Hidden state at every step, ``(B, T, H)``."""
-        return self._bm(self.h_s)
+        return self._states_bm(self.h_s)
 
 
 # ─────────────────────────────────────────────────────────────────────── backend choice
@@ -318,7 +327,7 @@ class LSTMCache(_Cache):
     @property
     def c(self) -> np.ndarray:
         """Cell state at every step, ``(B, T, H)``."""
-        return self._bm(self.c_s)
+        return self._states_bm(self.c_s)
 
 
 def lstm_forward(x, W, U, b, h0=None, c0=None, *, keep_cache=True, backend=None):
@@ -519,22 +528,21 @@ def rnn_backward(dh, cache, dh_last=None):
 def _lstm_forward_fast(a, x_tm, B, T, I, H, keep_cache):
     F = _fast()
     gates = _fm_input_projection(x_tm, a["W"], 4 * H)
-    h = np.empty((H, T, B), gates.dtype)
-    c = np.empty((H, T if keep_cache else 1, B), gates.dtype)
-    h0T, c0T, UT = _state_in(a["h0"]), _state_in(a["c0"]), np.ascontiguousarray(a["U"].T)
+    h = _states_ext(a["h0"], T)
+    c = _states_ext(a["c0"], T if keep_cache else 0)
+    UT = np.ascontiguousarray(a["U"].T)
     rec = _workspace("rec", (4 * H, B), gates.dtype)
     if _small(B, H, 4):
-        F.lstm_forward_small(gates, UT, a["b"], h0T, c0T, c, h, rec, keep_cache)
+        F.lstm_forward_small(gates, UT, a["b"], c, h, rec, keep_cache)
     else:
         for t in range(T):
-            hp = h0T if t == 0 else h[:, t - 1]
-            ct = c[:, t] if keep_cache else c[:, 0]
-            cp = c0T if t == 0 else (c[:, t - 1] if keep_cache else ct)
-            np.matmul(UT, hp, out=rec)  # (1) the recurrent product, one GEMM per step
-            F.lstm_step_forward(gates[:, t], rec, a["b"], cp, ct, h[:, t])  # (1)-(4) fused
+            np.matmul(UT, h[:, t], out=rec)  # (1) the recurrent product, one GEMM per step
+            cp, cc = (t, t + 1) if keep_cache else (0, 0)
+            F.lstm_step_forward(gates, t, rec, a["b"], c, cp, cc, h)  # (1)-(4) fused
     if not keep_cache:
-        return _fm(h), None
-    return _fm(h), LSTMCache("ftb", x_tm, a["W"], a["U"], a["h0"], gates, h, a["c0"], c, None)
+        return _fm(h[:, 1:]), None
+    return _fm(h[:, 1:]), LSTMCache("ftb", x_tm, a["W"], a["U"], a["h0"], gates, h, a["c0"], c, None)
+
 
 def _lstm_backward_fast(dh, cache, dh_last, dc_last, T, B, H):
     F = _fast()
@@ -543,45 +551,44 @@ def _lstm_backward_fast(dh, cache, dh_last, dc_last, T, B, H):
     use_dh = dh is not None
     dhT = np.ascontiguousarray(_fm(dh)) if use_dh else dz  # dz: a placeholder that is never read
     dh_rec, dc_next = _state_in(dh_last), _state_in(dc_last)
-    c0T, U = _state_in(cache.c0), np.ascontiguousarray(cache.U)
-    gates, c = cache.gates_s, cache.c_s
+    U, gates, c = np.ascontiguousarray(cache.U), cache.gates_s, cache.c_s
     if _small(B, H, 4):
-        F.lstm_backward_small(dhT, use_dh, U, gates, c0T, c, dh_rec, dc_next, dz, dc)
+        F.lstm_backward_small(dhT, use_dh, U, gates, c, dh_rec, dc_next, dz, dc)
     else:
         for t in range(T - 1, -1, -1):
-            cp = c0T if t == 0 else c[:, t - 1]
-            F.lstm_step_backward(dhT[:, t], use_dh, dh_rec, gates[:, t], cp, c[:, t], dc_next, dz[:, t], dc[:, t])
+            F.lstm_step_backward(dhT, t, use_dh, dh_rec, gates, c, dc_next, dz, dc)
             np.matmul(U, dz[:, t], out=dh_rec)  # (1) dh_{t-1} = dz_t Uᵀ
     dx, dW, db = _fm_input_projection_backward(cache.x_tm, cache.W, dz)
-    dU = _fm_recurrent_weight_grad(_state_in(cache.h0), cache.h_s, dz)
+    dU = _fm_recurrent_weight_grad(cache.h_s, dz)
     return {
         "dx": dx, "dW": dW, "dU": dU, "db": db, "dh0": _state_out(dh_rec), "dc0": _state_out(dc_next),
         "dz": _fm(dz), "dc": _fm(dc),
     }
 
+
 def _gru_forward_fast(a, x_tm, B, T, I, H, reset_after, keep_cache):
     F = _fast()
     gates = _fm_input_projection(x_tm, a["W"], 3 * H)
-    h = np.empty((H, T, B), gates.dtype)
-    aux = np.empty((H, T, B), gates.dtype)
-    h0T, UT, bx, bu = _state_in(a["h0"]), np.ascontiguousarray(a["U"].T), a["b"], a["b_u"]
+    h = _states_ext(a["h0"], T)
+    aux = np.empty((H, T if (keep_cache or not reset_after) else 1, B), gates.dtype)
+    UT, bx, bu = np.ascontiguousarray(a["U"].T), a["b"], a["b_u"]
     hu = _workspace("hu", (3 * H, B), gates.dtype)
     if _small(B, H, 3):
-        F.gru_forward_small(gates, UT, bx, bu, h0T, reset_after, aux, h, hu)
+        F.gru_forward_small(gates, UT, bx, bu, reset_after, aux, keep_cache, h, hu)
     else:
         for t in range(T):
-            hp = h0T if t == 0 else h[:, t - 1]
             if reset_after:
-                np.matmul(UT, hp, out=hu)
-                F.gru_step_forward_after(gates[:, t], hu, bx, bu, hp, aux[:, t], h[:, t])
+                np.matmul(UT, h[:, t], out=hu)
+                F.gru_step_forward_after(gates, t, hu, bx, bu, aux, t if keep_cache else 0, h)
             else:
-                np.matmul(UT[: 2 * H], hp, out=hu[: 2 * H])
-                F.gru_step_forward_before_rz(gates[:, t], hu, bx, bu, hp, aux[:, t])
+                np.matmul(UT[: 2 * H], h[:, t], out=hu[: 2 * H])
+                F.gru_step_forward_before_rz(gates, t, hu, bx, bu, aux, h)
                 np.matmul(UT[2 * H :], aux[:, t], out=hu[2 * H :])
-                F.gru_step_forward_before_n(gates[:, t], hu[2 * H :], bx, bu, hp, h[:, t])
+                F.gru_step_forward_before_n(gates, t, hu, bx, bu, h)
     if not keep_cache:
-        return _fm(h), None
-    return _fm(h), GRUCache("ftb", x_tm, a["W"], a["U"], a["h0"], gates, h, a["b_u"], reset_after, aux)
+        return _fm(h[:, 1:]), None
+    return _fm(h[:, 1:]), GRUCache("ftb", x_tm, a["W"], a["U"], a["h0"], gates, h, a["b_u"], reset_after, aux)
+
 
 def _gru_backward_fast(dh, cache, dh_last, T, B, H, ra):
     F = _fast()
@@ -592,47 +599,48 @@ def _gru_backward_fast(dh, cache, dh_last, T, B, H, ra):
     dh_rec = _state_in(dh_last)
     dh_prev = _workspace("dh_prev", (H, B), cache.dtype)
     drh = _workspace("drh", (H, B), cache.dtype)
-    h0T, U, gates, aux, h = _state_in(cache.h0), np.ascontiguousarray(cache.U), cache.gates_s, cache.aux_s, cache.h_s
+    U, gates, aux, h = np.ascontiguousarray(cache.U), cache.gates_s, cache.aux_s, cache.h_s
     if _small(B, H, 3):
-        F.gru_backward_small(dhT, use_dh, U, gates, aux, h0T, h, ra, dh_rec, dh_prev, drh, dz, dhu)
+        F.gru_backward_small(dhT, use_dh, U, gates, aux, h, ra, dh_rec, dh_prev, drh, dz, dhu)
     else:
         for t in range(T - 1, -1, -1):
-            hp = h0T if t == 0 else h[:, t - 1]
-            F.gru_step_backward(dhT[:, t], use_dh, dh_rec, gates[:, t], aux[:, t], hp, ra, dz[:, t], dhu[:, t], dh_prev)
+            F.gru_step_backward(dhT, t, use_dh, dh_rec, gates, aux, h, ra, dz, dhu, dh_prev)
             if ra:
                 np.matmul(U, dhu[:, t], out=dh_rec)
             else:
                 np.matmul(U[:, 2 * H :], dz[2 * H :, t], out=drh)
-                F.gru_step_backward_before_r(drh, gates[:, t], hp, dz[:, t], dh_prev)
+                F.gru_step_backward_before_r(drh, gates, t, h, dz, dh_prev)
                 np.matmul(U[:, : 2 * H], dz[: 2 * H, t], out=dh_rec)
             F.add_into(dh_rec, dh_prev)
     dx, dW, db = _fm_input_projection_backward(cache.x_tm, cache.W, dz)
     if ra:
-        dU = _fm_recurrent_weight_grad(h0T, h, dhu)
+        dU = _fm_recurrent_weight_grad(h, dhu)
         db_u = dhu.reshape(3 * H, T * B).sum(axis=1)
     else:
         dU = np.empty_like(U)
-        dU[:, : 2 * H] = _fm_recurrent_weight_grad(h0T, h, dz[: 2 * H])
+        dU[:, : 2 * H] = _fm_recurrent_weight_grad(h, dz[: 2 * H])
         dU[:, 2 * H :] = aux.reshape(H, T * B) @ dz[2 * H :].reshape(H, T * B).T
         db_u = db.copy()
     return {"dx": dx, "dW": dW, "dU": dU, "db": db, "db_u": db_u, "dh0": _state_out(dh_rec), "dz": _fm(dz)}
+
 
 def _rnn_forward_fast(a, x_tm, B, T, I, H, activation, keep_cache):
     F = _fast()
     code = F.ACTIVATION_CODES[activation]
     xw = _fm_input_projection(x_tm, a["W"], H)
-    h = np.empty((H, T, B), xw.dtype)
-    h0T, UT = _state_in(a["h0"]), np.ascontiguousarray(a["U"].T)
+    h = _states_ext(a["h0"], T)
+    UT = np.ascontiguousarray(a["U"].T)
     rec = _workspace("rec", (H, B), xw.dtype)
     if _small(B, H, 1):
-        F.rnn_forward_small(xw, UT, a["b"], h0T, code, h, rec)
+        F.rnn_forward_small(xw, UT, a["b"], code, h, rec)
     else:
         for t in range(T):
-            np.matmul(UT, h0T if t == 0 else h[:, t - 1], out=rec)
-            F.rnn_step_forward(xw[:, t], rec, a["b"], code, h[:, t])
+            np.matmul(UT, h[:, t], out=rec)
+            F.rnn_step_forward(xw, t, rec, a["b"], code, h)
     if not keep_cache:
-        return _fm(h), None
-    return _fm(h), RNNCache("ftb", x_tm, a["W"], a["U"], a["h0"], h, h, activation)
+        return _fm(h[:, 1:]), None
+    return _fm(h[:, 1:]), RNNCache("ftb", x_tm, a["W"], a["U"], a["h0"], h[:, 1:], h, activation)
+
 
 def _rnn_backward_fast(dh, cache, dh_last, T, B, H):
     F = _fast()
@@ -645,8 +653,8 @@ def _rnn_backward_fast(dh, cache, dh_last, T, B, H):
         F.rnn_backward_small(dhT, use_dh, U, h, code, dh_rec, dz)
     else:
         for t in range(T - 1, -1, -1):
-            F.rnn_step_backward(dhT[:, t], use_dh, dh_rec, h[:, t], code, dz[:, t])
+            F.rnn_step_backward(dhT, t, use_dh, dh_rec, h, code, dz)
             np.matmul(U, dz[:, t], out=dh_rec)
     dx, dW, db = _fm_input_projection_backward(cache.x_tm, cache.W, dz)
-    dU = _fm_recurrent_weight_grad(_state_in(cache.h0), h, dz)
+    dU = _fm_recurrent_weight_grad(h, dz)
     return {"dx": dx, "dW": dW, "dU": dU, "db": db, "dh0": _state_out(dh_rec), "dz": _fm(dz)}
