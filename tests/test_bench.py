@@ -1,0 +1,179 @@
+"""The kernel benchmark ``bptt.bench``: its structure, options and output, never its timings."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from bptt import bench
+
+QUICK = ["--quick", "--rows", "tmva-test", "--repeats", "3"]
+
+
+def has_torch() -> bool:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def load(path) -> dict:
+    with open(path) as fh:
+        return json.load(fh)
+
+
+def check_records(data: dict, with_torch: bool) -> None:
+    res = data["results"]
+    assert sorted((r["cell"], r["mode"]) for r in res) == sorted(
+        (c, m) for c in bench.CELLS for m in bench.MODES
+    )
+    for r in res:
+        assert r["row"] == "tmva-test" and (r["B"], r["T"], r["I"], r["H"]) == (64, 5, 5, 10)
+        assert r["repeats"] >= 3 and r["warmup"] >= 3
+        assert r["bptt_ms"] > 0 and r["floor_ms"] > 0 and r["floor_over_bptt"] > 0
+        assert r["flops"] == bench.flops(r["cell"], r["row"], r["mode"])
+        if with_torch:
+            assert r["torch_ms"] > 0
+            assert r["torch_over_bptt"] == pytest.approx(r["torch_ms"] / r["bptt_ms"])
+            if r["mode"] == "inference":  # same weights in both: same outputs
+                assert r["max_rel_diff"] < 1e-4
+        else:
+            assert r["torch_ms"] is None and r["torch_over_bptt"] is None and r["max_rel_diff"] is None
+
+
+@pytest.mark.skipif(not has_torch(), reason="PyTorch not installed")
+def test_quick_run_writes_json_with_every_cell_and_mode(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert bench.main(QUICK + ["--json", str(out)]) == 0
+    data = load(out)
+    check_records(data, with_torch=True)
+    m = data["machine"]
+    for key in ("cpu_model", "cores", "numpy", "torch", "bptt", "threads", "gemm_gflops"):
+        assert key in m, key
+    assert m["gemm_gflops"] > 0 and m["torch"] and m["numpy"] == np.__version__
+    assert data["settings"]["repeats"] == 3 and data["settings"]["protocol"] is False
+    assert data["memory"] == []  # the large row is not selected: no memory run by default
+    if "OPENBLAS_THREAD_TIMEOUT" not in os.environ:  # --blas-spin short ran it in a child with it set
+        assert data["settings"]["openblas_thread_timeout"] == str(bench.SHORT_SPIN)
+    assert [p.name for p in tmp_path.iterdir()] == ["bench.json"]  # no temp file left behind
+    # The table: header plus one line per record, aligned columns.
+    text = capsys.readouterr().out.splitlines()
+    header = next(i for i, line in enumerate(text) if line.startswith("cell "))
+    assert text[header].split() == ["cell", "row", "B", "T", "I", "H", "mode", "bptt", "ms", "torch", "ms",
+                                     "torch/bptt", "floor/bptt"]
+    table = text[header + 2 : header + 2 + len(data["results"])]
+    assert len({len(line) for line in [text[header]] + table}) == 1
+    assert all(line.split()[1] == "tmva-test" for line in table)
+
+
+def test_no_torch_leaves_torch_fields_null(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert bench.main(QUICK + ["--no-torch", "--json", str(out)]) == 0
+    data = load(out)
+    check_records(data, with_torch=False)
+    assert data["machine"]["threads"]["torch"] is None
+    lines = capsys.readouterr().out.splitlines()
+    row = next(line for line in lines if line.startswith("lstm"))
+    assert row.split()[-3:-1] == ["—", "—"]  # torch ms and torch/bptt
+
+
+def test_flops_formula_by_hand():
+    # medium: B=256, T=30, I=30, H=64; LSTM G=4: 2·256·30·(30+64)·4·64
+    assert bench.flops("lstm", "medium", "inference") == 2 * 256 * 30 * 94 * 4 * 64 == 369_623_040
+    assert bench.flops("lstm", "medium", "train") == 3 * 369_623_040
+    assert bench.flops("gru", bench.ROWS["medium"], "inference") == 2 * 256 * 30 * 94 * 3 * 64
+    assert bench.flops("rnn", "medium", "inference") == 2 * 256 * 30 * 94 * 1 * 64
+    with pytest.raises(ValueError):
+        bench.flops("lstm", "medium", "backward")
+
+
+def test_grid_is_the_protocol_grid():
+    assert {n: (r.B, r.T, r.I, r.H) for n, r in bench.ROWS.items()} == {
+        "tmva-tutorial": (100, 10, 30, 10),
+        "tmva-test": (64, 5, 5, 10),
+        "small": (64, 30, 30, 10),
+        "medium": (256, 30, 30, 64),
+        "long": (64, 100, 32, 128),
+        "wide": (128, 50, 64, 256),
+        "large": (32, 200, 128, 512),
+    }
+    assert bench.CELLS == {"lstm": 4, "gru": 3, "rnn": 1}
+
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["--cells", "foo"], "unknown cell 'foo'"),
+        (["--cells", "lstm,foo"], "unknown cell 'foo'"),
+        (["--rows", "huge"], "unknown row 'huge'"),
+        (["--modes", "backward"], "unknown mode 'backward'"),
+        (["--repeats", "0"], "positive integer"),
+        (["--budget", "-1"], "non-negative"),
+        (["--retries", "-1"], "non-negative integer"),
+        (["--json", "/nonexistent-dir/x.json"], "does not exist"),
+    ],
+)
+def test_bad_options_exit_2_with_one_message(argv, needle, capsys):
+    with pytest.raises(SystemExit) as exc:
+        bench.main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert needle in err and "Traceback" not in err
+
+
+def test_memory_helper_returns_non_negative_mib():
+    assert bench.measure_memory("lstm", "bptt", row="tmva-test") >= 0
+    if has_torch():
+        assert bench.measure_memory("gru", "torch", row="tmva-test") >= 0
+
+
+def test_bptt_inference_drops_the_cache_when_the_kernel_can(monkeypatch):
+    """``keep_cache=False`` is passed exactly when ``<cell>_forward`` accepts it."""
+    import bptt.functional as F
+
+    seen = []
+    original = F.rnn_forward
+
+    def rnn_forward(x, W, U, b, h0=None, activation="tanh", keep_cache=True):
+        seen.append(keep_cache)
+        return original(x, W, U, b, h0=h0, activation=activation)
+
+    p = bench.make_problem("rnn", "tmva-test")
+    monkeypatch.setattr(F, "rnn_forward", rnn_forward)
+    inference, train = bench._bptt_calls("rnn", p)
+    inference()
+    train()
+    assert seen == [False, True]
+
+    def plain(x, W, U, b, h0=None, activation="tanh"):
+        seen.append("plain")
+        return original(x, W, U, b, h0=h0, activation=activation)
+
+    monkeypatch.setattr(F, "rnn_forward", plain)
+    inference, _ = bench._bptt_calls("rnn", p)
+    h = bench._first(inference())  # without the keyword: the plain call
+    assert seen[-1] == "plain" and h.shape == (64, 5, 10)
+
+
+def test_importing_bench_does_not_import_torch():
+    code = "import sys, bptt, bptt.bench; assert 'torch' not in sys.modules, 'torch imported'"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          env={**os.environ})
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_options_survive_the_hand_over_to_the_child_process():
+    parser = bench.build_parser()
+    argv = ["--cells", "gru,lstm", "--rows", "small", "--modes", "train", "--repeats", "7", "--budget", "0.25",
+            "--json", "/tmp/x.json", "--quick", "--no-memory", "--no-torch", "--retries", "0", "--blas-spin", "default"]
+    args = parser.parse_args(argv)
+    assert parser.parse_args(bench._canonical_argv(args)) == args
+    args = parser.parse_args([])
+    assert parser.parse_args(bench._canonical_argv(args)) == args
+    assert args.blas_spin == "short" and args.memory is None and args.cells is None
