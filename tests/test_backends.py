@@ -138,3 +138,23 @@ def test_inputs_are_never_modified(case, backend, H, driver):
     run(cell, options, problem, backend, dh, finals)
     for k, a in {**problem, **finals, "dh": dh}.items():
         np.testing.assert_array_equal(a, saved[k], err_msg=k)
+
+
+@pytest.mark.parametrize("backend", F.BACKENDS)
+@pytest.mark.parametrize("case", CELLS, ids=cell_id)
+def test_outputs_sharing_the_cache_are_read_only(case, backend):
+    """An in-place edit of h (or of cache.gates / cache.c) would change what backward
+    differentiates; it raises instead. A copy is writable and leaves the gradients alone."""
+    cell, options = case
+    problem = make_problem(cell, 1, 4, 2, 3, seed=1)  # B = 1: also the case where x could be a view
+    forward, backward = getattr(F, f"{cell}_forward"), getattr(F, f"{cell}_backward")
+    h, cache = forward(**problem, **options, backend=backend)
+    before = backward(np.ones_like(h), cache)["dW"].copy()
+    with pytest.raises(ValueError, match="read-only"):
+        h -= 0.1
+    with pytest.raises(ValueError, match="read-only"):
+        cache.gates[...] = 0
+    problem["x"] += 1.0  # the caller may change its input: the cache holds its own copy
+    y = h.copy()
+    y -= 0.1
+    np.testing.assert_array_equal(backward(np.ones_like(h), cache)["dW"], before)

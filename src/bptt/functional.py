@@ -53,6 +53,21 @@ def _bm(a: np.ndarray) -> np.ndarray:
     return a.swapaxes(0, 1)
 
 
+def _readonly(a: np.ndarray) -> np.ndarray:
+    """A read-only view of ``a``. Outputs that share memory with a cache are returned this way,
+    so that an in-place edit (``h -= y``) raises instead of silently changing what the backward
+    pass differentiates; copy them (``h.copy()``) to modify."""
+    view = a.view()
+    view.flags.writeable = False
+    return view
+
+
+def _time_major_copy(x: np.ndarray) -> np.ndarray:
+    """``x (B, T, I)`` as a new C-contiguous ``(T, B, I)`` array (a copy even when B = 1, where
+    ``ascontiguousarray`` would return a view of the caller's array)."""
+    return np.array(_bm(x), order="C", copy=True)
+
+
 # ───────────────────────────────────────────────────────────────────────── shared validation
 
 
@@ -216,11 +231,12 @@ class _Cache:
     h_s: np.ndarray
 
     def _bm(self, a: np.ndarray) -> np.ndarray:
-        return _bm(a) if self.layout == "tbf" else _fm(a)
+        """A stored per-step array as a read-only batch-major ``(B, T, ·)`` view."""
+        return _readonly(_bm(a) if self.layout == "tbf" else _fm(a))
 
     def _states_bm(self, a: np.ndarray) -> np.ndarray:
         """A per-step state array as ``(B, T, H)``; the fast layout drops its slot 0 (the initial state)."""
-        return _bm(a) if self.layout == "tbf" else _fm(a[:, 1:])
+        return _readonly(_bm(a) if self.layout == "tbf" else _fm(a[:, 1:]))
 
     @property
     def dtype(self) -> np.dtype:
@@ -249,7 +265,7 @@ BACKENDS = ("fast", "reference")
 
 #: Below this many multiply-adds per step in the recurrent product, the fast path runs the whole
 #: time loop in one compiled call with a hand-written product; above it, a BLAS GEMM per step.
-SMALL_STEP_FMAS = 1 << 17
+SMALL_STEP_FMAS = 1 << 15
 
 _fast_kernels = None
 
@@ -285,8 +301,11 @@ def default_backend() -> str:
 
 
 #: Below this many flops in a call's GEMMs (forward: 2·T·B·(I+H)·G·H), the fast path runs BLAS
-#: single-threaded: thread synchronisation would cost more than it saves.
-SINGLE_THREAD_FLOPS = 20_000_000
+#: single-threaded. 0 (the default) leaves BLAS's threading alone: on an idle 2-core machine two
+#: threads were faster at every benchmark size (by ~15 % even at 3 MFLOP), while on a busy one a
+#: single thread avoids threads waiting for a core (3.7x faster for the tutorial network in a
+#: profile on a loaded machine). Raise it on machines shared with other work.
+SINGLE_THREAD_FLOPS = 0
 
 
 def _small(B: int, H: int, G: int) -> bool:
@@ -355,13 +374,13 @@ def lstm_forward(x, W, U, b, h0=None, c0=None, *, keep_cache=True, backend=None)
     fn = "lstm_forward"
     backend = _backend(fn, backend)
     a, (B, T, I, H) = _check_forward(fn, x, W, U, b, 4, {"h0": h0, "c0": c0})
-    x_tm = np.ascontiguousarray(_bm(a["x"]))
+    x_tm = _time_major_copy(a["x"])
     if backend == "reference":
         gates = _input_projection(x_tm, a["W"], a["b"])
         c, tanh_c, h = (np.empty((T, B, H), gates.dtype) for _ in range(3))
         K.lstm_forward_loop(gates, a["U"], a["h0"], a["c0"], c, tanh_c, h)
         cache = LSTMCache("tbf", x_tm, a["W"], a["U"], a["h0"], gates, h, a["c0"], c, tanh_c)
-        return _bm(h), (cache if keep_cache else None)
+        return _readonly(_bm(h)), (cache if keep_cache else None)
     with _blas_for(T, B, I, H, 4):
         return _lstm_forward_fast(a, x_tm, B, T, I, H, keep_cache)
 
@@ -427,14 +446,14 @@ def gru_forward(x, W, U, b, b_u, h0=None, reset_after=True, *, keep_cache=True, 
     reset_after = bool(reset_after)
     backend = _backend(fn, backend)
     a, (B, T, I, H) = _check_forward(fn, x, W, U, b, 3, {"h0": h0}, {"b_u": b_u})
-    x_tm = np.ascontiguousarray(_bm(a["x"]))
+    x_tm = _time_major_copy(a["x"])
     if backend == "reference":
         xw = _input_projection(x_tm, a["W"], a["b"])
         gates = np.empty_like(xw)
         aux, h = np.empty((T, B, H), xw.dtype), np.empty((T, B, H), xw.dtype)
         K.gru_forward_loop(xw, a["U"], a["b_u"], a["h0"], reset_after, gates, aux, h)
         cache = GRUCache("tbf", x_tm, a["W"], a["U"], a["h0"], gates, h, a["b_u"], reset_after, aux)
-        return _bm(h), (cache if keep_cache else None)
+        return _readonly(_bm(h)), (cache if keep_cache else None)
     with _blas_for(T, B, I, H, 3):
         return _gru_forward_fast(a, x_tm, B, T, I, H, reset_after, keep_cache)
 
@@ -493,13 +512,13 @@ def rnn_forward(x, W, U, b, h0=None, activation="tanh", *, keep_cache=True, back
     v.choice(fn, "activation", activation, ELEMENTWISE)
     backend = _backend(fn, backend)
     a, (B, T, I, H) = _check_forward(fn, x, W, U, b, 1, {"h0": h0})
-    x_tm = np.ascontiguousarray(_bm(a["x"]))
+    x_tm = _time_major_copy(a["x"])
     if backend == "reference":
         xw = _input_projection(x_tm, a["W"], a["b"])
         h = np.empty((T, B, H), xw.dtype)
         K.rnn_forward_loop(xw, a["U"], a["h0"], activation, h)
         cache = RNNCache("tbf", x_tm, a["W"], a["U"], a["h0"], h, h, activation)
-        return _bm(h), (cache if keep_cache else None)
+        return _readonly(_bm(h)), (cache if keep_cache else None)
     with _blas_for(T, B, I, H, 1):
         return _rnn_forward_fast(a, x_tm, B, T, I, H, activation, keep_cache)
 
@@ -540,8 +559,8 @@ def _lstm_forward_fast(a, x_tm, B, T, I, H, keep_cache):
             cp, cc = (t, t + 1) if keep_cache else (0, 0)
             F.lstm_step_forward(gates, t, rec, a["b"], c, cp, cc, h)  # (1)-(4) fused
     if not keep_cache:
-        return _fm(h[:, 1:]), None
-    return _fm(h[:, 1:]), LSTMCache("ftb", x_tm, a["W"], a["U"], a["h0"], gates, h, a["c0"], c, None)
+        return _readonly(_fm(h[:, 1:])), None
+    return _readonly(_fm(h[:, 1:])), LSTMCache("ftb", x_tm, a["W"], a["U"], a["h0"], gates, h, a["c0"], c, None)
 
 
 def _lstm_backward_fast(dh, cache, dh_last, dc_last, T, B, H):
@@ -586,8 +605,8 @@ def _gru_forward_fast(a, x_tm, B, T, I, H, reset_after, keep_cache):
                 np.matmul(UT[2 * H :], aux[:, t], out=hu[2 * H :])
                 F.gru_step_forward_before_n(gates, t, hu, bx, bu, h)
     if not keep_cache:
-        return _fm(h[:, 1:]), None
-    return _fm(h[:, 1:]), GRUCache("ftb", x_tm, a["W"], a["U"], a["h0"], gates, h, a["b_u"], reset_after, aux)
+        return _readonly(_fm(h[:, 1:])), None
+    return _readonly(_fm(h[:, 1:])), GRUCache("ftb", x_tm, a["W"], a["U"], a["h0"], gates, h, a["b_u"], reset_after, aux)
 
 
 def _gru_backward_fast(dh, cache, dh_last, T, B, H, ra):
@@ -638,8 +657,8 @@ def _rnn_forward_fast(a, x_tm, B, T, I, H, activation, keep_cache):
             np.matmul(UT, h[:, t], out=rec)
             F.rnn_step_forward(xw, t, rec, a["b"], code, h)
     if not keep_cache:
-        return _fm(h[:, 1:]), None
-    return _fm(h[:, 1:]), RNNCache("ftb", x_tm, a["W"], a["U"], a["h0"], h[:, 1:], h, activation)
+        return _readonly(_fm(h[:, 1:])), None
+    return _readonly(_fm(h[:, 1:])), RNNCache("ftb", x_tm, a["W"], a["U"], a["h0"], h[:, 1:], h, activation)
 
 
 def _rnn_backward_fast(dh, cache, dh_last, T, B, H):

@@ -32,6 +32,11 @@ from .regularization import clip_grad_norm, penalty_and_grad
 
 __all__ = ["History", "fit"]
 
+#: Below this many flops per training batch, fit runs NumPy's BLAS on one thread: the tutorial
+#: network (~49 MFLOP per batch of 100) trained in 0.30 s single-threaded against 0.36 s with two
+#: threads for 20 epochs on an idle 2-core machine (benchmarks/tutorial_training.py).
+FIT_SINGLE_THREAD_FLOPS = 60_000_000
+
 
 @dataclass
 class History:
@@ -234,13 +239,11 @@ def fit(
     if verbose:
         from tqdm.auto import tqdm
 
-    # A training step costs about 6 flops per parameter per sample and time step; below the
-    # functional layer's threshold (×3 for forward + backward) BLAS threads only add overhead.
-    from .functional import SINGLE_THREAD_FLOPS
-
+    # A training step costs about 6 flops per parameter per sample and time step; below
+    # FIT_SINGLE_THREAD_FLOPS a batch's many small GEMMs are faster on one BLAS thread.
     steps = Xt.shape[1] if Xt.ndim == 3 else 1
     n_params = sum(p.size for p in model.parameters().values())
-    threads = single_threaded_if(6 * batch_size * steps * n_params < 3 * SINGLE_THREAD_FLOPS)
+    threads = single_threaded_if(6 * batch_size * steps * n_params < FIT_SINGLE_THREAD_FLOPS)
 
     with threads:
         epoch = start_epoch
