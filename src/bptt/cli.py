@@ -76,7 +76,6 @@ def _load_toml(path: str) -> dict:
 
 def _training_setup(args):
     """(model, fit arguments) from --options, or --layout/--input-layout[/--training-strategy], or --config."""
-    from . import tmva
     from .tutorial import network_from_options
 
     given = [name for name in ("options", "config", "layout") if getattr(args, name)]
@@ -116,7 +115,6 @@ def _training_setup(args):
     if bad:
         raise UsageError(f"{args.config}: unknown [training] keys {sorted(bad)}; allowed: {', '.join(sorted(allowed))}")
     fit_args.update(training)
-    del tmva
     return model, fit_args
 
 

@@ -233,8 +233,8 @@ class Sequential:
 
         out = self.decision_function(X, batch_size)
         y = np.asarray(y)
-        target = y.reshape(out.shape) if self.loss.name != "softmax_ce" else y
-        result = {"loss": float(self.loss(out, target.astype(out.dtype) if self.loss.name != "softmax_ce" else target))}
+        target = y if self.loss.name == "softmax_ce" else y.reshape(out.shape).astype(out.dtype)
+        result = {"loss": float(self.loss(out, target))}
         if self.loss.name == "bce":
             p = sigmoid_probability(out)
             result["roc_auc"] = float(metrics.roc_auc(y, p))

@@ -180,8 +180,7 @@ def fit(
         from .io.model_file import load_checkpoint
 
         saved, state, arrays = load_checkpoint(resume)
-        mine = [c for c in model.config()["layers"]]
-        if saved.config()["layers"] != mine:
+        if saved.config()["layers"] != model.config()["layers"]:
             raise ValueError(f"{fn}: the checkpoint {os.fspath(resume)!r} holds a different network; build the same layers")
         for key in ("batch_size", "seed", "data", "optimizer", "validation_split", "shuffle"):
             if state["options"][key] != options[key]:

@@ -58,16 +58,20 @@ def save_model(model, path) -> str:
     return write_file(path, {"model": model.config()}, arrays)
 
 
-def load_model(path):
-    """Read a model written by :func:`save_model`; predictions are identical to the saved model's."""
+def _model_from(document: dict, arrays: dict, path, fn: str):
     from ..model import Sequential
 
-    document, arrays = read_file(path, "load_model")
     if "model" not in document:
-        raise ValueError(f"load_model: {os.fspath(path)!r} holds no model configuration")
+        raise ValueError(f"{fn}: {os.fspath(path)!r} holds no model configuration")
     model = Sequential.from_config(document["model"])
     model.set_parameters({k[len("param/") :]: a for k, a in arrays.items() if k.startswith("param/")})
     return model
+
+
+def load_model(path):
+    """Read a model written by :func:`save_model`; predictions are identical to the saved model's."""
+    document, arrays = read_file(path, "load_model")
+    return _model_from(document, arrays, path, "load_model")
 
 
 def save_checkpoint(path, model, state: dict, arrays: dict[str, np.ndarray]) -> str:
@@ -82,5 +86,4 @@ def load_checkpoint(path):
     document, arrays = read_file(path, "load_checkpoint")
     if "training" not in document:
         raise ValueError(f"load_checkpoint: {os.fspath(path)!r} is a model file, not a training checkpoint")
-    model = load_model(path)
-    return model, document["training"], arrays
+    return _model_from(document, arrays, path, "load_checkpoint"), document["training"], arrays
