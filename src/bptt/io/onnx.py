@@ -1,0 +1,552 @@
+"""ONNX exchange: a :class:`bptt.model.Sequential` to and from an ONNX graph.
+
+:func:`export_onnx` writes the whole network — the fitted standardizer included — as one ONNX graph
+built from standard operators, so any ONNX runtime computes ``model.decision_function(x)``:
+
+============================  ==============================================================
+bptt                          ONNX (opset 17, float32)
+============================  ==============================================================
+``model.standardizer``        ``Cast(double) → Sub(mean) → Div(std) → Cast(float)``
+LSTM / GRU / RNN              ``Transpose(1,0,2) → LSTM|GRU|RNN (layout=0) → Squeeze → …``
+``return_sequences=True``     ``Y (T, 1, B, H) → Squeeze(axis 1) → Transpose(1,0,2)``
+``return_sequences=False``    ``Y_h (1, B, H) → Squeeze(axis 0)``
+Dense                         ``MatMul(W) → Add(b) [→ Tanh|Relu|Sigmoid|Softmax(axis=-1)]``
+Flatten / Reshape             ``Flatten(axis=1)`` / ``Reshape([0, *shape])``
+Dropout                       nothing (the identity at inference)
+binary output ``(B, 1)``      ``Squeeze(axis 1)`` → ``(B,)`` (as ``decision_function`` for ``bce``)
+============================  ==============================================================
+
+The input is ``"x"`` of shape ``("batch", "time", F)`` (both leading dimensions symbolic; after a
+Flatten the sequence length is in practice fixed by the following Dense layer), the output ``"y"``.
+
+Parameters map onto ONNX's column-vector layout by transposing and reordering the gate blocks
+(bptt's row-vector ``z = x W + h U + b`` is ONNX's ``z = X Wᵀ + H Rᵀ + Wb + Rb``):
+
+    LSTM  bptt [i, f, g, o] → ONNX [i, o, f, c]:  W = W_bptt[:, iofc]ᵀ (4H, I),  R = U[:, iofc]ᵀ,
+          B = [b[iofc], 0]                         (the recurrent-bias half is zero)
+    GRU   bptt [r, z, n]    → ONNX [z, r, h]:     B = [b[zrh], b_u[zrh]],
+          linear_before_reset = 1 if reset_after else 0
+    RNN   W = Wᵀ, R = Uᵀ, B = [b, 0];  activations Tanh | Relu | Sigmoid, and identity as
+          ``Affine`` with α = 1, β = 0 (ONNX has no Identity activation for RNN; onnxruntime's CPU
+          kernel accepts Affine)
+
+onnxruntime (≤ 1.31 at least) implements the recurrent operators only for ``layout=0``
+(time-major), hence the Transpose nodes; and it rejects the newest ONNX IR versions, so the model
+is stamped with the lowest IR version that the chosen opset needs.
+
+Stateful layers are exported with their *zero* initial state: the ONNX graph computes what the
+model computes after :meth:`~bptt.model.Sequential.reset_states`, for every batch independently;
+the carried state of a stateful layer is not part of the graph.
+
+:func:`import_onnx` reads graphs of this shape back (also ``Gemm`` for dense layers, ``MatMul``
+without bias, float32 standardisation constants and ``Identity`` nodes) and raises ``ValueError``
+naming the first node it cannot translate.
+
+Example::
+
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from bptt.model import Sequential
+    >>> from bptt.io.onnx import export_onnx, import_onnx
+    >>> model = Sequential.from_tmva("LSTM|4|3|5|0|1,RESHAPE|FLAT,DENSE|8|TANH,LINEAR", "5|3", seed=0)
+    >>> path = export_onnx(model, os.path.join(tempfile.mkdtemp(), "model.onnx"))
+    >>> import onnxruntime as ort
+    >>> x = np.random.default_rng(0).normal(size=(7, 5, 3)).astype(np.float32)
+    >>> y = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    >>> y.shape, bool(np.allclose(y, model.decision_function(x), rtol=1e-5, atol=1e-6))
+    ((7,), True)
+    >>> back = import_onnx(path)
+    >>> [type(layer).__name__ for layer in back.layers]
+    ['LSTM', 'Flatten', 'Dense', 'Dense']
+    >>> bool(np.array_equal(back.decision_function(x), model.decision_function(x)))
+    True
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+__all__ = ["export_onnx", "import_onnx"]
+
+#: bptt gate blocks → ONNX gate blocks, as indices into the bptt block order.
+_LSTM_TO_ONNX = (0, 3, 1, 2)  # [i, f, g, o] → [i, o, f, c]
+_GRU_TO_ONNX = (1, 0, 2)  # [r, z, n] → [z, r, h]
+_GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
+_RNN_ACTIVATIONS = {"tanh": "Tanh", "relu": "Relu", "sigmoid": "Sigmoid", "identity": "Affine"}
+_DENSE_ACTIVATIONS = {"tanh": "Tanh", "relu": "Relu", "sigmoid": "Sigmoid", "softmax": "Softmax"}
+_LOSS_KEY = "bptt.loss"
+
+
+def _reorder(a: np.ndarray, order, H: int) -> np.ndarray:
+    """Permute the gate blocks (each ``H`` wide) of the last axis of ``a`` into ``order``."""
+    return np.concatenate([a[..., k * H : (k + 1) * H] for k in order], axis=-1)
+
+
+def _inverse(order) -> tuple[int, ...]:
+    inv = [0] * len(order)
+    for pos, k in enumerate(order):
+        inv[k] = pos
+    return tuple(inv)
+
+
+def _onnx_modules(fn: str):
+    try:
+        import onnx
+        from onnx import helper, numpy_helper
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise ImportError(f"{fn}: needs the 'onnx' package; install it with  pip install onnx") from None
+    return onnx, helper, numpy_helper
+
+
+# ───────────────────────────────────────────────────────────────────────────── export
+
+
+class _GraphBuilder:
+    """Collects nodes and float32 initializers with unique names along one chain of tensors."""
+
+    def __init__(self, helper, numpy_helper):
+        self.helper, self.numpy_helper = helper, numpy_helper
+        self.nodes, self.initializers = [], []
+        self._count = 0
+
+    def name(self, stem: str) -> str:
+        self._count += 1
+        return f"{stem}_{self._count}"
+
+    def const(self, stem: str, value, dtype=np.float32) -> str:
+        name = self.name(stem)
+        self.initializers.append(self.numpy_helper.from_array(np.ascontiguousarray(value, dtype=dtype), name))
+        return name
+
+    def node(self, op: str, inputs, stem: str | None = None, n_outputs: int = 1, **attrs) -> list[str]:
+        outputs = [self.name(stem or op.lower()) for _ in range(n_outputs)]
+        self.nodes.append(self.helper.make_node(op, list(inputs), outputs, name=self.name(op), **attrs))
+        return outputs
+
+
+def _export_recurrent(g: _GraphBuilder, layer, x: str, kind: str) -> str:
+    """Add ``Transpose → LSTM|GRU|RNN → Squeeze (→ Transpose)`` for ``layer`` to ``g``."""
+    p = {k: np.asarray(a, np.float64) for k, a in layer.params.items()}
+    H = layer.hidden_size
+    attrs: dict = {"hidden_size": H, "direction": "forward", "layout": 0}
+    if kind == "LSTM":
+        W, U = _reorder(p["W"], _LSTM_TO_ONNX, H), _reorder(p["U"], _LSTM_TO_ONNX, H)
+        B = np.concatenate([_reorder(p["b"], _LSTM_TO_ONNX, H), np.zeros(4 * H)])
+    elif kind == "GRU":
+        W, U = _reorder(p["W"], _GRU_TO_ONNX, H), _reorder(p["U"], _GRU_TO_ONNX, H)
+        B = np.concatenate([_reorder(p["b"], _GRU_TO_ONNX, H), _reorder(p["b_u"], _GRU_TO_ONNX, H)])
+        attrs["linear_before_reset"] = 1 if layer.reset_after else 0
+    else:
+        W, U, B = p["W"], p["U"], np.concatenate([p["b"], np.zeros(H)])
+        act = _RNN_ACTIVATIONS.get(layer.activation)
+        if act is None:  # pragma: no cover - RNN validates its activation
+            raise ValueError(
+                f"export_onnx: RNN activation must be one of {', '.join(map(repr, _RNN_ACTIVATIONS))}; "
+                f"got {layer.activation!r}"
+            )
+        attrs["activations"] = [act]
+        if act == "Affine":
+            attrs.update(activation_alpha=[1.0], activation_beta=[0.0])
+    w = g.const(f"{kind.lower()}_W", W.T[None])  # (1, G·H, I)
+    r = g.const(f"{kind.lower()}_R", U.T[None])  # (1, G·H, H)
+    b = g.const(f"{kind.lower()}_B", B[None])  # (1, 2·G·H)
+    (xt,) = g.node("Transpose", [x], "time_major", perm=[1, 0, 2])
+    y, y_h = g.node(kind, [xt, w, r, b], kind.lower(), n_outputs=2, **attrs)
+    if layer.return_sequences:
+        (seq,) = g.node("Squeeze", [y, g.const("axes", [1], np.int64)], "squeeze")  # (T, B, H)
+        return g.node("Transpose", [seq], "batch_major", perm=[1, 0, 2])[0]
+    return g.node("Squeeze", [y_h, g.const("axes", [0], np.int64)], "squeeze")[0]  # (B, H)
+
+
+def export_onnx(model, path, *, opset: int = 17) -> str:
+    """Write ``model`` (a :class:`bptt.model.Sequential`) as an ONNX file; return ``path``.
+
+    The graph computes ``model.decision_function(x)`` for ``x`` of shape ``(batch, time, F)``
+    (float32; input ``"x"``, output ``"y"``), standardisation included; see the module docstring
+    for the node-by-node mapping. Stateful layers are exported with zero initial states. The file
+    is written atomically (:func:`bptt._files.atomic_write`) after ``onnx.checker.check_model``
+    has accepted the graph.
+
+    Args:
+        model: the network. Its parameters are written as float32 whatever the model's dtype.
+        path: the ``.onnx`` file to create or replace; its directory must exist.
+        opset: the ONNX opset of the default domain, at least 14 (Squeeze with axes as an input,
+            LSTM/GRU/RNN with ``layout``). Default 17.
+
+    Raises:
+        ValueError: ``model`` is not a Sequential, ``opset`` is below 14, or a layer has no ONNX
+            translation. FileNotFoundError: the directory of ``path`` does not exist (an existing
+            file at ``path`` is then left untouched).
+
+    Example::
+
+        >>> import os, tempfile, onnx
+        >>> from bptt.model import Sequential
+        >>> model = Sequential.from_tmva("GRU|4|3|5|0|0,DENSE|2|SIGMOID", "5|3", seed=0)
+        >>> path = export_onnx(model, os.path.join(tempfile.mkdtemp(), "gru.onnx"))
+        >>> [node.op_type for node in onnx.load(path).graph.node]
+        ['Transpose', 'GRU', 'Squeeze', 'MatMul', 'Add', 'Sigmoid']
+    """
+    fn = "export_onnx"
+    from ..layers import GRU, LSTM, RNN, Dense, Flatten, Reshape
+    from ..layers.dropout import Dropout
+    from ..model import Sequential
+
+    if not isinstance(model, Sequential):
+        raise ValueError(f"{fn}: model must be a bptt.model.Sequential; got {type(model).__name__}")
+    if isinstance(opset, bool) or not isinstance(opset, (int, np.integer)) or opset < 14:
+        raise ValueError(f"{fn}: opset must be an integer >= 14 (recurrent operators with 'layout'); got {opset!r}")
+    if not isinstance(path, (str, os.PathLike)):
+        raise ValueError(f"{fn}: path must be a str or os.PathLike; got {type(path).__name__}")
+    onnx, helper, numpy_helper = _onnx_modules(fn)
+    from onnx import TensorProto
+
+    g = _GraphBuilder(helper, numpy_helper)
+    n_features = next((layer.input_size for layer in model.layers if isinstance(layer, (LSTM, GRU, RNN))), None)
+    std = model.standardizer
+    if std is not None and getattr(std, "mean_", None) is not None:
+        n_features = len(std.mean_)
+    if n_features is None:  # no recurrent layer: the first Dense (if nothing reshapes before it) says
+        first = next((layer for layer in model.layers if not isinstance(layer, Dropout)), None)
+        n_features = first.params["W"].shape[0] if isinstance(first, Dense) else "features"
+    x = "x"
+    if std is not None and getattr(std, "mean_", None) is not None:
+        # (x − mean) / std in float64, as Standardizer.transform computes it, then back to float32.
+        (x,) = g.node("Cast", [x], "x_double", to=TensorProto.DOUBLE)
+        (x,) = g.node("Sub", [x, g.const("mean", std.mean_, np.float64)], "centred")
+        (x,) = g.node("Div", [x, g.const("std", std.std_, np.float64)], "standardized")
+        (x,) = g.node("Cast", [x], "x_float", to=TensorProto.FLOAT)
+    out_rank = 3
+    last_width = n_features
+    for k, layer in enumerate(model.layers):
+        if isinstance(layer, (LSTM, GRU, RNN)):
+            x = _export_recurrent(g, layer, x, type(layer).__name__)
+            out_rank, last_width = (3 if layer.return_sequences else 2), layer.hidden_size
+        elif isinstance(layer, Dense):
+            (x,) = g.node("MatMul", [x, g.const("dense_W", layer.params["W"])], "matmul")
+            (x,) = g.node("Add", [x, g.const("dense_b", layer.params["b"])], "dense")
+            if layer.activation == "softmax":
+                (x,) = g.node("Softmax", [x], "softmax", axis=-1)
+            elif layer.activation != "identity":
+                (x,) = g.node(_DENSE_ACTIVATIONS[layer.activation], [x], layer.activation)
+            last_width = layer.params["W"].shape[1]
+        elif isinstance(layer, Flatten):
+            (x,) = g.node("Flatten", [x], "flat", axis=1)
+            out_rank, last_width = 2, None
+        elif isinstance(layer, Reshape):
+            (x,) = g.node("Reshape", [x, g.const("shape", (0,) + layer.shape, np.int64)], "reshaped")
+            out_rank, last_width = 1 + len(layer.shape), (layer.shape[-1] if layer.shape[-1] != -1 else None)
+        elif isinstance(layer, Dropout):
+            continue  # the identity at inference
+        else:
+            raise ValueError(
+                f"{fn}: layer {k} is a {type(layer).__name__}, which has no ONNX translation; expected "
+                f"LSTM, GRU, RNN, Dense, Flatten, Reshape or Dropout"
+            )
+    out_shape: list = ["batch"] + [None] * (out_rank - 1)
+    if model.loss.name == "bce" and out_rank == 2 and last_width == 1:
+        (x,) = g.node("Squeeze", [x, g.const("axes", [1], np.int64)], "squeeze")  # as decision_function
+        out_shape = ["batch"]
+    else:
+        reshaped = any(isinstance(layer, (Flatten, Reshape)) for layer in model.layers)
+        if out_rank == 3 and last_width is not None and not reshaped:
+            out_shape[1] = "time"
+        if last_width is not None:
+            out_shape[-1] = int(last_width)
+    if x == "x":  # nothing but Dropout layers
+        (x,) = g.node("Identity", [x], "y")
+    # the last node's output becomes the graph output "y"
+    last = g.nodes[-1]
+    last.output[list(last.output).index(x)] = "y"
+    graph = helper.make_graph(
+        g.nodes,
+        "bptt_sequential",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "time", n_features])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, out_shape)],
+        g.initializers,
+    )
+    proto = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", int(opset))], producer_name="bptt",
+        doc_string="bptt Sequential network: y = model.decision_function(x)",
+    )
+    # onnxruntime refuses IR versions newer than it knows; the opset fixes the IR version it needs.
+    proto.ir_version = helper.find_min_ir_version_for(list(proto.opset_import))
+    helper.set_model_props(proto, {_LOSS_KEY: model.loss.name})
+    onnx.checker.check_model(proto)
+    from .._files import atomic_write
+
+    data = proto.SerializeToString()
+    return atomic_write(path, lambda f: f.write(data))
+
+
+# ───────────────────────────────────────────────────────────────────────────── import
+
+
+class _Reader:
+    """Walks the single chain of nodes from input ``x`` to the graph output."""
+
+    def __init__(self, graph, numpy_helper, path: str):
+        self.fn, self.path = "import_onnx", path
+        self.numpy_helper = numpy_helper
+        self.consts = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+        self.nodes = []
+        for node in graph.node:
+            if node.op_type == "Constant" and len(node.output) == 1:
+                attr = {a.name: a for a in node.attribute}
+                if "value" in attr:
+                    self.consts[node.output[0]] = numpy_helper.to_array(attr["value"].t)
+                    continue
+            self.nodes.append(node)
+
+    def error(self, node, why: str) -> ValueError:
+        where = f"node {node.name!r} ({node.op_type})" if node is not None else "the graph"
+        return ValueError(f"import_onnx: {self.path!r}: unsupported {where}: {why}")
+
+    def const(self, node, name: str, what: str) -> np.ndarray:
+        if name not in self.consts:
+            raise self.error(
+                node, f"its {what} must be a constant (an initializer or Constant node); got tensor {name!r}"
+            )
+        return self.consts[name]
+
+    @staticmethod
+    def attrs(node) -> dict:
+        from onnx import helper
+
+        return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+
+def _import_recurrent(r: _Reader, node, attrs: dict, kind: str):
+    from ..layers import GRU, LSTM, RNN
+
+    G = _GATES[kind]
+    inputs = list(node.input) + [""] * 8
+    if any(inputs[4:8]) or any(n for n in inputs[8:]):
+        raise r.error(node, "sequence_lens, initial states and peepholes are not supported (bptt starts from zeros)")
+    for key, ok in (("direction", (b"forward", "forward")), ("layout", (0,)), ("input_forget", (0,))):
+        if key in attrs and attrs[key] not in ok:
+            raise r.error(node, f"attribute {key}={attrs[key]!r} is not supported; expected {ok[-1]!r}")
+    if "clip" in attrs:
+        raise r.error(node, "attribute clip is not supported (bptt does not clip cell inputs)")
+    W = r.const(node, inputs[1], "W").astype(np.float64)
+    R = r.const(node, inputs[2], "R").astype(np.float64)
+    if W.ndim != 3 or W.shape[0] != 1 or W.shape[1] % G:
+        raise r.error(node, f"W must have shape (1, {G}·H, I) for a forward {kind}; got {W.shape}")
+    H = W.shape[1] // G
+    if int(attrs.get("hidden_size", H)) != H or R.shape != (1, G * H, H):
+        raise r.error(node, f"R must have shape (1, {G * H}, {H}) and hidden_size {H}; got R {R.shape}, "
+                            f"hidden_size {attrs.get('hidden_size')}")
+    B = r.const(node, inputs[3], "B").astype(np.float64) if inputs[3] else np.zeros((1, 2 * G * H))
+    if B.shape != (1, 2 * G * H):
+        raise r.error(node, f"B must have shape (1, {2 * G * H}); got {B.shape}")
+    W, U, Wb, Rb = W[0].T, R[0].T, B[0, : G * H], B[0, G * H :]
+    I = W.shape[0]
+    acts = [a.decode() if isinstance(a, bytes) else a for a in attrs.get("activations", [])]
+    if kind == "LSTM":
+        if acts and acts != ["Sigmoid", "Tanh", "Tanh"]:
+            raise r.error(node, f"LSTM activations must be the default Sigmoid, Tanh, Tanh; got {acts}")
+        inv = _inverse(_LSTM_TO_ONNX)
+        layer = LSTM(I, H, dtype=np.float32)
+        params = {"W": _reorder(W, inv, H), "U": _reorder(U, inv, H), "b": _reorder(Wb + Rb, inv, H)}
+    elif kind == "GRU":
+        if acts and acts != ["Sigmoid", "Tanh"]:
+            raise r.error(node, f"GRU activations must be the default Sigmoid, Tanh; got {acts}")
+        inv = _inverse(_GRU_TO_ONNX)
+        layer = GRU(I, H, reset_after=bool(attrs.get("linear_before_reset", 0)), dtype=np.float32)
+        params = {"W": _reorder(W, inv, H), "U": _reorder(U, inv, H), "b": _reorder(Wb, inv, H),
+                  "b_u": _reorder(Rb, inv, H)}
+    else:
+        act = acts[0] if acts else "Tanh"
+        names = {v: k for k, v in _RNN_ACTIVATIONS.items()}
+        if len(acts) > 1 or act not in names:
+            raise r.error(node, f"RNN activation must be one of Tanh, Relu, Sigmoid, Affine(1, 0); got {acts}")
+        if act == "Affine" and (list(attrs.get("activation_alpha", [1.0])) != [1.0]
+                                or list(attrs.get("activation_beta", [0.0])) != [0.0]):
+            raise r.error(node, "an Affine RNN activation must have alpha 1 and beta 0 (the identity)")
+        layer = RNN(I, H, activation=names[act], dtype=np.float32)
+        params = {"W": W, "U": U, "b": Wb + Rb}
+    for k, a in params.items():
+        layer.params[k][...] = a
+    return layer
+
+
+def import_onnx(path):
+    """Read an ONNX file written by :func:`export_onnx` (or shaped like one) as a ``Sequential``.
+
+    The graph must be one chain from its single input to its single output, made of: an optional
+    standardisation prefix (``Cast``, ``Sub`` by a constant mean, ``Div`` by a constant std);
+    ``Transpose(perm=[1, 0, 2])`` around forward ``LSTM`` / ``GRU`` / ``RNN`` nodes with ``layout=0``,
+    default activations (RNN: Tanh, Relu, Sigmoid or Affine(1, 0)) and no initial states, followed
+    by ``Squeeze`` of ``Y`` (axis 1, every step) or ``Y_h`` (axis 0, last step); ``MatMul`` (+ ``Add``)
+    or ``Gemm`` with constant weights, optionally followed by ``Tanh``/``Relu``/``Sigmoid``/``Softmax``
+    (last axis); ``Flatten(axis=1)``; ``Reshape`` to ``[0, …]``; ``Identity``; and a final
+    ``Squeeze(axis 1)`` of a ``(B, 1)`` output (the binary-classifier logit). The model's loss is read
+    from the ``bptt.loss`` metadata that :func:`export_onnx` writes (else ``"bce"`` when the output is
+    squeezed, ``"mse"`` otherwise). Layers are float32.
+
+    Raises:
+        ValueError: the path is not an existing file, not an ONNX model, or holds a node (named in
+            the message) that has no bptt translation.
+
+    Example: see the module docstring.
+    """
+    fn = "import_onnx"
+    if not isinstance(path, (str, os.PathLike)):
+        raise ValueError(f"{fn}: path must be a str or os.PathLike; got {type(path).__name__}")
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ValueError(f"{fn}: {path!r} does not exist or is not a file; pass the path of an .onnx file")
+    onnx, helper, numpy_helper = _onnx_modules(fn)
+    try:
+        proto = onnx.load(path)
+    except Exception as exc:  # protobuf's DecodeError and friends
+        raise ValueError(f"{fn}: {path!r} is not a readable ONNX model ({type(exc).__name__}: {exc})") from None
+    if not proto.HasField("graph") or not proto.graph.node:
+        raise ValueError(f"{fn}: {path!r} holds no ONNX graph (an empty or non-ONNX file?)")
+    from ..data.arrays import Standardizer
+    from ..layers import Dense, Flatten, Reshape
+    from ..model import Sequential
+
+    graph = proto.graph
+    r = _Reader(graph, numpy_helper, path)
+    inputs = [i.name for i in graph.input if i.name not in r.consts]
+    if len(inputs) != 1 or len(graph.output) != 1:
+        raise ValueError(f"{fn}: {path!r}: the graph must have one input and one output; got inputs {inputs}, "
+                         f"outputs {[o.name for o in graph.output]}")
+    output = graph.output[0].name
+    consumers: dict[str, list] = {}
+    for node in r.nodes:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+
+    layers: list = []
+    mean = std = None
+    squeezed_output = False
+    current = {inputs[0]}  # the tensor names that hold the chain's current value
+    state = "batch"  # "batch": batch-major; "time": (T, B, F); "rnn": outputs of a recurrent node
+    pending = None  # the recurrent layer whose Y / Y_h is not consumed yet
+    visited = 0
+    while output not in current:
+        nexts = {id(n): n for name in current for n in consumers.get(name, [])}
+        if len(nexts) != 1:
+            raise ValueError(f"{fn}: {path!r}: the graph must be one chain of nodes; tensor(s) {sorted(current)} "
+                             f"feed {len(nexts)} nodes")
+        node = next(iter(nexts.values()))
+        visited += 1
+        op, attrs = node.op_type, r.attrs(node)
+        data_inputs = [n for n in node.input if n in current]
+        if len(data_inputs) != 1 or node.input[0] not in current:
+            raise r.error(node, "its first input must be the chain's current tensor, and the only one")
+        outs = [o for o in node.output if o]
+        new_state = state
+        if pending is not None:  # Squeeze after a recurrent node decides return_sequences
+            axes = r.const(node, node.input[1], "axes").tolist() if op == "Squeeze" and len(node.input) > 1 else None
+            if op == "Squeeze" and "axes" in attrs:
+                axes = list(attrs["axes"])
+            layer, y, y_h = pending
+            if op == "Squeeze" and node.input[0] == y and axes == [1]:
+                layer.return_sequences, new_state = True, "time"
+            elif op == "Squeeze" and node.input[0] == y_h and axes == [0]:
+                layer.return_sequences, new_state = False, "batch"
+            else:
+                raise r.error(node, "a recurrent node's output must go to Squeeze(axes=[1]) of Y or "
+                                    "Squeeze(axes=[0]) of Y_h")
+            layers.append(layer)
+            pending = None
+        elif op in ("LSTM", "GRU", "RNN"):
+            if state != "time":
+                raise r.error(node, "its input must be time-major (T, B, F): put Transpose(perm=[1, 0, 2]) "
+                                    "before it (layout=0)")
+            layer = _import_recurrent(r, node, attrs, op)
+            y = node.output[0] if len(node.output) > 0 else ""
+            y_h = node.output[1] if len(node.output) > 1 else ""
+            pending, new_state = (layer, y, y_h), "rnn"
+        elif op == "Transpose":
+            if list(attrs.get("perm", [])) != [1, 0, 2] or state not in ("batch", "time"):
+                raise r.error(node, f"only Transpose(perm=[1, 0, 2]) around recurrent nodes is supported; "
+                                    f"got perm {list(attrs.get('perm', []))}")
+            new_state = "time" if state == "batch" else "batch"
+        elif state != "batch":
+            raise r.error(node, "this node acts on a time-major tensor; only recurrent nodes may, "
+                                "Transpose back with perm=[1, 0, 2] first")
+        elif op in ("Identity", "Dropout"):
+            pass
+        elif op == "Cast":
+            if layers or attrs.get("to") not in (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE):
+                raise r.error(node, "Cast is supported only to float or double, in the standardisation prefix")
+        elif op in ("Sub", "Div") and not layers and node.input[0] in current:
+            c = np.asarray(r.const(node, node.input[1], "second input"), np.float64)
+            if c.ndim != 1:
+                raise r.error(node, f"the standardisation constant must be a vector (F,); got shape {c.shape}")
+            if op == "Sub" and mean is None and std is None:
+                mean = c
+            elif op == "Div" and std is None:
+                std = c
+            else:
+                raise r.error(node, "the standardisation prefix must be at most one Sub (mean) then one Div (std)")
+        elif op == "MatMul":
+            W = r.const(node, node.input[1], "weight matrix")
+            if W.ndim != 2:
+                raise r.error(node, f"the weight matrix must be 2-D (in, out); got shape {W.shape}")
+            layer = Dense(W.shape[0], W.shape[1], dtype=np.float32)
+            layer.params["W"][...] = W
+            layers.append(layer)
+        elif op == "Gemm":
+            if attrs.get("transA", 0) or attrs.get("alpha", 1.0) != 1.0 or attrs.get("beta", 1.0) != 1.0:
+                raise r.error(node, "only Gemm with transA=0, alpha=1, beta=1 is supported")
+            W = r.const(node, node.input[1], "weight matrix")
+            W = W.T if attrs.get("transB", 0) else W
+            layer = Dense(W.shape[0], W.shape[1], dtype=np.float32)
+            layer.params["W"][...] = W
+            if len(node.input) > 2 and node.input[2]:
+                layer.params["b"][...] = np.broadcast_to(r.const(node, node.input[2], "bias"), (W.shape[1],))
+            layers.append(layer)
+        elif op == "Add":
+            last = layers[-1] if layers else None
+            b = r.const(node, node.input[1], "bias")
+            n_out = last.params["b"].size if isinstance(last, Dense) else -1
+            if not isinstance(last, Dense) or last.activation != "identity" or b.shape not in ((n_out,), (1, n_out)):
+                raise r.error(node, "Add is supported only as the bias (out,) right after a MatMul")
+            last.params["b"][...] += b.reshape(-1)
+        elif op in ("Tanh", "Relu", "Sigmoid", "Softmax"):
+            last = layers[-1] if layers else None
+            if not isinstance(last, Dense) or last.activation != "identity":
+                raise r.error(node, f"{op} is supported only as the activation right after a dense layer")
+            if op == "Softmax" and attrs.get("axis", -1) != -1:
+                raise r.error(node, f"Softmax must act on the last axis (axis=-1); got axis={attrs.get('axis')}")
+            last.activation = op.lower()
+        elif op == "Flatten":
+            if attrs.get("axis", 1) != 1:
+                raise r.error(node, f"only Flatten(axis=1) is supported; got axis={attrs.get('axis')}")
+            layers.append(Flatten(dtype=np.float32))
+        elif op == "Reshape":
+            shape = [int(s) for s in r.const(node, node.input[1], "shape")]
+            if len(shape) < 2 or shape[0] != 0 or attrs.get("allowzero", 0):
+                raise r.error(node, f"only Reshape to [0, ...] (keep the batch axis) is supported; got {shape}")
+            layers.append(Reshape(shape[1:], dtype=np.float32))
+        elif op == "Squeeze" and output in outs:
+            axes = r.const(node, node.input[1], "axes").tolist() if len(node.input) > 1 else attrs.get("axes")
+            if list(axes or []) != [1]:
+                raise r.error(node, f"only a final Squeeze(axes=[1]) of a (B, 1) output is supported; got axes {axes}")
+            squeezed_output = True
+        else:
+            raise r.error(node, "no bptt layer corresponds to this operator")
+        state, current = new_state, set(outs)
+    if pending is not None:
+        raise ValueError(f"{fn}: {path!r}: the graph ends with a recurrent node; squeeze Y or Y_h to a bptt output")
+    if state != "batch":
+        raise ValueError(f"{fn}: {path!r}: the graph output is time-major; it must end batch-major")
+    if not layers:
+        raise ValueError(f"{fn}: {path!r}: the graph holds no layer bptt can rebuild")
+    props = {p.key: p.value for p in proto.metadata_props}
+    loss = props.get(_LOSS_KEY, "bce" if squeezed_output else "mse")
+    model = Sequential(layers, loss=loss)
+    if mean is not None or std is not None:
+        n = len(mean if mean is not None else std)
+        s = Standardizer()
+        s.mean_ = mean if mean is not None else np.zeros(n)
+        s.std_ = std if std is not None else np.ones(n)
+        model.standardizer = s
+    return model
