@@ -16,15 +16,10 @@ from bptt import functional as F
 SHAPES = [(1, 1, 1, 1), (1, 4, 3, 1), (3, 1, 2, 5), (5, 7, 3, 6), (8, 40, 5, 12)]  # (B, T, I, H)
 
 
-@pytest.fixture(params=["small", "blas", "blas-halves"])
+@pytest.fixture(params=["small", "blas"])
 def driver(request, monkeypatch):
-    """Force the whole-loop driver (``small``), the BLAS-per-step driver over the whole batch
-    (``blas``), or the BLAS driver on two batch halves in two threads (``blas-halves``; for a
-    batch of 1 there is a single half), for every size."""
+    """Force the whole-loop driver (``small``) or the BLAS-per-step driver for every size."""
     monkeypatch.setattr(F, "SMALL_STEP_FMAS", 1 << 40 if request.param == "small" else -1)
-    halves = request.param == "blas-halves"
-    monkeypatch.setattr(F, "PARALLEL_STEP_FMAS", 0 if halves else 1 << 60)
-    monkeypatch.setattr(F, "PARALLEL_MIN_BATCH", 1 if halves else 1 << 30)
     return request.param
 
 

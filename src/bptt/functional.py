@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _validation as v
-from ._threads import blas_threads, single_threaded_if
+from ._threads import single_threaded_if
 from .kernels import reference as K
 from .kernels.activations import ELEMENTWISE
 
@@ -317,35 +317,6 @@ def _blas_for(T: int, B: int, I: int, H: int, G: int):
     return single_threaded_if(2 * T * B * (I + H) * G * H < SINGLE_THREAD_FLOPS)
 
 
-#: The BLAS driver splits the batch into two halves run in two threads (each with single-threaded
-#: BLAS) when a step's recurrent product has at least this many multiply-adds and the batch at
-#: least 2 × PARALLEL_MIN_BATCH sequences: the sequences of a batch are independent, so the halves
-#: need no synchronisation until the end, unlike a GEMM split across threads at every step.
-PARALLEL_STEP_FMAS = 1 << 18
-PARALLEL_MIN_BATCH = 16
-
-_pool = None
-
-
-def _over_batch(B: int, H: int, G: int, loop) -> None:
-    """Run ``loop(b0, b1)`` over the batch: on two halves in two threads when worthwhile."""
-    global _pool
-    if B < 2 * PARALLEL_MIN_BATCH or B * G * H * H < PARALLEL_STEP_FMAS:
-        loop(0, B)
-        return
-    if _pool is None:
-        from concurrent.futures import ThreadPoolExecutor
-
-        _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bptt-half")
-    half = (B // 2 + 7) // 8 * 8 if B >= 16 else B // 2  # a multiple of 8 where the batch allows
-    with blas_threads(1):
-        other = _pool.submit(loop, half, B)
-        try:
-            loop(0, half)
-        finally:
-            other.result()
-
-
 _workspaces = threading.local()
 
 
@@ -583,14 +554,10 @@ def _lstm_forward_fast(a, x_tm, B, T, I, H, keep_cache):
     if _small(B, H, 4):
         F.lstm_forward_small(gates, UT, a["b"], c, h, rec, keep_cache)
     else:
-
-        def loop(b0, b1):
-            for t in range(T):
-                np.matmul(UT, h[:, t, b0:b1], out=rec[:, b0:b1])  # (1) the recurrent product, one GEMM
-                cp, cc = (t, t + 1) if keep_cache else (0, 0)
-                F.lstm_step_forward(gates, t, rec, a["b"], c, cp, cc, h, b0, b1)  # (1)-(4) fused
-
-        _over_batch(B, H, 4, loop)
+        for t in range(T):
+            np.matmul(UT, h[:, t], out=rec)  # (1) the recurrent product, one GEMM per step
+            cp, cc = (t, t + 1) if keep_cache else (0, 0)
+            F.lstm_step_forward(gates, t, rec, a["b"], c, cp, cc, h)  # (1)-(4) fused
     if not keep_cache:
         return _readonly(_fm(h[:, 1:])), None
     return _readonly(_fm(h[:, 1:])), LSTMCache("ftb", x_tm, a["W"], a["U"], a["h0"], gates, h, a["c0"], c, None)
@@ -607,13 +574,9 @@ def _lstm_backward_fast(dh, cache, dh_last, dc_last, T, B, H):
     if _small(B, H, 4):
         F.lstm_backward_small(dhT, use_dh, U, gates, c, dh_rec, dc_next, dz, dc)
     else:
-
-        def loop(b0, b1):
-            for t in range(T - 1, -1, -1):
-                F.lstm_step_backward(dhT, t, use_dh, dh_rec, gates, c, dc_next, dz, dc, b0, b1)
-                np.matmul(U, dz[:, t, b0:b1], out=dh_rec[:, b0:b1])  # (1) dh_{t-1} = dz_t Uᵀ
-
-        _over_batch(B, H, 4, loop)
+        for t in range(T - 1, -1, -1):
+            F.lstm_step_backward(dhT, t, use_dh, dh_rec, gates, c, dc_next, dz, dc)
+            np.matmul(U, dz[:, t], out=dh_rec)  # (1) dh_{t-1} = dz_t Uᵀ
     dx, dW, db = _fm_input_projection_backward(cache.x_tm, cache.W, dz)
     dU = _fm_recurrent_weight_grad(cache.h_s, dz)
     return {
@@ -632,19 +595,15 @@ def _gru_forward_fast(a, x_tm, B, T, I, H, reset_after, keep_cache):
     if _small(B, H, 3):
         F.gru_forward_small(gates, UT, bx, bu, reset_after, aux, keep_cache, h, hu)
     else:
-
-        def loop(b0, b1):
-            for t in range(T):
-                if reset_after:
-                    np.matmul(UT, h[:, t, b0:b1], out=hu[:, b0:b1])
-                    F.gru_step_forward_after(gates, t, hu, bx, bu, aux, t if keep_cache else 0, h, b0, b1)
-                else:
-                    np.matmul(UT[: 2 * H], h[:, t, b0:b1], out=hu[: 2 * H, b0:b1])
-                    F.gru_step_forward_before_rz(gates, t, hu, bx, bu, aux, h, b0, b1)
-                    np.matmul(UT[2 * H :], aux[:, t, b0:b1], out=hu[2 * H :, b0:b1])
-                    F.gru_step_forward_before_n(gates, t, hu, bx, bu, h, b0, b1)
-
-        _over_batch(B, H, 3, loop)
+        for t in range(T):
+            if reset_after:
+                np.matmul(UT, h[:, t], out=hu)
+                F.gru_step_forward_after(gates, t, hu, bx, bu, aux, t if keep_cache else 0, h)
+            else:
+                np.matmul(UT[: 2 * H], h[:, t], out=hu[: 2 * H])
+                F.gru_step_forward_before_rz(gates, t, hu, bx, bu, aux, h)
+                np.matmul(UT[2 * H :], aux[:, t], out=hu[2 * H :])
+                F.gru_step_forward_before_n(gates, t, hu, bx, bu, h)
     if not keep_cache:
         return _readonly(_fm(h[:, 1:])), None
     return _readonly(_fm(h[:, 1:])), GRUCache("ftb", x_tm, a["W"], a["U"], a["h0"], gates, h, a["b_u"], reset_after, aux)
@@ -663,19 +622,15 @@ def _gru_backward_fast(dh, cache, dh_last, T, B, H, ra):
     if _small(B, H, 3):
         F.gru_backward_small(dhT, use_dh, U, gates, aux, h, ra, dh_rec, dh_prev, drh, dz, dhu)
     else:
-
-        def loop(b0, b1):
-            for t in range(T - 1, -1, -1):
-                F.gru_step_backward(dhT, t, use_dh, dh_rec, gates, aux, h, ra, dz, dhu, dh_prev, b0, b1)
-                if ra:
-                    np.matmul(U, dhu[:, t, b0:b1], out=dh_rec[:, b0:b1])
-                else:
-                    np.matmul(U[:, 2 * H :], dz[2 * H :, t, b0:b1], out=drh[:, b0:b1])
-                    F.gru_step_backward_before_r(drh, gates, t, h, dz, dh_prev, b0, b1)
-                    np.matmul(U[:, : 2 * H], dz[: 2 * H, t, b0:b1], out=dh_rec[:, b0:b1])
-                F.add_into(dh_rec, dh_prev, b0, b1)
-
-        _over_batch(B, H, 3, loop)
+        for t in range(T - 1, -1, -1):
+            F.gru_step_backward(dhT, t, use_dh, dh_rec, gates, aux, h, ra, dz, dhu, dh_prev)
+            if ra:
+                np.matmul(U, dhu[:, t], out=dh_rec)
+            else:
+                np.matmul(U[:, 2 * H :], dz[2 * H :, t], out=drh)
+                F.gru_step_backward_before_r(drh, gates, t, h, dz, dh_prev)
+                np.matmul(U[:, : 2 * H], dz[: 2 * H, t], out=dh_rec)
+            F.add_into(dh_rec, dh_prev)
     dx, dW, db = _fm_input_projection_backward(cache.x_tm, cache.W, dz)
     if ra:
         dU = _fm_recurrent_weight_grad(h, dhu)
@@ -698,13 +653,9 @@ def _rnn_forward_fast(a, x_tm, B, T, I, H, activation, keep_cache):
     if _small(B, H, 1):
         F.rnn_forward_small(xw, UT, a["b"], code, h, rec)
     else:
-
-        def loop(b0, b1):
-            for t in range(T):
-                np.matmul(UT, h[:, t, b0:b1], out=rec[:, b0:b1])
-                F.rnn_step_forward(xw, t, rec, a["b"], code, h, b0, b1)
-
-        _over_batch(B, H, 1, loop)
+        for t in range(T):
+            np.matmul(UT, h[:, t], out=rec)
+            F.rnn_step_forward(xw, t, rec, a["b"], code, h)
     if not keep_cache:
         return _readonly(_fm(h[:, 1:])), None
     return _readonly(_fm(h[:, 1:])), RNNCache("ftb", x_tm, a["W"], a["U"], a["h0"], h[:, 1:], h, activation)
@@ -720,13 +671,9 @@ def _rnn_backward_fast(dh, cache, dh_last, T, B, H):
     if _small(B, H, 1):
         F.rnn_backward_small(dhT, use_dh, U, h, code, dh_rec, dz)
     else:
-
-        def loop(b0, b1):
-            for t in range(T - 1, -1, -1):
-                F.rnn_step_backward(dhT, t, use_dh, dh_rec, h, code, dz, b0, b1)
-                np.matmul(U, dz[:, t, b0:b1], out=dh_rec[:, b0:b1])
-
-        _over_batch(B, H, 1, loop)
+        for t in range(T - 1, -1, -1):
+            F.rnn_step_backward(dhT, t, use_dh, dh_rec, h, code, dz)
+            np.matmul(U, dz[:, t], out=dh_rec)
     dx, dW, db = _fm_input_projection_backward(cache.x_tm, cache.W, dz)
     dU = _fm_recurrent_weight_grad(h, dz)
     return {"dx": dx, "dW": dW, "dU": dU, "db": db, "dh0": _state_out(dh_rec), "dz": _fm(dz)}

@@ -116,34 +116,34 @@ def activate_sigmoid(x, out):
 
 
 @nb.njit(**_INLINE)
-def _matmul(A, r0, c0, M, K, X, x0, t, out, o0, b0, b1):
+def _matmul(A, r0, c0, M, K, X, x0, t, out, o0):
     """out[o0 + m, b] = Σ_k A[r0 + m, c0 + k] · X[x0 + k, t, b] for m < M: a small GEMM into a
     ``(rows, B)`` workspace, vectorised over the batch."""
     B = X.shape[2]
     for m in range(M):
-        for b in range(b0, b1):
+        for b in range(B):
             out[o0 + m, b] = 0
         for k in range(K):
             a = A[r0 + m, c0 + k]
-            for b in range(b0, b1):
+            for b in range(B):
                 out[o0 + m, b] += a * X[x0 + k, t, b]
 
 
 @nb.njit(**_INLINE)
-def _add_step(acc, dh, t, b0, b1):
+def _add_step(acc, dh, t):
     """acc[j, b] += dh[j, t, b]: the loss gradient of step t joins the recurrent one."""
     H, B = acc.shape
     for j in range(H):
-        for b in range(b0, b1):
+        for b in range(B):
             acc[j, b] += dh[j, t, b]
 
 
 @nb.njit(**_JIT)
-def add_into(out, a, b0, b1):
+def add_into(out, a):
     """out += a (2-D, the same shape)."""
     M, B = out.shape
     for m in range(M):
-        for b in range(b0, b1):
+        for b in range(B):
             out[m, b] += a[m, b]
 
 
@@ -151,7 +151,7 @@ def add_into(out, a, b0, b1):
 
 
 @nb.njit(**_INLINE)
-def lstm_cell_forward(gates, t, rec, bias, c, cp, cc, h, b0, b1):
+def lstm_cell_forward(gates, t, rec, bias, c, cp, cc, h):
     """One LSTM step: ``gates[:, t]`` holds x_t W on entry and the gate values on exit; reads the
     states from slot ``cp`` of c and ``t`` of h, writes slot ``cc`` of c and ``t + 1`` of h.
 
@@ -163,22 +163,22 @@ def lstm_cell_forward(gates, t, rec, bias, c, cp, cc, h, b0, b1):
     H, B = c.shape[0], c.shape[2]
     for j in range(H):
         bi, bf, bg, bo = bias[j], bias[H + j], bias[2 * H + j], bias[3 * H + j]
-        for b in range(b0, b1):  # (1), (2)
+        for b in range(B):  # (1), (2)
             gates[j, t, b] = sigmoid_(gates[j, t, b] + rec[j, b] + bi)
-        for b in range(b0, b1):
+        for b in range(B):
             gates[H + j, t, b] = sigmoid_(gates[H + j, t, b] + rec[H + j, b] + bf)
-        for b in range(b0, b1):
+        for b in range(B):
             gates[2 * H + j, t, b] = tanh_(gates[2 * H + j, t, b] + rec[2 * H + j, b] + bg)
-        for b in range(b0, b1):
+        for b in range(B):
             gates[3 * H + j, t, b] = sigmoid_(gates[3 * H + j, t, b] + rec[3 * H + j, b] + bo)
-        for b in range(b0, b1):  # (3)
+        for b in range(B):  # (3)
             c[j, cc, b] = gates[H + j, t, b] * c[j, cp, b] + gates[j, t, b] * gates[2 * H + j, t, b]
-        for b in range(b0, b1):  # (4)
+        for b in range(B):  # (4)
             h[j, t + 1, b] = gates[3 * H + j, t, b] * tanh_(c[j, cc, b])
 
 
 @nb.njit(**_INLINE)
-def lstm_cell_backward(dh_rec, gates, t, c, dc_next, dz, dc, b0, b1):
+def lstm_cell_backward(dh_rec, gates, t, c, dc_next, dz, dc):
     """Backward of :func:`lstm_cell_forward`, stages in reverse.
 
     ``dh_rec``: on entry the total dL/dh_t; ``dc_next``: on entry dL/dc_t through step t+1, on
@@ -188,24 +188,24 @@ def lstm_cell_backward(dh_rec, gates, t, c, dc_next, dz, dc, b0, b1):
     H, B = dh_rec.shape
     for j in range(H):
         # (4) h_t = o ⊙ tanh(c_t):  do = dh ⊙ tanh(c_t),  dc_t += dh ⊙ o ⊙ (1 − tanh²(c_t))
-        for b in range(b0, b1):
+        for b in range(B):
             tc = tanh_(c[j, t + 1, b])
             o = gates[3 * H + j, t, b]
             dc[j, t, b] = dc_next[j, b] + dh_rec[j, b] * o * (1 - tc * tc)
-        for b in range(b0, b1):  # (2) through o = σ(z_o)
+        for b in range(B):  # (2) through o = σ(z_o)
             o = gates[3 * H + j, t, b]
             dz[3 * H + j, t, b] = dh_rec[j, b] * tanh_(c[j, t + 1, b]) * o * (1 - o)
         # (3) c_t = f ⊙ c_{t-1} + i ⊙ g, then (2) through i, f, g
-        for b in range(b0, b1):
+        for b in range(B):
             i = gates[j, t, b]
             dz[j, t, b] = dc[j, t, b] * gates[2 * H + j, t, b] * i * (1 - i)
-        for b in range(b0, b1):
+        for b in range(B):
             f = gates[H + j, t, b]
             dz[H + j, t, b] = dc[j, t, b] * c[j, t, b] * f * (1 - f)
-        for b in range(b0, b1):
+        for b in range(B):
             g = gates[2 * H + j, t, b]
             dz[2 * H + j, t, b] = dc[j, t, b] * gates[j, t, b] * (1 - g * g)
-        for b in range(b0, b1):
+        for b in range(B):
             dc_next[j, b] = dc[j, t, b] * gates[H + j, t, b]
         # (1) is the caller's: dh_{t-1} = dz_t Uᵀ, and the weight GEMMs after the loop
 
@@ -215,46 +215,44 @@ def lstm_forward_small(gates, UT, bias, c, h, rec, keep):
     """The whole forward loop. ``gates (4H, T, B)`` holds x W on entry, the gates on exit; ``h``
     (and ``c`` when ``keep``) are ``(H, T + 1, B)`` with the initial state in slot 0; without
     ``keep`` (inference) ``c`` is one ``(H, 1, B)`` slot updated in place."""
-    B = gates.shape[2]
     H = UT.shape[1]
     for t in range(gates.shape[1]):
-        _matmul(UT, 0, 0, 4 * H, H, h, 0, t, rec, 0, 0, B)
+        _matmul(UT, 0, 0, 4 * H, H, h, 0, t, rec, 0)
         if keep:
-            lstm_cell_forward(gates, t, rec, bias, c, t, t + 1, h, 0, B)
+            lstm_cell_forward(gates, t, rec, bias, c, t, t + 1, h)
         else:
-            lstm_cell_forward(gates, t, rec, bias, c, 0, 0, h, 0, B)
+            lstm_cell_forward(gates, t, rec, bias, c, 0, 0, h)
 
 
 @nb.njit(**_JIT)
 def lstm_backward_small(dh, use_dh, U, gates, c, dh_rec, dc_next, dz, dc):
     """The whole backward loop; ``dh_rec``/``dc_next`` hold the final-state gradients on entry and
     dh0/dc0 on exit."""
-    B = dz.shape[2]
     H = U.shape[0]
     for t in range(gates.shape[1] - 1, -1, -1):
         if use_dh:
-            _add_step(dh_rec, dh, t, 0, B)
-        lstm_cell_backward(dh_rec, gates, t, c, dc_next, dz, dc, 0, B)
-        _matmul(U, 0, 0, H, 4 * H, dz, 0, t, dh_rec, 0, 0, B)
+            _add_step(dh_rec, dh, t)
+        lstm_cell_backward(dh_rec, gates, t, c, dc_next, dz, dc)
+        _matmul(U, 0, 0, H, 4 * H, dz, 0, t, dh_rec, 0)
 
 
 @nb.njit(**_JIT)
-def lstm_step_forward(gates, t, rec, bias, c, cp, cc, h, b0, b1):
-    lstm_cell_forward(gates, t, rec, bias, c, cp, cc, h, b0, b1)
+def lstm_step_forward(gates, t, rec, bias, c, cp, cc, h):
+    lstm_cell_forward(gates, t, rec, bias, c, cp, cc, h)
 
 
 @nb.njit(**_JIT)
-def lstm_step_backward(dh, t, use_dh, dh_rec, gates, c, dc_next, dz, dc, b0, b1):
+def lstm_step_backward(dh, t, use_dh, dh_rec, gates, c, dc_next, dz, dc):
     if use_dh:
-        _add_step(dh_rec, dh, t, b0, b1)
-    lstm_cell_backward(dh_rec, gates, t, c, dc_next, dz, dc, b0, b1)
+        _add_step(dh_rec, dh, t)
+    lstm_cell_backward(dh_rec, gates, t, c, dc_next, dz, dc)
 
 
 # ──────────────────────────────────────────────────────────────────────────────── GRU
 
 
 @nb.njit(**_INLINE)
-def gru_cell_forward_after(gates, t, hu, bx, bu, aux, ta, h, b0, b1):
+def gru_cell_forward_after(gates, t, hu, bx, bu, aux, ta, h):
     """One GRU step, reset after the recurrent product (gates[:, t] = x_t W, hu = h_{t-1} U given).
 
         (1) r = σ(xw_r + b_r + hu_r + bu_r)   u = σ(xw_z + b_z + hu_z + bu_z)
@@ -264,48 +262,48 @@ def gru_cell_forward_after(gates, t, hu, bx, bu, aux, ta, h, b0, b1):
     H, B = h.shape[0], h.shape[2]
     for j in range(H):
         br, bz, bn, bun = bx[j] + bu[j], bx[H + j] + bu[H + j], bx[2 * H + j], bu[2 * H + j]
-        for b in range(b0, b1):  # (1)
+        for b in range(B):  # (1)
             gates[j, t, b] = sigmoid_(gates[j, t, b] + hu[j, b] + br)
-        for b in range(b0, b1):
+        for b in range(B):
             gates[H + j, t, b] = sigmoid_(gates[H + j, t, b] + hu[H + j, b] + bz)
-        for b in range(b0, b1):  # (2)
+        for b in range(B):  # (2)
             aux[j, ta, b] = hu[2 * H + j, b] + bun
-        for b in range(b0, b1):
+        for b in range(B):
             gates[2 * H + j, t, b] = tanh_(gates[2 * H + j, t, b] + bn + gates[j, t, b] * aux[j, ta, b])
-        for b in range(b0, b1):  # (3)
+        for b in range(B):  # (3)
             n = gates[2 * H + j, t, b]
             h[j, t + 1, b] = n + gates[H + j, t, b] * (h[j, t, b] - n)
 
 
 @nb.njit(**_INLINE)
-def gru_cell_forward_before_rz(gates, t, hu, bx, bu, aux, h, b0, b1):
+def gru_cell_forward_before_rz(gates, t, hu, bx, bu, aux, h):
     """Reset-before GRU, first half: r, u from ``hu = h_{t-1} U_rz``; aux[:, t] = r ⊙ h_{t-1}."""
     H, B = h.shape[0], h.shape[2]
     for j in range(H):
         br, bz = bx[j] + bu[j], bx[H + j] + bu[H + j]
-        for b in range(b0, b1):
+        for b in range(B):
             gates[j, t, b] = sigmoid_(gates[j, t, b] + hu[j, b] + br)
-        for b in range(b0, b1):
+        for b in range(B):
             gates[H + j, t, b] = sigmoid_(gates[H + j, t, b] + hu[H + j, b] + bz)
-        for b in range(b0, b1):
+        for b in range(B):
             aux[j, t, b] = gates[j, t, b] * h[j, t, b]
 
 
 @nb.njit(**_INLINE)
-def gru_cell_forward_before_n(gates, t, hu, bx, bu, h, b0, b1):
+def gru_cell_forward_before_n(gates, t, hu, bx, bu, h):
     """Reset-before GRU, second half: n = tanh(xw_n + b_n + (r ⊙ h) U_n + bu_n), the product in hu[2H:]."""
     H, B = h.shape[0], h.shape[2]
     for j in range(H):
         bn = bx[2 * H + j] + bu[2 * H + j]
-        for b in range(b0, b1):
+        for b in range(B):
             gates[2 * H + j, t, b] = tanh_(gates[2 * H + j, t, b] + hu[2 * H + j, b] + bn)
-        for b in range(b0, b1):
+        for b in range(B):
             n = gates[2 * H + j, t, b]
             h[j, t + 1, b] = n + gates[H + j, t, b] * (h[j, t, b] - n)
 
 
 @nb.njit(**_INLINE)
-def gru_cell_backward(dh_rec, gates, t, aux, h, reset_after, dz, dhu, dh_prev, b0, b1):
+def gru_cell_backward(dh_rec, gates, t, aux, h, reset_after, dz, dhu, dh_prev):
     """Backward of one GRU step, stages (3), (2), (1) in reverse; ``dh_rec`` is the total dL/dh_t.
 
     Writes ``dz[:, t]`` (dL/d[a_r, a_z, a_n]; for reset-before the r block is finished by
@@ -315,34 +313,34 @@ def gru_cell_backward(dh_rec, gates, t, aux, h, reset_after, dz, dhu, dh_prev, b
     H, B = dh_rec.shape
     for j in range(H):
         # (3) h_t = n + u ⊙ (h_{t-1} − n), then (2) n = tanh(a_n)
-        for b in range(b0, b1):
+        for b in range(B):
             u, n = gates[H + j, t, b], gates[2 * H + j, t, b]
             dz[2 * H + j, t, b] = dh_rec[j, b] * (1 - u) * (1 - n * n)
-        for b in range(b0, b1):
+        for b in range(B):
             u = gates[H + j, t, b]
             dz[H + j, t, b] = dh_rec[j, b] * (h[j, t, b] - gates[2 * H + j, t, b]) * u * (1 - u)
-        for b in range(b0, b1):
+        for b in range(B):
             dh_prev[j, b] = dh_rec[j, b] * gates[H + j, t, b]
         if reset_after:  # a_n = xw_n + b_n + r ⊙ aux: dr = da_n ⊙ aux, then (1) r = σ(a_r)
-            for b in range(b0, b1):
+            for b in range(B):
                 r = gates[j, t, b]
                 dz[j, t, b] = dz[2 * H + j, t, b] * aux[j, t, b] * r * (1 - r)
-            for b in range(b0, b1):
+            for b in range(B):
                 dhu[j, t, b] = dz[j, t, b]
                 dhu[H + j, t, b] = dz[H + j, t, b]
-            for b in range(b0, b1):
+            for b in range(B):
                 dhu[2 * H + j, t, b] = dz[2 * H + j, t, b] * gates[j, t, b]
 
 
 @nb.njit(**_INLINE)
-def gru_cell_backward_before_r(drh, gates, t, h, dz, dh_prev, b0, b1):
+def gru_cell_backward_before_r(drh, gates, t, h, dz, dh_prev):
     """Reset-before: with d(r ⊙ h) = da_n U_nᵀ in ``drh``, dz_r = d(rh) ⊙ h ⊙ σ′ and dh_prev += d(rh) ⊙ r."""
     H, B = drh.shape
     for j in range(H):
-        for b in range(b0, b1):
+        for b in range(B):
             r = gates[j, t, b]
             dz[j, t, b] = drh[j, b] * h[j, t, b] * r * (1 - r)
-        for b in range(b0, b1):
+        for b in range(B):
             dh_prev[j, b] += drh[j, b] * gates[j, t, b]
 
 
@@ -350,139 +348,135 @@ def gru_cell_backward_before_r(drh, gates, t, h, dz, dh_prev, b0, b1):
 def gru_forward_small(gates, UT, bx, bu, reset_after, aux, keep, h, hu):
     """The whole GRU forward loop; ``gates (3H, T, B)`` holds x W on entry; ``h (H, T + 1, B)``
     with h0 in slot 0. Without ``keep`` a reset-after ``aux`` is one ``(H, 1, B)`` slot."""
-    B = gates.shape[2]
     H = UT.shape[1]
     for t in range(gates.shape[1]):
         if reset_after:
-            _matmul(UT, 0, 0, 3 * H, H, h, 0, t, hu, 0, 0, B)
-            gru_cell_forward_after(gates, t, hu, bx, bu, aux, t if keep else 0, h, 0, B)
+            _matmul(UT, 0, 0, 3 * H, H, h, 0, t, hu, 0)
+            gru_cell_forward_after(gates, t, hu, bx, bu, aux, t if keep else 0, h)
         else:
-            _matmul(UT, 0, 0, 2 * H, H, h, 0, t, hu, 0, 0, B)
-            gru_cell_forward_before_rz(gates, t, hu, bx, bu, aux, h, 0, B)
-            _matmul(UT, 2 * H, 0, H, H, aux, 0, t, hu, 2 * H, 0, B)
-            gru_cell_forward_before_n(gates, t, hu, bx, bu, h, 0, B)
+            _matmul(UT, 0, 0, 2 * H, H, h, 0, t, hu, 0)
+            gru_cell_forward_before_rz(gates, t, hu, bx, bu, aux, h)
+            _matmul(UT, 2 * H, 0, H, H, aux, 0, t, hu, 2 * H)
+            gru_cell_forward_before_n(gates, t, hu, bx, bu, h)
 
 
 @nb.njit(**_JIT)
 def gru_backward_small(dh, use_dh, U, gates, aux, h, reset_after, dh_rec, dh_prev, drh, dz, dhu):
     """The whole GRU backward loop; ``dh_rec`` holds dL/dh_T on entry and dh0 on exit.
     (``dhu`` is written only when ``reset_after``; otherwise pass any array of dz's shape.)"""
-    B = dz.shape[2]
     H = U.shape[0]
     for t in range(gates.shape[1] - 1, -1, -1):
         if use_dh:
-            _add_step(dh_rec, dh, t, 0, B)
-        gru_cell_backward(dh_rec, gates, t, aux, h, reset_after, dz, dhu, dh_prev, 0, B)
+            _add_step(dh_rec, dh, t)
+        gru_cell_backward(dh_rec, gates, t, aux, h, reset_after, dz, dhu, dh_prev)
         if reset_after:
-            _matmul(U, 0, 0, H, 3 * H, dhu, 0, t, dh_rec, 0, 0, B)
+            _matmul(U, 0, 0, H, 3 * H, dhu, 0, t, dh_rec, 0)
         else:
-            _matmul(U, 0, 2 * H, H, H, dz, 2 * H, t, drh, 0, 0, B)
-            gru_cell_backward_before_r(drh, gates, t, h, dz, dh_prev, 0, B)
-            _matmul(U, 0, 0, H, 2 * H, dz, 0, t, dh_rec, 0, 0, B)
+            _matmul(U, 0, 2 * H, H, H, dz, 2 * H, t, drh, 0)
+            gru_cell_backward_before_r(drh, gates, t, h, dz, dh_prev)
+            _matmul(U, 0, 0, H, 2 * H, dz, 0, t, dh_rec, 0)
         for j in range(H):
-            for b in range(B):
+            for b in range(dh_rec.shape[1]):
                 dh_rec[j, b] += dh_prev[j, b]
 
 
 @nb.njit(**_JIT)
-def gru_step_forward_after(gates, t, hu, bx, bu, aux, ta, h, b0, b1):
-    gru_cell_forward_after(gates, t, hu, bx, bu, aux, ta, h, b0, b1)
+def gru_step_forward_after(gates, t, hu, bx, bu, aux, ta, h):
+    gru_cell_forward_after(gates, t, hu, bx, bu, aux, ta, h)
 
 
 @nb.njit(**_JIT)
-def gru_step_forward_before_rz(gates, t, hu, bx, bu, aux, h, b0, b1):
-    gru_cell_forward_before_rz(gates, t, hu, bx, bu, aux, h, b0, b1)
+def gru_step_forward_before_rz(gates, t, hu, bx, bu, aux, h):
+    gru_cell_forward_before_rz(gates, t, hu, bx, bu, aux, h)
 
 
 @nb.njit(**_JIT)
-def gru_step_forward_before_n(gates, t, hu, bx, bu, h, b0, b1):
-    gru_cell_forward_before_n(gates, t, hu, bx, bu, h, b0, b1)
+def gru_step_forward_before_n(gates, t, hu, bx, bu, h):
+    gru_cell_forward_before_n(gates, t, hu, bx, bu, h)
 
 
 @nb.njit(**_JIT)
-def gru_step_backward(dh, t, use_dh, dh_rec, gates, aux, h, reset_after, dz, dhu, dh_prev, b0, b1):
+def gru_step_backward(dh, t, use_dh, dh_rec, gates, aux, h, reset_after, dz, dhu, dh_prev):
     if use_dh:
-        _add_step(dh_rec, dh, t, b0, b1)
-    gru_cell_backward(dh_rec, gates, t, aux, h, reset_after, dz, dhu, dh_prev, b0, b1)
+        _add_step(dh_rec, dh, t)
+    gru_cell_backward(dh_rec, gates, t, aux, h, reset_after, dz, dhu, dh_prev)
 
 
 @nb.njit(**_JIT)
-def gru_step_backward_before_r(drh, gates, t, h, dz, dh_prev, b0, b1):
-    gru_cell_backward_before_r(drh, gates, t, h, dz, dh_prev, b0, b1)
+def gru_step_backward_before_r(drh, gates, t, h, dz, dh_prev):
+    gru_cell_backward_before_r(drh, gates, t, h, dz, dh_prev)
 
 
 # ──────────────────────────────────────────────────────────────────────── simple RNN
 
 
 @nb.njit(**_INLINE)
-def rnn_cell_forward(xw, t, rec, bias, code, h, b0, b1):
+def rnn_cell_forward(xw, t, rec, bias, code, h):
     """(1) a_t = x_t W + h_{t-1} U + b;  (2) h_t = act(a_t), written to slot t + 1 of h."""
     H, B = h.shape[0], h.shape[2]
     for j in range(H):
         bj = bias[j]
         if code == 0:
-            for b in range(b0, b1):
+            for b in range(B):
                 h[j, t + 1, b] = tanh_(xw[j, t, b] + rec[j, b] + bj)
         elif code == 1:
-            for b in range(b0, b1):
+            for b in range(B):
                 a = xw[j, t, b] + rec[j, b] + bj
                 h[j, t + 1, b] = max(a, a * 0)
         elif code == 2:
-            for b in range(b0, b1):
+            for b in range(B):
                 h[j, t + 1, b] = sigmoid_(xw[j, t, b] + rec[j, b] + bj)
         else:
-            for b in range(b0, b1):
+            for b in range(B):
                 h[j, t + 1, b] = xw[j, t, b] + rec[j, b] + bj
 
 
 @nb.njit(**_INLINE)
-def rnn_cell_backward(dh_rec, h, t, code, dz, b0, b1):
+def rnn_cell_backward(dh_rec, h, t, code, dz):
     """(2) backward: dz_t = dh_t ⊙ act′, written through the output h_t (slot t + 1)."""
     H, B = dh_rec.shape
     for j in range(H):
         if code == 0:
-            for b in range(b0, b1):
+            for b in range(B):
                 y = h[j, t + 1, b]
                 dz[j, t, b] = dh_rec[j, b] * (1 - y * y)
         elif code == 1:
-            for b in range(b0, b1):
+            for b in range(B):
                 dz[j, t, b] = dh_rec[j, b] if h[j, t + 1, b] > 0 else dh_rec[j, b] * 0
         elif code == 2:
-            for b in range(b0, b1):
+            for b in range(B):
                 y = h[j, t + 1, b]
                 dz[j, t, b] = dh_rec[j, b] * y * (1 - y)
         else:
-            for b in range(b0, b1):
+            for b in range(B):
                 dz[j, t, b] = dh_rec[j, b]
 
 
 @nb.njit(**_JIT)
 def rnn_forward_small(xw, UT, bias, code, h, rec):
-    B = xw.shape[2]
     H = UT.shape[1]
     for t in range(xw.shape[1]):
-        _matmul(UT, 0, 0, H, H, h, 0, t, rec, 0, 0, B)
-        rnn_cell_forward(xw, t, rec, bias, code, h, 0, B)
+        _matmul(UT, 0, 0, H, H, h, 0, t, rec, 0)
+        rnn_cell_forward(xw, t, rec, bias, code, h)
 
 
 @nb.njit(**_JIT)
 def rnn_backward_small(dh, use_dh, U, h, code, dh_rec, dz):
-    B = dz.shape[2]
     H = U.shape[0]
     for t in range(h.shape[1] - 2, -1, -1):
         if use_dh:
-            _add_step(dh_rec, dh, t, 0, B)
-        rnn_cell_backward(dh_rec, h, t, code, dz, 0, B)
-        _matmul(U, 0, 0, H, H, dz, 0, t, dh_rec, 0, 0, B)
+            _add_step(dh_rec, dh, t)
+        rnn_cell_backward(dh_rec, h, t, code, dz)
+        _matmul(U, 0, 0, H, H, dz, 0, t, dh_rec, 0)
 
 
 @nb.njit(**_JIT)
-def rnn_step_forward(xw, t, rec, bias, code, h, b0, b1):
-    rnn_cell_forward(xw, t, rec, bias, code, h, b0, b1)
+def rnn_step_forward(xw, t, rec, bias, code, h):
+    rnn_cell_forward(xw, t, rec, bias, code, h)
 
 
 @nb.njit(**_JIT)
-def rnn_step_backward(dh, t, use_dh, dh_rec, h, code, dz, b0, b1):
+def rnn_step_backward(dh, t, use_dh, dh_rec, h, code, dz):
     if use_dh:
-        _add_step(dh_rec, dh, t, b0, b1)
-    rnn_cell_backward(dh_rec, h, t, code, dz, b0, b1)
+        _add_step(dh_rec, dh, t)
+    rnn_cell_backward(dh_rec, h, t, code, dz)
