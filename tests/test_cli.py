@@ -62,14 +62,18 @@ def tutorial_dir(tmp_path_factory):
 def test_tutorial_writes_every_output(tutorial_dir):
     out, stdout = tutorial_dir
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["loss.png", "metrics.json", "model_gru.bptt", "model_lstm.bptt", "model_rnn.bptt", "roc.png", "time_data_t10_d30.root"]
-    for png in ("roc.png", "loss.png"):
+    assert names == [
+        "gradient_flow_gru.png", "gradient_flow_lstm.png", "gradient_flow_rnn.png", "loss.png", "metrics.json",
+        "model_gru.bptt", "model_lstm.bptt", "model_rnn.bptt", "roc.png", "time_data_t10_d30.root",
+    ]
+    for png in ("roc.png", "loss.png", "gradient_flow_lstm.png", "gradient_flow_gru.png", "gradient_flow_rnn.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["events"] == 300 and metrics["test_events"] == 60
     assert set(metrics["networks"]) == {"LSTM", "GRU", "RNN"}
     for name, r in metrics["networks"].items():
         assert 0.0 <= r["roc_auc"] <= 1.0 and r["training_seconds"] > 0 and r["epochs_run"] == 2
+        assert len(r["gradient_norm_per_step"]) == 10 and all(v > 0 for v in r["gradient_norm_per_step"])
         assert f"{r['roc_auc']:.4f}" in stdout  # the printed table shows the same figures
     assert "network  test ROC AUC" in stdout
 
@@ -143,3 +147,20 @@ def test_train_mistakes_in_data_and_options(tmp_path, tutorial_dir):
     cfg.write_text('[model]\nlayout = "LINEAR"\ninput_layout = "10|30"\n[training]\nepochz = 3\n')
     run = bptt("train", root, "--config", str(cfg))
     assert run.returncode == 2 and "unknown [training] keys ['epochz']" in run.stderr
+
+
+def test_trace_prints_the_worked_example_and_plots(tmp_path):
+    run = bptt("trace", "--plot", str(tmp_path / "flow.png"))
+    assert run.returncode == 0, run.stderr
+    for value in ("0.96083", "0.53631", "-0.00165", "-0.01702", "-0.05538", "-0.47802"):  # gates, deltas, dh
+        assert value in run.stdout, value
+    assert (tmp_path / "flow.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_trace_a_trained_model(tutorial_dir):
+    out, _ = tutorial_dir
+    run = bptt("trace", "--model", str(out / "model_lstm.bptt"), "--data", str(out / "time_data_t10_d30.root"), "--events", "6")
+    assert run.returncode == 0, run.stderr
+    assert "LSTM gradient flow: B=6, T=10, H=10" in run.stdout and "|dz_f|" in run.stdout
+    bad = bptt("trace", "--model", str(out / "model_lstm.bptt"))
+    assert bad.returncode == 2 and bad.stderr.strip() == "bptt trace: error: --model needs --data (the ROOT or npz file to trace on)"

@@ -224,3 +224,25 @@ def test_plot_gradient_flow_writes_png(tmp_path, cell, options):
         plot_gradient_flow(flow, tmp_path / "flow.pdf")
     with pytest.raises(ValueError, match="plot_gradient_flow: flow must be a bptt.trace.GradientFlow"):
         plot_gradient_flow({"dz": flow.dz}, tmp_path / "x.png")
+
+
+def test_model_flow_matches_the_network_backward():
+    """model_flow traces the first recurrent layer with the gradient the network's loss sends it:
+    its parameter gradients equal those of a full backward pass through the model."""
+    from bptt.model import Sequential
+    from bptt.trace import model_flow
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(12, 6, 3))
+    y = rng.integers(0, 2, 12).astype(np.float64)
+    model = Sequential.from_tmva("LSTM|5|3|6|0|1,RESHAPE|FLAT,DENSE|8|TANH,LINEAR", "6|3", seed=2, dtype=np.float64)
+    flow = model_flow(model, X, y)
+    out = model.forward(X, training=True)
+    _, dout = model.loss.value_and_grad(out, y.reshape(out.shape))
+    model.backward(dout)
+    lstm = model.layers[0]
+    for k in ("W", "U", "b"):
+        np.testing.assert_allclose(flow.grads["d" + k], lstm.grads[k], rtol=1e-12, atol=1e-15)
+    assert flow.gate_norms.shape == (6, 4) and flow.dc_norms.shape == (6,)
+    with pytest.raises(ValueError, match=r"model_flow: the model has no recurrent layer to trace"):
+        model_flow(Sequential.from_tmva("DENSE|4|TANH,LINEAR", "1|3"), X[:, 0], y)

@@ -1,4 +1,4 @@
-"""The ``bptt`` command line: ``example``, ``tutorial``, ``train``, ``evaluate``, ``bench``.
+"""The ``bptt`` command line: ``example``, ``tutorial``, ``train``, ``evaluate``, ``trace``, ``bench``.
 
 User mistakes (a missing file, a wrong tree or branch name, a bad option) end with a one-line
 message on stderr and exit code 2, never a traceback.
@@ -148,6 +148,43 @@ def _cmd_evaluate(args) -> int:
     return 0
 
 
+def _cmd_trace(args) -> int:
+    import numpy as np
+
+    from . import trace
+
+    if args.model:
+        from .model import Sequential
+
+        if not os.path.exists(args.model):
+            raise UsageError(f"no such model file: {args.model!r}")
+        if not args.data:
+            raise UsageError("--model needs --data (the ROOT or npz file to trace on)")
+        if args.events < 1:
+            raise UsageError(f"--events must be a positive integer; got {args.events}")
+        model = Sequential.load(args.model)
+        X, y = _read_data(args.data, args)
+        pick = np.random.default_rng(0).permutation(len(X))[: args.events]
+        flow = trace.model_flow(model, X[pick], y[pick])
+        title = f"{os.path.basename(args.model)} on {args.events} events of {os.path.basename(args.data)}"
+    else:
+        from . import example
+        from .functional import lstm_forward
+
+        ex = example.load()
+        arrays = {k: np.array(ex[k], float) for k in ("x", "W", "U", "b")}
+        h, _ = lstm_forward(**arrays)
+        flow = trace.gradient_flow("lstm", arrays, dh=h - np.array(ex["y"], float))
+        title = "published LSTM worked example"
+    print(f"gradient flow: {title}")
+    print(trace.format_table(flow))
+    if args.plot:
+        from . import plots
+
+        print(f"wrote {plots.plot_gradient_flow(flow, args.plot, title=f'Gradient flow: {title}')}")
+    return 0
+
+
 def _cmd_bench(args) -> int:
     from . import bench
 
@@ -228,6 +265,21 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--json", default=None, help="also write the figures as JSON to this file")
     _data_options(ev)
     ev.set_defaults(func=_cmd_evaluate)
+
+    tc = sub.add_parser(
+        "trace",
+        help="gradient flow through time: every gate value and delta per step, norms, a plot",
+        description="Trace backpropagation through time: per step, the gate values and the deltas of every "
+        "gate (dz), the cell-state and hidden-state gradients, as a table (norms for more than 4 units) and "
+        "optionally a PNG (heat map of |dz| over time and units, and the gradient norm per step). Without "
+        "--model: the published LSTM worked example.",
+    )
+    tc.add_argument("--model", default=None, help="a model file (bptt train / bptt tutorial) to trace")
+    tc.add_argument("--data", default=None, help="ROOT or npz file with events to trace the model on")
+    tc.add_argument("--events", type=int, default=8, help="number of events (random, seed 0; default 8)")
+    tc.add_argument("--plot", default=None, help="also write the gradient-flow plot to this PNG file")
+    _data_options(tc)
+    tc.set_defaults(func=_cmd_trace)
 
     from . import bench
 

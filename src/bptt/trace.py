@@ -287,3 +287,34 @@ def format_table(flow: GradientFlow, batch: int = 0) -> str:
     for t in reversed(range(T)):
         lines.append(_row(t, list(flow.gate_norms[t]) + ([flow.dc_norms[t]] if lstm else []) + [flow.dh_norms[t]]))
     return "\n".join(lines)
+
+
+def model_flow(model, X, y) -> GradientFlow:
+    """The gradient flow through the first recurrent layer of a :class:`bptt.model.Sequential`.
+
+    ``X`` is standardised as the model does for predictions; the model's loss on ``(X, y)`` is
+    backpropagated through the layers above the recurrent one (dropout off), and
+    :func:`layer_flow` traces that layer with the gradient arriving at its output.
+    """
+    from .layers.dropout import Dropout
+
+    fn = "model_flow"
+    index = next((i for i, layer in enumerate(model.layers) if hasattr(layer, "hidden_size")), None)
+    if index is None:
+        raise ValueError(f"{fn}: the model has no recurrent layer to trace; got layers "
+                         f"{[type(layer).__name__ for layer in model.layers]}")
+    x = model._prepare(fn, X)
+    for layer in model.layers[:index]:
+        x = layer.forward(x, training=False)
+    x_rec = x
+    outputs = [x]
+    for layer in model.layers[index:]:
+        outputs.append(layer.forward(outputs[-1], training=not isinstance(layer, Dropout)))
+    out = outputs[-1]
+    y = np.asarray(y)
+    target = y.astype(np.int64).reshape(-1) if model.loss.name == "softmax_ce" else y.reshape(out.shape).astype(out.dtype)
+    _, dy = model.loss.value_and_grad(out, target)
+    for layer in reversed(model.layers[index + 1 :]):
+        dy = layer.backward(dy)
+    model.layers[index].reset_states()
+    return layer_flow(model.layers[index], x_rec, dy)

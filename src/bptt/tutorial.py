@@ -98,9 +98,11 @@ def run_tutorial(
     1. the toy data as a ROOT file (``data``, default ``out/time_data_t10_d30.root``), generated
        with ``events`` per class if absent; 2. read back, 80 % / 20 % split (stratified, ``seed``);
     3. each network trained with the tutorial's TMVA options (MaxEpochs replaced by ``epochs``);
-    4. test ROC AUC, training time; model files, ``roc.png`` and ``loss.png`` in ``out``.
+    4. test ROC AUC, training time; model files, ``roc.png``, ``loss.png`` and, per network, the
+       gradient flow of the test loss through time (``gradient_flow_<cell>.png``, and its norm per
+       step in ``metrics.json``).
     """
-    from . import metrics, plots
+    from . import metrics, plots, trace
     from .data.arrays import train_test_split
     from .data.root import read_tmva_root
     from .data.toy import write_tutorial_root
@@ -131,6 +133,10 @@ def run_tutorial(
         curves[cell] = (fpr, tpr, auc)
         histories[cell] = {"train": history.loss, "val": history.val_loss}
         model_path = model.save(os.path.join(out, f"model_{cell.lower()}.bptt"))
+        # The report's view of BPTT: how the gradient of the test loss flows back through time.
+        flow = trace.model_flow(model, X_test[:100], y_test[:100])
+        plots.plot_gradient_flow(flow, os.path.join(out, f"gradient_flow_{cell.lower()}.png"),
+                                 title=f"{cell}: gradient flow on 100 test events")
         results[cell] = {
             "roc_auc": float(auc),
             "accuracy": float(metrics.accuracy(y_test, scores)),
@@ -138,6 +144,7 @@ def run_tutorial(
             "epochs_run": len(history.loss),
             "best_epoch": history.best_epoch,
             "model_file": os.path.basename(model_path),
+            "gradient_norm_per_step": [float(v) for v in flow.dh_norms],
         }
     plots.plot_roc(curves, os.path.join(out, "roc.png"), title="TMVA RNN tutorial: test ROC curves")
     plots.plot_loss(histories, os.path.join(out, "loss.png"))
