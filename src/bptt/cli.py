@@ -222,7 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="TMVA's RNN tutorial end to end: ROOT file → LSTM, GRU, RNN → ROC curves",
         description="Generate TMVA_RNN_Classification's toy data as a ROOT file (if absent), train LSTM, GRU "
         "and RNN networks with the tutorial's TMVA options, evaluate on a 20%% test split, and write "
-        "metrics.json, the model files, roc.png and loss.png.",
+        "metrics.json, the model files, roc.png, loss.png and each network's gradient flow "
+        "(gradient_flow_<cell>.png).",
     )
     tu.add_argument("--events", type=int, default=2000, help="events per class to generate (default 2000)")
     tu.add_argument("--epochs", type=int, default=20, help="maximum epochs (default 20, the tutorial's MaxEpochs)")

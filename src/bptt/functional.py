@@ -596,16 +596,17 @@ def _gru_forward_fast(a, x_tm, B, T, I, H, reset_after, keep_cache):
     hu = _workspace("hu", (3 * H, B), gates.dtype)
     if _small(B, H, 3):
         F.gru_forward_small(gates, UT, bx, bu, reset_after, aux, keep_cache, h, hu)
-    else:
+    elif reset_after:
         for t in range(T):
-            if reset_after:
-                np.matmul(UT, h[:, t], out=hu)
-                F.gru_step_forward_after(gates, t, hu, bx, bu, aux, t if keep_cache else 0, h)
-            else:
-                np.matmul(UT[: 2 * H], h[:, t], out=hu[: 2 * H])
-                F.gru_step_forward_before_rz(gates, t, hu, bx, bu, aux, h)
-                np.matmul(UT[2 * H :], aux[:, t], out=hu[2 * H :])
-                F.gru_step_forward_before_n(gates, t, hu, bx, bu, h)
+            np.matmul(UT, h[:, t], out=hu)
+            F.gru_step_forward_after(gates, t, hu, bx, bu, aux, t if keep_cache else 0, h)
+    else:  # two products per step: the n block needs r first
+        UT_rz, UT_n, hu_rz, hu_n = UT[: 2 * H], UT[2 * H :], hu[: 2 * H], hu[2 * H :]
+        for t in range(T):
+            np.matmul(UT_rz, h[:, t], out=hu_rz)
+            F.gru_step_forward_before_rz(gates, t, hu, bx, bu, aux, h)
+            np.matmul(UT_n, aux[:, t], out=hu_n)
+            F.gru_step_forward_before_n(gates, t, hu, bx, bu, h)
     if not keep_cache:
         return _readonly(_fm(h[:, 1:])), None
     return _readonly(_fm(h[:, 1:])), GRUCache("ftb", x_tm, a["W"], a["U"], a["h0"], gates, h, a["b_u"], reset_after, aux)
@@ -624,14 +625,15 @@ def _gru_backward_fast(dh, cache, dh_last, T, B, H, ra):
     if _small(B, H, 3):
         F.gru_backward_small(dhT, use_dh, U, gates, aux, h, ra, dh_rec, dh_prev, drh, dz, dhu)
     else:
+        U_rz, U_n, dz_rz, dz_n = U[:, : 2 * H], U[:, 2 * H :], dz[: 2 * H], dz[2 * H :]
         for t in range(T - 1, -1, -1):
             F.gru_step_backward(dhT, t, use_dh, dh_rec, gates, aux, h, ra, dz, dhu, dh_prev)
             if ra:
                 np.matmul(U, dhu[:, t], out=dh_rec)
             else:
-                np.matmul(U[:, 2 * H :], dz[2 * H :, t], out=drh)
+                np.matmul(U_n, dz_n[:, t], out=drh)
                 F.gru_step_backward_before_r(drh, gates, t, h, dz, dh_prev)
-                np.matmul(U[:, : 2 * H], dz[: 2 * H, t], out=dh_rec)
+                np.matmul(U_rz, dz_rz[:, t], out=dh_rec)
             F.add_into(dh_rec, dh_prev)
     dx, dW, db = _fm_input_projection_backward(cache.x_tm, cache.W, dz)
     if ra:
