@@ -54,8 +54,9 @@ def test_quick_run_writes_json_with_every_cell_and_mode(tmp_path, capsys):
     data = load(out)
     check_records(data, with_torch=True)
     m = data["machine"]
-    for key in ("cpu_model", "cores", "numpy", "torch", "bptt", "threads", "gemm_gflops"):
+    for key in ("cpu_model", "cores", "numpy", "torch", "bptt", "threads", "gemm_gflops", "blas"):
         assert key in m, key
+    assert set(m["blas"]) >= {"library", "core", "OPENBLAS_CORETYPE", "cpu_avx512", "narrower_than_cpu"}
     assert m["gemm_gflops"] > 0 and m["torch"] and m["numpy"] == np.__version__
     assert data["settings"]["repeats"] == 3 and data["settings"]["protocol"] is False
     assert data["memory"] == []  # the large row is not selected: no memory run by default
@@ -64,6 +65,7 @@ def test_quick_run_writes_json_with_every_cell_and_mode(tmp_path, capsys):
     assert [p.name for p in tmp_path.iterdir()] == ["bench.json"]  # no temp file left behind
     # The table: header plus one line per record, aligned columns.
     text = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("blas: ") for line in text)
     header = next(i for i, line in enumerate(text) if line.startswith("cell "))
     assert text[header].split() == ["cell", "row", "B", "T", "I", "H", "mode", "bptt", "ms", "torch", "ms",
                                      "torch/bptt", "floor/bptt"]
@@ -177,3 +179,36 @@ def test_options_survive_the_hand_over_to_the_child_process():
     args = parser.parse_args([])
     assert parser.parse_args(bench._canonical_argv(args)) == args
     assert args.blas_spin == "short" and args.memory is None and args.cells is None
+
+
+def _blas_in_child(coretype: str | None) -> dict:
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
+    if coretype is not None:
+        env["OPENBLAS_CORETYPE"] = coretype
+    code = "import json; from bptt import bench; print(json.dumps(bench.blas_kernels()))"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True, timeout=120)
+    return json.loads(out.stdout)
+
+
+@pytest.mark.skipif(bench.blas_kernels()["library"] != "openblas", reason="NumPy's BLAS is not OpenBLAS")
+def test_blas_report_names_the_kernels_and_a_forced_core_type():
+    forced = _blas_in_child("Haswell")
+    assert forced["core"] == "Haswell" and forced["OPENBLAS_CORETYPE"] == "Haswell"
+    assert forced["narrower_than_cpu"] == forced["cpu_avx512"]  # Haswell kernels have no AVX-512
+    warning = bench.blas_warning(forced)
+    if forced["cpu_avx512"]:
+        assert "OPENBLAS_CORETYPE=Haswell is set" in warning and "Haswell kernels" in warning
+    else:
+        assert warning is None
+    free = _blas_in_child(None)
+    assert free["OPENBLAS_CORETYPE"] is None and free["core"]
+    if free["cpu_avx512"] and free["core"].lower() in bench.AVX512_CORES:
+        assert bench.blas_warning(free) is None
+
+
+def test_blas_warning_only_for_narrower_kernels():
+    base = {"library": "openblas", "core": "SkylakeX", "OPENBLAS_CORETYPE": None, "cpu_avx512": True,
+            "narrower_than_cpu": False}
+    assert bench.blas_warning(base) is None
+    chosen = dict(base, core="Haswell", narrower_than_cpu=True)
+    assert "OpenBLAS chose them" in bench.blas_warning(chosen)

@@ -552,6 +552,58 @@ def _loadavg() -> list[float] | None:
         return None
 
 
+#: OpenBLAS core types (as its ``openblas_get_corename`` spells them) whose kernels use AVX-512.
+AVX512_CORES = ("skylakex", "cooperlake", "sapphirerapids", "zen4", "zen5")
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.lower().startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def blas_kernels() -> dict[str, Any]:
+    """Which kernels NumPy's BLAS runs, and whether they are narrower than the CPU's vectors.
+
+    OpenBLAS picks its kernels for the CPU it finds unless ``OPENBLAS_CORETYPE`` names others; a
+    core type without AVX-512 on a CPU with it can run GEMMs far below the CPU's rate (on this
+    project's 2-core AMD Zen 5 machine, Haswell kernels: 231 against 432 GFLOP/s for the 1024³
+    float32 matmul). bptt leaves such a setting alone; the bench
+    reports it, since it moves both the bptt timings and the GEMM floor."""
+    info: dict[str, Any] = {"library": None, "version": None, "core": None,
+                            "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE")}
+    with contextlib.suppress(Exception):
+        from threadpoolctl import threadpool_info
+
+        libs = [d for d in threadpool_info() if d.get("user_api") == "blas"]
+        mine = [d for d in libs if "numpy" in (d.get("filepath") or "")] or libs
+        if mine:
+            info.update(library=mine[0].get("internal_api"), version=mine[0].get("version"),
+                        core=mine[0].get("architecture"))
+    info["cpu_avx512"] = "avx512f" in _cpu_flags()
+    core = (info["core"] or "").lower()
+    info["narrower_than_cpu"] = bool(info["library"] == "openblas" and core and info["cpu_avx512"]
+                                     and core not in AVX512_CORES)
+    return info
+
+
+def blas_warning(blas: dict[str, Any]) -> str | None:
+    """A one-paragraph warning when NumPy's OpenBLAS runs kernels without AVX-512 on a CPU with it."""
+    if not blas.get("narrower_than_cpu"):
+        return None
+    why = (f"OPENBLAS_CORETYPE={blas['OPENBLAS_CORETYPE']} is set in the environment"
+           if blas.get("OPENBLAS_CORETYPE") else "OpenBLAS chose them for this CPU")
+    return (f"note: NumPy's OpenBLAS runs its {blas['core']} kernels (no AVX-512) on a CPU with AVX-512: {why}. "
+            "Its GEMMs, and so bptt's, may run well below this CPU's rate (on an AMD Zen 5: at about half), and "
+            "the GEMM rate and floor below are those of these kernels. PyTorch's oneDNN is not affected. Unset OPENBLAS_CORETYPE (or set "
+            "it to SkylakeX) before starting Python to compare with OpenBLAS's AVX-512 kernels.")
+
+
 def machine_info(torch, rate: float) -> dict[str, Any]:
     from . import __version__
 
@@ -579,6 +631,7 @@ def machine_info(torch, rate: float) -> dict[str, Any]:
         "torch": torch.__version__ if torch else None,
         "bptt": __version__,
         "threads": threads,
+        "blas": blas_kernels(),
         "loadavg_at_start": _loadavg(),
         "gemm_gflops": rate / 1e9,
         "gemm": f"median of {GEMM_N}x{GEMM_N} @ {GEMM_N}x{GEMM_N} float32 numpy matmul",
@@ -911,6 +964,12 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
           f"({GEMM_N}³ float32 numpy matmul)")
     print(f"median of >= {repeats} interleaved repeats (budget {budget:g} s); torch/bptt > 1: bptt faster; "
           f"floor = GEMM flops / gemm rate; {SPIN_ENV}={os.environ.get(SPIN_ENV, 'unset')}")
+    blas = info.get("blas") or {}
+    print(f"blas: {blas.get('library') or '?'} {blas.get('version') or ''}, {blas.get('core') or '?'} kernels"
+          + (f" (OPENBLAS_CORETYPE={blas['OPENBLAS_CORETYPE']})" if blas.get("OPENBLAS_CORETYPE") else ""))
+    warning = blas_warning(blas)
+    if warning:
+        print(warning)
     if not protocol:
         print(f"note: fewer than {DEFAULT_REPEATS} repeats: a smoke test, not a BENCHMARKS.md measurement")
     print()
