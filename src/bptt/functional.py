@@ -170,6 +170,14 @@ def _fm(a: np.ndarray) -> np.ndarray:
     return a.transpose(2, 1, 0)
 
 
+def _fm_copy(a: np.ndarray) -> np.ndarray:
+    """A new feature-major ``(F, T, B)`` copy of the batch-major ``(B, T, F)`` array ``a``."""
+    B, T, F = a.shape
+    out = np.empty((F, T, B), a.dtype)
+    _fast().to_feature_major(np.ascontiguousarray(a), out)
+    return out
+
+
 def _fm_input_projection(x_tm, W, G_H):
     """``x_t W`` for all steps as one GEMM ``Wᵀ Xᵀ`` into a feature-major ``(G·H, T, B)`` array."""
     T, B, I = x_tm.shape
@@ -570,7 +578,7 @@ def _lstm_backward_fast(dh, cache, dh_last, dc_last, T, B, H):
     dz = np.empty((4 * H, T, B), cache.dtype)
     dc = np.empty((H, T, B), cache.dtype)
     use_dh = dh is not None
-    dhT = np.ascontiguousarray(_fm(dh)) if use_dh else dz  # dz: a placeholder that is never read
+    dhT = _fm_copy(dh) if use_dh else dz  # dz: a placeholder that is never read
     dh_rec, dc_next = _state_in(dh_last), _state_in(dc_last)
     U, gates, c = np.ascontiguousarray(cache.U), cache.gates_s, cache.c_s
     if _small(B, H, 4):
@@ -617,7 +625,7 @@ def _gru_backward_fast(dh, cache, dh_last, T, B, H, ra):
     dz = np.empty((3 * H, T, B), cache.dtype)
     dhu = np.empty_like(dz) if ra else dz  # reset-before: a placeholder that is never written
     use_dh = dh is not None
-    dhT = np.ascontiguousarray(_fm(dh)) if use_dh else dz
+    dhT = _fm_copy(dh) if use_dh else dz
     dh_rec = _state_in(dh_last)
     dh_prev = _workspace("dh_prev", (H, B), cache.dtype)
     drh = _workspace("drh", (H, B), cache.dtype)
@@ -670,7 +678,7 @@ def _rnn_backward_fast(dh, cache, dh_last, T, B, H):
     code = F.ACTIVATION_CODES[cache.activation]
     dz = np.empty((H, T, B), cache.dtype)
     use_dh = dh is not None
-    dhT = np.ascontiguousarray(_fm(dh)) if use_dh else dz
+    dhT = _fm_copy(dh) if use_dh else dz
     dh_rec, U, h = _state_in(dh_last), np.ascontiguousarray(cache.U), cache.h_s
     if _small(B, H, 1):
         F.rnn_backward_small(dhT, use_dh, U, h, code, dh_rec, dz)
