@@ -16,10 +16,19 @@ from bptt import functional as F
 SHAPES = [(1, 1, 1, 1), (1, 4, 3, 1), (3, 1, 2, 5), (5, 7, 3, 6), (8, 40, 5, 12)]  # (B, T, I, H)
 
 
-@pytest.fixture(params=["small", "blas"])
+@pytest.fixture(params=["small", "blas", "numpy-loop"])
 def driver(request, monkeypatch):
-    """Force the whole-loop driver (``small``) or the BLAS-per-step driver for every size."""
+    """Force, for every size, the compiled loop with the hand-written product (``small``), the
+    compiled loop calling NumPy's BLAS (``blas``), or the Python loop with ``np.matmul`` that runs
+    when no BLAS symbol can be called (``numpy-loop``)."""
     monkeypatch.setattr(F, "SMALL_STEP_FMAS", 1 << 40 if request.param == "small" else -1)
+    if request.param == "numpy-loop":
+        monkeypatch.setenv("BPTT_BLAS_CALL", "0")
+    elif request.param == "blas":
+        from bptt.kernels.blas import gemm_address
+
+        if not gemm_address(np.float64)[0] or not gemm_address(np.float32)[0]:
+            pytest.skip("NumPy's BLAS has no cblas GEMM bptt can call")
     return request.param
 
 

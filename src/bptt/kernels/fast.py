@@ -16,13 +16,16 @@ handful LLVM gives up proving that they do not overlap, and the loop stays scala
 arithmetic is split into short passes over the same cached row.
 
 Each cell has a *step* kernel pair (forward and backward, the stages of ``reference.py`` in the
-same order) and two drivers over time that share them:
+same order) and one driver per direction, ``*_forward_loop`` / ``*_backward_loop``, that runs the
+whole time loop in one compiled call. Its recurrent product (:func:`_product`) is
 
-* ``*_forward_small`` / ``*_backward_small``: the whole time loop in one compiled call, the
-  recurrent product by a hand-written loop vectorised over the batch — for small sizes, where a
-  BLAS call per step costs more than the product itself;
-* the Python driver in ``bptt.functional`` — one BLAS GEMM per step into a reused workspace,
-  then the step kernel — for sizes where the GEMM dominates.
+* a hand-written loop vectorised over the batch for small sizes, where a BLAS call per step costs
+  more than the product itself;
+* NumPy's own BLAS GEMM, called by address from the compiled loop (``bptt.kernels.blas``), for
+  the rest: no Python per step, and the LSTM's product accumulates straight into the step's gates.
+
+Where no BLAS symbol can be called, ``bptt.functional`` runs the step kernels from a Python loop
+with one ``np.matmul`` per step instead.
 
 Transcendentals: in float32, tanh is Eigen's rational approximation (accurate to a few float32
 ulps, clamped at ±7.9053 where tanh rounds to ±1) and σ(x) = ½ tanh(x/2) + ½, plain arithmetic
@@ -42,6 +45,8 @@ import numba as nb
 import numpy as np
 from numba import types
 from numba.extending import overload
+
+from .blas import gemm
 
 _JIT = dict(cache=True, fastmath=True, error_model="numpy", nogil=True, boundscheck=False)
 _INLINE = dict(_JIT, inline="always")
@@ -116,35 +121,52 @@ def activate_sigmoid(x, out):
 
 
 @nb.njit(**_INLINE)
-def _matmul(A, r0, c0, M, K, X, x0, t, out, o0):
-    """out[o0 + m, b] = Σ_k A[r0 + m, c0 + k] · X[x0 + k, t, b] for m < M: a small GEMM into a
-    ``(rows, B)`` workspace, vectorised over the batch. Four k at a time (register blocking), so
-    each output element is loaded and stored once per four multiply-adds rather than once per one:
-    1.3-1.8x faster for the sizes that use it (H = 10 to 16)."""
+def _matmul(A, r0, c0, M, K, X, x0, t, out, o0, to, beta):
+    """out[o0 + m, to, b] = Σ_k A[r0 + m, c0 + k] · X[x0 + k, t, b]  (+ out[o0 + m, to, b] when
+    ``beta`` is 1) for m < M: a small GEMM vectorised over the batch. Four k at a time (register
+    blocking), so each output element is loaded and stored once per four multiply-adds rather than
+    once per one: 1.3-1.8x faster for the sizes that use it (H = 10 to 16)."""
     B = X.shape[2]
     for m in range(M):
         k = 0
         if K >= 4:
             a0, a1, a2, a3 = A[r0 + m, c0], A[r0 + m, c0 + 1], A[r0 + m, c0 + 2], A[r0 + m, c0 + 3]
-            for b in range(B):
-                out[o0 + m, b] = a0 * X[x0, t, b] + a1 * X[x0 + 1, t, b] + a2 * X[x0 + 2, t, b] + a3 * X[x0 + 3, t, b]
+            if beta == 0:
+                for b in range(B):
+                    out[o0 + m, to, b] = a0 * X[x0, t, b] + a1 * X[x0 + 1, t, b] + a2 * X[x0 + 2, t, b] + a3 * X[x0 + 3, t, b]
+            else:
+                for b in range(B):
+                    out[o0 + m, to, b] += a0 * X[x0, t, b] + a1 * X[x0 + 1, t, b] + a2 * X[x0 + 2, t, b] + a3 * X[x0 + 3, t, b]
             k = 4
-        else:
+        elif beta == 0:
             for b in range(B):
-                out[o0 + m, b] = 0
+                out[o0 + m, to, b] = 0
         while k + 4 <= K:
             a0, a1 = A[r0 + m, c0 + k], A[r0 + m, c0 + k + 1]
             a2, a3 = A[r0 + m, c0 + k + 2], A[r0 + m, c0 + k + 3]
             for b in range(B):
-                out[o0 + m, b] += (
+                out[o0 + m, to, b] += (
                     a0 * X[x0 + k, t, b] + a1 * X[x0 + k + 1, t, b] + a2 * X[x0 + k + 2, t, b] + a3 * X[x0 + k + 3, t, b]
                 )
             k += 4
         while k < K:
             a = A[r0 + m, c0 + k]
             for b in range(B):
-                out[o0 + m, b] += a * X[x0 + k, t, b]
+                out[o0 + m, to, b] += a * X[x0 + k, t, b]
             k += 1
+
+
+@nb.njit(**_INLINE)
+def _product(blas, ilp64, A, r0, c0, M, K, X, x0, t, out, o0, to, beta):
+    """:func:`_matmul`'s product, by NumPy's BLAS GEMM when ``blas`` is its address (see
+    bptt.kernels.blas), else by the hand-written loop. ``A`` 2-D, ``X`` and ``out`` 3-D, all
+    C-contiguous; ``beta`` 0 overwrites, 1 accumulates."""
+    if blas != 0:
+        B, lda = X.shape[2], A.shape[1]
+        gemm(blas, ilp64, M, B, K, A, r0 * lda + c0, lda, X, (x0 * X.shape[1] + t) * B, X.shape[1] * B,
+             beta, out, (o0 * out.shape[1] + to) * B, out.shape[1] * B)
+    else:
+        _matmul(A, r0, c0, M, K, X, x0, t, out, o0, to, beta)
 
 
 @nb.njit(**_JIT)
@@ -184,11 +206,11 @@ def add_into(out, a):
 
 
 @nb.njit(**_INLINE)
-def lstm_cell_forward(gates, t, rec, bias, c, cp, cc, h):
-    """One LSTM step: ``gates[:, t]`` holds x_t W on entry and the gate values on exit; reads the
+def lstm_cell_forward(gates, t, bias, c, cp, cc, h):
+    """One LSTM step: ``gates[:, t]`` holds x_t W + h_{t-1} U on entry and the gate values on exit; reads the
     states from slot ``cp`` of c and ``t`` of h, writes slot ``cc`` of c and ``t + 1`` of h.
 
-        (1) z_t = x_t W  +  h_{t-1} U  +  b        gates holds the first part, rec the second
+        (1) z_t = x_t W  +  h_{t-1} U  +  b        gates holds the first two terms
         (2) i, f, o = σ(z_i, z_f, z_o)   g = tanh(z_g)
         (3) c_t = f ⊙ c_{t-1} + i ⊙ g
         (4) h_t = o ⊙ tanh(c_t)
@@ -197,13 +219,13 @@ def lstm_cell_forward(gates, t, rec, bias, c, cp, cc, h):
     for j in range(H):
         bi, bf, bg, bo = bias[j], bias[H + j], bias[2 * H + j], bias[3 * H + j]
         for b in range(B):  # (1), (2)
-            gates[j, t, b] = sigmoid_(gates[j, t, b] + rec[j, b] + bi)
+            gates[j, t, b] = sigmoid_(gates[j, t, b] + bi)
         for b in range(B):
-            gates[H + j, t, b] = sigmoid_(gates[H + j, t, b] + rec[H + j, b] + bf)
+            gates[H + j, t, b] = sigmoid_(gates[H + j, t, b] + bf)
         for b in range(B):
-            gates[2 * H + j, t, b] = tanh_(gates[2 * H + j, t, b] + rec[2 * H + j, b] + bg)
+            gates[2 * H + j, t, b] = tanh_(gates[2 * H + j, t, b] + bg)
         for b in range(B):
-            gates[3 * H + j, t, b] = sigmoid_(gates[3 * H + j, t, b] + rec[3 * H + j, b] + bo)
+            gates[3 * H + j, t, b] = sigmoid_(gates[3 * H + j, t, b] + bo)
         for b in range(B):  # (3)
             c[j, cc, b] = gates[H + j, t, b] * c[j, cp, b] + gates[j, t, b] * gates[2 * H + j, t, b]
         for b in range(B):  # (4)
@@ -244,34 +266,36 @@ def lstm_cell_backward(dh_rec, gates, t, c, dc_next, dz, dc):
 
 
 @nb.njit(**_JIT)
-def lstm_forward_small(gates, UT, bias, c, h, rec, keep):
+def lstm_forward_loop(blas, ilp64, gates, UT, bias, c, h, keep):
     """The whole forward loop. ``gates (4H, T, B)`` holds x W on entry, the gates on exit; ``h``
     (and ``c`` when ``keep``) are ``(H, T + 1, B)`` with the initial state in slot 0; without
-    ``keep`` (inference) ``c`` is one ``(H, 1, B)`` slot updated in place."""
+    ``keep`` (inference) ``c`` is one ``(H, 1, B)`` slot updated in place. The recurrent product
+    accumulates into ``gates[:, t]`` (BLAS when ``blas`` is its address, see :func:`_product`)."""
     H = UT.shape[1]
     for t in range(gates.shape[1]):
-        _matmul(UT, 0, 0, 4 * H, H, h, 0, t, rec, 0)
+        _product(blas, ilp64, UT, 0, 0, 4 * H, H, h, 0, t, gates, 0, t, 1.0)  # (1)
         if keep:
-            lstm_cell_forward(gates, t, rec, bias, c, t, t + 1, h)
+            lstm_cell_forward(gates, t, bias, c, t, t + 1, h)
         else:
-            lstm_cell_forward(gates, t, rec, bias, c, 0, 0, h)
+            lstm_cell_forward(gates, t, bias, c, 0, 0, h)
 
 
 @nb.njit(**_JIT)
-def lstm_backward_small(dh, use_dh, U, gates, c, dh_rec, dc_next, dz, dc):
+def lstm_backward_loop(blas, ilp64, dh, use_dh, U, gates, c, dh_rec, dc_next, dz, dc):
     """The whole backward loop; ``dh_rec``/``dc_next`` hold the final-state gradients on entry and
     dh0/dc0 on exit."""
-    H = U.shape[0]
+    H, B = dh_rec.shape
+    dh_rec3 = dh_rec.reshape((H, 1, B))
     for t in range(gates.shape[1] - 1, -1, -1):
         if use_dh:
             _add_step(dh_rec, dh, t)
         lstm_cell_backward(dh_rec, gates, t, c, dc_next, dz, dc)
-        _matmul(U, 0, 0, H, 4 * H, dz, 0, t, dh_rec, 0)
+        _product(blas, ilp64, U, 0, 0, H, 4 * H, dz, 0, t, dh_rec3, 0, 0, 0.0)  # (1) dh_{t-1} = dz_t Uᵀ
 
 
 @nb.njit(**_JIT)
-def lstm_step_forward(gates, t, rec, bias, c, cp, cc, h):
-    lstm_cell_forward(gates, t, rec, bias, c, cp, cc, h)
+def lstm_step_forward(gates, t, bias, c, cp, cc, h):
+    lstm_cell_forward(gates, t, bias, c, cp, cc, h)
 
 
 @nb.njit(**_JIT)
@@ -378,36 +402,38 @@ def gru_cell_backward_before_r(drh, gates, t, h, dz, dh_prev):
 
 
 @nb.njit(**_JIT)
-def gru_forward_small(gates, UT, bx, bu, reset_after, aux, keep, h, hu):
+def gru_forward_loop(blas, ilp64, gates, UT, bx, bu, reset_after, aux, keep, h, hu):
     """The whole GRU forward loop; ``gates (3H, T, B)`` holds x W on entry; ``h (H, T + 1, B)``
     with h0 in slot 0. Without ``keep`` a reset-after ``aux`` is one ``(H, 1, B)`` slot."""
     H = UT.shape[1]
+    hu3 = hu.reshape((hu.shape[0], 1, hu.shape[1]))
     for t in range(gates.shape[1]):
         if reset_after:
-            _matmul(UT, 0, 0, 3 * H, H, h, 0, t, hu, 0)
+            _product(blas, ilp64, UT, 0, 0, 3 * H, H, h, 0, t, hu3, 0, 0, 0.0)
             gru_cell_forward_after(gates, t, hu, bx, bu, aux, t if keep else 0, h)
         else:
-            _matmul(UT, 0, 0, 2 * H, H, h, 0, t, hu, 0)
+            _product(blas, ilp64, UT, 0, 0, 2 * H, H, h, 0, t, hu3, 0, 0, 0.0)
             gru_cell_forward_before_rz(gates, t, hu, bx, bu, aux, h)
-            _matmul(UT, 2 * H, 0, H, H, aux, 0, t, hu, 2 * H)
+            _product(blas, ilp64, UT, 2 * H, 0, H, H, aux, 0, t, hu3, 2 * H, 0, 0.0)
             gru_cell_forward_before_n(gates, t, hu, bx, bu, h)
 
 
 @nb.njit(**_JIT)
-def gru_backward_small(dh, use_dh, U, gates, aux, h, reset_after, dh_rec, dh_prev, drh, dz, dhu):
+def gru_backward_loop(blas, ilp64, dh, use_dh, U, gates, aux, h, reset_after, dh_rec, dh_prev, drh, dz, dhu):
     """The whole GRU backward loop; ``dh_rec`` holds dL/dh_T on entry and dh0 on exit.
     (``dhu`` is written only when ``reset_after``; otherwise pass any array of dz's shape.)"""
-    H = U.shape[0]
+    H, B = dh_rec.shape
+    dh_rec3, drh3 = dh_rec.reshape((H, 1, B)), drh.reshape((H, 1, B))
     for t in range(gates.shape[1] - 1, -1, -1):
         if use_dh:
             _add_step(dh_rec, dh, t)
         gru_cell_backward(dh_rec, gates, t, aux, h, reset_after, dz, dhu, dh_prev)
         if reset_after:
-            _matmul(U, 0, 0, H, 3 * H, dhu, 0, t, dh_rec, 0)
+            _product(blas, ilp64, U, 0, 0, H, 3 * H, dhu, 0, t, dh_rec3, 0, 0, 0.0)
         else:
-            _matmul(U, 0, 2 * H, H, H, dz, 2 * H, t, drh, 0)
+            _product(blas, ilp64, U, 0, 2 * H, H, H, dz, 2 * H, t, drh3, 0, 0, 0.0)
             gru_cell_backward_before_r(drh, gates, t, h, dz, dh_prev)
-            _matmul(U, 0, 0, H, 2 * H, dz, 0, t, dh_rec, 0)
+            _product(blas, ilp64, U, 0, 0, H, 2 * H, dz, 0, t, dh_rec3, 0, 0, 0.0)
         for j in range(H):
             for b in range(dh_rec.shape[1]):
                 dh_rec[j, b] += dh_prev[j, b]
@@ -486,21 +512,23 @@ def rnn_cell_backward(dh_rec, h, t, code, dz):
 
 
 @nb.njit(**_JIT)
-def rnn_forward_small(xw, UT, bias, code, h, rec):
+def rnn_forward_loop(blas, ilp64, xw, UT, bias, code, h, rec):
     H = UT.shape[1]
+    rec3 = rec.reshape((H, 1, rec.shape[1]))
     for t in range(xw.shape[1]):
-        _matmul(UT, 0, 0, H, H, h, 0, t, rec, 0)
+        _product(blas, ilp64, UT, 0, 0, H, H, h, 0, t, rec3, 0, 0, 0.0)
         rnn_cell_forward(xw, t, rec, bias, code, h)
 
 
 @nb.njit(**_JIT)
-def rnn_backward_small(dh, use_dh, U, h, code, dh_rec, dz):
-    H = U.shape[0]
+def rnn_backward_loop(blas, ilp64, dh, use_dh, U, h, code, dh_rec, dz):
+    H, B = dh_rec.shape
+    dh_rec3 = dh_rec.reshape((H, 1, B))
     for t in range(h.shape[1] - 2, -1, -1):
         if use_dh:
             _add_step(dh_rec, dh, t)
         rnn_cell_backward(dh_rec, h, t, code, dz)
-        _matmul(U, 0, 0, H, H, dz, 0, t, dh_rec, 0)
+        _product(blas, ilp64, U, 0, 0, H, H, dz, 0, t, dh_rec3, 0, 0, 0.0)
 
 
 @nb.njit(**_JIT)
