@@ -34,3 +34,25 @@ def test_functional_restores_threads_after_small_and_large_calls(monkeypatch):
         h, cache = F.lstm_forward(x, W, U, b)
         F.lstm_backward(np.ones_like(h), cache)
         assert numpy_blas_threads() == before
+
+
+@pytest.mark.parametrize("timeout, expected", [(None, 0), ("28", 0), ("18", 0), ("17", 20e6), ("4", 20e6), ("x", 0)])
+def test_gemms_below_20_mflop_run_single_threaded_when_blas_threads_sleep_at_once(monkeypatch, timeout, expected):
+    monkeypatch.setattr(F, "SINGLE_THREAD_FLOPS", 0)
+    if timeout is None:
+        monkeypatch.delenv("OPENBLAS_THREAD_TIMEOUT", raising=False)
+    else:
+        monkeypatch.setenv("OPENBLAS_THREAD_TIMEOUT", timeout)
+    assert F._single_thread_flops() == expected
+    seen = []
+    real = F.single_threaded_if
+    monkeypatch.setattr(F, "single_threaded_if", lambda small: seen.append(small) or real(small))
+    rng = np.random.default_rng(1)
+    B, T, I, H = 64, 3, 5, 64  # above the hand-written product: a BLAS GEMM per step, 2.1 MFLOP each
+    x, W, U, b = (rng.normal(size=s).astype(np.float32) for s in ((B, T, I), (I, 4 * H), (H, 4 * H), (4 * H,)))
+    before = numpy_blas_threads()
+    h, cache = F.lstm_forward(x, W, U, b)
+    F.lstm_backward(np.ones_like(h), cache)
+    assert numpy_blas_threads() == before
+    # forward: the call, then its loop; backward: the same
+    assert seen == [expected > 0] * 4

@@ -317,6 +317,36 @@ def default_backend() -> str:
 #: profile on a loaded machine). Raise it on machines shared with other work.
 SINGLE_THREAD_FLOPS = 0
 
+#: When OpenBLAS's idle threads go to sleep at once (``OPENBLAS_THREAD_TIMEOUT`` below
+#: :data:`SPINNING_TIMEOUT`), every threaded GEMM first pays for waking them: 35-80 µs here, more
+#: than a second thread saves on a GEMM below about 20 MFLOP (timed on this project's 2-core
+#: machine with the timeout at 4: 2.4 MFLOP 57 µs threaded vs 34 µs single, 16 MFLOP 196 vs
+#: 169 µs, 33 MFLOP 242 vs 354 µs). Then GEMMs below this many flops run single-threaded: the
+#: whole call when its GEMMs are this small, and the per-step products of the time loop when they are.
+WAKEUP_SINGLE_THREAD_FLOPS = 20e6
+
+#: OpenBLAS's default timeout is 28 (2^28 cycles of spinning before a thread sleeps); from about
+#: 2^18 cycles on, idle threads still spin between the steps of a time loop.
+SPINNING_TIMEOUT = 18
+
+
+def _threads_sleep_at_once() -> bool:
+    import os
+
+    try:
+        return int(os.environ.get("OPENBLAS_THREAD_TIMEOUT", "")) < SPINNING_TIMEOUT
+    except ValueError:
+        return False
+
+
+def _single_thread_flops() -> float:
+    return max(SINGLE_THREAD_FLOPS, WAKEUP_SINGLE_THREAD_FLOPS if _threads_sleep_at_once() else 0)
+
+
+def _loop_threads(B: int, H: int, G: int):
+    """The BLAS threading context for the per-step products of a time loop (``2·B·G·H·H`` flops each)."""
+    return single_threaded_if(2 * B * G * H * H < _single_thread_flops())
+
 
 def _small(B: int, H: int, G: int) -> bool:
     return B * H * G * H <= SMALL_STEP_FMAS
@@ -335,8 +365,9 @@ def _driver(B: int, H: int, G: int, dtype) -> tuple[int | None, bool]:
 
 
 def _blas_for(T: int, B: int, I: int, H: int, G: int):
-    """The BLAS threading context for a call of this size (see :data:`SINGLE_THREAD_FLOPS`)."""
-    return single_threaded_if(2 * T * B * (I + H) * G * H < SINGLE_THREAD_FLOPS)
+    """The BLAS threading context for a call of this size (see :data:`SINGLE_THREAD_FLOPS` and
+    :data:`WAKEUP_SINGLE_THREAD_FLOPS`)."""
+    return single_threaded_if(2 * T * B * (I + H) * G * H < _single_thread_flops())
 
 
 _workspaces = threading.local()
@@ -574,7 +605,8 @@ def _lstm_forward_fast(a, x_tm, B, T, I, H, keep_cache):
     UT = np.ascontiguousarray(a["U"].T)
     blas, ilp64 = _driver(B, H, 4, gates.dtype)
     if blas is not None:
-        F.lstm_forward_loop(blas, ilp64, gates, UT, a["b"], c, h, keep_cache)
+        with _loop_threads(B, H, 4):
+            F.lstm_forward_loop(blas, ilp64, gates, UT, a["b"], c, h, keep_cache)
     else:  # no BLAS callable from compiled code: a Python loop, one np.matmul per step
         rec = _workspace("rec", (4 * H, B), gates.dtype)
         for t in range(T):
@@ -597,7 +629,8 @@ def _lstm_backward_fast(dh, cache, dh_last, dc_last, T, B, H):
     U, gates, c = np.ascontiguousarray(cache.U), cache.gates_s, cache.c_s
     blas, ilp64 = _driver(B, H, 4, cache.dtype)
     if blas is not None:
-        F.lstm_backward_loop(blas, ilp64, dhT, use_dh, U, gates, c, dh_rec, dc_next, dz, dc)
+        with _loop_threads(B, H, 4):
+            F.lstm_backward_loop(blas, ilp64, dhT, use_dh, U, gates, c, dh_rec, dc_next, dz, dc)
     else:
         for t in range(T - 1, -1, -1):
             F.lstm_step_backward(dhT, t, use_dh, dh_rec, gates, c, dc_next, dz, dc)
@@ -619,7 +652,8 @@ def _gru_forward_fast(a, x_tm, B, T, I, H, reset_after, keep_cache):
     hu = _workspace("hu", (3 * H, B), gates.dtype)
     blas, ilp64 = _driver(B, H, 3, gates.dtype)
     if blas is not None:
-        F.gru_forward_loop(blas, ilp64, gates, UT, bx, bu, reset_after, aux, keep_cache, h, hu)
+        with _loop_threads(B, H, 3):
+            F.gru_forward_loop(blas, ilp64, gates, UT, bx, bu, reset_after, aux, keep_cache, h, hu)
     elif reset_after:
         for t in range(T):
             np.matmul(UT, h[:, t], out=hu)
@@ -648,7 +682,8 @@ def _gru_backward_fast(dh, cache, dh_last, T, B, H, ra):
     U, gates, aux, h = np.ascontiguousarray(cache.U), cache.gates_s, cache.aux_s, cache.h_s
     blas, ilp64 = _driver(B, H, 3, cache.dtype)
     if blas is not None:
-        F.gru_backward_loop(blas, ilp64, dhT, use_dh, U, gates, aux, h, ra, dh_rec, dh_prev, drh, dz, dhu)
+        with _loop_threads(B, H, 3):
+            F.gru_backward_loop(blas, ilp64, dhT, use_dh, U, gates, aux, h, ra, dh_rec, dh_prev, drh, dz, dhu)
     else:
         U_rz, U_n, dz_rz, dz_n = U[:, : 2 * H], U[:, 2 * H :], dz[: 2 * H], dz[2 * H :]
         for t in range(T - 1, -1, -1):
@@ -681,7 +716,8 @@ def _rnn_forward_fast(a, x_tm, B, T, I, H, activation, keep_cache):
     rec = _workspace("rec", (H, B), xw.dtype)
     blas, ilp64 = _driver(B, H, 1, xw.dtype)
     if blas is not None:
-        F.rnn_forward_loop(blas, ilp64, xw, UT, a["b"], code, h, rec)
+        with _loop_threads(B, H, 1):
+            F.rnn_forward_loop(blas, ilp64, xw, UT, a["b"], code, h, rec)
     else:
         for t in range(T):
             np.matmul(UT, h[:, t], out=rec)
@@ -700,7 +736,8 @@ def _rnn_backward_fast(dh, cache, dh_last, T, B, H):
     dh_rec, U, h = _state_in(dh_last), np.ascontiguousarray(cache.U), cache.h_s
     blas, ilp64 = _driver(B, H, 1, cache.dtype)
     if blas is not None:
-        F.rnn_backward_loop(blas, ilp64, dhT, use_dh, U, h, code, dh_rec, dz)
+        with _loop_threads(B, H, 1):
+            F.rnn_backward_loop(blas, ilp64, dhT, use_dh, U, h, code, dh_rec, dz)
     else:
         for t in range(T - 1, -1, -1):
             F.rnn_step_backward(dhT, t, use_dh, dh_rec, h, code, dz)
