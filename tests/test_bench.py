@@ -56,7 +56,7 @@ def test_quick_run_writes_json_with_every_cell_and_mode(tmp_path, capsys):
     m = data["machine"]
     for key in ("cpu_model", "cores", "numpy", "torch", "bptt", "threads", "gemm_gflops", "blas"):
         assert key in m, key
-    assert set(m["blas"]) >= {"library", "core", "OPENBLAS_CORETYPE", "cpu_avx512", "narrower_than_cpu"}
+    assert set(m["blas"]) >= {"library", "core", "OPENBLAS_CORETYPE", "cpu_avx512", "narrower_than_cpu", "loop_gemm"}
     assert m["gemm_gflops"] > 0 and m["torch"] and m["numpy"] == np.__version__
     assert data["settings"]["repeats"] == 3 and data["settings"]["protocol"] is False
     assert data["memory"] == []  # the large row is not selected: no memory run by default

@@ -586,6 +586,10 @@ def blas_kernels() -> dict[str, Any]:
             info.update(library=mine[0].get("internal_api"), version=mine[0].get("version"),
                         core=mine[0].get("architecture"))
     info["cpu_avx512"] = "avx512f" in _cpu_flags()
+    from .kernels.blas import gemm_address, gemm_symbol
+
+    # how bptt's time loops reach it: by address from compiled code, or np.matmul per step
+    info["loop_gemm"] = gemm_symbol(DTYPE) if gemm_address(DTYPE)[0] else None
     core = (info["core"] or "").lower()
     info["narrower_than_cpu"] = bool(info["library"] == "openblas" and core and info["cpu_avx512"]
                                      and core not in AVX512_CORES)
@@ -966,7 +970,9 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
           f"floor = GEMM flops / gemm rate; {SPIN_ENV}={os.environ.get(SPIN_ENV, 'unset')}")
     blas = info.get("blas") or {}
     print(f"blas: {blas.get('library') or '?'} {blas.get('version') or ''}, {blas.get('core') or '?'} kernels"
-          + (f" (OPENBLAS_CORETYPE={blas['OPENBLAS_CORETYPE']})" if blas.get("OPENBLAS_CORETYPE") else ""))
+          + (f" (OPENBLAS_CORETYPE={blas['OPENBLAS_CORETYPE']})" if blas.get("OPENBLAS_CORETYPE") else "")
+          + (f"; time loops call {blas['loop_gemm']} from compiled code" if blas.get("loop_gemm")
+             else "; time loops call np.matmul per step (no cblas GEMM symbol bptt can call)"))
     warning = blas_warning(blas)
     if warning:
         print(warning)

@@ -30,6 +30,7 @@ ROW_MAJOR, NO_TRANS = 101, 111
 _NAMES = (("scipy_cblas_", "64_", True), ("cblas_", "64_", True), ("scipy_cblas_", "", False), ("cblas_", "", False))
 
 _found: dict[str, tuple[int, bool]] = {}
+_names: dict[str, str] = {}
 
 
 def _numpy_blas_libraries() -> list:
@@ -53,14 +54,22 @@ def gemm_address(dtype) -> tuple[int, bool]:
     return _found[key]
 
 
+def gemm_symbol(dtype) -> str | None:
+    """The name of the GEMM symbol :func:`gemm_address` found for ``dtype`` (None: none found)."""
+    gemm_address(dtype)
+    return _names.get(np.dtype(dtype).char)
+
+
 def _lookup(letter: str) -> tuple[int, bool]:
     for lc in _numpy_blas_libraries():
         lib = getattr(lc, "dynlib", None)
         if lib is None:  # pragma: no cover - threadpoolctl without the handle
             continue
         for prefix, suffix, ilp64 in _NAMES:
-            fn = getattr(lib, f"{prefix}{letter}gemm{suffix}", None)
+            name = f"{prefix}{letter}gemm{suffix}"
+            fn = getattr(lib, name, None)
             if fn is not None:
+                _names["f" if letter == "s" else "d"] = name
                 return ctypes.cast(fn, ctypes.c_void_p).value or 0, ilp64
     return 0, False
 
