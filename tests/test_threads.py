@@ -37,12 +37,14 @@ def test_functional_restores_threads_after_small_and_large_calls(monkeypatch):
 
 
 @pytest.mark.parametrize("timeout, expected", [(None, 0), ("28", 0), ("18", 0), ("17", 20e6), ("4", 20e6), ("x", 0)])
-def test_gemms_below_20_mflop_run_single_threaded_when_blas_threads_sleep_at_once(monkeypatch, timeout, expected):
+def test_gemms_below_20_mflop_run_single_threaded_when_blas_threads_sleep_at_once(monkeypatch, request, timeout, expected):
     monkeypatch.setattr(F, "SINGLE_THREAD_FLOPS", 0)
     if timeout is None:
         monkeypatch.delenv("OPENBLAS_THREAD_TIMEOUT", raising=False)
     else:
         monkeypatch.setenv("OPENBLAS_THREAD_TIMEOUT", timeout)
+    F._threads_sleep_at_once.cache_clear()  # read once per process, like OpenBLAS
+    request.addfinalizer(F._threads_sleep_at_once.cache_clear)  # so later tests read the real setting
     assert F._single_thread_flops() == expected
     seen = []
     real = F.single_threaded_if

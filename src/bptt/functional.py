@@ -23,6 +23,7 @@ Example (the published worked example, B=1, T=2, I=2, H=1)::
 
 from __future__ import annotations
 
+import functools
 import threading
 from dataclasses import dataclass
 
@@ -330,7 +331,9 @@ WAKEUP_SINGLE_THREAD_FLOPS = 20e6
 SPINNING_TIMEOUT = 18
 
 
+@functools.lru_cache(maxsize=1)
 def _threads_sleep_at_once() -> bool:
+    """Read once, like OpenBLAS itself, which reads the variable when it loads."""
     import os
 
     try:
