@@ -10,16 +10,16 @@ from bptt.kernels.blas import gemm, gemm_address, gemm_symbol
 
 
 @nb.njit(cache=False)
-def _sub_gemm(addr, ilp64, A, r0, X, x0, C, c0, M, N, K, beta):
+def _sub_gemm(addr, A, r0, X, x0, C, c0, M, N, K, beta):
     """C[c0:c0+M, :N] (+)= A[r0:r0+M, :K] @ X[x0:x0+K, :N] on 2-D C-contiguous arrays."""
-    gemm(addr, ilp64, M, N, K, A, r0 * A.shape[1], A.shape[1], X, x0 * X.shape[1], X.shape[1], beta,
+    gemm(addr, M, N, K, A, r0 * A.shape[1], A.shape[1], X, x0 * X.shape[1], X.shape[1], beta,
          C, c0 * C.shape[1], C.shape[1])
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("beta", [0.0, 1.0])
 def test_gemm_by_address_matches_numpy_on_offset_blocks(dtype, beta):
-    addr, ilp64 = gemm_address(dtype)
+    addr = gemm_address(dtype)
     if not addr:
         pytest.skip("NumPy's BLAS has no cblas GEMM bptt can call")
     assert gemm_symbol(dtype)
@@ -30,11 +30,35 @@ def test_gemm_by_address_matches_numpy_on_offset_blocks(dtype, beta):
     M, N, K, r0, x0, c0 = 4, 6, 5, 3, 2, 5
     expected = C.copy()
     expected[c0 : c0 + M, :N] = A[r0 : r0 + M, :K] @ X[x0 : x0 + K, :N] + beta * C[c0 : c0 + M, :N]
-    _sub_gemm(addr, ilp64, A, r0, X, x0, C, c0, M, N, K, dtype(beta))
+    _sub_gemm(addr, A, r0, X, x0, C, c0, M, N, K, dtype(beta))
     tol = 1e-5 if dtype == np.float32 else 1e-13
     np.testing.assert_allclose(C, expected, rtol=tol, atol=tol)  # and nothing outside the block changed
 
 
 def test_bptt_blas_call_0_turns_the_call_off(monkeypatch):
     monkeypatch.setenv("BPTT_BLAS_CALL", "0")
-    assert gemm_address(np.float32) == (0, False)
+    assert gemm_address(np.float32) == 0
+
+
+def test_a_symbol_that_disagrees_with_numpy_is_not_used(monkeypatch):
+    from bptt.kernels import blas
+
+    monkeypatch.setattr(blas, "_found", {})
+    monkeypatch.setattr(blas, "_names", {})
+    monkeypatch.setattr(blas, "_agrees_with_numpy", lambda addr, dtype: False)
+    assert gemm_address(np.float64) == 0 and gemm_symbol(np.float64) is None
+
+
+def test_the_self_check_rejects_a_function_that_does_not_multiply():
+    import ctypes
+
+    from bptt.kernels import blas
+
+    i64, ptr, real = ctypes.c_int64, ctypes.c_void_p, ctypes.c_float
+    proto = ctypes.CFUNCTYPE(None, ctypes.c_int32, ctypes.c_int32, ctypes.c_int32, i64, i64, i64, real, ptr, i64,
+                             ptr, i64, real, ptr, i64)
+    calls = []
+    noop = proto(lambda *args: calls.append(args[3:6]))  # records M, N, K and computes nothing
+    addr = ctypes.cast(noop, ctypes.c_void_p).value
+    assert blas._agrees_with_numpy(addr, np.dtype(np.float32)) is False
+    assert calls == [(3, 4, 5)]  # the sizes arrived intact as 64-bit integers

@@ -589,7 +589,7 @@ def blas_kernels() -> dict[str, Any]:
     from .kernels.blas import gemm_address, gemm_symbol
 
     # how bptt's time loops reach it: by address from compiled code, or np.matmul per step
-    info["loop_gemm"] = gemm_symbol(DTYPE) if gemm_address(DTYPE)[0] else None
+    info["loop_gemm"] = gemm_symbol(DTYPE) if gemm_address(DTYPE) else None
     core = (info["core"] or "").lower()
     info["narrower_than_cpu"] = bool(info["library"] == "openblas" and core and info["cpu_avx512"]
                                      and core not in AVX512_CORES)

@@ -6,10 +6,17 @@ larger sizes they call ``cblas_sgemm`` / ``cblas_dgemm`` of the BLAS library Num
 temporary, and the product can accumulate straight into the step's slice of a strided array
 (``beta = 1``), which ``np.matmul`` cannot.
 
-:func:`gemm_address` returns ``(address, ilp64)`` for a dtype, or ``(0, False)`` when no known
-symbol is found (another BLAS, or a NumPy without a bundled one); the drivers then use their
-hand-written product (small sizes) or the Python loop with ``np.matmul`` (larger ones).
-``BPTT_BLAS_CALL=0`` forces that fallback.
+:func:`gemm_address` returns the address for a dtype, or 0 when no known symbol is found (another
+BLAS, or a NumPy without a bundled one) or the symbol fails a one-time check against
+``np.matmul``; the drivers then use their hand-written product (small sizes) or the Python loop
+with ``np.matmul`` (larger ones). ``BPTT_BLAS_CALL=0`` forces that fallback.
+
+Integer width. NumPy's own OpenBLAS takes 64-bit integers (``…64_`` symbols), a plain CBLAS 32-bit
+ones. The call always passes 64-bit values: on the 64-bit ABIs (x86-64 System V and Windows,
+AArch64) every integer argument travels in its own 64-bit register or 8-byte stack slot, and a
+callee expecting a 32-bit ``int`` reads the low half, which holds the same value. So a library
+whose integer width the symbol name does not reveal is called correctly either way, and the
+self-check confirms it before first use.
 """
 
 from __future__ import annotations
@@ -25,11 +32,11 @@ from numba.extending import intrinsic
 
 ROW_MAJOR, NO_TRANS = 101, 111
 
-# (prefix, suffix, ilp64) of the cblas symbol names NumPy's bundled OpenBLAS builds use (NumPy 2
-# wheels: ``scipy_cblas_sgemm64_``), then plain reference-CBLAS names.
-_NAMES = (("scipy_cblas_", "64_", True), ("cblas_", "64_", True), ("scipy_cblas_", "", False), ("cblas_", "", False))
+# (prefix, suffix) of the cblas symbol names NumPy's bundled OpenBLAS builds use (NumPy 2 wheels:
+# ``scipy_cblas_sgemm64_``), then plain reference-CBLAS names.
+_NAMES = (("scipy_cblas_", "64_"), ("cblas_", "64_"), ("scipy_cblas_", ""), ("cblas_", ""))
 
-_found: dict[str, tuple[int, bool]] = {}
+_found: dict[str, int] = {}
 _names: dict[str, str] = {}
 
 
@@ -43,14 +50,14 @@ def _numpy_blas_libraries() -> list:
     return [lc for lc in found if "numpy" in (lc.filepath or "")] or list(found)
 
 
-def gemm_address(dtype) -> tuple[int, bool]:
-    """``(address of cblas_?gemm, whether it takes 64-bit integers)`` for float32/float64, or
-    ``(0, False)`` when it cannot be called (see the module docstring)."""
+def gemm_address(dtype) -> int:
+    """The address of ``cblas_sgemm``/``cblas_dgemm`` for float32/float64, or 0 when it cannot be
+    called (see the module docstring)."""
     key = np.dtype(dtype).char
     if key not in _found:
-        _found[key] = _lookup("s" if key == "f" else "d")
+        _found[key] = _lookup(np.dtype(dtype))
     if os.environ.get("BPTT_BLAS_CALL", "1") == "0":
-        return 0, False
+        return 0
     return _found[key]
 
 
@@ -60,22 +67,42 @@ def gemm_symbol(dtype) -> str | None:
     return _names.get(np.dtype(dtype).char)
 
 
-def _lookup(letter: str) -> tuple[int, bool]:
+def _lookup(dtype: np.dtype) -> int:
+    letter = "s" if dtype == np.float32 else "d"
     for lc in _numpy_blas_libraries():
         lib = getattr(lc, "dynlib", None)
         if lib is None:  # pragma: no cover - threadpoolctl without the handle
             continue
-        for prefix, suffix, ilp64 in _NAMES:
+        for prefix, suffix in _NAMES:
             name = f"{prefix}{letter}gemm{suffix}"
             fn = getattr(lib, name, None)
             if fn is not None:
-                _names["f" if letter == "s" else "d"] = name
-                return ctypes.cast(fn, ctypes.c_void_p).value or 0, ilp64
-    return 0, False
+                addr = ctypes.cast(fn, ctypes.c_void_p).value or 0
+                if addr and _agrees_with_numpy(addr, dtype):
+                    _names[dtype.char] = name
+                    return addr
+    return 0
+
+
+def _agrees_with_numpy(addr: int, dtype: np.dtype) -> bool:
+    """Call the GEMM at ``addr`` once, through ctypes with the arguments the compiled call uses, on
+    an offset 3 × 4 block with row strides unlike the sizes, and compare with ``np.matmul``."""
+    real = ctypes.c_float if dtype == np.float32 else ctypes.c_double
+    i64, ptr = ctypes.c_int64, ctypes.c_void_p
+    proto = ctypes.CFUNCTYPE(None, ctypes.c_int32, ctypes.c_int32, ctypes.c_int32, i64, i64, i64, real, ptr, i64,
+                             ptr, i64, real, ptr, i64)
+    rng = np.random.default_rng(0)
+    A, X = rng.normal(size=(4, 6)).astype(dtype), rng.normal(size=(7, 5)).astype(dtype)
+    C = np.zeros((5, 7), dtype)
+    at = lambda a, r, c: a.ctypes.data + (r * a.shape[1] + c) * a.itemsize  # noqa: E731
+    proto(addr)(ROW_MAJOR, NO_TRANS, NO_TRANS, 3, 4, 5, 1.0, at(A, 1, 0), 6, at(X, 2, 0), 5, 0.0, at(C, 1, 0), 7)
+    expected = np.zeros_like(C)
+    expected[1:4, :4] = A[1:4, :5] @ X[2:7, :4]
+    return bool(np.allclose(C, expected, rtol=1e-4, atol=1e-5))
 
 
 @intrinsic
-def gemm(typingctx, addr, ilp64, M, N, K, A, a0, lda, X, x0, ldx, beta, C, c0, ldc):
+def gemm(typingctx, addr, M, N, K, A, a0, lda, X, x0, ldx, beta, C, c0, ldc):
     """``C[c0 …] = A[a0 …] @ X[x0 …] + beta · C[c0 …]``, row-major, through the cblas GEMM at
     ``addr``: ``A`` is M × K with row stride ``lda``, ``X`` K × N with ``ldx``, ``C`` M × N with
     ``ldc``; the offsets count elements from the arrays' starts. All three arrays share a dtype
@@ -85,11 +112,11 @@ def gemm(typingctx, addr, ilp64, M, N, K, A, a0, lda, X, x0, ldx, beta, C, c0, l
     if not (A.dtype == X.dtype == C.dtype and A.dtype in (types.float32, types.float64)):
         return None
     dt = A.dtype
-    sig = types.void(types.intp, types.boolean, types.intp, types.intp, types.intp, A, types.intp, types.intp,
+    sig = types.void(types.intp, types.intp, types.intp, types.intp, A, types.intp, types.intp,
                      X, types.intp, types.intp, dt, C, types.intp, types.intp)
 
     def codegen(context, builder, signature, args):
-        (addr_v, ilp64_v, M_v, N_v, K_v, A_v, a0_v, lda_v, X_v, x0_v, ldx_v, beta_v, C_v, c0_v, ldc_v) = args
+        (addr_v, M_v, N_v, K_v, A_v, a0_v, lda_v, X_v, x0_v, ldx_v, beta_v, C_v, c0_v, ldc_v) = args
         fty = context.get_value_type(dt)
         fp = fty.as_pointer()
         i32 = ir.IntType(32)
@@ -102,18 +129,10 @@ def gemm(typingctx, addr, ilp64, M, N, K, A, a0, lda, X, x0, ldx, beta, C, c0, l
         one = ir.Constant(fty, 1.0)
         enums = [ir.Constant(i32, ROW_MAJOR), ir.Constant(i32, NO_TRANS), ir.Constant(i32, NO_TRANS)]
 
-        def call(ity):
-            cast = (lambda v: v) if ity.width == 64 else (lambda v: builder.trunc(v, ity))
-            fnty = ir.FunctionType(ir.VoidType(), [i32, i32, i32, ity, ity, ity, fty, fp, ity, fp, ity, fty, fp, ity])
-            fn = builder.inttoptr(addr_v, fnty.as_pointer())
-            builder.call(fn, enums + [cast(M_v), cast(N_v), cast(K_v), one, pa, cast(lda_v), px, cast(ldx_v),
-                                      beta_v, pc, cast(ldc_v)])
-
-        with builder.if_else(ilp64_v) as (wide, narrow):
-            with wide:
-                call(ir.IntType(64))
-            with narrow:
-                call(i32)
+        i64 = ir.IntType(64)  # 64-bit integers for either kind of library: see the module docstring
+        fnty = ir.FunctionType(ir.VoidType(), [i32, i32, i32, i64, i64, i64, fty, fp, i64, fp, i64, fty, fp, i64])
+        fn = builder.inttoptr(addr_v, fnty.as_pointer())
+        builder.call(fn, enums + [M_v, N_v, K_v, one, pa, lda_v, px, ldx_v, beta_v, pc, ldc_v])
         return context.get_dummy_value()
 
     return sig, codegen
