@@ -13,18 +13,21 @@ from problems import CELLS, cell_id, make_problem, rel
 
 from bptt import functional as F
 
-SHAPES = [(1, 1, 1, 1), (1, 4, 3, 1), (3, 1, 2, 5), (5, 7, 3, 6), (8, 40, 5, 12)]  # (B, T, I, H)
+# (B, T, I, H); the last two suit bptt's own float32 micro-kernel (B a multiple of 32, G·H and H of 8)
+SHAPES = [(1, 1, 1, 1), (1, 4, 3, 1), (3, 1, 2, 5), (5, 7, 3, 6), (8, 40, 5, 12), (32, 6, 5, 16), (64, 3, 4, 8)]
 
 
-@pytest.fixture(params=["small", "blas", "numpy-loop"])
+@pytest.fixture(params=["small", "blas", "own", "numpy-loop"])
 def driver(request, monkeypatch):
     """Force, for every size, the compiled loop with the hand-written product (``small``), the
-    compiled loop calling NumPy's BLAS (``blas``), or the Python loop with ``np.matmul`` that runs
-    when no BLAS symbol can be called (``numpy-loop``)."""
+    compiled loop calling NumPy's BLAS (``blas``), the compiled loop with bptt's own float32
+    micro-kernel wherever the shapes suit it and BLAS elsewhere (``own``), or the Python loop with
+    ``np.matmul`` that runs when no BLAS symbol can be called (``numpy-loop``)."""
     monkeypatch.setattr(F, "SMALL_STEP_FMAS", 1 << 40 if request.param == "small" else -1)
+    monkeypatch.setenv("BPTT_OWN_KERNEL", "1" if request.param == "own" else "0")
     if request.param == "numpy-loop":
         monkeypatch.setenv("BPTT_BLAS_CALL", "0")
-    elif request.param == "blas":
+    elif request.param in ("blas", "own"):
         from bptt.kernels.blas import gemm_address
 
         if not gemm_address(np.float64) or not gemm_address(np.float32):
@@ -73,7 +76,7 @@ def test_fast_equals_reference_float64(case, shape, with_dh, driver):
 @pytest.mark.parametrize("case", CELLS, ids=cell_id)
 def test_fast_float32_within_1e5_of_float64_reference(case, driver):
     cell, options = case
-    B, T, I, H = 16, 60, 6, 24
+    B, T, I, H = 32, 60, 6, 24  # B a multiple of 32, G·H and H of 8: the ``own`` driver's micro-kernel runs
     p64 = make_problem(cell, B, T, I, H, seed=5, memory=True, activation=options.get("activation", "tanh"))
     p32 = {k: a.astype(np.float32) for k, a in p64.items()}
     p64 = {k: a.astype(np.float64) for k, a in p32.items()}  # the same values in both precisions

@@ -55,6 +55,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .kernels.blas import AVX512_CORES, blas_kernels  # noqa: F401  (AVX512_CORES: re-exported)
+
 __all__ = [
     "CELLS",
     "MODES",
@@ -550,50 +552,6 @@ def _loadavg() -> list[float] | None:
         return [round(v, 2) for v in os.getloadavg()]
     except (AttributeError, OSError):
         return None
-
-
-#: OpenBLAS core types (as its ``openblas_get_corename`` spells them) whose kernels use AVX-512.
-AVX512_CORES = ("skylakex", "cooperlake", "sapphirerapids", "zen4", "zen5")
-
-
-def _cpu_flags() -> set[str]:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.lower().startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
-
-
-def blas_kernels() -> dict[str, Any]:
-    """Which kernels NumPy's BLAS runs, and whether they are narrower than the CPU's vectors.
-
-    OpenBLAS picks its kernels for the CPU it finds unless ``OPENBLAS_CORETYPE`` names others; a
-    core type without AVX-512 on a CPU with it can run GEMMs far below the CPU's rate (on this
-    project's 2-core AMD Zen 5 machine, Haswell kernels: 231 against 432 GFLOP/s for the 1024³
-    float32 matmul). bptt leaves such a setting alone; the bench
-    reports it, since it moves both the bptt timings and the GEMM floor."""
-    info: dict[str, Any] = {"library": None, "version": None, "core": None,
-                            "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE")}
-    with contextlib.suppress(Exception):
-        from threadpoolctl import threadpool_info
-
-        libs = [d for d in threadpool_info() if d.get("user_api") == "blas"]
-        mine = [d for d in libs if "numpy" in (d.get("filepath") or "")] or libs
-        if mine:
-            info.update(library=mine[0].get("internal_api"), version=mine[0].get("version"),
-                        core=mine[0].get("architecture"))
-    info["cpu_avx512"] = "avx512f" in _cpu_flags()
-    from .kernels.blas import gemm_address, gemm_symbol
-
-    # how bptt's time loops reach it: by address from compiled code, or np.matmul per step
-    info["loop_gemm"] = gemm_symbol(DTYPE) if gemm_address(DTYPE) else None
-    core = (info["core"] or "").lower()
-    info["narrower_than_cpu"] = bool(info["library"] == "openblas" and core and info["cpu_avx512"]
-                                     and core not in AVX512_CORES)
-    return info
 
 
 def blas_warning(blas: dict[str, Any]) -> str | None:

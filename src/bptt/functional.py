@@ -355,15 +355,37 @@ def _small(B: int, H: int, G: int) -> bool:
     return B * H * G * H <= SMALL_STEP_FMAS
 
 
-def _driver(B: int, H: int, G: int, dtype) -> int | None:
-    """How the recurrent product runs: ``0`` for the hand-written product inside the compiled
-    loop (small sizes), the address of NumPy's BLAS GEMM to call from the compiled loop, or None
-    for the Python loop with ``np.matmul`` (no callable BLAS symbol)."""
+def _driver(B: int, H: int, G: int, dtype) -> tuple[int | None, int]:
+    """How the recurrent product runs: ``(blas, own)``. ``blas`` is 0 for the hand-written product
+    inside the compiled loop (small sizes), the address of NumPy's BLAS GEMM to call from the
+    compiled loop, or None for the Python loop with ``np.matmul`` (no callable BLAS symbol).
+    ``own``: where bptt's float32 micro-kernel does the products (see :func:`_own_kernel`)."""
+    own = _own_kernel(B, H, G, dtype)
     if _small(B, H, G):
-        return 0
+        return 0, own
     from .kernels.blas import gemm_address
 
-    return gemm_address(dtype) or None
+    return gemm_address(dtype) or None, own
+
+
+def _own_kernel(B: int, H: int, G: int, dtype) -> int:
+    """Where bptt's own float32 micro-kernel (bptt.kernels.microkernel, ~130-214 GFLOP/s on one
+    core here) does the per-step products: 2 (every product it can tile) when BLAS would do them
+    on one thread (see :func:`_loop_threads`); 1 (the forward shapes, where it wins) when NumPy's
+    OpenBLAS runs kernels narrower than the CPU's; else 0 (its AVX-512 kernels on two threads:
+    330-430 GFLOP/s here). ``BPTT_OWN_KERNEL=0`` turns it off, ``=1`` forces mode 2."""
+    import os
+
+    if B % 32 or (G * H) % 8 or np.dtype(dtype) != np.float32:  # nothing it can tile (H % 8 follows)
+        return 0
+    force = os.environ.get("BPTT_OWN_KERNEL")
+    if force in ("0", "1"):
+        return 2 * int(force)
+    if 2 * B * G * H * H < _single_thread_flops():
+        return 2
+    from .kernels.blas import blas_kernels
+
+    return 1 if blas_kernels()["narrower_than_cpu"] else 0
 
 
 def _blas_for(T: int, B: int, I: int, H: int, G: int):
@@ -605,10 +627,10 @@ def _lstm_forward_fast(a, x_tm, B, T, I, H, keep_cache):
     h = _states_ext(a["h0"], T)
     c = _states_ext(a["c0"], T if keep_cache else 0)
     UT = np.ascontiguousarray(a["U"].T)
-    blas = _driver(B, H, 4, gates.dtype)
+    blas, own = _driver(B, H, 4, gates.dtype)
     if blas is not None:
         with _loop_threads(B, H, 4):
-            F.lstm_forward_loop(blas, gates, UT, a["b"], c, h, keep_cache)
+            F.lstm_forward_loop(blas, own, gates, UT, a["b"], c, h, keep_cache)
     else:  # no BLAS callable from compiled code: a Python loop, one np.matmul per step
         rec = _workspace("rec", (4 * H, B), gates.dtype)
         for t in range(T):
@@ -629,10 +651,10 @@ def _lstm_backward_fast(dh, cache, dh_last, dc_last, T, B, H):
     dhT = _fm_copy(dh) if use_dh else dz  # dz: a placeholder that is never read
     dh_rec, dc_next = _state_in(dh_last), _state_in(dc_last)
     U, gates, c = np.ascontiguousarray(cache.U), cache.gates_s, cache.c_s
-    blas = _driver(B, H, 4, cache.dtype)
+    blas, own = _driver(B, H, 4, cache.dtype)
     if blas is not None:
         with _loop_threads(B, H, 4):
-            F.lstm_backward_loop(blas, dhT, use_dh, U, gates, c, dh_rec, dc_next, dz, dc)
+            F.lstm_backward_loop(blas, own, dhT, use_dh, U, gates, c, dh_rec, dc_next, dz, dc)
     else:
         for t in range(T - 1, -1, -1):
             F.lstm_step_backward(dhT, t, use_dh, dh_rec, gates, c, dc_next, dz, dc)
@@ -652,10 +674,10 @@ def _gru_forward_fast(a, x_tm, B, T, I, H, reset_after, keep_cache):
     aux = np.empty((H, T if (keep_cache or not reset_after) else 1, B), gates.dtype)
     UT, bx, bu = np.ascontiguousarray(a["U"].T), a["b"], a["b_u"]
     hu = _workspace("hu", (3 * H, B), gates.dtype)
-    blas = _driver(B, H, 3, gates.dtype)
+    blas, own = _driver(B, H, 3, gates.dtype)
     if blas is not None:
         with _loop_threads(B, H, 3):
-            F.gru_forward_loop(blas, gates, UT, bx, bu, reset_after, aux, keep_cache, h, hu)
+            F.gru_forward_loop(blas, own, gates, UT, bx, bu, reset_after, aux, keep_cache, h, hu)
     elif reset_after:
         for t in range(T):
             np.matmul(UT, h[:, t], out=hu)
@@ -682,10 +704,10 @@ def _gru_backward_fast(dh, cache, dh_last, T, B, H, ra):
     dh_prev = _workspace("dh_prev", (H, B), cache.dtype)
     drh = _workspace("drh", (H, B), cache.dtype)
     U, gates, aux, h = np.ascontiguousarray(cache.U), cache.gates_s, cache.aux_s, cache.h_s
-    blas = _driver(B, H, 3, cache.dtype)
+    blas, own = _driver(B, H, 3, cache.dtype)
     if blas is not None:
         with _loop_threads(B, H, 3):
-            F.gru_backward_loop(blas, dhT, use_dh, U, gates, aux, h, ra, dh_rec, dh_prev, drh, dz, dhu)
+            F.gru_backward_loop(blas, own, dhT, use_dh, U, gates, aux, h, ra, dh_rec, dh_prev, drh, dz, dhu)
     else:
         U_rz, U_n, dz_rz, dz_n = U[:, : 2 * H], U[:, 2 * H :], dz[: 2 * H], dz[2 * H :]
         for t in range(T - 1, -1, -1):
@@ -716,10 +738,10 @@ def _rnn_forward_fast(a, x_tm, B, T, I, H, activation, keep_cache):
     h = _states_ext(a["h0"], T)
     UT = np.ascontiguousarray(a["U"].T)
     rec = _workspace("rec", (H, B), xw.dtype)
-    blas = _driver(B, H, 1, xw.dtype)
+    blas, own = _driver(B, H, 1, xw.dtype)
     if blas is not None:
         with _loop_threads(B, H, 1):
-            F.rnn_forward_loop(blas, xw, UT, a["b"], code, h, rec)
+            F.rnn_forward_loop(blas, own, xw, UT, a["b"], code, h, rec)
     else:
         for t in range(T):
             np.matmul(UT, h[:, t], out=rec)
@@ -736,10 +758,10 @@ def _rnn_backward_fast(dh, cache, dh_last, T, B, H):
     use_dh = dh is not None
     dhT = _fm_copy(dh) if use_dh else dz
     dh_rec, U, h = _state_in(dh_last), np.ascontiguousarray(cache.U), cache.h_s
-    blas = _driver(B, H, 1, cache.dtype)
+    blas, own = _driver(B, H, 1, cache.dtype)
     if blas is not None:
         with _loop_threads(B, H, 1):
-            F.rnn_backward_loop(blas, dhT, use_dh, U, h, code, dh_rec, dz)
+            F.rnn_backward_loop(blas, own, dhT, use_dh, U, h, code, dh_rec, dz)
     else:
         for t in range(T - 1, -1, -1):
             F.rnn_step_backward(dhT, t, use_dh, dh_rec, h, code, dz)

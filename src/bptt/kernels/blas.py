@@ -21,8 +21,11 @@ self-check confirms it before first use.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import functools
 import os
+from typing import Any
 
 import numpy as np
 from llvmlite import ir
@@ -136,3 +139,47 @@ def gemm(typingctx, addr, M, N, K, A, a0, lda, X, x0, ldx, beta, C, c0, ldc):
         return context.get_dummy_value()
 
     return sig, codegen
+
+
+#: OpenBLAS core types (as its ``openblas_get_corename`` spells them) whose kernels use AVX-512.
+AVX512_CORES = ("skylakex", "cooperlake", "sapphirerapids", "zen4", "zen5")
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.lower().startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+@functools.lru_cache(maxsize=1)
+def blas_kernels() -> dict[str, Any]:
+    """Which kernels NumPy's BLAS runs, and whether they are narrower than the CPU's vectors.
+
+    OpenBLAS picks its kernels for the CPU it finds unless ``OPENBLAS_CORETYPE`` names others; a
+    core type without AVX-512 on a CPU with it can run GEMMs far below the CPU's rate (on this
+    project's 2-core AMD Zen 5 machine, Haswell kernels: 231 against 432 GFLOP/s for the 1024³
+    float32 matmul). bptt leaves such a setting alone; the bench
+    reports it, since it moves both the bptt timings and the GEMM floor. Read once per process
+    (so is ``OPENBLAS_CORETYPE``, by OpenBLAS when it loads)."""
+    info: dict[str, Any] = {"library": None, "version": None, "core": None,
+                            "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE")}
+    with contextlib.suppress(Exception):
+        from threadpoolctl import threadpool_info
+
+        libs = [d for d in threadpool_info() if d.get("user_api") == "blas"]
+        mine = [d for d in libs if "numpy" in (d.get("filepath") or "")] or libs
+        if mine:
+            info.update(library=mine[0].get("internal_api"), version=mine[0].get("version"),
+                        core=mine[0].get("architecture"))
+    info["cpu_avx512"] = "avx512f" in _cpu_flags()
+    # how bptt's time loops reach it: by address from compiled code, or np.matmul per step
+    info["loop_gemm"] = gemm_symbol(np.float32) if gemm_address(np.float32) else None
+    core = (info["core"] or "").lower()
+    info["narrower_than_cpu"] = bool(info["library"] == "openblas" and core and info["cpu_avx512"]
+                                     and core not in AVX512_CORES)
+    return info

@@ -47,6 +47,7 @@ from numba import types
 from numba.extending import overload
 
 from .blas import gemm
+from .microkernel import own_product
 
 _JIT = dict(cache=True, fastmath=True, error_model="numpy", nogil=True, boundscheck=False)
 _INLINE = dict(_JIT, inline="always")
@@ -157,10 +158,13 @@ def _matmul(A, r0, c0, M, K, X, x0, t, out, o0, to, beta):
 
 
 @nb.njit(**_INLINE)
-def _product(blas, A, r0, c0, M, K, X, x0, t, out, o0, to, beta):
-    """:func:`_matmul`'s product, by NumPy's BLAS GEMM when ``blas`` is its address (see
-    bptt.kernels.blas), else by the hand-written loop. ``A`` 2-D, ``X`` and ``out`` 3-D, all
+def _product(blas, own, A, r0, c0, M, K, X, x0, t, out, o0, to, beta):
+    """:func:`_matmul`'s product: by bptt's own float32 micro-kernel when the mode ``own`` and the
+    shapes suit it (bptt.kernels.microkernel: 0 never, 1 forward shapes, 2 all), else by NumPy's BLAS GEMM when ``blas`` is its address
+    (bptt.kernels.blas), else by the hand-written loop. ``A`` 2-D, ``X`` and ``out`` 3-D, all
     C-contiguous; ``beta`` 0 overwrites, 1 accumulates."""
+    if own_product(own, A, r0, c0, M, K, X, x0, t, out, o0, to, beta):
+        return
     if blas != 0:
         B, lda = X.shape[2], A.shape[1]
         gemm(blas, M, B, K, A, r0 * lda + c0, lda, X, (x0 * X.shape[1] + t) * B, X.shape[1] * B,
@@ -266,14 +270,14 @@ def lstm_cell_backward(dh_rec, gates, t, c, dc_next, dz, dc):
 
 
 @nb.njit(**_JIT)
-def lstm_forward_loop(blas, gates, UT, bias, c, h, keep):
+def lstm_forward_loop(blas, own, gates, UT, bias, c, h, keep):
     """The whole forward loop. ``gates (4H, T, B)`` holds x W on entry, the gates on exit; ``h``
     (and ``c`` when ``keep``) are ``(H, T + 1, B)`` with the initial state in slot 0; without
     ``keep`` (inference) ``c`` is one ``(H, 1, B)`` slot updated in place. The recurrent product
     accumulates into ``gates[:, t]`` (BLAS when ``blas`` is its address, see :func:`_product`)."""
     H = UT.shape[1]
     for t in range(gates.shape[1]):
-        _product(blas, UT, 0, 0, 4 * H, H, h, 0, t, gates, 0, t, 1.0)  # (1)
+        _product(blas, own, UT, 0, 0, 4 * H, H, h, 0, t, gates, 0, t, 1.0)  # (1)
         if keep:
             lstm_cell_forward(gates, t, bias, c, t, t + 1, h)
         else:
@@ -281,7 +285,7 @@ def lstm_forward_loop(blas, gates, UT, bias, c, h, keep):
 
 
 @nb.njit(**_JIT)
-def lstm_backward_loop(blas, dh, use_dh, U, gates, c, dh_rec, dc_next, dz, dc):
+def lstm_backward_loop(blas, own, dh, use_dh, U, gates, c, dh_rec, dc_next, dz, dc):
     """The whole backward loop; ``dh_rec``/``dc_next`` hold the final-state gradients on entry and
     dh0/dc0 on exit."""
     H, B = dh_rec.shape
@@ -290,7 +294,7 @@ def lstm_backward_loop(blas, dh, use_dh, U, gates, c, dh_rec, dc_next, dz, dc):
         if use_dh:
             _add_step(dh_rec, dh, t)
         lstm_cell_backward(dh_rec, gates, t, c, dc_next, dz, dc)
-        _product(blas, U, 0, 0, H, 4 * H, dz, 0, t, dh_rec3, 0, 0, 0.0)  # (1) dh_{t-1} = dz_t Uᵀ
+        _product(blas, own, U, 0, 0, H, 4 * H, dz, 0, t, dh_rec3, 0, 0, 0.0)  # (1) dh_{t-1} = dz_t Uᵀ
 
 
 @nb.njit(**_JIT)
@@ -402,24 +406,24 @@ def gru_cell_backward_before_r(drh, gates, t, h, dz, dh_prev):
 
 
 @nb.njit(**_JIT)
-def gru_forward_loop(blas, gates, UT, bx, bu, reset_after, aux, keep, h, hu):
+def gru_forward_loop(blas, own, gates, UT, bx, bu, reset_after, aux, keep, h, hu):
     """The whole GRU forward loop; ``gates (3H, T, B)`` holds x W on entry; ``h (H, T + 1, B)``
     with h0 in slot 0. Without ``keep`` a reset-after ``aux`` is one ``(H, 1, B)`` slot."""
     H = UT.shape[1]
     hu3 = hu.reshape((hu.shape[0], 1, hu.shape[1]))
     for t in range(gates.shape[1]):
         if reset_after:
-            _product(blas, UT, 0, 0, 3 * H, H, h, 0, t, hu3, 0, 0, 0.0)
+            _product(blas, own, UT, 0, 0, 3 * H, H, h, 0, t, hu3, 0, 0, 0.0)
             gru_cell_forward_after(gates, t, hu, bx, bu, aux, t if keep else 0, h)
         else:
-            _product(blas, UT, 0, 0, 2 * H, H, h, 0, t, hu3, 0, 0, 0.0)
+            _product(blas, own, UT, 0, 0, 2 * H, H, h, 0, t, hu3, 0, 0, 0.0)
             gru_cell_forward_before_rz(gates, t, hu, bx, bu, aux, h)
-            _product(blas, UT, 2 * H, 0, H, H, aux, 0, t, hu3, 2 * H, 0, 0.0)
+            _product(blas, own, UT, 2 * H, 0, H, H, aux, 0, t, hu3, 2 * H, 0, 0.0)
             gru_cell_forward_before_n(gates, t, hu, bx, bu, h)
 
 
 @nb.njit(**_JIT)
-def gru_backward_loop(blas, dh, use_dh, U, gates, aux, h, reset_after, dh_rec, dh_prev, drh, dz, dhu):
+def gru_backward_loop(blas, own, dh, use_dh, U, gates, aux, h, reset_after, dh_rec, dh_prev, drh, dz, dhu):
     """The whole GRU backward loop; ``dh_rec`` holds dL/dh_T on entry and dh0 on exit.
     (``dhu`` is written only when ``reset_after``; otherwise pass any array of dz's shape.)"""
     H, B = dh_rec.shape
@@ -429,11 +433,11 @@ def gru_backward_loop(blas, dh, use_dh, U, gates, aux, h, reset_after, dh_rec, d
             _add_step(dh_rec, dh, t)
         gru_cell_backward(dh_rec, gates, t, aux, h, reset_after, dz, dhu, dh_prev)
         if reset_after:
-            _product(blas, U, 0, 0, H, 3 * H, dhu, 0, t, dh_rec3, 0, 0, 0.0)
+            _product(blas, own, U, 0, 0, H, 3 * H, dhu, 0, t, dh_rec3, 0, 0, 0.0)
         else:
-            _product(blas, U, 0, 2 * H, H, H, dz, 2 * H, t, drh3, 0, 0, 0.0)
+            _product(blas, own, U, 0, 2 * H, H, H, dz, 2 * H, t, drh3, 0, 0, 0.0)
             gru_cell_backward_before_r(drh, gates, t, h, dz, dh_prev)
-            _product(blas, U, 0, 0, H, 2 * H, dz, 0, t, dh_rec3, 0, 0, 0.0)
+            _product(blas, own, U, 0, 0, H, 2 * H, dz, 0, t, dh_rec3, 0, 0, 0.0)
         for j in range(H):
             for b in range(dh_rec.shape[1]):
                 dh_rec[j, b] += dh_prev[j, b]
@@ -512,23 +516,23 @@ def rnn_cell_backward(dh_rec, h, t, code, dz):
 
 
 @nb.njit(**_JIT)
-def rnn_forward_loop(blas, xw, UT, bias, code, h, rec):
+def rnn_forward_loop(blas, own, xw, UT, bias, code, h, rec):
     H = UT.shape[1]
     rec3 = rec.reshape((H, 1, rec.shape[1]))
     for t in range(xw.shape[1]):
-        _product(blas, UT, 0, 0, H, H, h, 0, t, rec3, 0, 0, 0.0)
+        _product(blas, own, UT, 0, 0, H, H, h, 0, t, rec3, 0, 0, 0.0)
         rnn_cell_forward(xw, t, rec, bias, code, h)
 
 
 @nb.njit(**_JIT)
-def rnn_backward_loop(blas, dh, use_dh, U, h, code, dh_rec, dz):
+def rnn_backward_loop(blas, own, dh, use_dh, U, h, code, dh_rec, dz):
     H, B = dh_rec.shape
     dh_rec3 = dh_rec.reshape((H, 1, B))
     for t in range(h.shape[1] - 2, -1, -1):
         if use_dh:
             _add_step(dh_rec, dh, t)
         rnn_cell_backward(dh_rec, h, t, code, dz)
-        _product(blas, U, 0, 0, H, H, dz, 0, t, dh_rec3, 0, 0, 0.0)
+        _product(blas, own, U, 0, 0, H, H, dz, 0, t, dh_rec3, 0, 0, 0.0)
 
 
 @nb.njit(**_JIT)

@@ -1,0 +1,29 @@
+"""bptt's own float32 GEMM micro-kernel (bptt.kernels.microkernel) against np.matmul."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bptt.kernels.microkernel import product2d
+
+
+@pytest.mark.parametrize("M, K, N", [(8, 1, 32), (8, 3, 64), (64, 10, 32), (256, 64, 256), (2048, 512, 32)])
+@pytest.mark.parametrize("beta", [0.0, 1.0])
+def test_own_product_matches_matmul(M, K, N, beta):
+    rng = np.random.default_rng(M + K + N)
+    A = rng.normal(size=(M, K)).astype(np.float32)
+    X = rng.normal(size=(K, N)).astype(np.float32)
+    C = rng.normal(size=(M, N)).astype(np.float32)
+    expected = A.astype(np.float64) @ X.astype(np.float64) + beta * C.astype(np.float64)
+    assert product2d(A, X, C, beta) is True
+    scale = np.abs(A).astype(np.float64) @ np.abs(X).astype(np.float64) + np.abs(C)  # float32 error bound
+    assert np.all(np.abs(C - expected) <= 4 * K * np.finfo(np.float32).eps * scale + 1e-30)
+
+
+@pytest.mark.parametrize("M, N, dtype", [(12, 32, np.float32), (8, 48, np.float32), (8, 32, np.float64)])
+def test_own_product_declines_what_it_cannot_tile(M, N, dtype):
+    A, X = np.ones((M, 4), dtype), np.ones((4, N), dtype)
+    C = np.full((M, N), 7.0, dtype)
+    assert product2d(A, X, C, 0.0) is False  # the caller then uses BLAS or the hand-written loop
+    assert np.all(C == 7.0)
