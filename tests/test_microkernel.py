@@ -21,6 +21,14 @@ def test_own_product_matches_matmul(M, K, N, beta):
     assert np.all(np.abs(C - expected) <= 4 * K * np.finfo(np.float32).eps * scale + 1e-30)
 
 
+@pytest.mark.parametrize("N", [32, 96])
+def test_beta_0_overwrites_garbage(N):
+    A, X = np.ones((8, 3), np.float32), np.ones((3, N), np.float32)
+    C = np.full((8, N), np.nan, np.float32)  # what an uninitialised workspace may hold
+    assert product2d(A, X, C, 0.0) is True
+    assert np.all(C == 3.0)
+
+
 @pytest.mark.parametrize("M, N, dtype", [(12, 32, np.float32), (8, 48, np.float32), (8, 32, np.float64)])
 def test_own_product_declines_what_it_cannot_tile(M, N, dtype):
     A, X = np.ones((M, 4), dtype), np.ones((4, N), dtype)
