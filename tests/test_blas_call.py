@@ -62,3 +62,24 @@ def test_the_self_check_rejects_a_function_that_does_not_multiply():
     addr = ctypes.cast(noop, ctypes.c_void_p).value
     assert blas._agrees_with_numpy(addr, np.dtype(np.float32)) is False
     assert calls == [(3, 4, 5)]  # the sizes arrived intact as 64-bit integers
+
+
+def test_on_apple_arm64_only_64_bit_integer_symbols_are_called(monkeypatch):
+    import platform
+    from types import SimpleNamespace
+
+    from bptt.kernels import blas
+
+    libs = blas._numpy_blas_libraries()
+    real = next((getattr(lc.dynlib, n, None) for lc in libs for n in ("scipy_cblas_sgemm64_", "cblas_sgemm64_")
+                 if getattr(lc.dynlib, n, None) is not None), None)
+    if real is None:
+        pytest.skip("no 64-bit-integer sgemm in NumPy's BLAS to stand in for a plain one")
+    # a library that offers the (working) GEMM only under the plain, 32-bit-integer name
+    monkeypatch.setattr(blas, "_numpy_blas_libraries", lambda: [SimpleNamespace(dynlib=SimpleNamespace(cblas_sgemm=real))])
+    monkeypatch.setattr(platform, "system", lambda: "Linux")
+    monkeypatch.setattr(platform, "machine", lambda: "x86_64")
+    assert blas._lookup(np.dtype(np.float32)) != 0
+    monkeypatch.setattr(platform, "system", lambda: "Darwin")
+    monkeypatch.setattr(platform, "machine", lambda: "arm64")
+    assert blas._lookup(np.dtype(np.float32)) == 0  # not called: the ABI would not carry 64-bit values there

@@ -12,9 +12,10 @@ BLAS, or a NumPy without a bundled one) or the symbol fails a one-time check aga
 with ``np.matmul`` (larger ones). ``BPTT_BLAS_CALL=0`` forces that fallback.
 
 Integer width. NumPy's own OpenBLAS takes 64-bit integers (``…64_`` symbols), a plain CBLAS 32-bit
-ones. The call always passes 64-bit values: on the 64-bit ABIs (x86-64 System V and Windows,
-AArch64) every integer argument travels in its own 64-bit register or 8-byte stack slot, and a
-callee expecting a 32-bit ``int`` reads the low half, which holds the same value. So a library
+ones. The call always passes 64-bit values: on x86-64 (System V and Windows) and Linux AArch64
+every integer argument travels in its own 64-bit register or 8-byte stack slot, and a callee
+expecting a 32-bit ``int`` reads the low half, which holds the same value (on Apple's arm64, which
+packs stack arguments by size, only the ``…64_`` symbols are used). So a library
 whose integer width the symbol name does not reveal is called correctly either way, and the
 self-check confirms it before first use.
 """
@@ -70,13 +71,23 @@ def gemm_symbol(dtype) -> str | None:
     return _names.get(np.dtype(dtype).char)
 
 
+def _wide_ints_safe_for_int_callees() -> bool:
+    """Whether 64-bit integer arguments reach a callee declared with 32-bit ``int`` intact: every
+    argument in its own register or 8-byte stack slot (x86-64, Linux AArch64). Apple's arm64 ABI
+    packs stack arguments by their size, so there only ``…64_`` (64-bit integer) symbols are used."""
+    import platform
+
+    return not (platform.system() == "Darwin" and platform.machine() in ("arm64", "aarch64"))
+
+
 def _lookup(dtype: np.dtype) -> int:
     letter = "s" if dtype == np.float32 else "d"
+    names = [(p, x) for p, x in _NAMES if x or _wide_ints_safe_for_int_callees()]
     for lc in _numpy_blas_libraries():
         lib = getattr(lc, "dynlib", None)
         if lib is None:  # pragma: no cover - threadpoolctl without the handle
             continue
-        for prefix, suffix in _NAMES:
+        for prefix, suffix in names:
             name = f"{prefix}{letter}gemm{suffix}"
             fn = getattr(lib, name, None)
             if fn is not None:
