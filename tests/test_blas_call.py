@@ -75,6 +75,7 @@ def test_on_apple_arm64_only_64_bit_integer_symbols_are_called(monkeypatch):
                  if getattr(lc.dynlib, n, None) is not None), None)
     if real is None:
         pytest.skip("no 64-bit-integer sgemm in NumPy's BLAS to stand in for a plain one")
+    monkeypatch.setattr(blas, "_names", {})  # _lookup records the name it found
     # a library that offers the (working) GEMM only under the plain, 32-bit-integer name
     monkeypatch.setattr(blas, "_numpy_blas_libraries", lambda: [SimpleNamespace(dynlib=SimpleNamespace(cblas_sgemm=real))])
     monkeypatch.setattr(platform, "system", lambda: "Linux")
