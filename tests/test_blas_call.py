@@ -70,14 +70,14 @@ def test_on_apple_arm64_only_64_bit_integer_symbols_are_called(monkeypatch):
 
     from bptt.kernels import blas
 
-    libs = blas._numpy_blas_libraries()
+    libs = blas.numpy_blas_libraries()
     real = next((getattr(lc.dynlib, n, None) for lc in libs for n in ("scipy_cblas_sgemm64_", "cblas_sgemm64_")
                  if getattr(lc.dynlib, n, None) is not None), None)
     if real is None:
         pytest.skip("no 64-bit-integer sgemm in NumPy's BLAS to stand in for a plain one")
     monkeypatch.setattr(blas, "_names", {})  # _lookup records the name it found
     # a library that offers the (working) GEMM only under the plain, 32-bit-integer name
-    monkeypatch.setattr(blas, "_numpy_blas_libraries", lambda: [SimpleNamespace(dynlib=SimpleNamespace(cblas_sgemm=real))])
+    monkeypatch.setattr(blas, "numpy_blas_libraries", lambda: [SimpleNamespace(dynlib=SimpleNamespace(cblas_sgemm=real))])
     monkeypatch.setattr(platform, "system", lambda: "Linux")
     monkeypatch.setattr(platform, "machine", lambda: "x86_64")
     assert blas._lookup(np.dtype(np.float32)) != 0

@@ -14,7 +14,8 @@ import contextlib
 _libs = None
 
 
-def _blas_libs() -> list:
+def numpy_blas_libraries() -> list:
+    """threadpoolctl's controllers of NumPy's own BLAS (found once; [] without threadpoolctl)."""
     global _libs
     if _libs is None:
         try:
@@ -31,7 +32,7 @@ def _blas_libs() -> list:
 @contextlib.contextmanager
 def blas_threads(n: int):
     """Run the block with NumPy's BLAS limited to ``n`` threads (never raises it above its setting)."""
-    libs = _blas_libs()
+    libs = numpy_blas_libraries()
     saved = [lc.get_num_threads() for lc in libs]
     changed = [(lc, s) for lc, s in zip(libs, saved) if s > n]
     for lc, _ in changed:

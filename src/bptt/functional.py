@@ -368,6 +368,18 @@ def _driver(B: int, H: int, G: int, dtype) -> tuple[int | None, int]:
     return gemm_address(dtype) or None, own
 
 
+def _compiled_loop(driver, B: int, H: int, G: int, dtype, *args) -> bool:
+    """Run ``driver(blas, own, *args)``, a compiled time loop of bptt.kernels.fast, with the
+    product and threading :func:`_driver` and :func:`_loop_threads` choose. False (nothing run)
+    when no BLAS symbol can be called: the caller then runs its Python loop with ``np.matmul``."""
+    blas, own = _driver(B, H, G, dtype)
+    if blas is None:
+        return False
+    with _loop_threads(B, H, G):
+        driver(blas, own, *args)
+    return True
+
+
 def _own_kernel(B: int, H: int, G: int, dtype) -> int:
     """Where bptt's own float32 micro-kernel (bptt.kernels.microkernel, ~130-214 GFLOP/s on one
     core here) does the per-step products: 2 (every product it can tile) when BLAS would do them
@@ -376,7 +388,7 @@ def _own_kernel(B: int, H: int, G: int, dtype) -> int:
     330-430 GFLOP/s here). ``BPTT_OWN_KERNEL=0`` turns it off, ``=1`` forces mode 2."""
     import os
 
-    if B % 32 or (G * H) % 8 or np.dtype(dtype) != np.float32:  # nothing it can tile (H % 8 follows)
+    if B % 32 or (G * H) % 8 or np.dtype(dtype) != np.float32:  # nothing to tile (G·H % 8 ≠ 0: H % 8 ≠ 0)
         return 0
     force = os.environ.get("BPTT_OWN_KERNEL")
     if force in ("0", "1"):
@@ -627,11 +639,8 @@ def _lstm_forward_fast(a, x_tm, B, T, I, H, keep_cache):
     h = _states_ext(a["h0"], T)
     c = _states_ext(a["c0"], T if keep_cache else 0)
     UT = np.ascontiguousarray(a["U"].T)
-    blas, own = _driver(B, H, 4, gates.dtype)
-    if blas is not None:
-        with _loop_threads(B, H, 4):
-            F.lstm_forward_loop(blas, own, gates, UT, a["b"], c, h, keep_cache)
-    else:  # no BLAS callable from compiled code: a Python loop, one np.matmul per step
+    if not _compiled_loop(F.lstm_forward_loop, B, H, 4, gates.dtype, gates, UT, a["b"], c, h, keep_cache):
+        # no BLAS callable from compiled code: a Python loop, one np.matmul per step
         rec = _workspace("rec", (4 * H, B), gates.dtype)
         for t in range(T):
             np.matmul(UT, h[:, t], out=rec)  # (1) the recurrent product
@@ -651,11 +660,8 @@ def _lstm_backward_fast(dh, cache, dh_last, dc_last, T, B, H):
     dhT = _fm_copy(dh) if use_dh else dz  # dz: a placeholder that is never read
     dh_rec, dc_next = _state_in(dh_last), _state_in(dc_last)
     U, gates, c = np.ascontiguousarray(cache.U), cache.gates_s, cache.c_s
-    blas, own = _driver(B, H, 4, cache.dtype)
-    if blas is not None:
-        with _loop_threads(B, H, 4):
-            F.lstm_backward_loop(blas, own, dhT, use_dh, U, gates, c, dh_rec, dc_next, dz, dc)
-    else:
+    if not _compiled_loop(F.lstm_backward_loop, B, H, 4, cache.dtype, dhT, use_dh, U, gates, c, dh_rec, dc_next, dz,
+                          dc):
         for t in range(T - 1, -1, -1):
             F.lstm_step_backward(dhT, t, use_dh, dh_rec, gates, c, dc_next, dz, dc)
             np.matmul(U, dz[:, t], out=dh_rec)  # (1) dh_{t-1} = dz_t Uᵀ
@@ -674,10 +680,9 @@ def _gru_forward_fast(a, x_tm, B, T, I, H, reset_after, keep_cache):
     aux = np.empty((H, T if (keep_cache or not reset_after) else 1, B), gates.dtype)
     UT, bx, bu = np.ascontiguousarray(a["U"].T), a["b"], a["b_u"]
     hu = _workspace("hu", (3 * H, B), gates.dtype)
-    blas, own = _driver(B, H, 3, gates.dtype)
-    if blas is not None:
-        with _loop_threads(B, H, 3):
-            F.gru_forward_loop(blas, own, gates, UT, bx, bu, reset_after, aux, keep_cache, h, hu)
+    if _compiled_loop(F.gru_forward_loop, B, H, 3, gates.dtype, gates, UT, bx, bu, reset_after, aux, keep_cache, h,
+                      hu):
+        pass
     elif reset_after:
         for t in range(T):
             np.matmul(UT, h[:, t], out=hu)
@@ -704,11 +709,8 @@ def _gru_backward_fast(dh, cache, dh_last, T, B, H, ra):
     dh_prev = _workspace("dh_prev", (H, B), cache.dtype)
     drh = _workspace("drh", (H, B), cache.dtype)
     U, gates, aux, h = np.ascontiguousarray(cache.U), cache.gates_s, cache.aux_s, cache.h_s
-    blas, own = _driver(B, H, 3, cache.dtype)
-    if blas is not None:
-        with _loop_threads(B, H, 3):
-            F.gru_backward_loop(blas, own, dhT, use_dh, U, gates, aux, h, ra, dh_rec, dh_prev, drh, dz, dhu)
-    else:
+    if not _compiled_loop(F.gru_backward_loop, B, H, 3, cache.dtype, dhT, use_dh, U, gates, aux, h, ra, dh_rec,
+                          dh_prev, drh, dz, dhu):
         U_rz, U_n, dz_rz, dz_n = U[:, : 2 * H], U[:, 2 * H :], dz[: 2 * H], dz[2 * H :]
         for t in range(T - 1, -1, -1):
             F.gru_step_backward(dhT, t, use_dh, dh_rec, gates, aux, h, ra, dz, dhu, dh_prev)
@@ -738,11 +740,7 @@ def _rnn_forward_fast(a, x_tm, B, T, I, H, activation, keep_cache):
     h = _states_ext(a["h0"], T)
     UT = np.ascontiguousarray(a["U"].T)
     rec = _workspace("rec", (H, B), xw.dtype)
-    blas, own = _driver(B, H, 1, xw.dtype)
-    if blas is not None:
-        with _loop_threads(B, H, 1):
-            F.rnn_forward_loop(blas, own, xw, UT, a["b"], code, h, rec)
-    else:
+    if not _compiled_loop(F.rnn_forward_loop, B, H, 1, xw.dtype, xw, UT, a["b"], code, h, rec):
         for t in range(T):
             np.matmul(UT, h[:, t], out=rec)
             F.rnn_step_forward(xw, t, rec, a["b"], code, h)
@@ -758,11 +756,7 @@ def _rnn_backward_fast(dh, cache, dh_last, T, B, H):
     use_dh = dh is not None
     dhT = _fm_copy(dh) if use_dh else dz
     dh_rec, U, h = _state_in(dh_last), np.ascontiguousarray(cache.U), cache.h_s
-    blas, own = _driver(B, H, 1, cache.dtype)
-    if blas is not None:
-        with _loop_threads(B, H, 1):
-            F.rnn_backward_loop(blas, own, dhT, use_dh, U, h, code, dh_rec, dz)
-    else:
+    if not _compiled_loop(F.rnn_backward_loop, B, H, 1, cache.dtype, dhT, use_dh, U, h, code, dh_rec, dz):
         for t in range(T - 1, -1, -1):
             F.rnn_step_backward(dhT, t, use_dh, dh_rec, h, code, dz)
             np.matmul(U, dz[:, t], out=dh_rec)

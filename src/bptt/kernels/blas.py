@@ -34,6 +34,8 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from .._threads import numpy_blas_libraries
+
 ROW_MAJOR, NO_TRANS = 101, 111
 
 # (prefix, suffix) of the cblas symbol names NumPy's bundled OpenBLAS builds use (NumPy 2 wheels:
@@ -42,16 +44,6 @@ _NAMES = (("scipy_cblas_", "64_"), ("cblas_", "64_"), ("scipy_cblas_", ""), ("cb
 
 _found: dict[str, int] = {}
 _names: dict[str, str] = {}
-
-
-def _numpy_blas_libraries() -> list:
-    try:
-        from threadpoolctl import ThreadpoolController
-
-        found = ThreadpoolController().select(user_api="blas").lib_controllers
-    except Exception:  # pragma: no cover - threadpoolctl missing or failing
-        return []
-    return [lc for lc in found if "numpy" in (lc.filepath or "")] or list(found)
 
 
 def gemm_address(dtype) -> int:
@@ -83,7 +75,7 @@ def _wide_ints_safe_for_int_callees() -> bool:
 def _lookup(dtype: np.dtype) -> int:
     letter = "s" if dtype == np.float32 else "d"
     names = [(p, x) for p, x in _NAMES if x or _wide_ints_safe_for_int_callees()]
-    for lc in _numpy_blas_libraries():
+    for lc in numpy_blas_libraries():
         lib = getattr(lc, "dynlib", None)
         if lib is None:  # pragma: no cover - threadpoolctl without the handle
             continue
@@ -152,8 +144,8 @@ def gemm(typingctx, addr, M, N, K, A, a0, lda, X, x0, ldx, beta, C, c0, ldc):
     return sig, codegen
 
 
-#: OpenBLAS core types (as its ``openblas_get_corename`` spells them) whose kernels use AVX-512.
-AVX512_CORES = ("skylakex", "cooperlake", "sapphirerapids", "zen4", "zen5")
+#: OpenBLAS core types (as threadpoolctl reports them, lower-cased) whose kernels use AVX-512.
+AVX512_CORES = ("skylakex", "cooperlake", "sapphirerapids")
 
 
 def _cpu_flags() -> set[str]:
@@ -174,19 +166,16 @@ def blas_kernels() -> dict[str, Any]:
     OpenBLAS picks its kernels for the CPU it finds unless ``OPENBLAS_CORETYPE`` names others; a
     core type without AVX-512 on a CPU with it can run GEMMs far below the CPU's rate (on this
     project's 2-core AMD Zen 5 machine, Haswell kernels: 231 against 432 GFLOP/s for the 1024³
-    float32 matmul). bptt leaves such a setting alone; the bench
-    reports it, since it moves both the bptt timings and the GEMM floor. Read once per process
-    (so is ``OPENBLAS_CORETYPE``, by OpenBLAS when it loads)."""
+    float32 matmul). bptt leaves such a setting alone; the bench reports it, since it moves both
+    the bptt timings and the GEMM floor, and the time loops take it into account (see
+    ``bptt.functional._own_kernel``). Read once per process, as OpenBLAS reads the variable."""
     info: dict[str, Any] = {"library": None, "version": None, "core": None,
                             "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE")}
-    with contextlib.suppress(Exception):
-        from threadpoolctl import threadpool_info
-
-        libs = [d for d in threadpool_info() if d.get("user_api") == "blas"]
-        mine = [d for d in libs if "numpy" in (d.get("filepath") or "")] or libs
-        if mine:
-            info.update(library=mine[0].get("internal_api"), version=mine[0].get("version"),
-                        core=mine[0].get("architecture"))
+    libs = numpy_blas_libraries()
+    if libs:
+        with contextlib.suppress(Exception):
+            d = libs[0].info()
+            info.update(library=d.get("internal_api"), version=d.get("version"), core=d.get("architecture"))
     info["cpu_avx512"] = "avx512f" in _cpu_flags()
     # how bptt's time loops reach it: by address from compiled code, or np.matmul per step
     info["loop_gemm"] = gemm_symbol(np.float32) if gemm_address(np.float32) else None

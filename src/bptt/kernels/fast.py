@@ -21,6 +21,8 @@ whole time loop in one compiled call. Its recurrent product (:func:`_product`) i
 
 * a hand-written loop vectorised over the batch for small sizes, where a BLAS call per step costs
   more than the product itself;
+* bptt's own float32 micro-kernel (``bptt.kernels.microkernel``), where ``bptt.functional``
+  chooses it and the shapes suit it;
 * NumPy's own BLAS GEMM, called by address from the compiled loop (``bptt.kernels.blas``), for
   the rest: no Python per step, and the LSTM's product accumulates straight into the step's gates.
 
@@ -160,8 +162,8 @@ def _matmul(A, r0, c0, M, K, X, x0, t, out, o0, to, beta):
 @nb.njit(**_INLINE)
 def _product(blas, own, A, r0, c0, M, K, X, x0, t, out, o0, to, beta):
     """:func:`_matmul`'s product: by bptt's own float32 micro-kernel when the mode ``own`` and the
-    shapes suit it (bptt.kernels.microkernel: 0 never, 1 forward shapes, 2 all), else by NumPy's BLAS GEMM when ``blas`` is its address
-    (bptt.kernels.blas), else by the hand-written loop. ``A`` 2-D, ``X`` and ``out`` 3-D, all
+    shapes suit it (bptt.kernels.microkernel: 0 never, 1 forward shapes, 2 all), else by NumPy's
+    BLAS GEMM when ``blas`` is its address (bptt.kernels.blas), else by the hand-written loop. ``A`` 2-D, ``X`` and ``out`` 3-D, all
     C-contiguous; ``beta`` 0 overwrites, 1 accumulates."""
     if own_product(own, A, r0, c0, M, K, X, x0, t, out, o0, to, beta):
         return
