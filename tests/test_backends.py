@@ -1,4 +1,4 @@
-"""The fast (Numba) path against the plain NumPy reference, on both of its drivers.
+"""The fast (Numba) path against the plain NumPy reference, on each of its drivers.
 
 The reference kernels are the ones the finite-difference and PyTorch tests verify in detail; here
 every output of the fast path must match them: to 1e-12 in float64, and in float32 to within 1e-5
@@ -17,17 +17,22 @@ from bptt import functional as F
 SHAPES = [(1, 1, 1, 1), (1, 4, 3, 1), (3, 1, 2, 5), (5, 7, 3, 6), (8, 40, 5, 12), (32, 6, 5, 16), (64, 3, 4, 8)]
 
 
-@pytest.fixture(params=["small", "blas", "own", "numpy-loop"])
+@pytest.fixture(params=["small", "blas", "own", "numpy-loop", "two-threads", "two-threads-small"])
 def driver(request, monkeypatch):
     """Force, for every size, the compiled loop with the hand-written product (``small``), the
     compiled loop calling NumPy's BLAS (``blas``), the compiled loop with bptt's own float32
-    micro-kernel wherever the shapes suit it and BLAS elsewhere (``own``), or the Python loop with
-    ``np.matmul`` that runs when no BLAS symbol can be called (``numpy-loop``)."""
-    monkeypatch.setattr(F, "SMALL_STEP_FMAS", 1 << 40 if request.param == "small" else -1)
-    monkeypatch.setenv("BPTT_OWN_KERNEL", "1" if request.param == "own" else "0")
+    micro-kernel wherever the shapes suit it and BLAS elsewhere (``own``), the Python loop with
+    ``np.matmul`` that runs when no BLAS symbol can be called (``numpy-loop``), or the compiled
+    loop on two threads, each over a part of the batch, wherever the batch can be cut on a 64-byte
+    boundary (B ≥ 16 in float64, 32 in float32), with the micro-kernel and BLAS
+    (``two-threads``) or the hand-written product (``two-threads-small``)."""
+    small = request.param in ("small", "two-threads-small")
+    monkeypatch.setattr(F, "SMALL_STEP_FMAS", 1 << 40 if small else -1)
+    monkeypatch.setenv("BPTT_OWN_KERNEL", "1" if request.param in ("own", "two-threads") else "0")
+    monkeypatch.setenv("BPTT_LOOP_THREADS", "2" if request.param.startswith("two-threads") else "1")
     if request.param == "numpy-loop":
         monkeypatch.setenv("BPTT_BLAS_CALL", "0")
-    elif request.param in ("blas", "own"):
+    elif request.param in ("blas", "own", "two-threads"):
         from bptt.kernels.blas import gemm_address
 
         if not gemm_address(np.float64) or not gemm_address(np.float32):

@@ -10,8 +10,12 @@ BLAS it does not know, it does nothing.
 from __future__ import annotations
 
 import contextlib
+import os
+import threading
 
 _libs = None
+_second = None
+_second_lock = threading.Lock()
 
 
 def numpy_blas_libraries() -> list:
@@ -47,3 +51,43 @@ def blas_threads(n: int):
 def single_threaded_if(small: bool):
     """``blas_threads(1)`` when ``small``, else a no-op context."""
     return blas_threads(1) if small else contextlib.nullcontext()
+
+
+def blas_max_threads() -> int:
+    """The thread count NumPy's BLAS is set to (the CPUs bptt may use; the CPU count without threadpoolctl)."""
+    libs = numpy_blas_libraries()
+    if libs:
+        return min(lc.get_num_threads() for lc in libs)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _second_thread():
+    """bptt's one worker thread, started on first use (it sleeps while idle)."""
+    global _second
+    with _second_lock:
+        if _second is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            _second = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bptt-loop")
+    return _second
+
+
+def _forget_second_thread():
+    """In a forked child the parent's worker thread does not exist: start a new one when needed."""
+    global _second, _second_lock
+    _second, _second_lock = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_second_thread)
+
+
+def run_in_two_threads(fn, first: tuple, second: tuple) -> None:
+    """``fn(*first)`` in this thread and ``fn(*second)`` on bptt's worker thread at the same time
+    (``fn`` must release the GIL: compiled with ``nogil``); returns when both are done and raises
+    what either raised."""
+    done = _second_thread().submit(fn, *second)
+    try:
+        fn(*first)
+    finally:
+        done.result()  # never leave the worker writing into arrays the caller gets back

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _validation as v
-from ._threads import single_threaded_if
+from ._threads import blas_max_threads, run_in_two_threads, single_threaded_if
 from .kernels import reference as K
 from .kernels.activations import ELEMENTWISE
 
@@ -351,16 +351,53 @@ def _loop_threads(B: int, H: int, G: int):
     return single_threaded_if(2 * B * G * H * H < _single_thread_flops())
 
 
+#: A time loop runs on two threads, each over its own part of the batch, when its work
+#: ``T·B·G·H·(2H + LOOP_ELEMENTWISE)`` (the products' flops plus the gate arithmetic, weighed as
+#: that many flops per gate value) reaches this. The sequences of a batch are independent until
+#: the weight gradients, which are GEMMs after the loop: the two threads never wait for each
+#: other, and each runs its products single-threaded, so the gate arithmetic runs on both cores
+#: as well. Below it, starting the second thread (tens of µs; over 100 µs when its core was idle)
+#: costs more than it saves.
+SPLIT_LOOP_WORK = 40e6
+LOOP_ELEMENTWISE = 40
+
+#: ... and when each part keeps at least this many batch columns: narrower products run far below
+#: the GEMM rate (the large row, B = 32, in two parts of 16: inference 1.2x slower than on one thread).
+LOOP_SPLIT_MIN_COLUMNS = 32
+
+
+def _loop_split(T: int, B: int, H: int, G: int, dtype) -> int:
+    """Where the batch is cut for a two-thread time loop (columns ``[0, s)`` here, ``[s, B)`` on
+    the worker), or 0 for one thread. The cut lies on a 64-byte boundary (no cache line shared
+    by the two threads), on a multiple of 32 when both parts can then use the micro-kernel, and
+    leaves each part at least :data:`LOOP_SPLIT_MIN_COLUMNS` wide. ``BPTT_LOOP_THREADS=1`` keeps
+    every loop on one thread; ``=2`` splits every loop it can (any cut on a 64-byte boundary)."""
+    import os
+
+    force = os.environ.get("BPTT_LOOP_THREADS")
+    if force == "1" or (force != "2" and T * B * G * H * (2 * H + LOOP_ELEMENTWISE) < SPLIT_LOOP_WORK):
+        return 0
+    if blas_max_threads() < 2:  # the user (or the machine) allows one thread
+        return 0
+    step = 64 // np.dtype(dtype).itemsize
+    if B % 64 == 0 and np.dtype(dtype) == np.float32:
+        step = 32
+    split = (B // 2 + step // 2) // step * step
+    narrowest = 1 if force == "2" else LOOP_SPLIT_MIN_COLUMNS
+    return split if narrowest <= split <= B - narrowest else 0
+
+
 def _small(B: int, H: int, G: int) -> bool:
     return B * H * G * H <= SMALL_STEP_FMAS
 
 
-def _driver(B: int, H: int, G: int, dtype) -> tuple[int | None, int]:
+def _driver(B: int, H: int, G: int, dtype, one_thread: bool = False) -> tuple[int | None, int]:
     """How the recurrent product runs: ``(blas, own)``. ``blas`` is 0 for the hand-written product
     inside the compiled loop (small sizes), the address of NumPy's BLAS GEMM to call from the
     compiled loop, or None for the Python loop with ``np.matmul`` (no callable BLAS symbol).
-    ``own``: where bptt's float32 micro-kernel does the products (see :func:`_own_kernel`)."""
-    own = _own_kernel(B, H, G, dtype)
+    ``own``: where bptt's float32 micro-kernel does the products (see :func:`_own_kernel`).
+    ``one_thread``: BLAS will run single-threaded (each of a two-thread loop's parts)."""
+    own = _own_kernel(B, H, G, dtype, one_thread)
     if _small(B, H, G):
         return 0, own
     from .kernels.blas import gemm_address
@@ -368,24 +405,36 @@ def _driver(B: int, H: int, G: int, dtype) -> tuple[int | None, int]:
     return gemm_address(dtype) or None, own
 
 
-def _compiled_loop(driver, B: int, H: int, G: int, dtype, *args) -> bool:
-    """Run ``driver(blas, own, *args)``, a compiled time loop of bptt.kernels.fast, with the
-    product and threading :func:`_driver` and :func:`_loop_threads` choose. False (nothing run)
-    when no BLAS symbol can be called: the caller then runs its Python loop with ``np.matmul``."""
-    blas, own = _driver(B, H, G, dtype)
+def _compiled_loop(driver, T: int, B: int, H: int, G: int, dtype, *args) -> bool:
+    """Run ``driver(blas, own, *args, b0, b1)``, a compiled time loop of bptt.kernels.fast over
+    the batch columns ``[b0, b1)``, with the product and threading :func:`_driver`,
+    :func:`_loop_split` and :func:`_loop_threads` choose: over the whole batch, or over two
+    parts on two threads. False (nothing run) when no BLAS symbol can be called: the caller
+    then runs its Python loop with ``np.matmul``."""
+    split = _loop_split(T, B, H, G, dtype)
+    if not split:
+        blas, own = _driver(B, H, G, dtype)
+        if blas is None:
+            return False
+        with _loop_threads(B, H, G):
+            driver(blas, own, *args, 0, B)
+        return True
+    blas, own = _driver(min(split, B - split), H, G, dtype, one_thread=True)
     if blas is None:
         return False
-    with _loop_threads(B, H, G):
-        driver(blas, own, *args)
+    if own and (split % 32 or (B - split) % 32):
+        own = 0
+    with single_threaded_if(True):
+        run_in_two_threads(driver, (blas, own, *args, 0, split), (blas, own, *args, split, B))
     return True
 
 
-def _own_kernel(B: int, H: int, G: int, dtype) -> int:
+def _own_kernel(B: int, H: int, G: int, dtype, one_thread: bool = False) -> int:
     """Where bptt's own float32 micro-kernel (bptt.kernels.microkernel, ~130-214 GFLOP/s on one
     core here) does the per-step products: 2 (every product it can tile) when BLAS would do them
-    on one thread (see :func:`_loop_threads`); 1 (the forward shapes, where it wins) when NumPy's
-    OpenBLAS runs kernels narrower than the CPU's; else 0 (its AVX-512 kernels on two threads:
-    330-430 GFLOP/s here). ``BPTT_OWN_KERNEL=0`` turns it off, ``=1`` forces mode 2."""
+    on one thread (``one_thread``, or see :func:`_loop_threads`); 1 (the forward shapes, where it
+    wins) when NumPy's OpenBLAS runs kernels narrower than the CPU's; else 0 (its AVX-512 kernels
+    on two threads: 330-430 GFLOP/s here). ``BPTT_OWN_KERNEL=0`` turns it off, ``=1`` forces mode 2."""
     import os
 
     if B % 32 or (G * H) % 8 or np.dtype(dtype) != np.float32:  # nothing to tile (G·H % 8 ≠ 0: H % 8 ≠ 0)
@@ -393,7 +442,7 @@ def _own_kernel(B: int, H: int, G: int, dtype) -> int:
     force = os.environ.get("BPTT_OWN_KERNEL")
     if force in ("0", "1"):
         return 2 * int(force)
-    if 2 * B * G * H * H < _single_thread_flops():
+    if one_thread or 2 * B * G * H * H < _single_thread_flops():
         return 2
     from .kernels.blas import blas_kernels
 
@@ -639,7 +688,7 @@ def _lstm_forward_fast(a, x_tm, B, T, I, H, keep_cache):
     h = _states_ext(a["h0"], T)
     c = _states_ext(a["c0"], T if keep_cache else 0)
     UT = np.ascontiguousarray(a["U"].T)
-    if not _compiled_loop(F.lstm_forward_loop, B, H, 4, gates.dtype, gates, UT, a["b"], c, h, keep_cache):
+    if not _compiled_loop(F.lstm_forward_loop, T, B, H, 4, gates.dtype, gates, UT, a["b"], c, h, keep_cache):
         # no BLAS callable from compiled code: a Python loop, one np.matmul per step
         rec = _workspace("rec", (4 * H, B), gates.dtype)
         for t in range(T):
@@ -660,7 +709,7 @@ def _lstm_backward_fast(dh, cache, dh_last, dc_last, T, B, H):
     dhT = _fm_copy(dh) if use_dh else dz  # dz: a placeholder that is never read
     dh_rec, dc_next = _state_in(dh_last), _state_in(dc_last)
     U, gates, c = np.ascontiguousarray(cache.U), cache.gates_s, cache.c_s
-    if not _compiled_loop(F.lstm_backward_loop, B, H, 4, cache.dtype, dhT, use_dh, U, gates, c, dh_rec, dc_next, dz,
+    if not _compiled_loop(F.lstm_backward_loop, T, B, H, 4, cache.dtype, dhT, use_dh, U, gates, c, dh_rec, dc_next, dz,
                           dc):
         for t in range(T - 1, -1, -1):
             F.lstm_step_backward(dhT, t, use_dh, dh_rec, gates, c, dc_next, dz, dc)
@@ -680,7 +729,7 @@ def _gru_forward_fast(a, x_tm, B, T, I, H, reset_after, keep_cache):
     aux = np.empty((H, T if (keep_cache or not reset_after) else 1, B), gates.dtype)
     UT, bx, bu = np.ascontiguousarray(a["U"].T), a["b"], a["b_u"]
     hu = _workspace("hu", (3 * H, B), gates.dtype)
-    if _compiled_loop(F.gru_forward_loop, B, H, 3, gates.dtype, gates, UT, bx, bu, reset_after, aux, keep_cache, h,
+    if _compiled_loop(F.gru_forward_loop, T, B, H, 3, gates.dtype, gates, UT, bx, bu, reset_after, aux, keep_cache, h,
                       hu):
         pass
     elif reset_after:
@@ -709,7 +758,7 @@ def _gru_backward_fast(dh, cache, dh_last, T, B, H, ra):
     dh_prev = _workspace("dh_prev", (H, B), cache.dtype)
     drh = _workspace("drh", (H, B), cache.dtype)
     U, gates, aux, h = np.ascontiguousarray(cache.U), cache.gates_s, cache.aux_s, cache.h_s
-    if not _compiled_loop(F.gru_backward_loop, B, H, 3, cache.dtype, dhT, use_dh, U, gates, aux, h, ra, dh_rec,
+    if not _compiled_loop(F.gru_backward_loop, T, B, H, 3, cache.dtype, dhT, use_dh, U, gates, aux, h, ra, dh_rec,
                           dh_prev, drh, dz, dhu):
         U_rz, U_n, dz_rz, dz_n = U[:, : 2 * H], U[:, 2 * H :], dz[: 2 * H], dz[2 * H :]
         for t in range(T - 1, -1, -1):
@@ -740,7 +789,7 @@ def _rnn_forward_fast(a, x_tm, B, T, I, H, activation, keep_cache):
     h = _states_ext(a["h0"], T)
     UT = np.ascontiguousarray(a["U"].T)
     rec = _workspace("rec", (H, B), xw.dtype)
-    if not _compiled_loop(F.rnn_forward_loop, B, H, 1, xw.dtype, xw, UT, a["b"], code, h, rec):
+    if not _compiled_loop(F.rnn_forward_loop, T, B, H, 1, xw.dtype, xw, UT, a["b"], code, h, rec):
         for t in range(T):
             np.matmul(UT, h[:, t], out=rec)
             F.rnn_step_forward(xw, t, rec, a["b"], code, h)
@@ -756,7 +805,7 @@ def _rnn_backward_fast(dh, cache, dh_last, T, B, H):
     use_dh = dh is not None
     dhT = _fm_copy(dh) if use_dh else dz
     dh_rec, U, h = _state_in(dh_last), np.ascontiguousarray(cache.U), cache.h_s
-    if not _compiled_loop(F.rnn_backward_loop, B, H, 1, cache.dtype, dhT, use_dh, U, h, code, dh_rec, dz):
+    if not _compiled_loop(F.rnn_backward_loop, T, B, H, 1, cache.dtype, dhT, use_dh, U, h, code, dh_rec, dz):
         for t in range(T - 1, -1, -1):
             F.rnn_step_backward(dhT, t, use_dh, dh_rec, h, code, dz)
             np.matmul(U, dz[:, t], out=dh_rec)

@@ -17,7 +17,9 @@ arithmetic is split into short passes over the same cached row.
 
 Each cell has a *step* kernel pair (forward and backward, the stages of ``reference.py`` in the
 same order) and one driver per direction, ``*_forward_loop`` / ``*_backward_loop``, that runs the
-whole time loop in one compiled call. Its recurrent product (:func:`_product`) is
+whole time loop in one compiled call over the batch columns ``[b0, b1)`` (the sequences are
+independent in the loop: ``bptt.functional`` may run two parts on two threads; the step kernels,
+for the Python loop, take the whole batch). Its recurrent product (:func:`_product`) is
 
 * a hand-written loop vectorised over the batch for small sizes, where a BLAS call per step costs
   more than the product itself;
@@ -124,55 +126,64 @@ def activate_sigmoid(x, out):
 
 
 @nb.njit(**_INLINE)
-def _matmul(A, r0, c0, M, K, X, x0, t, out, o0, to, beta):
+def _columns(b0, b1):
+    """The batch columns ``[b0, b1)`` as unsigned loop bounds. A loop over ``range(b0, b1)`` with
+    signed bounds indexes with a possibly negative ``b``, so Numba adds its wraparound test to
+    every access and the loop no longer vectorises (3-6x slower here); unsigned, it does. (Only
+    index with the loop variable: arithmetic mixing it with signed integers gives floats.)"""
+    return np.uint64(max(b0, 0)), np.uint64(max(b1, 0))
+
+
+@nb.njit(**_INLINE)
+def _matmul(A, r0, c0, M, K, X, x0, t, out, o0, to, beta, b0, b1):
     """out[o0 + m, to, b] = Σ_k A[r0 + m, c0 + k] · X[x0 + k, t, b]  (+ out[o0 + m, to, b] when
     ``beta`` is 1) for m < M: a small GEMM vectorised over the batch. Four k at a time (register
     blocking), so each output element is loaded and stored once per four multiply-adds rather than
     once per one: 1.3-1.8x faster for the sizes that use it (H = 10 to 16)."""
-    B = X.shape[2]
+    u0, u1 = _columns(b0, b1)
     for m in range(M):
         k = 0
         if K >= 4:
             a0, a1, a2, a3 = A[r0 + m, c0], A[r0 + m, c0 + 1], A[r0 + m, c0 + 2], A[r0 + m, c0 + 3]
             if beta == 0:
-                for b in range(B):
+                for b in range(u0, u1):
                     out[o0 + m, to, b] = a0 * X[x0, t, b] + a1 * X[x0 + 1, t, b] + a2 * X[x0 + 2, t, b] + a3 * X[x0 + 3, t, b]
             else:
-                for b in range(B):
+                for b in range(u0, u1):
                     out[o0 + m, to, b] += a0 * X[x0, t, b] + a1 * X[x0 + 1, t, b] + a2 * X[x0 + 2, t, b] + a3 * X[x0 + 3, t, b]
             k = 4
         elif beta == 0:
-            for b in range(B):
+            for b in range(u0, u1):
                 out[o0 + m, to, b] = 0
         while k + 4 <= K:
             a0, a1 = A[r0 + m, c0 + k], A[r0 + m, c0 + k + 1]
             a2, a3 = A[r0 + m, c0 + k + 2], A[r0 + m, c0 + k + 3]
-            for b in range(B):
+            for b in range(u0, u1):
                 out[o0 + m, to, b] += (
                     a0 * X[x0 + k, t, b] + a1 * X[x0 + k + 1, t, b] + a2 * X[x0 + k + 2, t, b] + a3 * X[x0 + k + 3, t, b]
                 )
             k += 4
         while k < K:
             a = A[r0 + m, c0 + k]
-            for b in range(B):
+            for b in range(u0, u1):
                 out[o0 + m, to, b] += a * X[x0 + k, t, b]
             k += 1
 
 
 @nb.njit(**_INLINE)
-def _product(blas, own, A, r0, c0, M, K, X, x0, t, out, o0, to, beta):
+def _product(blas, own, A, r0, c0, M, K, X, x0, t, out, o0, to, beta, b0, b1):
     """:func:`_matmul`'s product: by bptt's own float32 micro-kernel when the mode ``own`` and the
     shapes suit it (bptt.kernels.microkernel: 0 never, 1 forward shapes, 2 all), else by NumPy's
     BLAS GEMM when ``blas`` is its address (bptt.kernels.blas), else by the hand-written loop. ``A`` 2-D, ``X`` and ``out`` 3-D, all
     C-contiguous; ``beta`` 0 overwrites, 1 accumulates."""
-    if own_product(own, A, r0, c0, M, K, X, x0, t, out, o0, to, beta):
+    if own_product(own, A, r0, c0, M, K, X, x0, t, out, o0, to, beta, b0, b1):
         return
     if blas != 0:
         B, lda = X.shape[2], A.shape[1]
-        gemm(blas, M, B, K, A, r0 * lda + c0, lda, X, (x0 * X.shape[1] + t) * B, X.shape[1] * B,
-             beta, out, (o0 * out.shape[1] + to) * B, out.shape[1] * B)
+        gemm(blas, M, b1 - b0, K, A, r0 * lda + c0, lda, X, (x0 * X.shape[1] + t) * B + b0, X.shape[1] * B,
+             beta, out, (o0 * out.shape[1] + to) * B + b0, out.shape[1] * B)
     else:
-        _matmul(A, r0, c0, M, K, X, x0, t, out, o0, to, beta)
+        _matmul(A, r0, c0, M, K, X, x0, t, out, o0, to, beta, b0, b1)
 
 
 @nb.njit(**_JIT)
@@ -191,11 +202,12 @@ def to_feature_major(a, out):
 
 
 @nb.njit(**_INLINE)
-def _add_step(acc, dh, t):
+def _add_step(acc, dh, t, b0, b1):
     """acc[j, b] += dh[j, t, b]: the loss gradient of step t joins the recurrent one."""
+    u0, u1 = _columns(b0, b1)
     H, B = acc.shape
     for j in range(H):
-        for b in range(B):
+        for b in range(u0, u1):
             acc[j, b] += dh[j, t, b]
 
 
@@ -212,7 +224,7 @@ def add_into(out, a):
 
 
 @nb.njit(**_INLINE)
-def lstm_cell_forward(gates, t, bias, c, cp, cc, h):
+def lstm_cell_forward(gates, t, bias, c, cp, cc, h, b0, b1):
     """One LSTM step: ``gates[:, t]`` holds x_t W + h_{t-1} U on entry and the gate values on exit; reads the
     states from slot ``cp`` of c and ``t`` of h, writes slot ``cc`` of c and ``t + 1`` of h.
 
@@ -221,329 +233,339 @@ def lstm_cell_forward(gates, t, bias, c, cp, cc, h):
         (3) c_t = f ⊙ c_{t-1} + i ⊙ g
         (4) h_t = o ⊙ tanh(c_t)
     """
+    u0, u1 = _columns(b0, b1)
     H, B = c.shape[0], c.shape[2]
     for j in range(H):
         bi, bf, bg, bo = bias[j], bias[H + j], bias[2 * H + j], bias[3 * H + j]
-        for b in range(B):  # (1), (2)
+        for b in range(u0, u1):  # (1), (2)
             gates[j, t, b] = sigmoid_(gates[j, t, b] + bi)
-        for b in range(B):
+        for b in range(u0, u1):
             gates[H + j, t, b] = sigmoid_(gates[H + j, t, b] + bf)
-        for b in range(B):
+        for b in range(u0, u1):
             gates[2 * H + j, t, b] = tanh_(gates[2 * H + j, t, b] + bg)
-        for b in range(B):
+        for b in range(u0, u1):
             gates[3 * H + j, t, b] = sigmoid_(gates[3 * H + j, t, b] + bo)
-        for b in range(B):  # (3)
+        for b in range(u0, u1):  # (3)
             c[j, cc, b] = gates[H + j, t, b] * c[j, cp, b] + gates[j, t, b] * gates[2 * H + j, t, b]
-        for b in range(B):  # (4)
+        for b in range(u0, u1):  # (4)
             h[j, t + 1, b] = gates[3 * H + j, t, b] * tanh_(c[j, cc, b])
 
 
 @nb.njit(**_INLINE)
-def lstm_cell_backward(dh_rec, gates, t, c, dc_next, dz, dc):
+def lstm_cell_backward(dh_rec, gates, t, c, dc_next, dz, dc, b0, b1):
     """Backward of :func:`lstm_cell_forward`, stages in reverse.
 
     ``dh_rec``: on entry the total dL/dh_t; ``dc_next``: on entry dL/dc_t through step t+1, on
     exit dL/dc_{t-1} through step t. Writes ``dz[:, t]`` (dL/dz_t) and ``dc[:, t]`` (total dL/dc_t).
     c holds c_{t-1} in slot t and c_t in slot t + 1.
     """
+    u0, u1 = _columns(b0, b1)
     H, B = dh_rec.shape
     for j in range(H):
         # (4) h_t = o ⊙ tanh(c_t):  do = dh ⊙ tanh(c_t),  dc_t += dh ⊙ o ⊙ (1 − tanh²(c_t))
-        for b in range(B):
+        for b in range(u0, u1):
             tc = tanh_(c[j, t + 1, b])
             o = gates[3 * H + j, t, b]
             dc[j, t, b] = dc_next[j, b] + dh_rec[j, b] * o * (1 - tc * tc)
-        for b in range(B):  # (2) through o = σ(z_o)
+        for b in range(u0, u1):  # (2) through o = σ(z_o)
             o = gates[3 * H + j, t, b]
             dz[3 * H + j, t, b] = dh_rec[j, b] * tanh_(c[j, t + 1, b]) * o * (1 - o)
         # (3) c_t = f ⊙ c_{t-1} + i ⊙ g, then (2) through i, f, g
-        for b in range(B):
+        for b in range(u0, u1):
             i = gates[j, t, b]
             dz[j, t, b] = dc[j, t, b] * gates[2 * H + j, t, b] * i * (1 - i)
-        for b in range(B):
+        for b in range(u0, u1):
             f = gates[H + j, t, b]
             dz[H + j, t, b] = dc[j, t, b] * c[j, t, b] * f * (1 - f)
-        for b in range(B):
+        for b in range(u0, u1):
             g = gates[2 * H + j, t, b]
             dz[2 * H + j, t, b] = dc[j, t, b] * gates[j, t, b] * (1 - g * g)
-        for b in range(B):
+        for b in range(u0, u1):
             dc_next[j, b] = dc[j, t, b] * gates[H + j, t, b]
         # (1) is the caller's: dh_{t-1} = dz_t Uᵀ, and the weight GEMMs after the loop
 
 
 @nb.njit(**_JIT)
-def lstm_forward_loop(blas, own, gates, UT, bias, c, h, keep):
+def lstm_forward_loop(blas, own, gates, UT, bias, c, h, keep, b0, b1):
     """The whole forward loop. ``gates (4H, T, B)`` holds x W on entry, the gates on exit; ``h``
     (and ``c`` when ``keep``) are ``(H, T + 1, B)`` with the initial state in slot 0; without
     ``keep`` (inference) ``c`` is one ``(H, 1, B)`` slot updated in place. The recurrent product
     accumulates into ``gates[:, t]`` (BLAS when ``blas`` is its address, see :func:`_product`)."""
     H = UT.shape[1]
     for t in range(gates.shape[1]):
-        _product(blas, own, UT, 0, 0, 4 * H, H, h, 0, t, gates, 0, t, 1.0)  # (1)
+        _product(blas, own, UT, 0, 0, 4 * H, H, h, 0, t, gates, 0, t, 1.0, b0, b1)  # (1)
         if keep:
-            lstm_cell_forward(gates, t, bias, c, t, t + 1, h)
+            lstm_cell_forward(gates, t, bias, c, t, t + 1, h, b0, b1)
         else:
-            lstm_cell_forward(gates, t, bias, c, 0, 0, h)
+            lstm_cell_forward(gates, t, bias, c, 0, 0, h, b0, b1)
 
 
 @nb.njit(**_JIT)
-def lstm_backward_loop(blas, own, dh, use_dh, U, gates, c, dh_rec, dc_next, dz, dc):
+def lstm_backward_loop(blas, own, dh, use_dh, U, gates, c, dh_rec, dc_next, dz, dc, b0, b1):
     """The whole backward loop; ``dh_rec``/``dc_next`` hold the final-state gradients on entry and
     dh0/dc0 on exit."""
     H, B = dh_rec.shape
     dh_rec3 = dh_rec.reshape((H, 1, B))
     for t in range(gates.shape[1] - 1, -1, -1):
         if use_dh:
-            _add_step(dh_rec, dh, t)
-        lstm_cell_backward(dh_rec, gates, t, c, dc_next, dz, dc)
-        _product(blas, own, U, 0, 0, H, 4 * H, dz, 0, t, dh_rec3, 0, 0, 0.0)  # (1) dh_{t-1} = dz_t Uᵀ
+            _add_step(dh_rec, dh, t, b0, b1)
+        lstm_cell_backward(dh_rec, gates, t, c, dc_next, dz, dc, b0, b1)
+        _product(blas, own, U, 0, 0, H, 4 * H, dz, 0, t, dh_rec3, 0, 0, 0.0, b0, b1)  # (1) dh_{t-1} = dz_t Uᵀ
 
 
 @nb.njit(**_JIT)
 def lstm_step_forward(gates, t, bias, c, cp, cc, h):
-    lstm_cell_forward(gates, t, bias, c, cp, cc, h)
+    lstm_cell_forward(gates, t, bias, c, cp, cc, h, 0, h.shape[2])
 
 
 @nb.njit(**_JIT)
 def lstm_step_backward(dh, t, use_dh, dh_rec, gates, c, dc_next, dz, dc):
     if use_dh:
-        _add_step(dh_rec, dh, t)
-    lstm_cell_backward(dh_rec, gates, t, c, dc_next, dz, dc)
+        _add_step(dh_rec, dh, t, 0, dh_rec.shape[1])
+    lstm_cell_backward(dh_rec, gates, t, c, dc_next, dz, dc, 0, dh_rec.shape[1])
 
 
 # ──────────────────────────────────────────────────────────────────────────────── GRU
 
 
 @nb.njit(**_INLINE)
-def gru_cell_forward_after(gates, t, hu, bx, bu, aux, ta, h):
+def gru_cell_forward_after(gates, t, hu, bx, bu, aux, ta, h, b0, b1):
     """One GRU step, reset after the recurrent product (gates[:, t] = x_t W, hu = h_{t-1} U given).
 
         (1) r = σ(xw_r + b_r + hu_r + bu_r)   u = σ(xw_z + b_z + hu_z + bu_z)
         (2) n = tanh(xw_n + b_n + r ⊙ (hu_n + bu_n))      aux[:, ta] keeps hu_n + bu_n
         (3) h_t = n + u ⊙ (h_{t-1} − n)
     """
+    u0, u1 = _columns(b0, b1)
     H, B = h.shape[0], h.shape[2]
     for j in range(H):
         br, bz, bn, bun = bx[j] + bu[j], bx[H + j] + bu[H + j], bx[2 * H + j], bu[2 * H + j]
-        for b in range(B):  # (1)
+        for b in range(u0, u1):  # (1)
             gates[j, t, b] = sigmoid_(gates[j, t, b] + hu[j, b] + br)
-        for b in range(B):
+        for b in range(u0, u1):
             gates[H + j, t, b] = sigmoid_(gates[H + j, t, b] + hu[H + j, b] + bz)
-        for b in range(B):  # (2)
+        for b in range(u0, u1):  # (2)
             aux[j, ta, b] = hu[2 * H + j, b] + bun
-        for b in range(B):
+        for b in range(u0, u1):
             gates[2 * H + j, t, b] = tanh_(gates[2 * H + j, t, b] + bn + gates[j, t, b] * aux[j, ta, b])
-        for b in range(B):  # (3)
+        for b in range(u0, u1):  # (3)
             n = gates[2 * H + j, t, b]
             h[j, t + 1, b] = n + gates[H + j, t, b] * (h[j, t, b] - n)
 
 
 @nb.njit(**_INLINE)
-def gru_cell_forward_before_rz(gates, t, hu, bx, bu, aux, h):
+def gru_cell_forward_before_rz(gates, t, hu, bx, bu, aux, h, b0, b1):
     """Reset-before GRU, first half: r, u from ``hu = h_{t-1} U_rz``; aux[:, t] = r ⊙ h_{t-1}."""
+    u0, u1 = _columns(b0, b1)
     H, B = h.shape[0], h.shape[2]
     for j in range(H):
         br, bz = bx[j] + bu[j], bx[H + j] + bu[H + j]
-        for b in range(B):
+        for b in range(u0, u1):
             gates[j, t, b] = sigmoid_(gates[j, t, b] + hu[j, b] + br)
-        for b in range(B):
+        for b in range(u0, u1):
             gates[H + j, t, b] = sigmoid_(gates[H + j, t, b] + hu[H + j, b] + bz)
-        for b in range(B):
+        for b in range(u0, u1):
             aux[j, t, b] = gates[j, t, b] * h[j, t, b]
 
 
 @nb.njit(**_INLINE)
-def gru_cell_forward_before_n(gates, t, hu, bx, bu, h):
+def gru_cell_forward_before_n(gates, t, hu, bx, bu, h, b0, b1):
     """Reset-before GRU, second half: n = tanh(xw_n + b_n + (r ⊙ h) U_n + bu_n), the product in hu[2H:]."""
+    u0, u1 = _columns(b0, b1)
     H, B = h.shape[0], h.shape[2]
     for j in range(H):
         bn = bx[2 * H + j] + bu[2 * H + j]
-        for b in range(B):
+        for b in range(u0, u1):
             gates[2 * H + j, t, b] = tanh_(gates[2 * H + j, t, b] + hu[2 * H + j, b] + bn)
-        for b in range(B):
+        for b in range(u0, u1):
             n = gates[2 * H + j, t, b]
             h[j, t + 1, b] = n + gates[H + j, t, b] * (h[j, t, b] - n)
 
 
 @nb.njit(**_INLINE)
-def gru_cell_backward(dh_rec, gates, t, aux, h, reset_after, dz, dhu, dh_prev):
+def gru_cell_backward(dh_rec, gates, t, aux, h, reset_after, dz, dhu, dh_prev, b0, b1):
     """Backward of one GRU step, stages (3), (2), (1) in reverse; ``dh_rec`` is the total dL/dh_t.
 
     Writes ``dz[:, t]`` (dL/d[a_r, a_z, a_n]; for reset-before the r block is finished by
     :func:`gru_cell_backward_before_r`), for reset_after also ``dhu[:, t]`` (dL/d(h U + b_u)),
     and ``dh_prev`` = the direct part u ⊙ dh of dL/dh_{t-1}.
     """
+    u0, u1 = _columns(b0, b1)
     H, B = dh_rec.shape
     for j in range(H):
         # (3) h_t = n + u ⊙ (h_{t-1} − n), then (2) n = tanh(a_n)
-        for b in range(B):
+        for b in range(u0, u1):
             u, n = gates[H + j, t, b], gates[2 * H + j, t, b]
             dz[2 * H + j, t, b] = dh_rec[j, b] * (1 - u) * (1 - n * n)
-        for b in range(B):
+        for b in range(u0, u1):
             u = gates[H + j, t, b]
             dz[H + j, t, b] = dh_rec[j, b] * (h[j, t, b] - gates[2 * H + j, t, b]) * u * (1 - u)
-        for b in range(B):
+        for b in range(u0, u1):
             dh_prev[j, b] = dh_rec[j, b] * gates[H + j, t, b]
         if reset_after:  # a_n = xw_n + b_n + r ⊙ aux: dr = da_n ⊙ aux, then (1) r = σ(a_r)
-            for b in range(B):
+            for b in range(u0, u1):
                 r = gates[j, t, b]
                 dz[j, t, b] = dz[2 * H + j, t, b] * aux[j, t, b] * r * (1 - r)
-            for b in range(B):
+            for b in range(u0, u1):
                 dhu[j, t, b] = dz[j, t, b]
                 dhu[H + j, t, b] = dz[H + j, t, b]
-            for b in range(B):
+            for b in range(u0, u1):
                 dhu[2 * H + j, t, b] = dz[2 * H + j, t, b] * gates[j, t, b]
 
 
 @nb.njit(**_INLINE)
-def gru_cell_backward_before_r(drh, gates, t, h, dz, dh_prev):
+def gru_cell_backward_before_r(drh, gates, t, h, dz, dh_prev, b0, b1):
     """Reset-before: with d(r ⊙ h) = da_n U_nᵀ in ``drh``, dz_r = d(rh) ⊙ h ⊙ σ′ and dh_prev += d(rh) ⊙ r."""
+    u0, u1 = _columns(b0, b1)
     H, B = drh.shape
     for j in range(H):
-        for b in range(B):
+        for b in range(u0, u1):
             r = gates[j, t, b]
             dz[j, t, b] = drh[j, b] * h[j, t, b] * r * (1 - r)
-        for b in range(B):
+        for b in range(u0, u1):
             dh_prev[j, b] += drh[j, b] * gates[j, t, b]
 
 
 @nb.njit(**_JIT)
-def gru_forward_loop(blas, own, gates, UT, bx, bu, reset_after, aux, keep, h, hu):
+def gru_forward_loop(blas, own, gates, UT, bx, bu, reset_after, aux, keep, h, hu, b0, b1):
     """The whole GRU forward loop; ``gates (3H, T, B)`` holds x W on entry; ``h (H, T + 1, B)``
     with h0 in slot 0. Without ``keep`` a reset-after ``aux`` is one ``(H, 1, B)`` slot."""
     H = UT.shape[1]
     hu3 = hu.reshape((hu.shape[0], 1, hu.shape[1]))
     for t in range(gates.shape[1]):
         if reset_after:
-            _product(blas, own, UT, 0, 0, 3 * H, H, h, 0, t, hu3, 0, 0, 0.0)
-            gru_cell_forward_after(gates, t, hu, bx, bu, aux, t if keep else 0, h)
+            _product(blas, own, UT, 0, 0, 3 * H, H, h, 0, t, hu3, 0, 0, 0.0, b0, b1)
+            gru_cell_forward_after(gates, t, hu, bx, bu, aux, t if keep else 0, h, b0, b1)
         else:
-            _product(blas, own, UT, 0, 0, 2 * H, H, h, 0, t, hu3, 0, 0, 0.0)
-            gru_cell_forward_before_rz(gates, t, hu, bx, bu, aux, h)
-            _product(blas, own, UT, 2 * H, 0, H, H, aux, 0, t, hu3, 2 * H, 0, 0.0)
-            gru_cell_forward_before_n(gates, t, hu, bx, bu, h)
+            _product(blas, own, UT, 0, 0, 2 * H, H, h, 0, t, hu3, 0, 0, 0.0, b0, b1)
+            gru_cell_forward_before_rz(gates, t, hu, bx, bu, aux, h, b0, b1)
+            _product(blas, own, UT, 2 * H, 0, H, H, aux, 0, t, hu3, 2 * H, 0, 0.0, b0, b1)
+            gru_cell_forward_before_n(gates, t, hu, bx, bu, h, b0, b1)
 
 
 @nb.njit(**_JIT)
-def gru_backward_loop(blas, own, dh, use_dh, U, gates, aux, h, reset_after, dh_rec, dh_prev, drh, dz, dhu):
+def gru_backward_loop(blas, own, dh, use_dh, U, gates, aux, h, reset_after, dh_rec, dh_prev, drh, dz, dhu, b0, b1):
     """The whole GRU backward loop; ``dh_rec`` holds dL/dh_T on entry and dh0 on exit.
     (``dhu`` is written only when ``reset_after``; otherwise pass any array of dz's shape.)"""
+    u0, u1 = _columns(b0, b1)
     H, B = dh_rec.shape
     dh_rec3, drh3 = dh_rec.reshape((H, 1, B)), drh.reshape((H, 1, B))
     for t in range(gates.shape[1] - 1, -1, -1):
         if use_dh:
-            _add_step(dh_rec, dh, t)
-        gru_cell_backward(dh_rec, gates, t, aux, h, reset_after, dz, dhu, dh_prev)
+            _add_step(dh_rec, dh, t, b0, b1)
+        gru_cell_backward(dh_rec, gates, t, aux, h, reset_after, dz, dhu, dh_prev, b0, b1)
         if reset_after:
-            _product(blas, own, U, 0, 0, H, 3 * H, dhu, 0, t, dh_rec3, 0, 0, 0.0)
+            _product(blas, own, U, 0, 0, H, 3 * H, dhu, 0, t, dh_rec3, 0, 0, 0.0, b0, b1)
         else:
-            _product(blas, own, U, 0, 2 * H, H, H, dz, 2 * H, t, drh3, 0, 0, 0.0)
-            gru_cell_backward_before_r(drh, gates, t, h, dz, dh_prev)
-            _product(blas, own, U, 0, 0, H, 2 * H, dz, 0, t, dh_rec3, 0, 0, 0.0)
+            _product(blas, own, U, 0, 2 * H, H, H, dz, 2 * H, t, drh3, 0, 0, 0.0, b0, b1)
+            gru_cell_backward_before_r(drh, gates, t, h, dz, dh_prev, b0, b1)
+            _product(blas, own, U, 0, 0, H, 2 * H, dz, 0, t, dh_rec3, 0, 0, 0.0, b0, b1)
         for j in range(H):
-            for b in range(dh_rec.shape[1]):
+            for b in range(u0, u1):
                 dh_rec[j, b] += dh_prev[j, b]
 
 
 @nb.njit(**_JIT)
 def gru_step_forward_after(gates, t, hu, bx, bu, aux, ta, h):
-    gru_cell_forward_after(gates, t, hu, bx, bu, aux, ta, h)
+    gru_cell_forward_after(gates, t, hu, bx, bu, aux, ta, h, 0, h.shape[2])
 
 
 @nb.njit(**_JIT)
 def gru_step_forward_before_rz(gates, t, hu, bx, bu, aux, h):
-    gru_cell_forward_before_rz(gates, t, hu, bx, bu, aux, h)
+    gru_cell_forward_before_rz(gates, t, hu, bx, bu, aux, h, 0, h.shape[2])
 
 
 @nb.njit(**_JIT)
 def gru_step_forward_before_n(gates, t, hu, bx, bu, h):
-    gru_cell_forward_before_n(gates, t, hu, bx, bu, h)
+    gru_cell_forward_before_n(gates, t, hu, bx, bu, h, 0, h.shape[2])
 
 
 @nb.njit(**_JIT)
 def gru_step_backward(dh, t, use_dh, dh_rec, gates, aux, h, reset_after, dz, dhu, dh_prev):
     if use_dh:
-        _add_step(dh_rec, dh, t)
-    gru_cell_backward(dh_rec, gates, t, aux, h, reset_after, dz, dhu, dh_prev)
+        _add_step(dh_rec, dh, t, 0, dh_rec.shape[1])
+    gru_cell_backward(dh_rec, gates, t, aux, h, reset_after, dz, dhu, dh_prev, 0, dh_rec.shape[1])
 
 
 @nb.njit(**_JIT)
 def gru_step_backward_before_r(drh, gates, t, h, dz, dh_prev):
-    gru_cell_backward_before_r(drh, gates, t, h, dz, dh_prev)
+    gru_cell_backward_before_r(drh, gates, t, h, dz, dh_prev, 0, drh.shape[1])
 
 
 # ──────────────────────────────────────────────────────────────────────── simple RNN
 
 
 @nb.njit(**_INLINE)
-def rnn_cell_forward(xw, t, rec, bias, code, h):
+def rnn_cell_forward(xw, t, rec, bias, code, h, b0, b1):
     """(1) a_t = x_t W + h_{t-1} U + b;  (2) h_t = act(a_t), written to slot t + 1 of h."""
+    u0, u1 = _columns(b0, b1)
     H, B = h.shape[0], h.shape[2]
     for j in range(H):
         bj = bias[j]
         if code == 0:
-            for b in range(B):
+            for b in range(u0, u1):
                 h[j, t + 1, b] = tanh_(xw[j, t, b] + rec[j, b] + bj)
         elif code == 1:
-            for b in range(B):
+            for b in range(u0, u1):
                 a = xw[j, t, b] + rec[j, b] + bj
                 h[j, t + 1, b] = max(a, a * 0)
         elif code == 2:
-            for b in range(B):
+            for b in range(u0, u1):
                 h[j, t + 1, b] = sigmoid_(xw[j, t, b] + rec[j, b] + bj)
         else:
-            for b in range(B):
+            for b in range(u0, u1):
                 h[j, t + 1, b] = xw[j, t, b] + rec[j, b] + bj
 
 
 @nb.njit(**_INLINE)
-def rnn_cell_backward(dh_rec, h, t, code, dz):
+def rnn_cell_backward(dh_rec, h, t, code, dz, b0, b1):
     """(2) backward: dz_t = dh_t ⊙ act′, written through the output h_t (slot t + 1)."""
+    u0, u1 = _columns(b0, b1)
     H, B = dh_rec.shape
     for j in range(H):
         if code == 0:
-            for b in range(B):
+            for b in range(u0, u1):
                 y = h[j, t + 1, b]
                 dz[j, t, b] = dh_rec[j, b] * (1 - y * y)
         elif code == 1:
-            for b in range(B):
+            for b in range(u0, u1):
                 dz[j, t, b] = dh_rec[j, b] if h[j, t + 1, b] > 0 else dh_rec[j, b] * 0
         elif code == 2:
-            for b in range(B):
+            for b in range(u0, u1):
                 y = h[j, t + 1, b]
                 dz[j, t, b] = dh_rec[j, b] * y * (1 - y)
         else:
-            for b in range(B):
+            for b in range(u0, u1):
                 dz[j, t, b] = dh_rec[j, b]
 
 
 @nb.njit(**_JIT)
-def rnn_forward_loop(blas, own, xw, UT, bias, code, h, rec):
+def rnn_forward_loop(blas, own, xw, UT, bias, code, h, rec, b0, b1):
     H = UT.shape[1]
     rec3 = rec.reshape((H, 1, rec.shape[1]))
     for t in range(xw.shape[1]):
-        _product(blas, own, UT, 0, 0, H, H, h, 0, t, rec3, 0, 0, 0.0)
-        rnn_cell_forward(xw, t, rec, bias, code, h)
+        _product(blas, own, UT, 0, 0, H, H, h, 0, t, rec3, 0, 0, 0.0, b0, b1)
+        rnn_cell_forward(xw, t, rec, bias, code, h, b0, b1)
 
 
 @nb.njit(**_JIT)
-def rnn_backward_loop(blas, own, dh, use_dh, U, h, code, dh_rec, dz):
+def rnn_backward_loop(blas, own, dh, use_dh, U, h, code, dh_rec, dz, b0, b1):
     H, B = dh_rec.shape
     dh_rec3 = dh_rec.reshape((H, 1, B))
     for t in range(h.shape[1] - 2, -1, -1):
         if use_dh:
-            _add_step(dh_rec, dh, t)
-        rnn_cell_backward(dh_rec, h, t, code, dz)
-        _product(blas, own, U, 0, 0, H, H, dz, 0, t, dh_rec3, 0, 0, 0.0)
+            _add_step(dh_rec, dh, t, b0, b1)
+        rnn_cell_backward(dh_rec, h, t, code, dz, b0, b1)
+        _product(blas, own, U, 0, 0, H, H, dz, 0, t, dh_rec3, 0, 0, 0.0, b0, b1)
 
 
 @nb.njit(**_JIT)
 def rnn_step_forward(xw, t, rec, bias, code, h):
-    rnn_cell_forward(xw, t, rec, bias, code, h)
+    rnn_cell_forward(xw, t, rec, bias, code, h, 0, h.shape[2])
 
 
 @nb.njit(**_JIT)
 def rnn_step_backward(dh, t, use_dh, dh_rec, h, code, dz):
     if use_dh:
-        _add_step(dh_rec, dh, t)
-    rnn_cell_backward(dh_rec, h, t, code, dz)
+        _add_step(dh_rec, dh, t, 0, dh_rec.shape[1])
+    rnn_cell_backward(dh_rec, h, t, code, dz, 0, dh_rec.shape[1])

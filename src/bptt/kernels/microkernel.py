@@ -94,25 +94,25 @@ def _tile(typingctx, A, a0, lda, X, x0, ldx, C, c0, ldc, K, beta):
 ALL, FORWARD_SHAPES = 2, 1
 
 
-def own_product(own, A, r0, c0, M, K, X, x0, t, out, o0, to, beta):  # pragma: no cover - compiled only
-    """out[o0 + m, to, :] = A[r0 + m, c0:c0 + K] @ X[x0:x0 + K, t, :] (+ out when beta is 1), m < M,
+def own_product(own, A, r0, c0, M, K, X, x0, t, out, o0, to, beta, b0, b1):  # pragma: no cover - compiled only
+    """out[o0 + m, to, b0:b1] = A[r0 + m, c0:c0 + K] @ X[x0:x0 + K, t, b0:b1] (+ out when beta is 1), m < M,
     by :func:`_tile`; True when done, False when the mode, dtype or shapes do not suit it."""
     raise NotImplementedError
 
 
 @overload(own_product, inline="always", jit_options={"fastmath": True})
-def _ol_own_product(own, A, r0, c0, M, K, X, x0, t, out, o0, to, beta):
+def _ol_own_product(own, A, r0, c0, M, K, X, x0, t, out, o0, to, beta, b0, b1):
     if not all(isinstance(a, types.Array) and a.dtype == types.float32 for a in (A, X, out)):
-        return lambda own, A, r0, c0, M, K, X, x0, t, out, o0, to, beta: False
+        return lambda own, A, r0, c0, M, K, X, x0, t, out, o0, to, beta, b0, b1: False
 
-    def impl(own, A, r0, c0, M, K, X, x0, t, out, o0, to, beta):
+    def impl(own, A, r0, c0, M, K, X, x0, t, out, o0, to, beta, b0, b1):
         B = X.shape[2]
-        if own == 0 or M % MR != 0 or B % NC != 0 or (own == FORWARD_SHAPES and M < K):
+        if own == 0 or M % MR != 0 or (b1 - b0) % NC != 0 or (own == FORWARD_SHAPES and M < K):
             return False
         lda, ldx, ldc = A.shape[1], X.shape[1] * B, out.shape[1] * B
         bf = np.float32(beta)
         for m in range(0, M, MR):
-            for n in range(0, B, NC):
+            for n in range(b0, b1, NC):
                 _tile(A, (r0 + m) * lda + c0, lda, X, (x0 * X.shape[1] + t) * B + n, ldx,
                       out, ((o0 + m) * out.shape[1] + to) * B + n, ldc, K, bf)
         return True
@@ -126,4 +126,4 @@ def product2d(A, X, out, beta):
     and measurement); False when the shapes do not suit it."""
     M, K = A.shape
     return own_product(ALL, A, 0, 0, M, K, X.reshape((K, 1, X.shape[1])), 0, 0,
-                       out.reshape((M, 1, out.shape[1])), 0, 0, beta)
+                       out.reshape((M, 1, out.shape[1])), 0, 0, beta, 0, X.shape[1])

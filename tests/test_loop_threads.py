@@ -1,0 +1,133 @@
+"""The time loop on two threads, each over its own part of the batch.
+
+Every sequence of a batch is independent until the weight gradients (GEMMs after the loop), so a
+loop cut between two threads must give what the one-thread loop gives; test_backends.py runs its
+reference comparisons on this driver too. Here: where the batch is cut, that results do not
+depend on the cut, that failures reach the caller, and that a forked child can still cut.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+
+import numpy as np
+import pytest
+from problems import CELLS, GATES, cell_id, make_problem, rel
+from threadpoolctl import threadpool_limits
+
+from bptt import _threads, functional as F
+
+
+@pytest.fixture
+def loop_threads(monkeypatch):
+    def set_to(n: str):
+        monkeypatch.setenv("BPTT_LOOP_THREADS", n)
+
+    return set_to
+
+
+@pytest.mark.parametrize(
+    "T, B, H, G, dtype, expected",
+    [
+        (30, 256, 64, 4, np.float32, 128),  # the medium row: parts of 128, micro-kernel in both
+        (100, 64, 128, 4, np.float32, 32),  # the long row: parts of 32
+        (50, 128, 256, 3, np.float32, 64),
+        (200, 32, 512, 4, np.float32, 0),  # the large row: parts of 16 would be too narrow
+        (10, 100, 10, 4, np.float32, 0),  # the tutorial row: too little work to pay for a thread
+        (50, 100, 256, 4, np.float32, 48),  # cut on a 64-byte boundary (16 float32)
+        (50, 100, 256, 4, np.float64, 48),  # (8 float64)
+        (50, 96, 256, 4, np.float32, 48),  # 96 is no multiple of 64: 16-column steps
+        (50, 40, 256, 4, np.float64, 0),  # a part of 16 columns is too narrow
+    ],
+)
+def test_where_the_batch_is_cut(loop_threads, T, B, H, G, dtype, expected):
+    loop_threads("")
+    if _threads.blas_max_threads() < 2:
+        pytest.skip("NumPy's BLAS runs one thread on this machine: loops never split")
+    assert F._loop_split(T, B, H, G, dtype) == expected
+
+
+def test_one_thread_when_asked_or_when_blas_is_limited_to_one(loop_threads):
+    medium = (30, 256, 64, 4, np.float32)
+    loop_threads("1")
+    assert F._loop_split(*medium) == 0
+    loop_threads("")
+    with threadpool_limits(1, user_api="blas"):  # the user's limit on NumPy's BLAS holds for bptt's threads too
+        assert F._loop_split(*medium) == 0
+    loop_threads("2")  # forced: even tiny loops split, wherever a 64-byte boundary allows
+    if _threads.blas_max_threads() >= 2:
+        assert F._loop_split(2, 16, 3, 1, np.float64) == 8
+        assert F._loop_split(2, 8, 3, 1, np.float64) == 0
+
+
+def run_all(cell, options, problem, dh, finals):
+    forward, backward = getattr(F, f"{cell}_forward"), getattr(F, f"{cell}_backward")
+    h_inf, _ = forward(**problem, **options, keep_cache=False)
+    h, cache = forward(**problem, **options)
+    return {"h_inference": h_inf, "h": h, "gates": cache.gates, **backward(dh, cache, **finals)}
+
+
+@pytest.mark.parametrize("dtype, B, H", [(np.float64, 100, 12), (np.float32, 128, 16)])
+@pytest.mark.parametrize("case", CELLS, ids=cell_id)
+def test_two_threads_give_the_one_thread_results(loop_threads, case, dtype, B, H):
+    """B = 100 float64: cut at 48, BLAS in both parts; B = 128 float32: cut at 64, micro-kernel."""
+    cell, options = case
+    T, I = 9, 5
+    problem = {k: a.astype(dtype) for k, a in make_problem(cell, B, T, I, H, seed=7).items()}
+    rng = np.random.default_rng(8)
+    dh = rng.normal(size=(B, T, H)).astype(dtype)
+    finals = {"dh_last": rng.normal(size=(B, H)).astype(dtype)}
+    if cell == "lstm":
+        finals["dc_last"] = rng.normal(size=(B, H)).astype(dtype)
+    loop_threads("1")
+    one = run_all(cell, options, problem, dh, finals)
+    loop_threads("2")
+    assert F._loop_split(T, B, H, GATES[cell], dtype) in (48, 64) or _threads.blas_max_threads() < 2
+    two = run_all(cell, options, problem, dh, finals)
+    assert set(one) == set(two)
+    tol = 1e-12 if dtype == np.float64 else 1e-6
+    for k in one:
+        assert two[k].dtype == dtype, k
+        assert rel(two[k], one[k]) <= tol, (k, rel(two[k], one[k]))
+
+
+
+
+def test_a_failure_in_either_part_reaches_the_caller_and_the_worker_survives():
+    def part(which, fail):
+        if which == fail:
+            raise ValueError(f"part {which} failed")
+        return which
+
+    for fail in (1, 2):
+        with pytest.raises(ValueError, match=f"part {fail} failed"):
+            _threads.run_in_two_threads(part, (1, fail), (2, fail))
+    seen = []
+    _threads.run_in_two_threads(lambda x: seen.append(x), ("here",), ("there",))
+    assert sorted(seen) == ["here", "there"]
+
+
+def _forked_lstm(queue):
+    queue.put(F.lstm_forward(*_lstm_problem(), keep_cache=False)[0])
+
+
+def _lstm_problem():
+    rng = np.random.default_rng(11)
+    B, T, I, H = 64, 4, 3, 8
+    return (rng.normal(size=(B, T, I)), rng.normal(size=(I, 4 * H)) * 0.3, rng.normal(size=(H, 4 * H)) * 0.3,
+            rng.normal(size=4 * H) * 0.1)
+
+
+@pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="no fork on this platform")
+def test_a_forked_child_runs_two_thread_loops(loop_threads):
+    """The parent's worker thread does not exist in a forked child; the child starts its own."""
+    loop_threads("2")
+    expected = F.lstm_forward(*_lstm_problem(), keep_cache=False)[0]  # the parent's worker is now running
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_forked_lstm, args=(queue,))
+    child.start()
+    got = queue.get(timeout=60)
+    child.join(timeout=60)
+    assert child.exitcode == 0
+    assert np.array_equal(got, expected)
