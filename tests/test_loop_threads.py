@@ -32,7 +32,9 @@ def loop_threads(monkeypatch):
         (30, 256, 64, 4, np.float32, 128),  # the medium row: parts of 128, micro-kernel in both
         (100, 64, 128, 4, np.float32, 32),  # the long row: parts of 32
         (50, 128, 256, 3, np.float32, 64),
-        (200, 32, 512, 4, np.float32, 0),  # the large row: parts of 16 would be too narrow
+        (200, 32, 512, 4, np.float32, 16),  # the large row: parts of 16, on the micro-kernel's 16 x 16 tiles
+        (200, 32, 120, 4, np.float32, 0),  # H % 16 != 0: no 16 x 16 tiles, and BLAS on 16 columns is too slow
+        (200, 32, 512, 4, np.float64, 0),  # float64: BLAS only
         (10, 100, 10, 4, np.float32, 0),  # the tutorial row: too little work to pay for a thread
         (50, 100, 256, 4, np.float32, 48),  # cut on a 64-byte boundary (16 float32)
         (50, 100, 256, 4, np.float64, 48),  # (8 float64)
@@ -40,18 +42,20 @@ def loop_threads(monkeypatch):
         (50, 40, 256, 4, np.float64, 0),  # a part of 16 columns is too narrow
     ],
 )
-def test_where_the_batch_is_cut(loop_threads, T, B, H, G, dtype, expected):
+def test_where_the_batch_is_cut(loop_threads, monkeypatch, T, B, H, G, dtype, expected):
     loop_threads("")
+    monkeypatch.delenv("BPTT_OWN_KERNEL", raising=False)
     if _threads.blas_max_threads() < 2:
         pytest.skip("NumPy's BLAS runs one thread on this machine: loops never split")
     assert F._loop_split(T, B, H, G, dtype) == expected
 
 
-def test_one_thread_when_asked_or_when_blas_is_limited_to_one(loop_threads):
+def test_one_thread_when_asked_or_when_blas_is_limited_to_one(loop_threads, monkeypatch):
     medium = (30, 256, 64, 4, np.float32)
     loop_threads("1")
     assert F._loop_split(*medium) == 0
     loop_threads("")
+    monkeypatch.delenv("BPTT_OWN_KERNEL", raising=False)
     with threadpool_limits(1, user_api="blas"):  # the user's limit on NumPy's BLAS holds for bptt's threads too
         assert F._loop_split(*medium) == 0
     loop_threads("2")  # forced: even tiny loops split, wherever a 64-byte boundary allows
@@ -67,10 +71,11 @@ def run_all(cell, options, problem, dh, finals):
     return {"h_inference": h_inf, "h": h, "gates": cache.gates, **backward(dh, cache, **finals)}
 
 
-@pytest.mark.parametrize("dtype, B, H", [(np.float64, 100, 12), (np.float32, 128, 16)])
+@pytest.mark.parametrize("dtype, B, H", [(np.float64, 100, 12), (np.float32, 128, 16), (np.float32, 32, 16)])
 @pytest.mark.parametrize("case", CELLS, ids=cell_id)
 def test_two_threads_give_the_one_thread_results(loop_threads, case, dtype, B, H):
-    """B = 100 float64: cut at 48, BLAS in both parts; B = 128 float32: cut at 64, micro-kernel."""
+    """B = 100 float64: cut at 48, BLAS in both parts; B = 128 float32: cut at 64, micro-kernel
+    (8 x 32 tiles); B = 32 float32: cut at 16, micro-kernel (16 x 16 tiles)."""
     cell, options = case
     T, I = 9, 5
     problem = {k: a.astype(dtype) for k, a in make_problem(cell, B, T, I, H, seed=7).items()}
@@ -82,7 +87,7 @@ def test_two_threads_give_the_one_thread_results(loop_threads, case, dtype, B, H
     loop_threads("1")
     one = run_all(cell, options, problem, dh, finals)
     loop_threads("2")
-    assert F._loop_split(T, B, H, GATES[cell], dtype) in (48, 64) or _threads.blas_max_threads() < 2
+    assert F._loop_split(T, B, H, GATES[cell], dtype) in (16, 48, 64) or _threads.blas_max_threads() < 2
     two = run_all(cell, options, problem, dh, finals)
     assert set(one) == set(two)
     tol = 1e-12 if dtype == np.float64 else 1e-6

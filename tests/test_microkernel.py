@@ -8,7 +8,9 @@ import pytest
 from bptt.kernels.microkernel import product2d
 
 
-@pytest.mark.parametrize("M, K, N", [(8, 1, 32), (8, 3, 64), (64, 10, 32), (256, 64, 256), (2048, 512, 32)])
+# 8 x 32 tiles; then 16 x 16 tiles (N a multiple of 16 but not of 32: a batch of 32 cut in two, or 48)
+@pytest.mark.parametrize("M, K, N", [(8, 1, 32), (8, 3, 64), (64, 10, 32), (256, 64, 256), (2048, 512, 32),
+                                     (16, 1, 16), (16, 5, 16), (32, 7, 48), (2048, 512, 16), (512, 2048, 16)])
 @pytest.mark.parametrize("beta", [0.0, 1.0])
 def test_own_product_matches_matmul(M, K, N, beta):
     rng = np.random.default_rng(M + K + N)
@@ -21,15 +23,15 @@ def test_own_product_matches_matmul(M, K, N, beta):
     assert np.all(np.abs(C - expected) <= 4 * K * np.finfo(np.float32).eps * scale + 1e-30)
 
 
-@pytest.mark.parametrize("N", [32, 96])
-def test_beta_0_overwrites_garbage(N):
-    A, X = np.ones((8, 3), np.float32), np.ones((3, N), np.float32)
-    C = np.full((8, N), np.nan, np.float32)  # what an uninitialised workspace may hold
+@pytest.mark.parametrize("M, N", [(8, 32), (8, 96), (16, 16)])
+def test_beta_0_overwrites_garbage(M, N):
+    A, X = np.ones((M, 3), np.float32), np.ones((3, N), np.float32)
+    C = np.full((M, N), np.nan, np.float32)  # what an uninitialised workspace may hold
     assert product2d(A, X, C, 0.0) is True
     assert np.all(C == 3.0)
 
 
-@pytest.mark.parametrize("M, N, dtype", [(12, 32, np.float32), (8, 48, np.float32), (8, 32, np.float64)])
+@pytest.mark.parametrize("M, N, dtype", [(12, 32, np.float32), (8, 48, np.float32), (8, 16, np.float32), (16, 24, np.float32), (8, 32, np.float64)])
 def test_own_product_declines_what_it_cannot_tile(M, N, dtype):
     A, X = np.ones((M, 4), dtype), np.ones((4, N), dtype)
     C = np.full((M, N), 7.0, dtype)

@@ -24,6 +24,7 @@ Example (the published worked example, B=1, T=2, I=2, H=1)::
 from __future__ import annotations
 
 import functools
+import math
 import threading
 from dataclasses import dataclass
 
@@ -361,8 +362,9 @@ def _loop_threads(B: int, H: int, G: int):
 SPLIT_LOOP_WORK = 40e6
 LOOP_ELEMENTWISE = 40
 
-#: ... and when each part keeps at least this many batch columns: narrower products run far below
-#: the GEMM rate (the large row, B = 32, in two parts of 16: inference 1.2x slower than on one thread).
+#: ... and when each part keeps at least this many batch columns (16 where bptt's micro-kernel
+#: takes the products): narrower BLAS products run far below the GEMM rate (the large row, B = 32,
+#: in two parts of 16 with OpenBLAS: inference 1.2x slower than on one thread).
 LOOP_SPLIT_MIN_COLUMNS = 32
 
 
@@ -383,7 +385,12 @@ def _loop_split(T: int, B: int, H: int, G: int, dtype) -> int:
     if B % 64 == 0 and np.dtype(dtype) == np.float32:
         step = 32
     split = (B // 2 + step // 2) // step * step
-    narrowest = 1 if force == "2" else LOOP_SPLIT_MIN_COLUMNS
+    if force == "2":
+        narrowest = 1
+    elif _own_kernel(16, H, G, dtype, one_thread=True):  # 16-column parts still run at ~180 GFLOP/s
+        narrowest = 16
+    else:
+        narrowest = LOOP_SPLIT_MIN_COLUMNS
     return split if narrowest <= split <= B - narrowest else 0
 
 
@@ -419,11 +426,9 @@ def _compiled_loop(driver, T: int, B: int, H: int, G: int, dtype, *args) -> bool
         with _loop_threads(B, H, G):
             driver(blas, own, *args, 0, B)
         return True
-    blas, own = _driver(min(split, B - split), H, G, dtype, one_thread=True)
+    blas, own = _driver(math.gcd(split, B - split), H, G, dtype, one_thread=True)
     if blas is None:
         return False
-    if own and (split % 32 or (B - split) % 32):
-        own = 0
     with single_threaded_if(True):
         run_in_two_threads(driver, (blas, own, *args, 0, split), (blas, own, *args, split, B))
     return True
@@ -437,7 +442,9 @@ def _own_kernel(B: int, H: int, G: int, dtype, one_thread: bool = False) -> int:
     on two threads: 330-430 GFLOP/s here). ``BPTT_OWN_KERNEL=0`` turns it off, ``=1`` forces mode 2."""
     import os
 
-    if B % 32 or (G * H) % 8 or np.dtype(dtype) != np.float32:  # nothing to tile (G·H % 8 ≠ 0: H % 8 ≠ 0)
+    if np.dtype(dtype) != np.float32 or not (
+        (B % 32 == 0 and (G * H) % 8 == 0) or (B % 16 == 0 and H % 16 == 0)  # 8 × 32 or 16 × 16 tiles
+    ):
         return 0
     force = os.environ.get("BPTT_OWN_KERNEL")
     if force in ("0", "1"):

@@ -53,6 +53,14 @@ from numba.extending import overload
 from .blas import gemm
 from .microkernel import own_product
 
+#: A fingerprint of the modules whose code is compiled into this module's kernels (``blas.py``,
+#: ``microkernel.py``: intrinsics and overloads, inlined). Numba's disk cache checks only the
+#: contents of the file a function is defined in, so an edit there alone would leave kernels
+#: compiled with the old code in the cache. tests/test_kernel_cache.py fails until this value is
+#: updated (``python -m bptt.kernels.fingerprint``), and updating it changes this file, so every
+#: kernel here is compiled afresh.
+COMPILED_DEPENDENCIES = "c50745292d010049"
+
 _JIT = dict(cache=True, fastmath=True, error_model="numpy", nogil=True, boundscheck=False)
 _INLINE = dict(_JIT, inline="always")
 
