@@ -136,3 +136,30 @@ def test_a_forked_child_runs_two_thread_loops(loop_threads):
     child.join(timeout=60)
     assert child.exitcode == 0
     assert np.array_equal(got, expected)
+
+
+@pytest.mark.parametrize(
+    "I, T, B, G_H, dtype, two_threads",
+    [
+        (30, 10, 100, 40, np.float32, False),  # the tutorial LSTM: micro-kernel, 1000 columns (31 tiles + 8 by hand)
+        (5, 7, 37, 16, np.float32, True),  # two threads, 259 columns: each part ends in a hand-written tail
+        (3, 2, 5, 8, np.float32, True),  # fewer than 64 columns: no cut, one thread
+        (30, 10, 100, 10, np.float32, False),  # G·H % 8 != 0: 8 rows in tiles, 2 by hand
+        (30, 10, 100, 30, np.float32, True),  # (24 and 6, on two threads)
+        (4, 3, 50, 5, np.float32, False),  # fewer than 8 rows: all by hand
+        (6, 4, 33, 24, np.float64, True),  # float64: BLAS
+    ],
+)
+@pytest.mark.parametrize("own", ["", "0"])
+def test_input_projection_of_all_steps(monkeypatch, I, T, B, G_H, dtype, two_threads, own):
+    """``Wᵀ X`` for all steps at once, by the micro-kernel (on two threads for large products;
+    here forced by a zero threshold) or by BLAS; within float32 rounding of the float64 product."""
+    monkeypatch.setenv("BPTT_OWN_KERNEL", own)
+    monkeypatch.setattr(F, "PROJECTION_TWO_THREADS_FLOPS", 0 if two_threads else 1e30)
+    rng = np.random.default_rng(I + T + B)
+    x_fm = rng.normal(size=(I, T, B)).astype(dtype)
+    W = rng.normal(size=(I, G_H)).astype(dtype)
+    out = F._fm_input_projection(x_fm, W, G_H)
+    expected = np.einsum("ig,itb->gtb", W.astype(np.float64), x_fm.astype(np.float64))
+    assert out.shape == (G_H, T, B) and out.dtype == dtype
+    assert rel(out, expected) <= (1e-12 if dtype == np.float64 else 1e-6)

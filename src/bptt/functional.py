@@ -180,20 +180,41 @@ def _fm_copy(a: np.ndarray) -> np.ndarray:
     return out
 
 
-def _fm_input_projection(x_tm, W, G_H):
-    """``x_t W`` for all steps as one GEMM ``Wᵀ Xᵀ`` into a feature-major ``(G·H, T, B)`` array."""
-    T, B, I = x_tm.shape
-    out = np.empty((G_H, T, B), x_tm.dtype)
-    np.matmul(W.T, x_tm.reshape(T * B, I).T, out=out.reshape(G_H, T * B))
+#: The input projection of a float32 call runs on bptt's micro-kernel (``Wᵀ (G·H, I)`` in 8 × 32
+#: tiles over the T·B columns, the rows and columns left over by the hand-written product), on
+#: two threads, each over half of the columns, from this many flops. Measured on the grid (µs, NumPy's OpenBLAS with its Haswell
+#: kernels → the micro-kernel): tutorial LSTM 57 → 12, small 64 → 20 (one thread); medium
+#: 686 → 439, long 1152 → 716, large 19881 → 12455 (two threads).
+PROJECTION_TWO_THREADS_FLOPS = 20e6
+
+
+def _fm_input_projection(x_fm, W, G_H):
+    """``x_t W`` for all steps as one product ``Wᵀ (G·H, I) @ X (I, T·B)`` into a feature-major
+    ``(G·H, T, B)`` array, ``x_fm`` the feature-major ``(I, T, B)`` inputs."""
+    import os
+
+    I, T, B = x_fm.shape
+    N = T * B
+    out = np.empty((G_H, T, B), x_fm.dtype)
+    if x_fm.dtype != np.float32 or os.environ.get("BPTT_OWN_KERNEL") == "0":
+        np.matmul(W.T, x_fm.reshape(I, N), out=out.reshape(G_H, N))
+        return out
+    F = _fast()
+    args = (np.ascontiguousarray(W.T), x_fm.reshape(I, 1, N), out.reshape(G_H, 1, N))
+    half = N // 64 * 32
+    if 2 * N * I * G_H >= PROJECTION_TWO_THREADS_FLOPS and half and blas_max_threads() >= 2:
+        run_in_two_threads(F.project, (*args, 0, half), (*args, half, N))
+    else:
+        F.project(*args, 0, N)
     return out
 
 
-def _fm_input_projection_backward(x_tm, W, dz):
+def _fm_input_projection_backward(x_fm, W, dz):
     """``dx``, ``dW``, ``db`` from the feature-major ``dz (G·H, T, B)``: one GEMM each."""
-    T, B, I = x_tm.shape
+    I, T, B = x_fm.shape
     dz2 = dz.reshape(dz.shape[0], T * B)
     dx = _bm((dz2.T @ W.T).reshape(T, B, I))
-    return dx, x_tm.reshape(T * B, I).T @ dz2.T, dz2.sum(axis=1)
+    return dx, x_fm.reshape(I, T * B) @ dz2.T, dz2.sum(axis=1)
 
 
 def _fm_recurrent_weight_grad(h_ext, dz):
@@ -233,7 +254,7 @@ class _Cache:
     """
 
     layout: str  # "tbf" (reference kernels) or "ftb" (fast kernels; states with slot 0 = initial)
-    x_tm: np.ndarray
+    x_s: np.ndarray  # the inputs: (T, B, I) for "tbf", (I, T, B) for "ftb"
     W: np.ndarray
     U: np.ndarray
     h0: np.ndarray
@@ -255,8 +276,13 @@ class _Cache:
     @property
     def dims(self) -> tuple[int, int, int]:
         """``(T, B, H)``."""
-        T, B, _ = self.x_tm.shape
+        T, B = self.x_s.shape[:2] if self.layout == "tbf" else self.x_s.shape[1:]
         return T, B, self.U.shape[0]
+
+    @property
+    def n_inputs(self) -> int:
+        """I, the input features per step."""
+        return self.W.shape[0]
 
     @property
     def gates(self) -> np.ndarray:
@@ -519,15 +545,15 @@ def lstm_forward(x, W, U, b, h0=None, c0=None, *, keep_cache=True, backend=None)
     fn = "lstm_forward"
     backend = _backend(fn, backend)
     a, (B, T, I, H) = _check_forward(fn, x, W, U, b, 4, {"h0": h0, "c0": c0})
-    x_tm = _time_major_copy(a["x"])
     if backend == "reference":
+        x_tm = _time_major_copy(a["x"])
         gates = _input_projection(x_tm, a["W"], a["b"])
         c, tanh_c, h = (np.empty((T, B, H), gates.dtype) for _ in range(3))
         K.lstm_forward_loop(gates, a["U"], a["h0"], a["c0"], c, tanh_c, h)
         cache = LSTMCache("tbf", x_tm, a["W"], a["U"], a["h0"], gates, h, a["c0"], c, tanh_c)
         return _readonly(_bm(h)), (cache if keep_cache else None)
     with _blas_for(T, B, I, H, 4):
-        return _lstm_forward_fast(a, x_tm, B, T, I, H, keep_cache)
+        return _lstm_forward_fast(a, B, T, I, H, keep_cache)
 
 
 def lstm_backward(dh, cache, dh_last=None, dc_last=None):
@@ -553,10 +579,10 @@ def lstm_backward(dh, cache, dh_last=None, dc_last=None):
         dh0, dc0 = K.lstm_backward_loop(
             _time_major_or_zeros(dh, cache), dh_last, dc_last, cache.U, cache.c0, cache.gates_s, cache.c_s, cache.tanh_c_s, dz, dc
         )
-        dx, dW, db = _input_projection_backward(cache.x_tm, cache.W, dz)
+        dx, dW, db = _input_projection_backward(cache.x_s, cache.W, dz)
         dU = _recurrent_weight_grad(cache.h0, cache.h_s, dz)
         return {"dx": dx, "dW": dW, "dU": dU, "db": db, "dh0": dh0, "dc0": dc0, "dz": _bm(dz), "dc": _bm(dc)}
-    with _blas_for(T, B, cache.x_tm.shape[2], H, 4):
+    with _blas_for(T, B, cache.n_inputs, H, 4):
         return _lstm_backward_fast(dh, cache, dh_last, dc_last, T, B, H)
 
 
@@ -591,8 +617,8 @@ def gru_forward(x, W, U, b, b_u, h0=None, reset_after=True, *, keep_cache=True, 
     reset_after = bool(reset_after)
     backend = _backend(fn, backend)
     a, (B, T, I, H) = _check_forward(fn, x, W, U, b, 3, {"h0": h0}, {"b_u": b_u})
-    x_tm = _time_major_copy(a["x"])
     if backend == "reference":
+        x_tm = _time_major_copy(a["x"])
         xw = _input_projection(x_tm, a["W"], a["b"])
         gates = np.empty_like(xw)
         aux, h = np.empty((T, B, H), xw.dtype), np.empty((T, B, H), xw.dtype)
@@ -600,7 +626,7 @@ def gru_forward(x, W, U, b, b_u, h0=None, reset_after=True, *, keep_cache=True, 
         cache = GRUCache("tbf", x_tm, a["W"], a["U"], a["h0"], gates, h, a["b_u"], reset_after, aux)
         return _readonly(_bm(h)), (cache if keep_cache else None)
     with _blas_for(T, B, I, H, 3):
-        return _gru_forward_fast(a, x_tm, B, T, I, H, reset_after, keep_cache)
+        return _gru_forward_fast(a, B, T, I, H, reset_after, keep_cache)
 
 
 def gru_backward(dh, cache, dh_last=None):
@@ -619,7 +645,7 @@ def gru_backward(dh, cache, dh_last=None):
         dh0 = K.gru_backward_loop(
             _time_major_or_zeros(dh, cache), dh_last, cache.U, cache.h0, ra, cache.gates_s, cache.aux_s, cache.h_s, dz, dhu
         )
-        dx, dW, db = _input_projection_backward(cache.x_tm, cache.W, dz)
+        dx, dW, db = _input_projection_backward(cache.x_s, cache.W, dz)
         if ra:  # the recurrent product h U + b_u received dhu
             dU = _recurrent_weight_grad(cache.h0, cache.h_s, dhu)
             db_u = dhu.reshape(T * B, -1).sum(axis=0)
@@ -629,7 +655,7 @@ def gru_backward(dh, cache, dh_last=None):
             dU[:, 2 * H :] = cache.aux_s.reshape(T * B, H).T @ dz[:, :, 2 * H :].reshape(T * B, H)
             db_u = db.copy()
         return {"dx": dx, "dW": dW, "dU": dU, "db": db, "db_u": db_u, "dh0": dh0, "dz": _bm(dz)}
-    with _blas_for(T, B, cache.x_tm.shape[2], H, 3):
+    with _blas_for(T, B, cache.n_inputs, H, 3):
         return _gru_backward_fast(dh, cache, dh_last, T, B, H, ra)
 
 
@@ -657,15 +683,15 @@ def rnn_forward(x, W, U, b, h0=None, activation="tanh", *, keep_cache=True, back
     v.choice(fn, "activation", activation, ELEMENTWISE)
     backend = _backend(fn, backend)
     a, (B, T, I, H) = _check_forward(fn, x, W, U, b, 1, {"h0": h0})
-    x_tm = _time_major_copy(a["x"])
     if backend == "reference":
+        x_tm = _time_major_copy(a["x"])
         xw = _input_projection(x_tm, a["W"], a["b"])
         h = np.empty((T, B, H), xw.dtype)
         K.rnn_forward_loop(xw, a["U"], a["h0"], activation, h)
         cache = RNNCache("tbf", x_tm, a["W"], a["U"], a["h0"], h, h, activation)
         return _readonly(_bm(h)), (cache if keep_cache else None)
     with _blas_for(T, B, I, H, 1):
-        return _rnn_forward_fast(a, x_tm, B, T, I, H, activation, keep_cache)
+        return _rnn_forward_fast(a, B, T, I, H, activation, keep_cache)
 
 
 def rnn_backward(dh, cache, dh_last=None):
@@ -679,19 +705,20 @@ def rnn_backward(dh, cache, dh_last=None):
     if cache.layout == "tbf":
         dz = np.empty_like(cache.h_s)
         dh0 = K.rnn_backward_loop(_time_major_or_zeros(dh, cache), dh_last, cache.U, cache.activation, cache.h_s, dz)
-        dx, dW, db = _input_projection_backward(cache.x_tm, cache.W, dz)
+        dx, dW, db = _input_projection_backward(cache.x_s, cache.W, dz)
         dU = _recurrent_weight_grad(cache.h0, cache.h_s, dz)
         return {"dx": dx, "dW": dW, "dU": dU, "db": db, "dh0": dh0, "dz": _bm(dz)}
-    with _blas_for(T, B, cache.x_tm.shape[2], H, 1):
+    with _blas_for(T, B, cache.n_inputs, H, 1):
         return _rnn_backward_fast(dh, cache, dh_last, T, B, H)
 
 
 # ─────────────────────────────────────────────── fast-path bodies (see bptt.kernels.fast)
 
 
-def _lstm_forward_fast(a, x_tm, B, T, I, H, keep_cache):
+def _lstm_forward_fast(a, B, T, I, H, keep_cache):
     F = _fast()
-    gates = _fm_input_projection(x_tm, a["W"], 4 * H)
+    x_fm = _fm_copy(a["x"])
+    gates = _fm_input_projection(x_fm, a["W"], 4 * H)
     h = _states_ext(a["h0"], T)
     c = _states_ext(a["c0"], T if keep_cache else 0)
     UT = np.ascontiguousarray(a["U"].T)
@@ -705,7 +732,7 @@ def _lstm_forward_fast(a, x_tm, B, T, I, H, keep_cache):
             F.lstm_step_forward(gates, t, a["b"], c, cp, cc, h)  # (1)-(4) fused
     if not keep_cache:
         return _readonly(_fm(h[:, 1:])), None
-    return _readonly(_fm(h[:, 1:])), LSTMCache("ftb", x_tm, a["W"], a["U"], a["h0"], gates, h, a["c0"], c, None)
+    return _readonly(_fm(h[:, 1:])), LSTMCache("ftb", x_fm, a["W"], a["U"], a["h0"], gates, h, a["c0"], c, None)
 
 
 def _lstm_backward_fast(dh, cache, dh_last, dc_last, T, B, H):
@@ -721,7 +748,7 @@ def _lstm_backward_fast(dh, cache, dh_last, dc_last, T, B, H):
         for t in range(T - 1, -1, -1):
             F.lstm_step_backward(dhT, t, use_dh, dh_rec, gates, c, dc_next, dz, dc)
             np.matmul(U, dz[:, t], out=dh_rec)  # (1) dh_{t-1} = dz_t Uᵀ
-    dx, dW, db = _fm_input_projection_backward(cache.x_tm, cache.W, dz)
+    dx, dW, db = _fm_input_projection_backward(cache.x_s, cache.W, dz)
     dU = _fm_recurrent_weight_grad(cache.h_s, dz)
     return {
         "dx": dx, "dW": dW, "dU": dU, "db": db, "dh0": _state_out(dh_rec), "dc0": _state_out(dc_next),
@@ -729,9 +756,10 @@ def _lstm_backward_fast(dh, cache, dh_last, dc_last, T, B, H):
     }
 
 
-def _gru_forward_fast(a, x_tm, B, T, I, H, reset_after, keep_cache):
+def _gru_forward_fast(a, B, T, I, H, reset_after, keep_cache):
     F = _fast()
-    gates = _fm_input_projection(x_tm, a["W"], 3 * H)
+    x_fm = _fm_copy(a["x"])
+    gates = _fm_input_projection(x_fm, a["W"], 3 * H)
     h = _states_ext(a["h0"], T)
     aux = np.empty((H, T if (keep_cache or not reset_after) else 1, B), gates.dtype)
     UT, bx, bu = np.ascontiguousarray(a["U"].T), a["b"], a["b_u"]
@@ -752,7 +780,7 @@ def _gru_forward_fast(a, x_tm, B, T, I, H, reset_after, keep_cache):
             F.gru_step_forward_before_n(gates, t, hu, bx, bu, h)
     if not keep_cache:
         return _readonly(_fm(h[:, 1:])), None
-    return _readonly(_fm(h[:, 1:])), GRUCache("ftb", x_tm, a["W"], a["U"], a["h0"], gates, h, a["b_u"], reset_after, aux)
+    return _readonly(_fm(h[:, 1:])), GRUCache("ftb", x_fm, a["W"], a["U"], a["h0"], gates, h, a["b_u"], reset_after, aux)
 
 
 def _gru_backward_fast(dh, cache, dh_last, T, B, H, ra):
@@ -777,7 +805,7 @@ def _gru_backward_fast(dh, cache, dh_last, T, B, H, ra):
                 F.gru_step_backward_before_r(drh, gates, t, h, dz, dh_prev)
                 np.matmul(U_rz, dz_rz[:, t], out=dh_rec)
             F.add_into(dh_rec, dh_prev)
-    dx, dW, db = _fm_input_projection_backward(cache.x_tm, cache.W, dz)
+    dx, dW, db = _fm_input_projection_backward(cache.x_s, cache.W, dz)
     if ra:
         dU = _fm_recurrent_weight_grad(h, dhu)
         db_u = dhu.reshape(3 * H, T * B).sum(axis=1)
@@ -789,10 +817,11 @@ def _gru_backward_fast(dh, cache, dh_last, T, B, H, ra):
     return {"dx": dx, "dW": dW, "dU": dU, "db": db, "db_u": db_u, "dh0": _state_out(dh_rec), "dz": _fm(dz)}
 
 
-def _rnn_forward_fast(a, x_tm, B, T, I, H, activation, keep_cache):
+def _rnn_forward_fast(a, B, T, I, H, activation, keep_cache):
     F = _fast()
     code = F.ACTIVATION_CODES[activation]
-    xw = _fm_input_projection(x_tm, a["W"], H)
+    x_fm = _fm_copy(a["x"])
+    xw = _fm_input_projection(x_fm, a["W"], H)
     h = _states_ext(a["h0"], T)
     UT = np.ascontiguousarray(a["U"].T)
     rec = _workspace("rec", (H, B), xw.dtype)
@@ -802,7 +831,7 @@ def _rnn_forward_fast(a, x_tm, B, T, I, H, activation, keep_cache):
             F.rnn_step_forward(xw, t, rec, a["b"], code, h)
     if not keep_cache:
         return _readonly(_fm(h[:, 1:])), None
-    return _readonly(_fm(h[:, 1:])), RNNCache("ftb", x_tm, a["W"], a["U"], a["h0"], h[:, 1:], h, activation)
+    return _readonly(_fm(h[:, 1:])), RNNCache("ftb", x_fm, a["W"], a["U"], a["h0"], h[:, 1:], h, activation)
 
 
 def _rnn_backward_fast(dh, cache, dh_last, T, B, H):
@@ -816,6 +845,6 @@ def _rnn_backward_fast(dh, cache, dh_last, T, B, H):
         for t in range(T - 1, -1, -1):
             F.rnn_step_backward(dhT, t, use_dh, dh_rec, h, code, dz)
             np.matmul(U, dz[:, t], out=dh_rec)
-    dx, dW, db = _fm_input_projection_backward(cache.x_tm, cache.W, dz)
+    dx, dW, db = _fm_input_projection_backward(cache.x_s, cache.W, dz)
     dU = _fm_recurrent_weight_grad(h, dz)
     return {"dx": dx, "dW": dW, "dU": dU, "db": db, "dh0": _state_out(dh_rec), "dz": _fm(dz)}

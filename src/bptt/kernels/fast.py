@@ -195,17 +195,44 @@ def _product(blas, own, A, r0, c0, M, K, X, x0, t, out, o0, to, beta, b0, b1):
 
 
 @nb.njit(**_JIT)
+def project(A, X, out, b0, b1):
+    """``out[:, 0, b0:b1] = A @ X[:, 0, b0:b1]``: a product over many columns (the input projection
+    of all steps, ``Wᵀ (G·H, I) @ X (I, T·B)``, with X and out viewed as ``(rows, 1, T·B)``). bptt's
+    float32 micro-kernel takes the first ``M // 8 · 8`` rows in 8 × 32 tiles; the hand-written
+    product takes the rest: the last ``(b1 − b0) % 32`` columns, and the last ``M % 8`` rows."""
+    M, K = A.shape
+    rows = M // 8 * 8
+    tiled = b0 + (b1 - b0) // 32 * 32
+    if rows == 0 or not own_product(2, A, 0, 0, rows, K, X, 0, 0, out, 0, 0, 0.0, b0, tiled):
+        rows, tiled = 0, b0
+    if tiled < b1:
+        _matmul(A, 0, 0, rows, K, X, 0, 0, out, 0, 0, 0.0, tiled, b1)
+    if rows < M:
+        _matmul(A, rows, 0, M - rows, K, X, 0, 0, out, rows, 0, 0.0, b0, b1)
+
+
+@nb.njit(**_JIT)
 def to_feature_major(a, out):
-    """out[j, t, b] = a[b, t, j]: a batch-major ``(B, T, F)`` array into the feature-major layout,
-    in 16 × 16 tiles (3.4x faster than NumPy's strided copy for B 32, T 200, F 512)."""
+    """out[j, t, b] = a[b, t, j]: a batch-major ``(B, T, F)`` array into the feature-major layout.
+    Up to 64 features, row by row of the output (the whole ``(B, F)`` slice of a step stays in
+    cache); more, in 16 × 16 tiles. Unsigned loop bounds as in :func:`_columns`. Measured (µs,
+    float32): (100, 10, 30) 18.8 → 8.0, (64, 30, 30) 34 → 15, (32, 200, 128) 851 → 618,
+    (32, 200, 512) 3576 → 2997 against the previous signed 16 × 16 tiles (NumPy's strided
+    copy: 16, 31, 1246, 11275)."""
     B, T, F = a.shape
+    if F <= 64:
+        for t in range(T):
+            for j in range(np.uint64(0), np.uint64(F)):
+                for b in range(np.uint64(0), np.uint64(B)):
+                    out[j, t, b] = a[b, t, j]
+        return
     for t in range(T):
         for j0 in range(0, F, 16):
             j1 = min(j0 + 16, F)
             for b0 in range(0, B, 16):
                 b1 = min(b0 + 16, B)
-                for j in range(j0, j1):
-                    for b in range(b0, b1):
+                for j in range(np.uint64(j0), np.uint64(j1)):
+                    for b in range(np.uint64(b0), np.uint64(b1)):
                         out[j, t, b] = a[b, t, j]
 
 
