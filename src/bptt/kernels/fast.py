@@ -51,7 +51,7 @@ from numba import types
 from numba.extending import overload
 
 from .blas import gemm
-from .microkernel import own_product
+from .microkernel import MR, NC, own_product
 
 #: A fingerprint of the modules whose code is compiled into this module's kernels (``blas.py``,
 #: ``microkernel.py``: intrinsics and overloads, inlined). Numba's disk cache checks only the
@@ -59,7 +59,7 @@ from .microkernel import own_product
 #: compiled with the old code in the cache. tests/test_kernel_cache.py fails until this value is
 #: updated (``python -m bptt.kernels.fingerprint``), and updating it changes this file, so every
 #: kernel here is compiled afresh.
-COMPILED_DEPENDENCIES = "c50745292d010049"
+COMPILED_DEPENDENCIES = "3faf96a0f5346c42"
 
 _JIT = dict(cache=True, fastmath=True, error_model="numpy", nogil=True, boundscheck=False)
 _INLINE = dict(_JIT, inline="always")
@@ -198,11 +198,12 @@ def _product(blas, own, A, r0, c0, M, K, X, x0, t, out, o0, to, beta, b0, b1):
 def project(A, X, out, b0, b1):
     """``out[:, 0, b0:b1] = A @ X[:, 0, b0:b1]``: a product over many columns (the input projection
     of all steps, ``Wᵀ (G·H, I) @ X (I, T·B)``, with X and out viewed as ``(rows, 1, T·B)``). bptt's
-    float32 micro-kernel takes the first ``M // 8 · 8`` rows in 8 × 32 tiles; the hand-written
-    product takes the rest: the last ``(b1 − b0) % 32`` columns, and the last ``M % 8`` rows."""
+    float32 micro-kernel takes the first ``M // MR · MR`` rows in its main MR × NC tiles (8 × 32 or
+    4 × 16, see bptt.kernels.microkernel); the hand-written product takes the rest: the last
+    ``(b1 − b0) % NC`` columns, and the last ``M % MR`` rows."""
     M, K = A.shape
-    rows = M // 8 * 8
-    tiled = b0 + (b1 - b0) // 32 * 32
+    rows = M // MR * MR
+    tiled = b0 + (b1 - b0) // NC * NC
     if rows == 0 or not own_product(2, A, 0, 0, rows, K, X, 0, 0, out, 0, 0, 0.0, b0, tiled):
         rows, tiled = 0, b0
     if tiled < b1:

@@ -1,26 +1,28 @@
-"""bptt's own float32 GEMM for the recurrent product: an 8 × 32 register-tile micro-kernel.
+"""bptt's own float32 GEMM for the recurrent product: register-tile micro-kernels.
 
 The per-step product of a time loop, ``out (M, B) = A (M, K) @ h_t (K, B)`` in the feature-major
-layout, has the batch contiguous in both ``h_t`` and ``out``. :func:`_tile` computes an 8-row ×
-32-column block of it with every partial sum in registers: per k it loads 32 values of the row
-``h_t[k]`` (two 16-float vectors), broadcasts eight values of A's column k, and does 16 vector
-fused multiply-adds into 16 accumulators, written out once at the end (``beta`` 0 stores them,
-1 adds them to what is there). It is emitted as LLVM IR with explicit ``<16 x float>`` vectors,
-which LLVM compiles for the machine's CPU (AVX-512: one register each; AVX2: two).
+layout, has the batch contiguous in both ``h_t`` and ``out``. A tile kernel computes an MR-row ×
+NC-column block of it with every partial sum in registers: per k it loads NC values of the row
+``h_t[k]`` (NC / LANES vectors), broadcasts MR values of A's column k, and does MR · NC / LANES
+vector fused multiply-adds into as many accumulators, written out once at the end (``beta`` 0
+stores them, 1 adds them to what is there). It is emitted as LLVM IR with explicit vectors.
 
-Why: NumPy's OpenBLAS may run kernels narrower than the CPU (``OPENBLAS_CORETYPE=Haswell`` on an
-AVX-512 machine), and a per-step GEMM run single-threaded to avoid waking OpenBLAS's threads
-uses one core at that rate. Measured on this project's 2-core AMD Zen 5 machine with Haswell
-kernels, single-threaded: 190-227 GFLOP/s here against OpenBLAS's 87-98 (one thread) and
-99-205 (two), for the per-step shapes of the benchmark grid.
+The tile follows the CPU's vector registers (:data:`TILES`, chosen once from LLVM's view of the
+host CPU, the same view Numba compiles and keys its disk cache by):
 
-A 16 × 16 variant (:data:`_tile16`: one vector of ``h_t`` and 16 broadcasts per k, the same 16
-accumulators) serves parts of 16 columns, the halves of a batch of 32 run on two threads:
-178 GFLOP/s on one core for the large row's forward product.
+* AVX-512 (32 registers of 16 floats): 8 × 32 (16 accumulators), and 16 × 16 for parts of 16
+  columns (the halves of a batch of 32 run on two threads). On this project's 2-core AMD Zen 5
+  with OpenBLAS's Haswell kernels, single-threaded: 190-227 GFLOP/s on the forward per-step
+  shapes against OpenBLAS's 87-98 (one thread) and 99-205 (two); 178 for the 16 × 16 tile.
+* otherwise (AVX2 and narrower: 16 registers of 8 floats): 4 × 16 (8 accumulators, 2 vectors of
+  ``h_t`` and one broadcast per k, 11 registers). The 8 × 32 tile would need 32 accumulators and
+  spills: on a 2-core AMD EPYC with AVX2 only (GEMM rate 64 GFLOP/s on two cores) it ran at
+  15-19 GFLOP/s on one core, the 4 × 16 one at 31-38 (OpenBLAS single-threaded: 12-37; tried
+  and slower: 6 × 16, 8 × 8, 3 × 32, 2 × 32).
 
 :func:`own_product` tiles a whole product with them when the shapes allow (float32; M a multiple
-of 8 and B of 32, or both multiples of 16) and returns False otherwise, so the caller falls back
-to BLAS or the hand loop.
+of a tile's rows and the columns of its columns) and returns False otherwise, so the caller falls
+back to BLAS or the hand loop.
 """
 
 from __future__ import annotations
@@ -32,13 +34,36 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
-MR, NC, LANES = 8, 32, 16  # tile rows, tile columns, float32 lanes per vector
+
+
+def _host_has_avx512() -> bool:
+    """Whether the CPU LLVM compiles for has AVX-512F registers (False when it cannot tell)."""
+    try:
+        from llvmlite import binding as llvm
+
+        return bool(llvm.get_host_cpu_features().get("avx512f", False))
+    except Exception:  # pragma: no cover - an llvmlite without the query: the narrow tile is safe
+        return False
+
+
+#: True on a CPU with AVX-512: the wide tiles below; else the AVX2-sized one.
+WIDE = _host_has_avx512()
+#: float32 lanes per vector the tiles are written with.
+LANES = 16 if WIDE else 8
+#: (rows, columns) of the tile kernels, in the order :func:`own_product` tries them.
+TILES = ((8, 32), (16, 16)) if WIDE else ((4, 16),)
+MR, NC = TILES[0]  # the main tile
+
+
+def can_tile(M: int, N: int) -> bool:
+    """Whether a product with M rows over N columns is covered by one of the tiles."""
+    return any(M % mr == 0 and N % nc == 0 for mr, nc in TILES)
 
 
 def _tile_kernel(MR: int, NC: int):
     """An ``MR × NC`` register-tile kernel: ``C[c0 + r·ldc + j] = Σ_k A[a0 + r·lda + k] ·
     X[x0 + k·ldx + j] (+ C[…] if beta)`` for r < MR, j < NC; offsets and strides in elements of
-    the float32 arrays A, X, C. MR · NC / 16 vector accumulators (16 for both shapes used)."""
+    the float32 arrays A, X, C. MR · NC / LANES vector accumulators."""
 
     def tile(typingctx, A, a0, lda, X, x0, ldx, C, c0, ldc, K, beta):
         if not all(isinstance(a, types.Array) and a.dtype == types.float32 for a in (A, X, C)):
@@ -51,7 +76,7 @@ def _tile_kernel(MR: int, NC: int):
             f32, i32, i64 = ir.FloatType(), ir.IntType(32), ir.IntType(64)
             vt = ir.VectorType(f32, LANES)
             nv = NC // LANES
-            fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vt, [vt, vt, vt]), "llvm.fma.v16f32")
+            fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vt, [vt, vt, vt]), f"llvm.fma.v{LANES}f32")
 
             def data(arrty, value, off):
                 return builder.gep(cgutils.create_struct_proxy(arrty)(context, builder, value=value).data, [off])
@@ -96,8 +121,9 @@ def _tile_kernel(MR: int, NC: int):
     return intrinsic(tile)
 
 
-_tile = _tile_kernel(8, 32)  # the main kernel: two vectors of X per k, 8 broadcasts of A
-_tile16 = _tile_kernel(16, 16)  # for 16-column parts (a batch of 32 cut in two): one vector, 16 broadcasts
+_tile = _tile_kernel(*TILES[0])  # the main kernel
+_tile2 = _tile_kernel(*TILES[-1])  # AVX-512: 16 x 16 for 16-column parts (a batch of 32 cut in two)
+MR2, NC2 = TILES[-1]
 
 
 #: ``own`` modes: use the micro-kernel for every product that suits it, or only for products with
@@ -110,8 +136,8 @@ ALL, FORWARD_SHAPES = 2, 1
 
 def own_product(own, A, r0, c0, M, K, X, x0, t, out, o0, to, beta, b0, b1):  # pragma: no cover - compiled only
     """out[o0 + m, to, b0:b1] = A[r0 + m, c0:c0 + K] @ X[x0:x0 + K, t, b0:b1] (+ out when beta is 1), m < M,
-    by :func:`_tile` (M a multiple of 8, b1 − b0 of 32) or :func:`_tile16` (both multiples of 16);
-    True when done, False when the mode, dtype or shapes do not suit it."""
+    by the tiles of :data:`TILES` (M a multiple of a tile's rows, b1 − b0 of its columns); True
+    when done, False when the mode, dtype or shapes do not suit it."""
     raise NotImplementedError
 
 
@@ -132,10 +158,10 @@ def _ol_own_product(own, A, r0, c0, M, K, X, x0, t, out, o0, to, beta, b0, b1):
                 for n in range(b0, b1, NC):
                     _tile(A, (r0 + m) * lda + c0, lda, X, x + n, ldx, out, o + m * ldc + n, ldc, K, bf)
             return True
-        if M % 16 == 0 and (b1 - b0) % 16 == 0:  # e.g. the 16-column parts of a batch of 32 cut in two
-            for m in range(0, M, 16):
-                for n in range(b0, b1, 16):
-                    _tile16(A, (r0 + m) * lda + c0, lda, X, x + n, ldx, out, o + m * ldc + n, ldc, K, bf)
+        if WIDE and M % MR2 == 0 and (b1 - b0) % NC2 == 0:  # e.g. the 16-column parts of a batch of 32
+            for m in range(0, M, MR2):
+                for n in range(b0, b1, NC2):
+                    _tile2(A, (r0 + m) * lda + c0, lda, X, x + n, ldx, out, o + m * ldc + n, ldc, K, bf)
             return True
         return False
 
