@@ -196,10 +196,8 @@ def _fm_input_projection(x_fm, W, G_H):
     I, T, B = x_fm.shape
     N = T * B
     out = np.empty((G_H, T, B), x_fm.dtype)
-    from .kernels.microkernel import WIDE
-
     force = os.environ.get("BPTT_OWN_KERNEL")
-    if x_fm.dtype != np.float32 or force == "0" or (not (WIDE or NARROW_CPU_OWN_KERNEL) and force != "1"):
+    if x_fm.dtype != np.float32 or force == "0" or (not _own_kernel_by_default() and force != "1"):
         np.matmul(W.T, x_fm.reshape(I, N), out=out.reshape(G_H, N))
         return out
     F = _fast()
@@ -466,28 +464,37 @@ def _compiled_loop(driver, T: int, B: int, H: int, G: int, dtype, *args) -> bool
 #: Without AVX-512 (bptt.kernels.microkernel.WIDE False) the micro-kernel's 4 × 16 tile reaches
 #: about OpenBLAS's single-core rate, not more, and it is kept out by default (``BPTT_OWN_KERNEL=1``
 #: still forces it). Same-process A/B on a 2-core AVX2 AMD EPYC, OpenBLAS everywhere against the
-#: tile where the AVX-512 rules would put it, training step: LSTM large 1.18 vs 1.73 s, GRU large
-#: 0.82 vs 1.16 s, RNN wide 89 vs 107 ms; within ±10 % on the other rows but for LSTM wide and
-#: medium inference (1.2x and 1.1x faster with the tile) and the small rows (±5 %).
+#: tile where the AVX-512 rules would put it: OpenBLAS faster on the large rows (training step
+#: LSTM 1.18 vs 1.73 s, GRU 0.82 vs 1.16 s, RNN 231 vs 312 ms; inference 1.2-1.7x), RNN wide
+#: (1.2-1.35x) and RNN medium inference (1.15x); the tile faster on LSTM wide and medium inference
+#: (1.20x, 1.13x) and RNN medium training (1.13x); within ±12 % on the other rows, ±9 % on the small ones.
 NARROW_CPU_OWN_KERNEL = False
+
+
+def _own_kernel_by_default() -> bool:
+    """Whether the micro-kernel may be used without ``BPTT_OWN_KERNEL=1``: on AVX-512 CPUs (see
+    :data:`NARROW_CPU_OWN_KERNEL` for the others)."""
+    from .kernels.microkernel import WIDE
+
+    return WIDE or NARROW_CPU_OWN_KERNEL
 
 
 def _own_kernel(B: int, H: int, G: int, dtype, one_thread: bool = False) -> int:
     """Where bptt's own float32 micro-kernel (bptt.kernels.microkernel, ~130-214 GFLOP/s on one
-    core here) does the per-step products: 2 (every product it can tile) when BLAS would do them
+    AVX-512 Zen 5 core) does the per-step products: 2 (every product it can tile) when BLAS would do them
     on one thread (``one_thread``, or see :func:`_loop_threads`); 1 (the forward shapes, where it
     wins) when NumPy's OpenBLAS runs kernels narrower than the CPU's; else 0 (its AVX-512 kernels
     on two threads: 330-430 GFLOP/s here). ``BPTT_OWN_KERNEL=0`` turns it off, ``=1`` forces mode 2."""
     import os
 
-    from .kernels.microkernel import WIDE, can_tile
+    from .kernels.microkernel import can_tile
 
     if np.dtype(dtype) != np.float32 or not (can_tile(G * H, B) or can_tile(H, B)):
         return 0
     force = os.environ.get("BPTT_OWN_KERNEL")
     if force in ("0", "1"):
         return 2 * int(force)
-    if not (WIDE or NARROW_CPU_OWN_KERNEL):  # the AVX2-sized tile only matches OpenBLAS on one core
+    if not _own_kernel_by_default():
         return 0
     if one_thread or 2 * B * G * H * H < _single_thread_flops():
         return 2

@@ -59,7 +59,7 @@ from .microkernel import MR, NC, own_product
 #: compiled with the old code in the cache. tests/test_kernel_cache.py fails until this value is
 #: updated (``python -m bptt.kernels.fingerprint``), and updating it changes this file, so every
 #: kernel here is compiled afresh.
-COMPILED_DEPENDENCIES = "3faf96a0f5346c42"
+COMPILED_DEPENDENCIES = "0976b2ecdc7138ea"
 
 _JIT = dict(cache=True, fastmath=True, error_model="numpy", nogil=True, boundscheck=False)
 _INLINE = dict(_JIT, inline="always")

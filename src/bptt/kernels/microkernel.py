@@ -17,11 +17,12 @@ host CPU, the same view Numba compiles and keys its disk cache by):
 * otherwise (AVX2 and narrower: 16 registers of 8 floats): 4 × 16 (8 accumulators, 2 vectors of
   ``h_t`` and one broadcast per k, 11 registers). The 8 × 32 tile would need 32 accumulators and
   spills: on a 2-core AMD EPYC with AVX2 only (GEMM rate 64 GFLOP/s on two cores) it ran at
-  15-19 GFLOP/s on one core, the 4 × 16 one at 31-38 (OpenBLAS single-threaded: 12-37; tried
-  and slower: 6 × 16, 8 × 8, 3 × 32, 2 × 32).
+  15-19 GFLOP/s on one core, the 4 × 16 one at 28-38 (OpenBLAS single-threaded: 12-37). Also
+  tried: 6 × 16 (22-39: 37 → 22 on the medium row's shape, within ±11 % of 4 × 16 on the others),
+  8 × 8 (23-32), 3 × 32 (19-34), 2 × 32 (13-37).
 
 :func:`own_product` tiles a whole product with them when the shapes allow (float32; M a multiple
-of a tile's rows and the columns of its columns) and returns False otherwise, so the caller falls
+of a tile's rows, the column count of its columns) and returns False otherwise, so the caller falls
 back to BLAS or the hand loop.
 """
 
@@ -33,7 +34,6 @@ from llvmlite import ir
 from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
-
 
 
 def _host_has_avx512() -> bool:
