@@ -212,3 +212,23 @@ def test_blas_warning_only_for_narrower_kernels():
     assert bench.blas_warning(base) is None
     chosen = dict(base, core="Haswell", narrower_than_cpu=True)
     assert "OpenBLAS chose them" in bench.blas_warning(chosen)
+
+
+def test_interleaved_runs_in_turns_that_settle_before_timing(monkeypatch):
+    """Each function gets its own turns: untimed settling calls first (at least one), then timed
+    calls; every function ends with at least the asked-for number of timed calls."""
+    log: list[str] = []
+    monkeypatch.setattr(bench, "SETTLE_S", 0.0)  # exactly one settling call per turn
+    monkeypatch.setattr(bench, "TURN_S", 0.0)  # exactly MIN_TURN_CALLS timed calls per turn
+    times, warmup, n = bench._interleaved([lambda: log.append("a"), lambda: log.append("b")], repeats=7, budget=0)
+    assert n == 7 and warmup == bench.MIN_WARMUP
+    assert [len(ts) for ts in times] == [9, 9]  # 3 turns of MIN_TURN_CALLS = 3
+    timed = log[2 * warmup :]
+    k = bench.MIN_TURN_CALLS + 1  # one settling call, then the timed ones
+    assert timed == (["a"] * k + ["b"] * k) * 3
+
+
+def test_interleaved_alone_has_no_settling_calls():
+    calls = []
+    times, warmup, n = bench._interleaved([lambda: calls.append(1)], repeats=5, budget=0)
+    assert len(times[0]) == n == 5 and len(calls) == warmup + 5

@@ -7,12 +7,14 @@ For each cell (LSTM, GRU, tanh RNN) and each row of the kernel grid, two figures
 * ``train``: forward with cache + backward to ``dx`` and every parameter gradient (PyTorch:
   ``out, _ = module(x)``; ``out.backward(dout)``, gradients reset to ``None`` between repeats).
 
-Both implementations run in this one process, interleaved call by call (A, B, A, B, ...), after a
-warm-up; the figure is the median of the timed repeats (``time.perf_counter``). Each result also
+Both implementations run in this one process, interleaved in turns (a few calls of A, a few of B,
+...) after a warm-up; each turn opens with untimed calls that let the other library's idle
+threads settle (see :func:`_interleaved`); the figure is the median of the timed repeats
+(``time.perf_counter``). Each result also
 carries the GEMM floor: ``2·B·T·(I+H)·G·H`` flops for a forward pass (G = 4, 3, 1), three times
 that for a training step, divided by the measured rate of one 1024³ float32 NumPy matmul.
 
-Two guards against a distorted comparison on a small machine:
+Three guards against a distorted comparison on a small machine:
 
 * NumPy's OpenBLAS keeps its idle worker threads spinning for about 0.1 s after each call; while
   they hold a core, PyTorch's OpenMP team waits for a scheduler tick (and the other way round),
@@ -20,6 +22,9 @@ Two guards against a distorted comparison on a small machine:
   take 0.2-0.6 ms alone. By default (``--blas-spin short``) the timings therefore run in a child
   process started with ``OPENBLAS_THREAD_TIMEOUT=4`` (idle threads sleep at once; thread counts
   unchanged); ``--blas-spin default`` keeps OpenBLAS's own setting.
+* PyTorch's OpenMP threads (libgomp) spin for milliseconds after each parallel region, and bptt
+  needs both cores; its calls right after PyTorch's ran up to 2x slower than alone. Each turn's
+  first :data:`SETTLE_S` seconds of calls are therefore not timed, for either side.
 * The CPU time used by other processes during each measurement is recorded
   (``other_load_cores``); a measurement disturbed by more than a quarter of a core is repeated
   (``--retries``) and the least disturbed attempt kept, and any remaining ones are flagged.
@@ -108,6 +113,12 @@ DEFAULT_BUDGET = 0.5  # seconds per measurement the repeats are extended to (slo
 QUICK_BUDGET = 0.02
 MAX_REPEATS = 5000
 MIN_WARMUP = 3
+#: Interleaving in turns (see :func:`_interleaved`): untimed calls that open each turn (seconds,
+#: at least one call), and the timed calls that follow (at least this many, and as many as fill
+#: about ``TURN_S`` seconds).
+SETTLE_S = 0.01
+MIN_TURN_CALLS = 3
+TURN_S = 0.03
 MAX_WARMUP = 1000
 GEMM_N = 1024
 DTYPE = np.float32
@@ -319,13 +330,20 @@ def _least_busy(measure: Callable[[], Any], retries: int) -> tuple[Any, float | 
 def _interleaved(
     funcs: list[Callable[[], Any]], repeats: int, budget: float
 ) -> tuple[list[list[float]], int, int]:
-    """Time ``funcs`` interleaved (A, B, A, B, ...): warm-up, then ``n`` timed rounds.
+    """Time ``funcs`` interleaved in turns (A's turn, B's turn, A's turn, ...) after a warm-up.
 
-    Warm-up: at least :data:`MIN_WARMUP` rounds, continued (up to :data:`MAX_WARMUP`) until
-    ``budget / 2`` seconds have passed, so fast rows get many warm-up calls. Timed rounds: at least
-    ``repeats``, extended for fast rows so that the slowest function gets about ``budget`` seconds
-    in all (at most :data:`MAX_REPEATS` rounds). Returns the per-function times in seconds, the
-    number of warm-up rounds and the number of timed rounds.
+    Warm-up: at least :data:`MIN_WARMUP` rounds of one call each, continued (up to
+    :data:`MAX_WARMUP`) until ``budget / 2`` seconds have passed, so fast rows get many warm-up
+    calls. Then, with more than one function, each turn first *settles*: calls that are not timed,
+    at least one and until :data:`SETTLE_S` has passed, while the other library's idle threads
+    still compete for the cores (libgomp's, PyTorch's OpenMP, spin for milliseconds after each
+    parallel region: measured on the medium LSTM row, bptt 3.5-4.2 ms alone and 7.6 ms called
+    right after PyTorch, 4.9 ms with ``OMP_WAIT_POLICY=passive``, which in turn slows PyTorch
+    itself from 4.0 to 6-7 ms). The turn's timed calls follow: at least :data:`MIN_TURN_CALLS`,
+    and as many as fill about :data:`TURN_S`. Each function gets at least ``n`` timed calls:
+    ``repeats``, extended for fast rows so that the slowest function gets about ``budget``
+    seconds in all (at most :data:`MAX_REPEATS`). Returns the per-function times in seconds, the
+    number of warm-up rounds and ``n``.
     """
     perf = time.perf_counter
     warm: list[list[float]] = [[] for _ in funcs]
@@ -339,20 +357,29 @@ def _interleaved(
         rounds += 1
         if rounds >= MIN_WARMUP and (perf() - start >= budget / 2 or rounds >= MAX_WARMUP):
             break
-    slowest = max(float(np.median(ts[-MIN_WARMUP:])) for ts in warm)
+    typical = [float(np.median(ts[-MIN_WARMUP:])) for ts in warm]
+    slowest = max(typical)
     n = repeats
     if budget > 0 and slowest > 0:
         n = max(repeats, min(MAX_REPEATS, int(budget / slowest)))
+    turns = len(funcs) > 1
+    per_turn = [max(MIN_TURN_CALLS, math.ceil(TURN_S / max(t, 1e-9))) if turns else n for t in typical]
     times: list[list[float]] = [[] for _ in funcs]
     gc.collect()
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        for _ in range(n):
-            for f, ts in zip(funcs, times):
-                t0 = perf()
-                f()
-                ts.append(perf() - t0)
+        while any(len(ts) < n for ts in times):
+            for f, ts, k in zip(funcs, times, per_turn):
+                if turns:  # settle: untimed, at least one call
+                    t0 = perf()
+                    f()
+                    while perf() - t0 < SETTLE_S:
+                        f()
+                for _ in range(k):
+                    t0 = perf()
+                    f()
+                    ts.append(perf() - t0)
     finally:
         if gc_was_enabled:
             gc.enable()
