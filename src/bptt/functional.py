@@ -211,11 +211,17 @@ def _fm_input_projection(x_fm, W, G_H):
 
 
 def _fm_input_projection_backward(x_fm, W, dz):
-    """``dx``, ``dW``, ``db`` from the feature-major ``dz (G·H, T, B)``: one GEMM each."""
+    """``dx``, ``dW``, ``db`` from the feature-major ``dz (G·H, T, B)``: one GEMM each, both with
+    the long T·B axis as the contiguous one of their operands: ``dxᵀ (I, T·B) = W @ dz`` (returned
+    as a batch-major view of the feature-major result) and ``dWᵀ (G·H, I) = dz @ Xᵀ``. Measured
+    against ``dz.T @ W.T`` and ``X @ dz.T`` (ms, 4H × T·B of the grid's medium, long, wide, large
+    rows): dx 1.71 → 1.26, 2.79 → 2.33, 7.43 → 5.94, 22.8 → 21.7; dW 1.68 → 1.22, 2.33 → 1.86,
+    7.32 → 5.67, 22.2 → 20.2."""
     I, T, B = x_fm.shape
     dz2 = dz.reshape(dz.shape[0], T * B)
-    dx = _bm((dz2.T @ W.T).reshape(T, B, I))
-    return dx, x_fm.reshape(I, T * B) @ dz2.T, dz2.sum(axis=1)
+    dx = _fm((W @ dz2).reshape(I, T, B))
+    dW = np.ascontiguousarray((dz2 @ x_fm.reshape(I, T * B).T).T)
+    return dx, dW, dz2.sum(axis=1)
 
 
 def _fm_recurrent_weight_grad(h_ext, dz):
