@@ -51,3 +51,45 @@ def test_own_product_declines_what_it_cannot_tile(M, N, dtype):
     C = np.full((M, N), 7.0, dtype)
     assert product2d(A, X, C, 0.0) is False  # the caller then uses BLAS or the hand-written loop
     assert np.all(C == 7.0)
+
+
+def test_pack_rows_lays_panels_of_rows_side_by_side():
+    P = microkernel.PANEL
+    A = np.arange(2 * P * 3, dtype=np.float32).reshape(2 * P, 3)
+    out = np.empty((2, 3, P), np.float32)
+    microkernel.pack_rows(A, out)
+    for p in range(2):
+        for k in range(3):
+            np.testing.assert_array_equal(out[p, k], A[p * P : (p + 1) * P, k])
+
+
+# (rows of A, columns of A, r0, c0, M, K, N): whole matrices as the backward loops use them (U is
+# H x G·H), and the column blocks of the reset-before GRU (U[:, 2H:] and U[:, :2H]), and row blocks.
+PACKED = [(16, 16, 0, 0, 16, 16, 16), (64, 256, 0, 0, 64, 256, 256), (512, 2048, 0, 0, 512, 2048, 16),
+          (128, 384, 0, 256, 128, 128, 32), (128, 384, 0, 0, 128, 256, 32), (64, 64, 16, 3, 32, 40, 48)]
+
+
+@pytest.mark.parametrize("rows, cols, r0, c0, M, K, N", PACKED)
+@pytest.mark.parametrize("beta", [0.0, 1.0])
+def test_packed_product_matches_matmul(rows, cols, r0, c0, M, K, N, beta):
+    rng = np.random.default_rng(rows + cols + N)
+    A = rng.normal(size=(rows, cols)).astype(np.float32)
+    Ap = np.empty((rows // microkernel.PANEL, cols, microkernel.PANEL), np.float32)
+    microkernel.pack_rows(A, Ap)
+    X = rng.normal(size=(K, N)).astype(np.float32)
+    C = rng.normal(size=(M, N)).astype(np.float32)
+    block = A[r0 : r0 + M, c0 : c0 + K].astype(np.float64)
+    expected = block @ X.astype(np.float64) + beta * C.astype(np.float64)
+    scale = np.abs(block) @ np.abs(X).astype(np.float64) + np.abs(C)
+    assert microkernel.product2d_packed(Ap, r0, c0, M, K, X, C, beta) is True
+    assert np.all(np.abs(C - expected) <= 4 * K * np.finfo(np.float32).eps * scale + 1e-30)
+
+
+@pytest.mark.parametrize("r0, M", [(8, 16), (0, 24)])
+def test_packed_product_declines_rows_off_the_panels(r0, M):
+    A = np.ones((32, 4), np.float32)
+    Ap = np.empty((2, 4, microkernel.PANEL), np.float32)
+    microkernel.pack_rows(A, Ap)
+    X, C = np.ones((4, 32), np.float32), np.full((M, 32), 7.0, np.float32)
+    assert microkernel.product2d_packed(Ap, r0, 0, M, 4, X, C, 0.0) is False
+    assert np.all(C == 7.0)

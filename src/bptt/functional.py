@@ -191,13 +191,10 @@ PROJECTION_TWO_THREADS_FLOPS = 20e6
 def _fm_input_projection(x_fm, W, G_H):
     """``x_t W`` for all steps as one product ``Wᵀ (G·H, I) @ X (I, T·B)`` into a feature-major
     ``(G·H, T, B)`` array, ``x_fm`` the feature-major ``(I, T, B)`` inputs."""
-    import os
-
     I, T, B = x_fm.shape
     N = T * B
     out = np.empty((G_H, T, B), x_fm.dtype)
-    force = os.environ.get("BPTT_OWN_KERNEL")
-    if x_fm.dtype != np.float32 or force == "0" or (not _own_kernel_by_default() and force != "1"):
+    if x_fm.dtype != np.float32 or not _own_kernel_on():
         np.matmul(W.T, x_fm.reshape(I, N), out=out.reshape(G_H, N))
         return out
     F = _fast()
@@ -412,6 +409,8 @@ def _loop_split(T: int, B: int, H: int, G: int, dtype) -> int:
     force = os.environ.get("BPTT_LOOP_THREADS")
     if force == "1" or (force != "2" and T * B * G * H * (2 * H + LOOP_ELEMENTWISE) < SPLIT_LOOP_WORK):
         return 0
+    from .kernels.microkernel import can_tile
+
     if blas_max_threads() < 2:  # the user (or the machine) allows one thread
         return 0
     step = 64 // np.dtype(dtype).itemsize
@@ -420,7 +419,9 @@ def _loop_split(T: int, B: int, H: int, G: int, dtype) -> int:
     split = (B // 2 + step // 2) // step * step
     if force == "2":
         narrowest = 1
-    elif _own_kernel(16, H, G, dtype, one_thread=True):  # 16-column parts still run at ~180 GFLOP/s
+    elif _own_kernel(16, H, G, dtype, one_thread=True) and can_tile(H, 16):
+        # 16-column parts still run at ~180 GFLOP/s on the micro-kernel, when it takes the
+        # backward products (H rows) as well as the forward ones (G·H rows)
         narrowest = 16
     else:
         narrowest = LOOP_SPLIT_MIN_COLUMNS
@@ -485,6 +486,15 @@ def _own_kernel_by_default() -> bool:
     return WIDE or NARROW_CPU_OWN_KERNEL
 
 
+def _own_kernel_on() -> bool:
+    """Whether the micro-kernel may run at all: by default (:func:`_own_kernel_by_default`) or
+    forced by ``BPTT_OWN_KERNEL=1``; never with ``BPTT_OWN_KERNEL=0``."""
+    import os
+
+    force = os.environ.get("BPTT_OWN_KERNEL")
+    return force != "0" and (force == "1" or _own_kernel_by_default())
+
+
 def _own_kernel(B: int, H: int, G: int, dtype, one_thread: bool = False) -> int:
     """Where bptt's own float32 micro-kernel (bptt.kernels.microkernel, ~130-214 GFLOP/s on one
     AVX-512 Zen 5 core) does the per-step products: 2 (every product it can tile) when BLAS would do them
@@ -507,6 +517,20 @@ def _own_kernel(B: int, H: int, G: int, dtype, one_thread: bool = False) -> int:
     from .kernels.blas import blas_kernels
 
     return 1 if blas_kernels()["narrower_than_cpu"] else 0
+
+
+def _packed_rows(U: np.ndarray) -> np.ndarray:
+    """``U (H, G·H)`` packed in panels of rows for the micro-kernel of the backward loops
+    (bptt.kernels.microkernel.pack_rows), or an empty array where it will not run: not float32,
+    H not a multiple of the panel, or the micro-kernel off."""
+    from .kernels.microkernel import PANEL, pack_rows
+
+    H = U.shape[0]
+    if U.dtype != np.float32 or H % PANEL or not _own_kernel_on():
+        return np.empty((0, 1, PANEL), U.dtype)
+    out = np.empty((H // PANEL, U.shape[1], PANEL), U.dtype)
+    pack_rows(U, out)
+    return out
 
 
 def _blas_for(T: int, B: int, I: int, H: int, G: int):
@@ -770,7 +794,7 @@ def _lstm_backward_fast(dh, cache, dh_last, dc_last, T, B, H):
     dhT = _fm_copy(dh) if use_dh else dz  # dz: a placeholder that is never read
     dh_rec, dc_next = _state_in(dh_last), _state_in(dc_last)
     U, gates, c = np.ascontiguousarray(cache.U), cache.gates_s, cache.c_s
-    if not _compiled_loop(F.lstm_backward_loop, T, B, H, 4, cache.dtype, dhT, use_dh, U, gates, c, dh_rec, dc_next, dz,
+    if not _compiled_loop(F.lstm_backward_loop, T, B, H, 4, cache.dtype, dhT, use_dh, U, _packed_rows(U), gates, c, dh_rec, dc_next, dz,
                           dc):
         for t in range(T - 1, -1, -1):
             F.lstm_step_backward(dhT, t, use_dh, dh_rec, gates, c, dc_next, dz, dc)
@@ -820,7 +844,7 @@ def _gru_backward_fast(dh, cache, dh_last, T, B, H, ra):
     dh_prev = _workspace("dh_prev", (H, B), cache.dtype)
     drh = _workspace("drh", (H, B), cache.dtype)
     U, gates, aux, h = np.ascontiguousarray(cache.U), cache.gates_s, cache.aux_s, cache.h_s
-    if not _compiled_loop(F.gru_backward_loop, T, B, H, 3, cache.dtype, dhT, use_dh, U, gates, aux, h, ra, dh_rec,
+    if not _compiled_loop(F.gru_backward_loop, T, B, H, 3, cache.dtype, dhT, use_dh, U, _packed_rows(U), gates, aux, h, ra, dh_rec,
                           dh_prev, drh, dz, dhu):
         U_rz, U_n, dz_rz, dz_n = U[:, : 2 * H], U[:, 2 * H :], dz[: 2 * H], dz[2 * H :]
         for t in range(T - 1, -1, -1):
@@ -868,7 +892,7 @@ def _rnn_backward_fast(dh, cache, dh_last, T, B, H):
     use_dh = dh is not None
     dhT = _fm_copy(dh) if use_dh else dz
     dh_rec, U, h = _state_in(dh_last), np.ascontiguousarray(cache.U), cache.h_s
-    if not _compiled_loop(F.rnn_backward_loop, T, B, H, 1, cache.dtype, dhT, use_dh, U, h, code, dh_rec, dz):
+    if not _compiled_loop(F.rnn_backward_loop, T, B, H, 1, cache.dtype, dhT, use_dh, U, _packed_rows(U), h, code, dh_rec, dz):
         for t in range(T - 1, -1, -1):
             F.rnn_step_backward(dhT, t, use_dh, dh_rec, h, code, dz)
             np.matmul(U, dz[:, t], out=dh_rec)

@@ -51,7 +51,7 @@ from numba import types
 from numba.extending import overload
 
 from .blas import gemm
-from .microkernel import MR, NC, own_product
+from .microkernel import MR, NC, own_product, own_product_p
 
 #: A fingerprint of the modules whose code is compiled into this module's kernels (``blas.py``,
 #: ``microkernel.py``: intrinsics and overloads, inlined). Numba's disk cache checks only the
@@ -59,7 +59,7 @@ from .microkernel import MR, NC, own_product
 #: compiled with the old code in the cache. tests/test_kernel_cache.py fails until this value is
 #: updated (``python -m bptt.kernels.fingerprint``), and updating it changes this file, so every
 #: kernel here is compiled afresh.
-COMPILED_DEPENDENCIES = "0976b2ecdc7138ea"
+COMPILED_DEPENDENCIES = "ceb9ea272c1d6d94"
 
 _JIT = dict(cache=True, fastmath=True, error_model="numpy", nogil=True, boundscheck=False)
 _INLINE = dict(_JIT, inline="always")
@@ -192,6 +192,16 @@ def _product(blas, own, A, r0, c0, M, K, X, x0, t, out, o0, to, beta, b0, b1):
              beta, out, (o0 * out.shape[1] + to) * B + b0, out.shape[1] * B)
     else:
         _matmul(A, r0, c0, M, K, X, x0, t, out, o0, to, beta, b0, b1)
+
+
+@nb.njit(**_INLINE)
+def _product_packed(blas, own, A, Ap, r0, c0, M, K, X, x0, t, out, o0, to, beta, b0, b1):
+    """:func:`_product` with A also given packed (``Ap``, bptt.kernels.microkernel.pack_rows; an
+    empty array when not packed), which the micro-kernel reads as one stream: the backward
+    loops' products ``dz_t Uᵀ``, whose rows of A hold G·H values far apart."""
+    if Ap.shape[0] != 0 and own_product_p(own, Ap, r0, c0, M, K, X, x0, t, out, o0, to, beta, b0, b1):
+        return
+    _product(blas, own, A, r0, c0, M, K, X, x0, t, out, o0, to, beta, b0, b1)
 
 
 @nb.njit(**_JIT)
@@ -337,7 +347,7 @@ def lstm_forward_loop(blas, own, gates, UT, bias, c, h, keep, b0, b1):
 
 
 @nb.njit(**_JIT)
-def lstm_backward_loop(blas, own, dh, use_dh, U, gates, c, dh_rec, dc_next, dz, dc, b0, b1):
+def lstm_backward_loop(blas, own, dh, use_dh, U, Up, gates, c, dh_rec, dc_next, dz, dc, b0, b1):
     """The whole backward loop; ``dh_rec``/``dc_next`` hold the final-state gradients on entry and
     dh0/dc0 on exit."""
     H, B = dh_rec.shape
@@ -346,7 +356,7 @@ def lstm_backward_loop(blas, own, dh, use_dh, U, gates, c, dh_rec, dc_next, dz, 
         if use_dh:
             _add_step(dh_rec, dh, t, b0, b1)
         lstm_cell_backward(dh_rec, gates, t, c, dc_next, dz, dc, b0, b1)
-        _product(blas, own, U, 0, 0, H, 4 * H, dz, 0, t, dh_rec3, 0, 0, 0.0, b0, b1)  # (1) dh_{t-1} = dz_t Uᵀ
+        _product_packed(blas, own, U, Up, 0, 0, H, 4 * H, dz, 0, t, dh_rec3, 0, 0, 0.0, b0, b1)  # (1) dh_{t-1} = dz_t Uᵀ
 
 
 @nb.njit(**_JIT)
@@ -480,7 +490,7 @@ def gru_forward_loop(blas, own, gates, UT, bx, bu, reset_after, aux, keep, h, hu
 
 
 @nb.njit(**_JIT)
-def gru_backward_loop(blas, own, dh, use_dh, U, gates, aux, h, reset_after, dh_rec, dh_prev, drh, dz, dhu, b0, b1):
+def gru_backward_loop(blas, own, dh, use_dh, U, Up, gates, aux, h, reset_after, dh_rec, dh_prev, drh, dz, dhu, b0, b1):
     """The whole GRU backward loop; ``dh_rec`` holds dL/dh_T on entry and dh0 on exit.
     (``dhu`` is written only when ``reset_after``; otherwise pass any array of dz's shape.)"""
     u0, u1 = _columns(b0, b1)
@@ -491,11 +501,11 @@ def gru_backward_loop(blas, own, dh, use_dh, U, gates, aux, h, reset_after, dh_r
             _add_step(dh_rec, dh, t, b0, b1)
         gru_cell_backward(dh_rec, gates, t, aux, h, reset_after, dz, dhu, dh_prev, b0, b1)
         if reset_after:
-            _product(blas, own, U, 0, 0, H, 3 * H, dhu, 0, t, dh_rec3, 0, 0, 0.0, b0, b1)
+            _product_packed(blas, own, U, Up, 0, 0, H, 3 * H, dhu, 0, t, dh_rec3, 0, 0, 0.0, b0, b1)
         else:
-            _product(blas, own, U, 0, 2 * H, H, H, dz, 2 * H, t, drh3, 0, 0, 0.0, b0, b1)
+            _product_packed(blas, own, U, Up, 0, 2 * H, H, H, dz, 2 * H, t, drh3, 0, 0, 0.0, b0, b1)
             gru_cell_backward_before_r(drh, gates, t, h, dz, dh_prev, b0, b1)
-            _product(blas, own, U, 0, 0, H, 2 * H, dz, 0, t, dh_rec3, 0, 0, 0.0, b0, b1)
+            _product_packed(blas, own, U, Up, 0, 0, H, 2 * H, dz, 0, t, dh_rec3, 0, 0, 0.0, b0, b1)
         for j in range(H):
             for b in range(u0, u1):
                 dh_rec[j, b] += dh_prev[j, b]
@@ -585,14 +595,14 @@ def rnn_forward_loop(blas, own, xw, UT, bias, code, h, rec, b0, b1):
 
 
 @nb.njit(**_JIT)
-def rnn_backward_loop(blas, own, dh, use_dh, U, h, code, dh_rec, dz, b0, b1):
+def rnn_backward_loop(blas, own, dh, use_dh, U, Up, h, code, dh_rec, dz, b0, b1):
     H, B = dh_rec.shape
     dh_rec3 = dh_rec.reshape((H, 1, B))
     for t in range(h.shape[1] - 2, -1, -1):
         if use_dh:
             _add_step(dh_rec, dh, t, b0, b1)
         rnn_cell_backward(dh_rec, h, t, code, dz, b0, b1)
-        _product(blas, own, U, 0, 0, H, H, dz, 0, t, dh_rec3, 0, 0, 0.0, b0, b1)
+        _product_packed(blas, own, U, Up, 0, 0, H, H, dz, 0, t, dh_rec3, 0, 0, 0.0, b0, b1)
 
 
 @nb.njit(**_JIT)

@@ -61,18 +61,19 @@ def can_tile(M: int, N: int) -> bool:
 
 
 def _tile_kernel(MR: int, NC: int):
-    """An ``MR × NC`` register-tile kernel: ``C[c0 + r·ldc + j] = Σ_k A[a0 + r·lda + k] ·
+    """An ``MR × NC`` register-tile kernel: ``C[c0 + r·ldc + j] = Σ_k A[a0 + r·lda + k·ska] ·
     X[x0 + k·ldx + j] (+ C[…] if beta)`` for r < MR, j < NC; offsets and strides in elements of
-    the float32 arrays A, X, C. MR · NC / LANES vector accumulators."""
+    the float32 arrays A, X, C (``ska`` 1: A row-major; ``lda`` 1: A given as its row-major
+    transpose, the MR values of one k side by side). MR · NC / LANES vector accumulators."""
 
-    def tile(typingctx, A, a0, lda, X, x0, ldx, C, c0, ldc, K, beta):
+    def tile(typingctx, A, a0, lda, ska, X, x0, ldx, C, c0, ldc, K, beta):
         if not all(isinstance(a, types.Array) and a.dtype == types.float32 for a in (A, X, C)):
             return None
-        sig = types.void(A, types.intp, types.intp, X, types.intp, types.intp, C, types.intp, types.intp,
-                         types.intp, types.float32)
+        sig = types.void(A, types.intp, types.intp, types.intp, X, types.intp, types.intp, C, types.intp,
+                         types.intp, types.intp, types.float32)
 
         def codegen(context, builder, signature, args):
-            A_v, a0_v, lda_v, X_v, x0_v, ldx_v, C_v, c0_v, ldc_v, K_v, beta_v = args
+            A_v, a0_v, lda_v, ska_v, X_v, x0_v, ldx_v, C_v, c0_v, ldc_v, K_v, beta_v = args
             f32, i32, i64 = ir.FloatType(), ir.IntType(32), ir.IntType(64)
             vt = ir.VectorType(f32, LANES)
             nv = NC // LANES
@@ -96,10 +97,11 @@ def _tile_kernel(MR: int, NC: int):
             rows = [builder.gep(pa, [builder.mul(lda_v, ir.Constant(i64, r))]) for r in range(MR)]
             with cgutils.for_range(builder, K_v) as loop:
                 k = loop.index
+                ka = builder.mul(k, ska_v)
                 xrow = builder.gep(px, [builder.mul(k, ldx_v)])
                 xs = [builder.load(vec(xrow, v * LANES), align=4) for v in range(nv)]
                 for r in range(MR):
-                    a = splat(builder.load(builder.gep(rows[r], [k])))
+                    a = splat(builder.load(builder.gep(rows[r], [ka])))
                     for v in range(nv):
                         builder.store(builder.call(fma, [a, xs[v], builder.load(acc[r][v])]), acc[r][v])
             overwrite = builder.fcmp_ordered("==", beta_v, ir.Constant(f32, 0.0))
@@ -130,7 +132,8 @@ MR2, NC2 = TILES[-1]
 #: at least as many rows as terms (M ≥ K: the forward ones). With rows of X strided by T·B (the
 #: step slices), it reaches 184-214 GFLOP/s single-threaded on the forward products of the grid
 #: but 130-155 on the backward ones (M = H, K = G·H: X re-read from far-apart rows for every 8
-#: rows of A), where OpenBLAS's Haswell kernels on two threads reach 151-176.
+#: rows of A), where OpenBLAS's Haswell kernels on two threads reach 151-176. The backward loops
+#: also pass A's transpose (:func:`own_product_t`), which reads A as one stream.
 ALL, FORWARD_SHAPES = 2, 1
 
 
@@ -141,31 +144,85 @@ def own_product(own, A, r0, c0, M, K, X, x0, t, out, o0, to, beta, b0, b1):  # p
     raise NotImplementedError
 
 
-@overload(own_product, inline="always", jit_options={"fastmath": True})
-def _ol_own_product(own, A, r0, c0, M, K, X, x0, t, out, o0, to, beta, b0, b1):
-    if not all(isinstance(a, types.Array) and a.dtype == types.float32 for a in (A, X, out)):
-        return lambda own, A, r0, c0, M, K, X, x0, t, out, o0, to, beta, b0, b1: False
+#: Rows per panel of a packed A (:func:`pack_rows`): a multiple of every tile's rows.
+PANEL = 16
 
-    def impl(own, A, r0, c0, M, K, X, x0, t, out, o0, to, beta, b0, b1):
-        B = X.shape[2]
-        if own == 0 or (own == FORWARD_SHAPES and M < K):
-            return False
-        lda, ldx, ldc = A.shape[1], X.shape[1] * B, out.shape[1] * B
-        bf = np.float32(beta)
-        x, o = (x0 * X.shape[1] + t) * B, (o0 * out.shape[1] + to) * B
+
+@nb.njit(cache=True, nogil=True)
+def pack_rows(A, out):
+    """``out[p, k, r] = A[p·PANEL + r, k]``: A (M, K), M a multiple of :data:`PANEL`, in panels of
+    PANEL rows with the values of one k side by side, so a tile reads A as one stream."""
+    P = out.shape[2]
+    for p in range(out.shape[0]):
+        for k in range(out.shape[1]):
+            for r in range(P):
+                out[p, k, r] = A[p * P + r, k]
+
+
+def own_product_p(own, Ap, r0, c0, M, K, X, x0, t, out, o0, to, beta, b0, b1):  # pragma: no cover - compiled only
+    """:func:`own_product` of A given packed by :func:`pack_rows` (``Ap (M / PANEL, K, PANEL)``).
+    Row-major, a tile reads MR rows of A far apart (the backward product ``dz_t Uᵀ``: rows of
+    G·H values): one core, M 512, K 2048 (the large LSTM row), 16 columns: 46 GFLOP/s row-major,
+    91 packed; 32 columns: 81 and 102; K 1536 (the GRU), 16 columns: 88 and 113 (AVX-512 Zen 4)."""
+    raise NotImplementedError
+
+
+def _tiles(A, a0, lda, ska, M, X, x, ldx, out, o, ldc, K, bf, b0, b1):  # pragma: no cover - compiled only
+    raise NotImplementedError
+
+
+@overload(_tiles, inline="always", jit_options={"fastmath": True})
+def _ol_tiles(A, a0, lda, ska, M, X, x, ldx, out, o, ldc, K, bf, b0, b1):
+    """The product of rows ``a0 + m·lda`` (m < M; k stride ``ska``) of A over the columns
+    ``[b0, b1)`` in the first tile of :data:`TILES` that fits; False when none does."""
+
+    def impl(A, a0, lda, ska, M, X, x, ldx, out, o, ldc, K, bf, b0, b1):
         if M % MR == 0 and (b1 - b0) % NC == 0:
             for m in range(0, M, MR):
                 for n in range(b0, b1, NC):
-                    _tile(A, (r0 + m) * lda + c0, lda, X, x + n, ldx, out, o + m * ldc + n, ldc, K, bf)
+                    _tile(A, a0 + m * lda, lda, ska, X, x + n, ldx, out, o + m * ldc + n, ldc, K, bf)
             return True
         if WIDE and M % MR2 == 0 and (b1 - b0) % NC2 == 0:  # e.g. the 16-column parts of a batch of 32
             for m in range(0, M, MR2):
                 for n in range(b0, b1, NC2):
-                    _tile2(A, (r0 + m) * lda + c0, lda, X, x + n, ldx, out, o + m * ldc + n, ldc, K, bf)
+                    _tile2(A, a0 + m * lda, lda, ska, X, x + n, ldx, out, o + m * ldc + n, ldc, K, bf)
             return True
         return False
 
     return impl
+
+
+def _own_overload(packed: bool):
+    def ol(own, A, r0, c0, M, K, X, x0, t, out, o0, to, beta, b0, b1):
+        if not all(isinstance(a, types.Array) and a.dtype == types.float32 for a in (A, X, out)):
+            return lambda own, A, r0, c0, M, K, X, x0, t, out, o0, to, beta, b0, b1: False
+
+        def impl(own, A, r0, c0, M, K, X, x0, t, out, o0, to, beta, b0, b1):
+            B = X.shape[2]
+            if own == 0 or (own == FORWARD_SHAPES and M < K):
+                return False
+            x, o = (x0 * X.shape[1] + t) * B, (o0 * out.shape[1] + to) * B
+            ldx, ldc, bf = X.shape[1] * B, out.shape[1] * B, np.float32(beta)
+            if not packed:
+                ld = A.shape[1]
+                return _tiles(A, r0 * ld + c0, ld, 1, M, X, x, ldx, out, o, ldc, K, bf, b0, b1)
+            if r0 % PANEL or M % PANEL:
+                return False
+            Ktot = A.shape[1]  # a panel is Ktot · PANEL values; row r0 + m starts panel (r0 + m) / PANEL
+            panels = A.reshape(A.size)
+            for p in range(M // PANEL):
+                a0 = ((r0 // PANEL + p) * Ktot + c0) * PANEL
+                if not _tiles(panels, a0, 1, PANEL, PANEL, X, x, ldx, out, o + p * PANEL * ldc, ldc, K, bf, b0, b1):
+                    return False
+            return True
+
+        return impl
+
+    return ol
+
+
+overload(own_product, inline="always", jit_options={"fastmath": True})(_own_overload(False))
+overload(own_product_p, inline="always", jit_options={"fastmath": True})(_own_overload(True))
 
 
 @nb.njit(cache=True, fastmath=True, nogil=True)
@@ -175,3 +232,11 @@ def product2d(A, X, out, beta):
     M, K = A.shape
     return own_product(ALL, A, 0, 0, M, K, X.reshape((K, 1, X.shape[1])), 0, 0,
                        out.reshape((M, 1, out.shape[1])), 0, 0, beta, 0, X.shape[1])
+
+
+@nb.njit(cache=True, fastmath=True, nogil=True)
+def product2d_packed(Ap, r0, c0, M, K, X, out, beta):
+    """``out = A[r0:r0 + M, c0:c0 + K] @ X (+ out)`` with A packed by :func:`pack_rows` (for tests
+    and measurement); False when the shapes do not suit it."""
+    return own_product_p(ALL, Ap, r0, c0, M, K, X.reshape((K, 1, X.shape[1])), 0, 0,
+                         out.reshape((M, 1, out.shape[1])), 0, 0, beta, 0, X.shape[1])
