@@ -151,6 +151,9 @@ def test_a_forked_child_runs_two_thread_loops(loop_threads):
         (30, 10, 100, 30, np.float32, True),  # (24 and 6, on two threads)
         (4, 3, 50, 5, np.float32, False),  # fewer than 8 rows: all by hand
         (6, 4, 33, 24, np.float64, True),  # float64: BLAS
+        # I = 128: project's column blocks are 512 wide (1050 columns: two blocks and a hand-written tail)
+        (128, 7, 150, 64, np.float32, False),
+        (128, 9, 150, 48, np.float32, True),
     ],
 )
 @pytest.mark.parametrize("own", ["", "0"])

@@ -204,18 +204,31 @@ def _product_packed(blas, own, A, Ap, r0, c0, M, K, X, x0, t, out, o0, to, beta,
     _product(blas, own, A, r0, c0, M, K, X, x0, t, out, o0, to, beta, b0, b1)
 
 
+#: The bytes of X that one column block of :func:`project` covers (a quarter of a 1 MiB L2).
+PROJECT_BLOCK_BYTES = 1 << 18
+
+
 @nb.njit(**_JIT)
 def project(A, X, out, b0, b1):
     """``out[:, 0, b0:b1] = A @ X[:, 0, b0:b1]``: a product over many columns (the input projection
     of all steps, ``Wᵀ (G·H, I) @ X (I, T·B)``, with X and out viewed as ``(rows, 1, T·B)``). bptt's
     float32 micro-kernel takes the first ``M // MR · MR`` rows in its main MR × NC tiles (8 × 32 or
     4 × 16, see bptt.kernels.microkernel); the hand-written product takes the rest: the last
-    ``(b1 − b0) % NC`` columns, and the last ``M % MR`` rows."""
+    ``(b1 − b0) % NC`` columns, and the last ``M % MR`` rows.
+
+    The tiled columns run in blocks of about :data:`PROJECT_BLOCK_BYTES` of X, each through all
+    rows of A before the next, so the block stays in the core's L2 cache; over all the columns at
+    once, X was re-read from L3 for every MR rows of A. Two threads, each over half the columns (ms):
+    ``(2048, 128) @ (128, 6400)`` 23.6 → 17.0, ``(1536, 128)`` 14.1 → 12.5, ``(512, 128)``
+    5.2 → 4.4, ``(1024, 64)`` 5.4 → 5.0; K = 32: unchanged."""
     M, K = A.shape
     rows = M // MR * MR
     tiled = b0 + (b1 - b0) // NC * NC
-    if rows == 0 or not own_product(2, A, 0, 0, rows, K, X, 0, 0, out, 0, 0, 0.0, b0, tiled):
-        rows, tiled = 0, b0
+    block = max(NC, PROJECT_BLOCK_BYTES // (4 * K) // NC * NC)
+    for c0 in range(b0, tiled, block):
+        if rows == 0 or not own_product(2, A, 0, 0, rows, K, X, 0, 0, out, 0, 0, 0.0, c0, min(c0 + block, tiled)):
+            rows, tiled = 0, b0
+            break
     if tiled < b1:
         _matmul(A, 0, 0, rows, K, X, 0, 0, out, 0, 0, 0.0, tiled, b1)
     if rows < M:
