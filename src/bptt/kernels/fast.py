@@ -323,14 +323,16 @@ def lstm_cell_backward(dh_rec, gates, t, c, dc_next, dz, dc, b0, b1):
     u0, u1 = _columns(b0, b1)
     H, B = dh_rec.shape
     for j in range(H):
-        # (4) h_t = o ⊙ tanh(c_t):  do = dh ⊙ tanh(c_t),  dc_t += dh ⊙ o ⊙ (1 − tanh²(c_t))
+        # (4) h_t = o ⊙ tanh(c_t):  do = dh ⊙ tanh(c_t),  dc_t += dh ⊙ o ⊙ (1 − tanh²(c_t));
+        # tanh(c_t) is computed once, kept in dz's o row until (2) overwrites it
         for b in range(u0, u1):
-            tc = tanh_(c[j, t + 1, b])
-            o = gates[3 * H + j, t, b]
-            dc[j, t, b] = dc_next[j, b] + dh_rec[j, b] * o * (1 - tc * tc)
+            dz[3 * H + j, t, b] = tanh_(c[j, t + 1, b])
+        for b in range(u0, u1):
+            tc = dz[3 * H + j, t, b]
+            dc[j, t, b] = dc_next[j, b] + dh_rec[j, b] * gates[3 * H + j, t, b] * (1 - tc * tc)
         for b in range(u0, u1):  # (2) through o = σ(z_o)
             o = gates[3 * H + j, t, b]
-            dz[3 * H + j, t, b] = dh_rec[j, b] * tanh_(c[j, t + 1, b]) * o * (1 - o)
+            dz[3 * H + j, t, b] = dh_rec[j, b] * dz[3 * H + j, t, b] * o * (1 - o)
         # (3) c_t = f ⊙ c_{t-1} + i ⊙ g, then (2) through i, f, g
         for b in range(u0, u1):
             i = gates[j, t, b]
