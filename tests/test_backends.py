@@ -78,10 +78,13 @@ def test_fast_equals_reference_float64(case, shape, with_dh, driver):
         assert rel(g_f[k], g_r[k]) <= 1e-12, (k, rel(g_f[k], g_r[k]))
 
 
+# B a multiple of 32, G·H and H of 8: the ``own`` driver's micro-kernel runs; H a multiple of 16:
+# the backward loops' products on U packed in panels (bptt.kernels.microkernel.pack_rows)
+@pytest.mark.parametrize("shape", [(32, 60, 6, 24), (32, 40, 6, 32)], ids=["H24", "H32-packed"])
 @pytest.mark.parametrize("case", CELLS, ids=cell_id)
-def test_fast_float32_within_1e5_of_float64_reference(case, driver):
+def test_fast_float32_within_1e5_of_float64_reference(case, driver, shape):
     cell, options = case
-    B, T, I, H = 32, 60, 6, 24  # B a multiple of 32, G·H and H of 8: the ``own`` driver's micro-kernel runs
+    B, T, I, H = shape
     p64 = make_problem(cell, B, T, I, H, seed=5, memory=True, activation=options.get("activation", "tanh"))
     p32 = {k: a.astype(np.float32) for k, a in p64.items()}
     p64 = {k: a.astype(np.float64) for k, a in p32.items()}  # the same values in both precisions
