@@ -218,7 +218,15 @@ def _fm_input_projection_backward(x_fm, W, dz):
     dz2 = dz.reshape(dz.shape[0], T * B)
     dx = _fm((W @ dz2).reshape(I, T, B))
     dW = np.ascontiguousarray((dz2 @ x_fm.reshape(I, T * B).T).T)
-    return dx, dW, dz2.sum(axis=1)
+    return dx, dW, _row_sums(dz2)
+
+
+def _row_sums(a: np.ndarray) -> np.ndarray:
+    """``a.sum(axis=1)`` of a C-contiguous 2-D array as a BLAS product with a vector of ones (the
+    bias gradients): accumulated as the weight-gradient GEMMs beside it are, on BLAS's threads.
+    ms, 4H × T·B of the grid's medium, long, wide, large rows: 0.48 → 0.11, 0.72 → 0.14,
+    1.67 → 0.64, 3.05 → 1.72."""
+    return a @ np.ones(a.shape[1], a.dtype)
 
 
 def _fm_recurrent_weight_grad(h_ext, dz):
@@ -860,7 +868,7 @@ def _gru_backward_fast(dh, cache, dh_last, T, B, H, ra):
     dx, dW, db = _fm_input_projection_backward(cache.x_s, cache.W, dz)
     if ra:
         dU = _fm_recurrent_weight_grad(h, dhu)
-        db_u = dhu.reshape(3 * H, T * B).sum(axis=1)
+        db_u = _row_sums(dhu.reshape(3 * H, T * B))
     else:
         dU = np.empty_like(U)
         dU[:, : 2 * H] = _fm_recurrent_weight_grad(h, dz[: 2 * H])
