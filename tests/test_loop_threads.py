@@ -169,3 +169,21 @@ def test_input_projection_of_all_steps(monkeypatch, I, T, B, G_H, dtype, two_thr
     expected = np.einsum("ig,itb->gtb", W.astype(np.float64), x_fm.astype(np.float64))
     assert out.shape == (G_H, T, B) and out.dtype == dtype
     assert rel(out, expected) <= (1e-12 if dtype == np.float64 else 1e-6)
+
+
+@pytest.mark.parametrize("I, T, B, G_H, two_threads", [(30, 10, 100, 40, False), (128, 9, 150, 48, True), (5, 7, 37, 16, True)])
+@pytest.mark.parametrize("own", ["", "0"])
+def test_input_projection_of_the_first_steps_of_a_stacked_array(monkeypatch, I, T, B, G_H, two_threads, own):
+    """The LSTM and RNN keep x in the first rows of one (I + H, T + 1, B) array with the states
+    (functional._fm_stacked): the projection reads slots 0 … T-1 of rows T + 1 slots long, never
+    slot T (NaN here), and writes an output whose rows are T slots long."""
+    monkeypatch.setenv("BPTT_OWN_KERNEL", own)
+    monkeypatch.setattr(F, "PROJECTION_TWO_THREADS_FLOPS", 0 if two_threads else 1e30)
+    rng = np.random.default_rng(I + T + B)
+    x_slots = rng.normal(size=(I, T + 1, B)).astype(np.float32)
+    x_slots[:, T] = np.nan
+    W = rng.normal(size=(I, G_H)).astype(np.float32)
+    out = F._fm_input_projection(x_slots, W, G_H, T)
+    expected = np.einsum("ig,itb->gtb", W.astype(np.float64), x_slots[:, :T].astype(np.float64))
+    assert out.shape == (G_H, T, B)
+    assert rel(out, expected) <= 1e-6

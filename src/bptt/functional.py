@@ -188,17 +188,19 @@ def _fm_copy(a: np.ndarray) -> np.ndarray:
 PROJECTION_TWO_THREADS_FLOPS = 20e6
 
 
-def _fm_input_projection(x_fm, W, G_H):
+def _fm_input_projection(x_fm, W, G_H, T=None):
     """``x_t W`` for all steps as one product ``Wᵀ (G·H, I) @ X (I, T·B)`` into a feature-major
-    ``(G·H, T, B)`` array, ``x_fm`` the feature-major ``(I, T, B)`` inputs."""
-    I, T, B = x_fm.shape
+    ``(G·H, T, B)`` array, ``x_fm`` the C-contiguous feature-major ``(I, S, B)`` inputs, of whose
+    S slots the first T (default: all) are the steps (see :func:`_fm_stacked`)."""
+    I, S, B = x_fm.shape
+    T = S if T is None else T
     N = T * B
     out = np.empty((G_H, T, B), x_fm.dtype)
     if x_fm.dtype != np.float32 or not _own_kernel_on():
-        np.matmul(W.T, x_fm.reshape(I, N), out=out.reshape(G_H, N))
+        np.matmul(W.T, x_fm.reshape(I, S * B)[:, :N], out=out.reshape(G_H, N))
         return out
     F = _fast()
-    args = (np.ascontiguousarray(W.T), x_fm.reshape(I, 1, N), out.reshape(G_H, 1, N))
+    args = (np.ascontiguousarray(W.T), x_fm.reshape(I, 1, S * B), out.reshape(G_H, 1, N))
     half = N // 64 * 32
     if 2 * N * I * G_H >= PROJECTION_TWO_THREADS_FLOPS and half and blas_max_threads() >= 2:
         run_in_two_threads(F.project, (*args, 0, half), (*args, half, N))
@@ -219,6 +221,33 @@ def _fm_input_projection_backward(x_fm, W, dz):
     dx = _fm((W @ dz2).reshape(I, T, B))
     dW = np.ascontiguousarray((dz2 @ x_fm.reshape(I, T * B).T).T)
     return dx, dW, _row_sums(dz2)
+
+
+def _fm_stacked(x, h0, T):
+    """The inputs ``x (B, T, I)`` and the states in one feature-major array ``xh (I + H, T + 1, B)``:
+    rows [0, I) hold x_t in slot t < T (slot T is never read), rows [I, I + H) the states, h0 in
+    slot 0 (the time loops write h_t into slot t + 1). So ``[x_t; h_{t-1}]`` of all steps is one
+    matrix of T·B columns, and dW and dU one GEMM (:func:`_fm_weight_grads`)."""
+    B, T, I = x.shape
+    xh = np.empty((I + h0.shape[1], T + 1, B), x.dtype)
+    _fast().to_feature_major(np.ascontiguousarray(x), xh[:I])
+    xh[I:, 0] = h0.T
+    return xh
+
+
+def _fm_weight_grads(xh, W, dz, T):
+    """``dx``, ``dW``, ``dU``, ``db`` from the feature-major ``dz (G·H, T, B)`` and the stacked
+    inputs and states of :func:`_fm_stacked`: ``dxᵀ = W @ dz`` as in
+    :func:`_fm_input_projection_backward`, and ``[dW; dU]ᵀ (G·H, I + H) = dz @ [X; H_prev]ᵀ`` as
+    one GEMM (its second operand a view: rows (T + 1)·B apart). Against the two GEMMs ``dz @ Xᵀ``
+    and ``H_prev @ dzᵀ`` (ms, medium, long, wide, large LSTM rows): 3.52 → 2.57, 8.09 → 6.72,
+    26.9 → 23.1, 96.0 → 86.8."""
+    I = W.shape[0]
+    B = dz.shape[2]
+    dz2 = dz.reshape(dz.shape[0], T * B)
+    dx = _fm((W @ dz2).reshape(I, T, B))
+    dWU = dz2 @ xh[:, :T].reshape(xh.shape[0], T * B).T
+    return dx, np.ascontiguousarray(dWU[:, :I].T), np.ascontiguousarray(dWU[:, I:].T), _row_sums(dz2)
 
 
 def _row_sums(a: np.ndarray) -> np.ndarray:
@@ -573,6 +602,7 @@ class LSTMCache(_Cache):
     c0: np.ndarray
     c_s: np.ndarray
     tanh_c_s: np.ndarray | None  # kept by the reference kernels; the fast ones recompute it
+    xh_s: np.ndarray | None = None  # fast kernels: x_s and h_s stacked in one array (see _fm_stacked)
 
     @property
     def c(self) -> np.ndarray:
@@ -725,6 +755,7 @@ def gru_backward(dh, cache, dh_last=None):
 @dataclass(frozen=True, eq=False)
 class RNNCache(_Cache):
     activation: str
+    xh_s: np.ndarray | None = None  # fast kernels: x_s and h_s stacked in one array (see _fm_stacked)
 
 
 def rnn_forward(x, W, U, b, h0=None, activation="tanh", *, keep_cache=True, backend=None):
@@ -777,9 +808,9 @@ def rnn_backward(dh, cache, dh_last=None):
 
 def _lstm_forward_fast(a, B, T, I, H, keep_cache):
     F = _fast()
-    x_fm = _fm_copy(a["x"])
-    gates = _fm_input_projection(x_fm, a["W"], 4 * H)
-    h = _states_ext(a["h0"], T)
+    xh = _fm_stacked(a["x"], a["h0"], T)
+    x_fm, h = xh[:I, :T], xh[I:]
+    gates = _fm_input_projection(xh[:I], a["W"], 4 * H, T)
     c = _states_ext(a["c0"], T if keep_cache else 0)
     UT = np.ascontiguousarray(a["U"].T)
     if not _compiled_loop(F.lstm_forward_loop, T, B, H, 4, gates.dtype, gates, UT, a["b"], c, h, keep_cache):
@@ -792,7 +823,7 @@ def _lstm_forward_fast(a, B, T, I, H, keep_cache):
             F.lstm_step_forward(gates, t, a["b"], c, cp, cc, h)  # (1)-(4) fused
     if not keep_cache:
         return _readonly(_fm(h[:, 1:])), None
-    return _readonly(_fm(h[:, 1:])), LSTMCache("ftb", x_fm, a["W"], a["U"], a["h0"], gates, h, a["c0"], c, None)
+    return _readonly(_fm(h[:, 1:])), LSTMCache("ftb", x_fm, a["W"], a["U"], a["h0"], gates, h, a["c0"], c, None, xh)
 
 
 def _lstm_backward_fast(dh, cache, dh_last, dc_last, T, B, H):
@@ -808,8 +839,7 @@ def _lstm_backward_fast(dh, cache, dh_last, dc_last, T, B, H):
         for t in range(T - 1, -1, -1):
             F.lstm_step_backward(dhT, t, use_dh, dh_rec, gates, c, dc_next, dz, dc)
             np.matmul(U, dz[:, t], out=dh_rec)  # (1) dh_{t-1} = dz_t Uᵀ
-    dx, dW, db = _fm_input_projection_backward(cache.x_s, cache.W, dz)
-    dU = _fm_recurrent_weight_grad(cache.h_s, dz)
+    dx, dW, dU, db = _fm_weight_grads(cache.xh_s, cache.W, dz, T)
     return {
         "dx": dx, "dW": dW, "dU": dU, "db": db, "dh0": _state_out(dh_rec), "dc0": _state_out(dc_next),
         "dz": _fm(dz), "dc": _fm(dc),
@@ -880,9 +910,9 @@ def _gru_backward_fast(dh, cache, dh_last, T, B, H, ra):
 def _rnn_forward_fast(a, B, T, I, H, activation, keep_cache):
     F = _fast()
     code = F.ACTIVATION_CODES[activation]
-    x_fm = _fm_copy(a["x"])
-    xw = _fm_input_projection(x_fm, a["W"], H)
-    h = _states_ext(a["h0"], T)
+    xh = _fm_stacked(a["x"], a["h0"], T)
+    x_fm, h = xh[:I, :T], xh[I:]
+    xw = _fm_input_projection(xh[:I], a["W"], H, T)
     UT = np.ascontiguousarray(a["U"].T)
     rec = _workspace("rec", (H, B), xw.dtype)
     if not _compiled_loop(F.rnn_forward_loop, T, B, H, 1, xw.dtype, xw, UT, a["b"], code, h, rec):
@@ -891,7 +921,7 @@ def _rnn_forward_fast(a, B, T, I, H, activation, keep_cache):
             F.rnn_step_forward(xw, t, rec, a["b"], code, h)
     if not keep_cache:
         return _readonly(_fm(h[:, 1:])), None
-    return _readonly(_fm(h[:, 1:])), RNNCache("ftb", x_fm, a["W"], a["U"], a["h0"], h[:, 1:], h, activation)
+    return _readonly(_fm(h[:, 1:])), RNNCache("ftb", x_fm, a["W"], a["U"], a["h0"], h[:, 1:], h, activation, xh)
 
 
 def _rnn_backward_fast(dh, cache, dh_last, T, B, H):
@@ -905,6 +935,5 @@ def _rnn_backward_fast(dh, cache, dh_last, T, B, H):
         for t in range(T - 1, -1, -1):
             F.rnn_step_backward(dhT, t, use_dh, dh_rec, h, code, dz)
             np.matmul(U, dz[:, t], out=dh_rec)
-    dx, dW, db = _fm_input_projection_backward(cache.x_s, cache.W, dz)
-    dU = _fm_recurrent_weight_grad(h, dz)
+    dx, dW, dU, db = _fm_weight_grads(cache.xh_s, cache.W, dz, T)
     return {"dx": dx, "dW": dW, "dU": dU, "db": db, "dh0": _state_out(dh_rec), "dz": _fm(dz)}

@@ -59,7 +59,7 @@ from .microkernel import MR, NC, own_product, own_product_p
 #: compiled with the old code in the cache. tests/test_kernel_cache.py fails until this value is
 #: updated (``python -m bptt.kernels.fingerprint``), and updating it changes this file, so every
 #: kernel here is compiled afresh.
-COMPILED_DEPENDENCIES = "42a7379050cb2898"
+COMPILED_DEPENDENCIES = "9fe7f9a5f87291ee"
 
 _JIT = dict(cache=True, fastmath=True, error_model="numpy", nogil=True, boundscheck=False)
 _INLINE = dict(_JIT, inline="always")
@@ -189,7 +189,7 @@ def _product(blas, own, A, r0, c0, M, K, X, x0, t, out, o0, to, beta, b0, b1):
     if blas != 0:
         B, lda = X.shape[2], A.shape[1]
         gemm(blas, M, b1 - b0, K, A, r0 * lda + c0, lda, X, (x0 * X.shape[1] + t) * B + b0, X.shape[1] * B,
-             beta, out, (o0 * out.shape[1] + to) * B + b0, out.shape[1] * B)
+             beta, out, (o0 * out.shape[1] + to) * out.shape[2] + b0, out.shape[1] * out.shape[2])
     else:
         _matmul(A, r0, c0, M, K, X, x0, t, out, o0, to, beta, b0, b1)
 

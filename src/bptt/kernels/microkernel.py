@@ -201,8 +201,9 @@ def _own_overload(packed: bool):
             B = X.shape[2]
             if own == 0 or (own == FORWARD_SHAPES and M < K):
                 return False
-            x, o = (x0 * X.shape[1] + t) * B, (o0 * out.shape[1] + to) * B
-            ldx, ldc, bf = X.shape[1] * B, out.shape[1] * B, np.float32(beta)
+            Bo = out.shape[2]  # out's rows may be shorter than X's (a projection of the first T of S slots)
+            x, o = (x0 * X.shape[1] + t) * B, (o0 * out.shape[1] + to) * Bo
+            ldx, ldc, bf = X.shape[1] * B, out.shape[1] * Bo, np.float32(beta)
             if not packed:
                 ld = A.shape[1]
                 return _tiles(A, r0 * ld + c0, ld, 1, M, X, x, ldx, out, o, ldc, K, bf, b0, b1)
