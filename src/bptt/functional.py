@@ -834,8 +834,8 @@ def _lstm_backward_fast(dh, cache, dh_last, dc_last, T, B, H):
     dhT = _fm_copy(dh) if use_dh else dz  # dz: a placeholder that is never read
     dh_rec, dc_next = _state_in(dh_last), _state_in(dc_last)
     U, gates, c = np.ascontiguousarray(cache.U), cache.gates_s, cache.c_s
-    if not _compiled_loop(F.lstm_backward_loop, T, B, H, 4, cache.dtype, dhT, use_dh, U, _packed_rows(U), gates, c, dh_rec, dc_next, dz,
-                          dc):
+    if not _compiled_loop(F.lstm_backward_loop, T, B, H, 4, cache.dtype, dhT, use_dh, U, _packed_rows(U), gates, c,
+                          dh_rec, dc_next, dz, dc):
         for t in range(T - 1, -1, -1):
             F.lstm_step_backward(dhT, t, use_dh, dh_rec, gates, c, dc_next, dz, dc)
             np.matmul(U, dz[:, t], out=dh_rec)  # (1) dh_{t-1} = dz_t Uᵀ
@@ -883,8 +883,8 @@ def _gru_backward_fast(dh, cache, dh_last, T, B, H, ra):
     dh_prev = _workspace("dh_prev", (H, B), cache.dtype)
     drh = _workspace("drh", (H, B), cache.dtype)
     U, gates, aux, h = np.ascontiguousarray(cache.U), cache.gates_s, cache.aux_s, cache.h_s
-    if not _compiled_loop(F.gru_backward_loop, T, B, H, 3, cache.dtype, dhT, use_dh, U, _packed_rows(U), gates, aux, h, ra, dh_rec,
-                          dh_prev, drh, dz, dhu):
+    if not _compiled_loop(F.gru_backward_loop, T, B, H, 3, cache.dtype, dhT, use_dh, U, _packed_rows(U), gates, aux,
+                          h, ra, dh_rec, dh_prev, drh, dz, dhu):
         U_rz, U_n, dz_rz, dz_n = U[:, : 2 * H], U[:, 2 * H :], dz[: 2 * H], dz[2 * H :]
         for t in range(T - 1, -1, -1):
             F.gru_step_backward(dhT, t, use_dh, dh_rec, gates, aux, h, ra, dz, dhu, dh_prev)
@@ -931,7 +931,8 @@ def _rnn_backward_fast(dh, cache, dh_last, T, B, H):
     use_dh = dh is not None
     dhT = _fm_copy(dh) if use_dh else dz
     dh_rec, U, h = _state_in(dh_last), np.ascontiguousarray(cache.U), cache.h_s
-    if not _compiled_loop(F.rnn_backward_loop, T, B, H, 1, cache.dtype, dhT, use_dh, U, _packed_rows(U), h, code, dh_rec, dz):
+    if not _compiled_loop(F.rnn_backward_loop, T, B, H, 1, cache.dtype, dhT, use_dh, U, _packed_rows(U), h, code,
+                          dh_rec, dz):
         for t in range(T - 1, -1, -1):
             F.rnn_step_backward(dhT, t, use_dh, dh_rec, h, code, dz)
             np.matmul(U, dz[:, t], out=dh_rec)

@@ -59,7 +59,7 @@ from .microkernel import MR, NC, own_product, own_product_p
 #: compiled with the old code in the cache. tests/test_kernel_cache.py fails until this value is
 #: updated (``python -m bptt.kernels.fingerprint``), and updating it changes this file, so every
 #: kernel here is compiled afresh.
-COMPILED_DEPENDENCIES = "9fe7f9a5f87291ee"
+COMPILED_DEPENDENCIES = "784e89c21ad1fd77"
 
 _JIT = dict(cache=True, fastmath=True, error_model="numpy", nogil=True, boundscheck=False)
 _INLINE = dict(_JIT, inline="always")

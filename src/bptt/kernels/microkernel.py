@@ -63,8 +63,9 @@ def can_tile(M: int, N: int) -> bool:
 def _tile_kernel(MR: int, NC: int):
     """An ``MR × NC`` register-tile kernel: ``C[c0 + r·ldc + j] = Σ_k A[a0 + r·lda + k·ska] ·
     X[x0 + k·ldx + j] (+ C[…] if beta)`` for r < MR, j < NC; offsets and strides in elements of
-    the float32 arrays A, X, C (``ska`` 1: A row-major; ``lda`` 1: A given as its row-major
-    transpose, the MR values of one k side by side). MR · NC / LANES vector accumulators."""
+    the float32 arrays A, X, C (``ska`` 1: A row-major; ``lda`` 1 and ``ska`` :data:`PANEL`: A
+    packed by :func:`pack_rows`, the MR values of one k side by side). MR · NC / LANES vector
+    accumulators."""
 
     def tile(typingctx, A, a0, lda, ska, X, x0, ldx, C, c0, ldc, K, beta):
         if not all(isinstance(a, types.Array) and a.dtype == types.float32 for a in (A, X, C)):
@@ -133,7 +134,7 @@ MR2, NC2 = TILES[-1]
 #: step slices), it reaches 184-214 GFLOP/s single-threaded on the forward products of the grid
 #: but 130-155 on the backward ones (M = H, K = G·H: X re-read from far-apart rows for every 8
 #: rows of A), where OpenBLAS's Haswell kernels on two threads reach 151-176. The backward loops
-#: also pass A's transpose (:func:`own_product_t`), which reads A as one stream.
+#: also pass A packed (:func:`own_product_p`), which a tile reads as one stream.
 ALL, FORWARD_SHAPES = 2, 1
 
 
