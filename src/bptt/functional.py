@@ -188,14 +188,15 @@ def _fm_copy(a: np.ndarray) -> np.ndarray:
 PROJECTION_TWO_THREADS_FLOPS = 20e6
 
 
-def _fm_input_projection(x_fm, W, G_H, T=None):
+def _fm_input_projection(x_fm, W, G_H, T=None, keep=True):
     """``x_t W`` for all steps as one product ``Wᵀ (G·H, I) @ X (I, T·B)`` into a feature-major
     ``(G·H, T, B)`` array, ``x_fm`` the C-contiguous feature-major ``(I, S, B)`` inputs, of whose
-    S slots the first T (default: all) are the steps (see :func:`_fm_stacked`)."""
+    S slots the first T (default: all) are the steps (see :func:`_fm_stacked`). ``keep`` False:
+    the result is used within the call only (a :func:`_scratch` array)."""
     I, S, B = x_fm.shape
     T = S if T is None else T
     N = T * B
-    out = np.empty((G_H, T, B), x_fm.dtype)
+    out = np.empty((G_H, T, B), x_fm.dtype) if keep else _scratch("projection", (G_H, T, B), x_fm.dtype)
     if x_fm.dtype != np.float32 or not _own_kernel_on():
         np.matmul(W.T, x_fm.reshape(I, S * B)[:, :N], out=out.reshape(G_H, N))
         return out
@@ -594,6 +595,31 @@ def _workspace(name: str, shape: tuple, dtype) -> np.ndarray:
     return a
 
 
+#: Internal arrays of at least this many bytes that a call does not return are taken from
+#: :func:`_scratch`: glibc maps arrays above its largest mmap threshold (32 MiB) afresh on every
+#: allocation, and page-faulting them in cost 6.4 ms for the large LSTM row's 52 MB of gates
+#: (arrays of 8 and 30 MB, reused by malloc: 0.01 and 0.04 ms).
+SCRATCH_BYTES = 32 << 20
+
+
+def _scratch(name: str, shape: tuple, dtype) -> np.ndarray:
+    """An array for use within one call, from one buffer per name and thread that grows to the
+    largest size asked for (so at most one such buffer per name, whatever the shapes), or a new
+    array when it is smaller than :data:`SCRATCH_BYTES`."""
+    dtype = np.dtype(dtype)
+    size = math.prod(shape)
+    if size * dtype.itemsize < SCRATCH_BYTES:
+        return np.empty(shape, dtype)
+    pool = getattr(_workspaces, "scratch", None)
+    if pool is None:
+        pool = _workspaces.scratch = {}
+    buf = pool.get(name)
+    if buf is None or buf.dtype != dtype or buf.size < size:
+        pool[name] = None  # let the old buffer go before the new one is allocated
+        buf = pool[name] = np.empty(size, dtype)
+    return buf[:size].reshape(shape)
+
+
 # ─────────────────────────────────────────────────────────────────────────────────────── LSTM
 
 
@@ -810,7 +836,7 @@ def _lstm_forward_fast(a, B, T, I, H, keep_cache):
     F = _fast()
     xh = _fm_stacked(a["x"], a["h0"], T)
     x_fm, h = xh[:I, :T], xh[I:]
-    gates = _fm_input_projection(xh[:I], a["W"], 4 * H, T)
+    gates = _fm_input_projection(xh[:I], a["W"], 4 * H, T, keep=keep_cache)
     c = _states_ext(a["c0"], T if keep_cache else 0)
     UT = np.ascontiguousarray(a["U"].T)
     if not _compiled_loop(F.lstm_forward_loop, T, B, H, 4, gates.dtype, gates, UT, a["b"], c, h, keep_cache):
@@ -849,7 +875,7 @@ def _lstm_backward_fast(dh, cache, dh_last, dc_last, T, B, H):
 def _gru_forward_fast(a, B, T, I, H, reset_after, keep_cache):
     F = _fast()
     x_fm = _fm_copy(a["x"])
-    gates = _fm_input_projection(x_fm, a["W"], 3 * H)
+    gates = _fm_input_projection(x_fm, a["W"], 3 * H, keep=keep_cache)
     h = _states_ext(a["h0"], T)
     aux = np.empty((H, T if (keep_cache or not reset_after) else 1, B), gates.dtype)
     UT, bx, bu = np.ascontiguousarray(a["U"].T), a["b"], a["b_u"]
@@ -912,7 +938,7 @@ def _rnn_forward_fast(a, B, T, I, H, activation, keep_cache):
     code = F.ACTIVATION_CODES[activation]
     xh = _fm_stacked(a["x"], a["h0"], T)
     x_fm, h = xh[:I, :T], xh[I:]
-    xw = _fm_input_projection(xh[:I], a["W"], H, T)
+    xw = _fm_input_projection(xh[:I], a["W"], H, T, keep=False)  # the cache keeps h, not x W
     UT = np.ascontiguousarray(a["U"].T)
     rec = _workspace("rec", (H, B), xw.dtype)
     if not _compiled_loop(F.rnn_forward_loop, T, B, H, 1, xw.dtype, xw, UT, a["b"], code, h, rec):
