@@ -178,3 +178,15 @@ def test_outputs_sharing_the_cache_are_read_only(case, backend):
     y = h.copy()
     y -= 0.1
     np.testing.assert_array_equal(backward(np.ones_like(h), cache)["dW"], before)
+
+
+@pytest.mark.parametrize("case", CELLS, ids=cell_id)
+def test_float32_inference_within_rounding_of_the_cached_forward(case, driver):
+    """In float32 the LSTM's inference loop fuses its cell into one pass (bptt.kernels.fast.
+    lstm_cell_forward_inference), which fastmath may contract differently from the staged cell of
+    the cached forward: the two agree to float32 rounding (in float64 exactly, tested above)."""
+    cell, options = case
+    problem = {k: a.astype(np.float32) for k, a in make_problem(cell, 32, 20, 6, 16, seed=3).items()}
+    h_train, _ = getattr(F, f"{cell}_forward")(**problem, **options)
+    h_infer, _ = getattr(F, f"{cell}_forward")(**problem, **options, keep_cache=False)
+    assert rel(h_infer, h_train) <= 1e-6

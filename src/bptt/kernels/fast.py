@@ -312,6 +312,40 @@ def lstm_cell_forward(gates, t, bias, c, cp, cc, h, b0, b1):
             h[j, t + 1, b] = gates[3 * H + j, t, b] * tanh_(c[j, cc, b])
 
 
+def _is_float32(a):  # pragma: no cover - replaced by the overload inside compiled code
+    return a.dtype == np.float32
+
+
+@overload(_is_float32, inline="always")
+def _ol_is_float32(a):
+    result = a.dtype == types.float32
+    return lambda a: result
+
+
+@nb.njit(**_INLINE)
+def lstm_cell_forward_inference(gates, t, bias, c, h, b0, b1):
+    """:func:`lstm_cell_forward` when nothing is kept for a backward pass, in float32: stages
+    (2)-(4) in one pass over the batch, the gate values in registers only (``gates[:, t]`` is read,
+    not written), c_t over c_{t-1} in the one slot of ``c``. Same-process A/B of the whole loop
+    against the staged passes: medium 2.16 → 1.97 ms, long 6.14 → 5.68, wide 18.4 → 17.4, large
+    79.9 → 75.0; the small rows unchanged. (With its stores, one pass was slower: 3.5x on the
+    tutorial row, where LLVM no longer vectorised it.) Not for float64, the verification path:
+    there the inference forward gives the bits of the cached one, while fastmath contracts this
+    expression differently (float32: within a few ulps of it)."""
+    u0, u1 = _columns(b0, b1)
+    H = c.shape[0]
+    for j in range(H):
+        bi, bf, bg, bo = bias[j], bias[H + j], bias[2 * H + j], bias[3 * H + j]
+        for b in range(u0, u1):
+            i = sigmoid_(gates[j, t, b] + bi)
+            f = sigmoid_(gates[H + j, t, b] + bf)
+            g = tanh_(gates[2 * H + j, t, b] + bg)
+            o = sigmoid_(gates[3 * H + j, t, b] + bo)
+            c_t = f * c[j, 0, b] + i * g
+            c[j, 0, b] = c_t
+            h[j, t + 1, b] = o * tanh_(c_t)
+
+
 @nb.njit(**_INLINE)
 def lstm_cell_backward(dh_rec, gates, t, c, dc_next, dz, dc, b0, b1):
     """Backward of :func:`lstm_cell_forward`, stages in reverse.
@@ -359,6 +393,8 @@ def lstm_forward_loop(blas, own, gates, UT, bias, c, h, keep, b0, b1):
         _product(blas, own, UT, 0, 0, 4 * H, H, h, 0, t, gates, 0, t, 1.0, b0, b1)  # (1)
         if keep:
             lstm_cell_forward(gates, t, bias, c, t, t + 1, h, b0, b1)
+        elif _is_float32(gates):
+            lstm_cell_forward_inference(gates, t, bias, c, h, b0, b1)
         else:
             lstm_cell_forward(gates, t, bias, c, 0, 0, h, b0, b1)
 
