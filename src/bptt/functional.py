@@ -475,35 +475,91 @@ def _driver(B: int, H: int, G: int, dtype, one_thread: bool = False) -> tuple[in
     inside the compiled loop (small sizes), the address of NumPy's BLAS GEMM to call from the
     compiled loop, or None for the Python loop with ``np.matmul`` (no callable BLAS symbol).
     ``own``: where bptt's float32 micro-kernel does the products (see :func:`_own_kernel`).
-    ``one_thread``: BLAS will run single-threaded (each of a two-thread loop's parts)."""
-    own = _own_kernel(B, H, G, dtype, one_thread)
+    ``one_thread``: BLAS will run single-threaded (each of a two-thread loop's parts). Small
+    products never run on BLAS's threads, so the micro-kernel takes them wherever it may run at
+    all (the small LSTM row's forward loop, against the hand-written product: 92 → 49 µs)."""
     if _small(B, H, G):
-        return 0, own
+        return 0, _own_kernel(B, H, G, dtype, one_thread=True)
+    own = _own_kernel(B, H, G, dtype, one_thread)
     from .kernels.blas import gemm_address
 
     return gemm_address(dtype) or None, own
 
 
-def _compiled_loop(driver, T: int, B: int, H: int, G: int, dtype, *args) -> bool:
-    """Run ``driver(blas, own, *args, b0, b1)``, a compiled time loop of bptt.kernels.fast over
-    the batch columns ``[b0, b1)``, with the product and threading :func:`_driver`,
-    :func:`_loop_split` and :func:`_loop_threads` choose: over the whole batch, or over two
-    parts on two threads. False (nothing run) when no BLAS symbol can be called: the caller
-    then runs its Python loop with ``np.matmul``."""
+@dataclass(frozen=True)
+class _LoopPlan:
+    """How a time loop runs (:func:`_loop_plan`): over the whole batch (``split`` 0) or over the
+    columns ``[0, split)`` and ``[split, B)`` on two threads, with the product ``(blas, own)`` of
+    :func:`_driver` (``blas`` None: no BLAS symbol can be called, the caller's Python loop runs)."""
+
+    B: int
+    split: int
+    blas: int | None
+    own: int
+
+    @property
+    def widths(self) -> tuple[int, ...]:
+        return (self.split, self.B - self.split) if self.split else (self.B,)
+
+
+def _loop_plan(T: int, B: int, H: int, G: int, dtype) -> _LoopPlan:
+    """The threading :func:`_loop_split` chooses and the product :func:`_driver` chooses for it."""
     split = _loop_split(T, B, H, G, dtype)
     if not split:
-        blas, own = _driver(B, H, G, dtype)
-        if blas is None:
-            return False
-        with _loop_threads(B, H, G):
-            driver(blas, own, *args, 0, B)
-        return True
-    blas, own = _driver(math.gcd(split, B - split), H, G, dtype, one_thread=True)
-    if blas is None:
+        return _LoopPlan(B, 0, *_driver(B, H, G, dtype))
+    return _LoopPlan(B, split, *_driver(math.gcd(split, B - split), H, G, dtype, one_thread=True))
+
+
+def _compiled_loop(driver, T: int, B: int, H: int, G: int, dtype, *args, plan: _LoopPlan | None = None) -> bool:
+    """Run ``driver(blas, own, *args, b0, b1)``, a compiled time loop of bptt.kernels.fast over
+    the batch columns ``[b0, b1)``, as ``plan`` (default: :func:`_loop_plan`) says: over the whole
+    batch (BLAS threaded as :func:`_loop_threads` says), or over two parts on two threads. False
+    (nothing run) when no BLAS symbol can be called: the caller then runs its Python loop with
+    ``np.matmul``."""
+    plan = plan or _loop_plan(T, B, H, G, dtype)
+    if plan.blas is None:
         return False
+    if not plan.split:
+        with _loop_threads(B, H, G):
+            driver(plan.blas, plan.own, *args, 0, B)
+        return True
     with single_threaded_if(True):
-        run_in_two_threads(driver, (blas, own, *args, 0, split), (blas, own, *args, split, B))
+        run_in_two_threads(driver, (plan.blas, plan.own, *args, 0, plan.split),
+                           (plan.blas, plan.own, *args, plan.split, B))
     return True
+
+
+def _projection_in_loop(plan: _LoopPlan, I: int, H: int, G: int) -> bool:
+    """Whether the forward loop's per-step product takes the inputs too, ``[W; U]ᵀ [x_t; h_{t-1}]``
+    (K = I + H), instead of adding ``h_{t-1} U`` to the input projection of all steps, one product
+    before the loop. Then no ``(G·H, T, B)`` projection is written before the loop and read back,
+    cold, by it (inference keeps one step's gates, in cache). Same-process A/B, LSTM (µs; with
+    ``OPENBLAS_THREAD_TIMEOUT=4``, as ``bptt bench`` runs), inference: tmva-tutorial 118 → 84,
+    tmva-test 54 → 29, small 176 → 138, medium 2916 → 2848, long 7632 → 6644, wide 29776 → 28117,
+    large 110.4 → 103.0 ms; the cached forward: tutorial 125 → 89, small 192 → 152, medium
+    5530 → 5051, long 7901 → 7266, wide 24441 → 23296, large 105.9 → 101.8 ms. Not where the
+    hand-written product runs the loop (blas 0 and no micro-kernel tile): it is an
+    output-stationary loop over K, and for the small row 4x slower with K = I + H (182 µs) than the
+    projection on the micro-kernel plus the loop with K = H (50 + 49 µs)."""
+    if plan.blas != 0:  # BLAS, or np.matmul in the caller's Python loop
+        return True
+    from .kernels.microkernel import FORWARD_SHAPES, can_tile
+
+    M, K = G * H, I + H
+    tiles = plan.own == 2 or (plan.own == FORWARD_SHAPES and M >= K)
+    return tiles and all(can_tile(M, w) for w in plan.widths)
+
+
+def _loop_matrix(W: np.ndarray, U: np.ndarray, k0: int) -> np.ndarray:
+    """The forward loops' matrix over ``xh[k0:, t]``, C-contiguous: ``[W; U]ᵀ (G·H, I + H)`` when
+    their products take the inputs too (``k0`` 0, see :func:`_projection_in_loop`), else ``Uᵀ``."""
+    if k0:
+        return np.ascontiguousarray(U.T)
+    I = W.shape[0]
+    out = np.empty((W.shape[1], I + U.shape[0]), W.dtype)
+    out[:, :I] = W.T
+    out[:, I:] = U.T
+    return out
 
 
 #: Without AVX-512 (bptt.kernels.microkernel.WIDE False) the micro-kernel's 4 × 16 tile reaches
@@ -836,17 +892,24 @@ def _lstm_forward_fast(a, B, T, I, H, keep_cache):
     F = _fast()
     xh = _fm_stacked(a["x"], a["h0"], T)
     x_fm, h = xh[:I, :T], xh[I:]
-    gates = _fm_input_projection(xh[:I], a["W"], 4 * H, T, keep=keep_cache)
+    plan = _loop_plan(T, B, H, 4, xh.dtype)
+    if _projection_in_loop(plan, I, H, 4):
+        k0 = 0  # the loop's products take [x_t; h_{t-1}]: the gates of every step, or one step's for inference
+        gates = np.empty((4 * H, T, B), xh.dtype) if keep_cache else _workspace("lstm_gates", (4 * H, 1, B), xh.dtype)
+    else:
+        k0 = I  # the input projection of all steps first, the loop adds h_{t-1} U
+        gates = _fm_input_projection(xh[:I], a["W"], 4 * H, T, keep=keep_cache)
     c = _states_ext(a["c0"], T if keep_cache else 0)
-    UT = np.ascontiguousarray(a["U"].T)
-    if not _compiled_loop(F.lstm_forward_loop, T, B, H, 4, gates.dtype, gates, UT, a["b"], c, h, keep_cache):
-        # no BLAS callable from compiled code: a Python loop, one np.matmul per step
-        rec = _workspace("rec", (4 * H, B), gates.dtype)
+    A = _loop_matrix(a["W"], a["U"], k0)
+    if not _compiled_loop(F.lstm_forward_loop, T, B, H, 4, xh.dtype, A, k0, xh, gates, a["b"], c, h, keep_cache,
+                          plan=plan):
+        # no BLAS callable from compiled code: a Python loop, one np.matmul per step (k0 is 0: the
+        # plan's blas is None, see _projection_in_loop)
         for t in range(T):
-            np.matmul(UT, h[:, t], out=rec)  # (1) the recurrent product
-            np.add(gates[:, t], rec, out=gates[:, t])
+            tg = t if gates.shape[1] == T else 0
+            np.matmul(A, xh[:, t], out=gates[:, tg])  # (1) the product
             cp, cc = (t, t + 1) if keep_cache else (0, 0)
-            F.lstm_step_forward(gates, t, a["b"], c, cp, cc, h)  # (1)-(4) fused
+            F.lstm_step_forward(gates, tg, a["b"], c, cp, cc, h, t)  # (1)-(4) fused
     if not keep_cache:
         return _readonly(_fm(h[:, 1:])), None
     return _readonly(_fm(h[:, 1:])), LSTMCache("ftb", x_fm, a["W"], a["U"], a["h0"], gates, h, a["c0"], c, None, xh)
@@ -938,13 +1001,16 @@ def _rnn_forward_fast(a, B, T, I, H, activation, keep_cache):
     code = F.ACTIVATION_CODES[activation]
     xh = _fm_stacked(a["x"], a["h0"], T)
     x_fm, h = xh[:I, :T], xh[I:]
-    xw = _fm_input_projection(xh[:I], a["W"], H, T, keep=False)  # the cache keeps h, not x W
-    UT = np.ascontiguousarray(a["U"].T)
-    rec = _workspace("rec", (H, B), xw.dtype)
-    if not _compiled_loop(F.rnn_forward_loop, T, B, H, 1, xw.dtype, xw, UT, a["b"], code, h, rec):
-        for t in range(T):
-            np.matmul(UT, h[:, t], out=rec)
-            F.rnn_step_forward(xw, t, rec, a["b"], code, h)
+    plan = _loop_plan(T, B, H, 1, xh.dtype)
+    if _projection_in_loop(plan, I, H, 1):
+        k0, pre = 0, _workspace("rnn_pre", (H, 1, B), xh.dtype)  # the loop's products take [x_t; h_{t-1}]
+    else:
+        k0, pre = I, _fm_input_projection(xh[:I], a["W"], H, T, keep=False)  # the cache keeps h, not x W
+    A = _loop_matrix(a["W"], a["U"], k0)
+    if not _compiled_loop(F.rnn_forward_loop, T, B, H, 1, xh.dtype, A, k0, xh, pre, a["b"], code, h, plan=plan):
+        for t in range(T):  # no BLAS callable from compiled code (and k0 is 0, as for the LSTM)
+            np.matmul(A, xh[:, t], out=pre[:, 0])
+            F.rnn_step_forward(pre, 0, a["b"], code, h, t)
     if not keep_cache:
         return _readonly(_fm(h[:, 1:])), None
     return _readonly(_fm(h[:, 1:])), RNNCache("ftb", x_fm, a["W"], a["U"], a["h0"], h[:, 1:], h, activation, xh)

@@ -6,7 +6,9 @@ reads slot ``t`` and writes slot ``t + 1``. So
 
 * the gate arithmetic of one step runs over contiguous rows of the batch, vectorised (the batch
   is ≥ 32 on every benchmark row, where H may be as small as 10);
-* the input projection of all steps is one GEMM, ``Wᵀ (G·H, I) @ Xᵀ (I, T·B)``;
+* the input projection of all steps is one GEMM, ``Wᵀ (G·H, I) @ Xᵀ (I, T·B)`` (the GRU's, and
+  the others' where the hand-written product runs the loop), or (LSTM, RNN) part of each step's
+  product over the stacked ``[x_t; h_{t-1}]`` (``bptt.functional._projection_in_loop``);
 * the weight gradients are one GEMM each after the reverse loop: ``dWᵀ = dz (G·H, T·B) @ X``,
   ``dUᵀ = dz (G·H, T·B) @ h[:, :T]ᵀ`` — the first T state slots are h_0 … h_{T-1}.
 
@@ -285,8 +287,8 @@ def add_into(out, a):
 
 
 @nb.njit(**_INLINE)
-def lstm_cell_forward(gates, t, bias, c, cp, cc, h, b0, b1):
-    """One LSTM step: ``gates[:, t]`` holds x_t W + h_{t-1} U on entry and the gate values on exit; reads the
+def lstm_cell_forward(gates, tg, bias, c, cp, cc, h, t, b0, b1):
+    """One LSTM step: ``gates[:, tg]`` holds x_t W + h_{t-1} U on entry and the gate values on exit; reads the
     states from slot ``cp`` of c and ``t`` of h, writes slot ``cc`` of c and ``t + 1`` of h.
 
         (1) z_t = x_t W  +  h_{t-1} U  +  b        gates holds the first two terms
@@ -299,17 +301,17 @@ def lstm_cell_forward(gates, t, bias, c, cp, cc, h, b0, b1):
     for j in range(H):
         bi, bf, bg, bo = bias[j], bias[H + j], bias[2 * H + j], bias[3 * H + j]
         for b in range(u0, u1):  # (1), (2)
-            gates[j, t, b] = sigmoid_(gates[j, t, b] + bi)
+            gates[j, tg, b] = sigmoid_(gates[j, tg, b] + bi)
         for b in range(u0, u1):
-            gates[H + j, t, b] = sigmoid_(gates[H + j, t, b] + bf)
+            gates[H + j, tg, b] = sigmoid_(gates[H + j, tg, b] + bf)
         for b in range(u0, u1):
-            gates[2 * H + j, t, b] = tanh_(gates[2 * H + j, t, b] + bg)
+            gates[2 * H + j, tg, b] = tanh_(gates[2 * H + j, tg, b] + bg)
         for b in range(u0, u1):
-            gates[3 * H + j, t, b] = sigmoid_(gates[3 * H + j, t, b] + bo)
+            gates[3 * H + j, tg, b] = sigmoid_(gates[3 * H + j, tg, b] + bo)
         for b in range(u0, u1):  # (3)
-            c[j, cc, b] = gates[H + j, t, b] * c[j, cp, b] + gates[j, t, b] * gates[2 * H + j, t, b]
+            c[j, cc, b] = gates[H + j, tg, b] * c[j, cp, b] + gates[j, tg, b] * gates[2 * H + j, tg, b]
         for b in range(u0, u1):  # (4)
-            h[j, t + 1, b] = gates[3 * H + j, t, b] * tanh_(c[j, cc, b])
+            h[j, t + 1, b] = gates[3 * H + j, tg, b] * tanh_(c[j, cc, b])
 
 
 def _is_float32(a):  # pragma: no cover - replaced by the overload inside compiled code
@@ -323,9 +325,9 @@ def _ol_is_float32(a):
 
 
 @nb.njit(**_INLINE)
-def lstm_cell_forward_inference(gates, t, bias, c, h, b0, b1):
+def lstm_cell_forward_inference(gates, tg, bias, c, h, t, b0, b1):
     """:func:`lstm_cell_forward` when nothing is kept for a backward pass, in float32: stages
-    (2)-(4) in one pass over the batch, the gate values in registers only (``gates[:, t]`` is read,
+    (2)-(4) in one pass over the batch, the gate values in registers only (``gates[:, tg]`` is read,
     not written), c_t over c_{t-1} in the one slot of ``c``. Same-process A/B of the whole loop
     against the staged passes: medium 2.16 → 1.97 ms, long 6.14 → 5.68, wide 18.4 → 17.4, large
     79.9 → 75.0; the small rows unchanged. (With its stores, one pass was slower: 3.5x on the
@@ -337,10 +339,10 @@ def lstm_cell_forward_inference(gates, t, bias, c, h, b0, b1):
     for j in range(H):
         bi, bf, bg, bo = bias[j], bias[H + j], bias[2 * H + j], bias[3 * H + j]
         for b in range(u0, u1):
-            i = sigmoid_(gates[j, t, b] + bi)
-            f = sigmoid_(gates[H + j, t, b] + bf)
-            g = tanh_(gates[2 * H + j, t, b] + bg)
-            o = sigmoid_(gates[3 * H + j, t, b] + bo)
+            i = sigmoid_(gates[j, tg, b] + bi)
+            f = sigmoid_(gates[H + j, tg, b] + bf)
+            g = tanh_(gates[2 * H + j, tg, b] + bg)
+            o = sigmoid_(gates[3 * H + j, tg, b] + bo)
             c_t = f * c[j, 0, b] + i * g
             c[j, 0, b] = c_t
             h[j, t + 1, b] = o * tanh_(c_t)
@@ -382,21 +384,36 @@ def lstm_cell_backward(dh_rec, gates, t, c, dc_next, dz, dc, b0, b1):
         # (1) is the caller's: dh_{t-1} = dz_t Uᵀ, and the weight GEMMs after the loop
 
 
+@nb.njit(**_INLINE)
+def _step_slot(a, h, t):
+    """The slot of step t in a per-step array ``a``: t when it has a slot for every step of the
+    states ``h (H, T + 1, B)``, else 0 (one slot, reused by every step)."""
+    return t if a.shape[1] == h.shape[1] - 1 else 0
+
+
 @nb.njit(**_JIT)
-def lstm_forward_loop(blas, own, gates, UT, bias, c, h, keep, b0, b1):
-    """The whole forward loop. ``gates (4H, T, B)`` holds x W on entry, the gates on exit; ``h``
-    (and ``c`` when ``keep``) are ``(H, T + 1, B)`` with the initial state in slot 0; without
-    ``keep`` (inference) ``c`` is one ``(H, 1, B)`` slot updated in place. The recurrent product
-    accumulates into ``gates[:, t]`` (BLAS when ``blas`` is its address, see :func:`_product`)."""
-    H = UT.shape[1]
-    for t in range(gates.shape[1]):
-        _product(blas, own, UT, 0, 0, 4 * H, H, h, 0, t, gates, 0, t, 1.0, b0, b1)  # (1)
+def lstm_forward_loop(blas, own, A, k0, xh, gates, bias, c, h, keep, b0, b1):
+    """The whole forward loop. ``xh (I + H, T + 1, B)`` holds the stacked inputs and states of
+    ``bptt.functional._fm_stacked`` and ``h`` is its state rows (slot 0 the initial state); ``c``
+    is ``(H, T + 1, B)`` like h when ``keep``, else (inference) one ``(H, 1, B)`` slot updated in
+    place. Step t's product (1) is ``A @ xh[k0:, t]``:
+
+    * ``k0`` 0, ``A = [W; U]ᵀ (4H, I + H)``: the whole ``z_t − b = [W; U]ᵀ [x_t; h_{t-1}]``, written
+      into the step's slot of ``gates``: ``(4H, T, B)``, or one ``(4H, 1, B)`` slot for inference;
+    * ``k0`` I, ``A = Uᵀ``: the recurrent part only, added to ``gates (4H, T, B)``, which holds x W
+      of all steps on entry (the input projection as one product before the loop).
+
+    ``gates`` holds the gate values on exit when it has a slot per step."""
+    H = h.shape[0]
+    for t in range(h.shape[1] - 1):
+        tg = _step_slot(gates, h, t)
+        _product(blas, own, A, 0, 0, 4 * H, A.shape[1], xh, k0, t, gates, 0, tg, 1.0 if k0 else 0.0, b0, b1)
         if keep:
-            lstm_cell_forward(gates, t, bias, c, t, t + 1, h, b0, b1)
+            lstm_cell_forward(gates, tg, bias, c, t, t + 1, h, t, b0, b1)
         elif _is_float32(gates):
-            lstm_cell_forward_inference(gates, t, bias, c, h, b0, b1)
+            lstm_cell_forward_inference(gates, tg, bias, c, h, t, b0, b1)
         else:
-            lstm_cell_forward(gates, t, bias, c, 0, 0, h, b0, b1)
+            lstm_cell_forward(gates, tg, bias, c, 0, 0, h, t, b0, b1)
 
 
 @nb.njit(**_JIT)
@@ -413,8 +430,8 @@ def lstm_backward_loop(blas, own, dh, use_dh, U, Up, gates, c, dh_rec, dc_next, 
 
 
 @nb.njit(**_JIT)
-def lstm_step_forward(gates, t, bias, c, cp, cc, h):
-    lstm_cell_forward(gates, t, bias, c, cp, cc, h, 0, h.shape[2])
+def lstm_step_forward(gates, tg, bias, c, cp, cc, h, t):
+    lstm_cell_forward(gates, tg, bias, c, cp, cc, h, t, 0, h.shape[2])
 
 
 @nb.njit(**_JIT)
@@ -595,25 +612,25 @@ def gru_step_backward_before_r(drh, gates, t, h, dz, dh_prev):
 
 
 @nb.njit(**_INLINE)
-def rnn_cell_forward(xw, t, rec, bias, code, h, b0, b1):
-    """(1) a_t = x_t W + h_{t-1} U + b;  (2) h_t = act(a_t), written to slot t + 1 of h."""
+def rnn_cell_forward(a, ta, bias, code, h, t, b0, b1):
+    """(2) h_t = act(a_t), written to slot t + 1 of h: ``a[:, ta]`` holds a_t − b = x_t W + h_{t-1} U."""
     u0, u1 = _columns(b0, b1)
     H, B = h.shape[0], h.shape[2]
     for j in range(H):
         bj = bias[j]
         if code == 0:
             for b in range(u0, u1):
-                h[j, t + 1, b] = tanh_(xw[j, t, b] + rec[j, b] + bj)
+                h[j, t + 1, b] = tanh_(a[j, ta, b] + bj)
         elif code == 1:
             for b in range(u0, u1):
-                a = xw[j, t, b] + rec[j, b] + bj
-                h[j, t + 1, b] = max(a, a * 0)
+                y = a[j, ta, b] + bj
+                h[j, t + 1, b] = max(y, y * 0)
         elif code == 2:
             for b in range(u0, u1):
-                h[j, t + 1, b] = sigmoid_(xw[j, t, b] + rec[j, b] + bj)
+                h[j, t + 1, b] = sigmoid_(a[j, ta, b] + bj)
         else:
             for b in range(u0, u1):
-                h[j, t + 1, b] = xw[j, t, b] + rec[j, b] + bj
+                h[j, t + 1, b] = a[j, ta, b] + bj
 
 
 @nb.njit(**_INLINE)
@@ -639,12 +656,15 @@ def rnn_cell_backward(dh_rec, h, t, code, dz, b0, b1):
 
 
 @nb.njit(**_JIT)
-def rnn_forward_loop(blas, own, xw, UT, bias, code, h, rec, b0, b1):
-    H = UT.shape[1]
-    rec3 = rec.reshape((H, 1, rec.shape[1]))
-    for t in range(xw.shape[1]):
-        _product(blas, own, UT, 0, 0, H, H, h, 0, t, rec3, 0, 0, 0.0, b0, b1)
-        rnn_cell_forward(xw, t, rec, bias, code, h, b0, b1)
+def rnn_forward_loop(blas, own, A, k0, xh, a, bias, code, h, b0, b1):
+    """The whole forward loop, as :func:`lstm_forward_loop`: step t's product (1),
+    ``A @ xh[k0:, t]``, goes into the step's slot of ``a``: one ``(H, 1, B)`` slot when it takes
+    the inputs too (``k0`` 0), else ``a (H, T, B)`` holds x W of all steps (``k0`` I, A = Uᵀ)."""
+    H = h.shape[0]
+    for t in range(h.shape[1] - 1):
+        ta = _step_slot(a, h, t)
+        _product(blas, own, A, 0, 0, H, A.shape[1], xh, k0, t, a, 0, ta, 1.0 if k0 else 0.0, b0, b1)
+        rnn_cell_forward(a, ta, bias, code, h, t, b0, b1)
 
 
 @nb.njit(**_JIT)
@@ -659,8 +679,8 @@ def rnn_backward_loop(blas, own, dh, use_dh, U, Up, h, code, dh_rec, dz, b0, b1)
 
 
 @nb.njit(**_JIT)
-def rnn_step_forward(xw, t, rec, bias, code, h):
-    rnn_cell_forward(xw, t, rec, bias, code, h, 0, h.shape[2])
+def rnn_step_forward(a, ta, bias, code, h, t):
+    rnn_cell_forward(a, ta, bias, code, h, t, 0, h.shape[2])
 
 
 @nb.njit(**_JIT)
