@@ -6,9 +6,9 @@ reads slot ``t`` and writes slot ``t + 1``. So
 
 * the gate arithmetic of one step runs over contiguous rows of the batch, vectorised (the batch
   is ≥ 32 on every benchmark row, where H may be as small as 10);
-* the input projection of all steps is one GEMM, ``Wᵀ (G·H, I) @ Xᵀ (I, T·B)`` (the GRU's, and
-  the others' where the hand-written product runs the loop), or (LSTM, RNN) part of each step's
-  product over the stacked ``[x_t; h_{t-1}]`` (``bptt.functional._projection_in_loop``);
+* the input projection of all steps is part of each step's product over the stacked
+  ``[x_t; h_{t-1}]`` (``bptt.functional._projection_in_loop``), or, where the hand-written
+  product runs the loop, one GEMM before it, ``Wᵀ (G·H, I) @ Xᵀ (I, T·B)``;
 * the weight gradients are one GEMM each after the reverse loop: ``dWᵀ = dz (G·H, T·B) @ X``,
   ``dUᵀ = dz (G·H, T·B) @ h[:, :T]ᵀ`` — the first T state slots are h_0 … h_{T-1}.
 
@@ -461,8 +461,26 @@ def lstm_step_backward(dh, t, use_dh, dh_rec, gates, c, dc_next, dz, dc):
 
 
 @nb.njit(**_INLINE)
-def gru_cell_forward_after(gates, t, hu, bx, bu, aux, ta, h, b0, b1):
-    """One GRU step, reset after the recurrent product (gates[:, t] = x_t W, hu = h_{t-1} U given).
+def _gru_rz(gates, tg, hu, rz_in_gates, bx, bu, j, H, u0, u1):
+    """(1) r = σ(a_r), u = σ(a_z) of unit j into ``gates[:2H, tg]``, which holds x_t W_rz, and
+    ``hu`` h_{t-1} U_rz, or (``rz_in_gates``) the two already summed."""
+    br, bz = bx[j] + bu[j], bx[H + j] + bu[H + j]
+    if rz_in_gates:
+        for b in range(u0, u1):
+            gates[j, tg, b] = sigmoid_(gates[j, tg, b] + br)
+        for b in range(u0, u1):
+            gates[H + j, tg, b] = sigmoid_(gates[H + j, tg, b] + bz)
+    else:
+        for b in range(u0, u1):
+            gates[j, tg, b] = sigmoid_(gates[j, tg, b] + hu[j, b] + br)
+        for b in range(u0, u1):
+            gates[H + j, tg, b] = sigmoid_(gates[H + j, tg, b] + hu[H + j, b] + bz)
+
+
+@nb.njit(**_INLINE)
+def gru_cell_forward_after(gates, tg, hu, rz_in_gates, bx, bu, aux, ta, h, t, b0, b1):
+    """One GRU step, reset after the recurrent product: ``gates[:, tg]`` holds x_t W (the r and z
+    blocks summed with h_{t-1} U_rz when ``rz_in_gates``), ``hu`` h_{t-1} U (its n block at least).
 
         (1) r = σ(xw_r + b_r + hu_r + bu_r)   u = σ(xw_z + b_z + hu_z + bu_z)
         (2) n = tanh(xw_n + b_n + r ⊙ (hu_n + bu_n))      aux[:, ta] keeps hu_n + bu_n
@@ -471,47 +489,40 @@ def gru_cell_forward_after(gates, t, hu, bx, bu, aux, ta, h, b0, b1):
     u0, u1 = _columns(b0, b1)
     H, B = h.shape[0], h.shape[2]
     for j in range(H):
-        br, bz, bn, bun = bx[j] + bu[j], bx[H + j] + bu[H + j], bx[2 * H + j], bu[2 * H + j]
-        for b in range(u0, u1):  # (1)
-            gates[j, t, b] = sigmoid_(gates[j, t, b] + hu[j, b] + br)
-        for b in range(u0, u1):
-            gates[H + j, t, b] = sigmoid_(gates[H + j, t, b] + hu[H + j, b] + bz)
+        _gru_rz(gates, tg, hu, rz_in_gates, bx, bu, j, H, u0, u1)  # (1)
+        bn, bun = bx[2 * H + j], bu[2 * H + j]
         for b in range(u0, u1):  # (2)
             aux[j, ta, b] = hu[2 * H + j, b] + bun
         for b in range(u0, u1):
-            gates[2 * H + j, t, b] = tanh_(gates[2 * H + j, t, b] + bn + gates[j, t, b] * aux[j, ta, b])
+            gates[2 * H + j, tg, b] = tanh_(gates[2 * H + j, tg, b] + bn + gates[j, tg, b] * aux[j, ta, b])
         for b in range(u0, u1):  # (3)
-            n = gates[2 * H + j, t, b]
-            h[j, t + 1, b] = n + gates[H + j, t, b] * (h[j, t, b] - n)
+            n = gates[2 * H + j, tg, b]
+            h[j, t + 1, b] = n + gates[H + j, tg, b] * (h[j, t, b] - n)
 
 
 @nb.njit(**_INLINE)
-def gru_cell_forward_before_rz(gates, t, hu, bx, bu, aux, h, b0, b1):
-    """Reset-before GRU, first half: r, u from ``hu = h_{t-1} U_rz``; aux[:, t] = r ⊙ h_{t-1}."""
+def gru_cell_forward_before_rz(gates, tg, hu, rz_in_gates, bx, bu, aux, h, t, b0, b1):
+    """Reset-before GRU, first half: r, u as in :func:`gru_cell_forward_after`; aux[:, t] = r ⊙ h_{t-1}."""
     u0, u1 = _columns(b0, b1)
     H, B = h.shape[0], h.shape[2]
     for j in range(H):
-        br, bz = bx[j] + bu[j], bx[H + j] + bu[H + j]
+        _gru_rz(gates, tg, hu, rz_in_gates, bx, bu, j, H, u0, u1)
         for b in range(u0, u1):
-            gates[j, t, b] = sigmoid_(gates[j, t, b] + hu[j, b] + br)
-        for b in range(u0, u1):
-            gates[H + j, t, b] = sigmoid_(gates[H + j, t, b] + hu[H + j, b] + bz)
-        for b in range(u0, u1):
-            aux[j, t, b] = gates[j, t, b] * h[j, t, b]
+            aux[j, t, b] = gates[j, tg, b] * h[j, t, b]
 
 
 @nb.njit(**_INLINE)
-def gru_cell_forward_before_n(gates, t, hu, bx, bu, h, b0, b1):
+def gru_cell_forward_before_n(gates, tg, hu, bx, bu, h, t, b0, b1):
     """Reset-before GRU, second half: n = tanh(xw_n + b_n + (r ⊙ h) U_n + bu_n), the product in hu[2H:]."""
     u0, u1 = _columns(b0, b1)
     H, B = h.shape[0], h.shape[2]
     for j in range(H):
         bn = bx[2 * H + j] + bu[2 * H + j]
         for b in range(u0, u1):
-            gates[2 * H + j, t, b] = tanh_(gates[2 * H + j, t, b] + hu[2 * H + j, b] + bn)
+            gates[2 * H + j, tg, b] = tanh_(gates[2 * H + j, tg, b] + hu[2 * H + j, b] + bn)
         for b in range(u0, u1):
-            n = gates[2 * H + j, t, b]
-            h[j, t + 1, b] = n + gates[H + j, t, b] * (h[j, t, b] - n)
+            n = gates[2 * H + j, tg, b]
+            h[j, t + 1, b] = n + gates[H + j, tg, b] * (h[j, t, b] - n)
 
 
 @nb.njit(**_INLINE)
@@ -559,20 +570,40 @@ def gru_cell_backward_before_r(drh, gates, t, h, dz, dh_prev, b0, b1):
 
 
 @nb.njit(**_JIT)
-def gru_forward_loop(blas, own, gates, UT, bx, bu, reset_after, aux, keep, h, hu, b0, b1):
-    """The whole GRU forward loop; ``gates (3H, T, B)`` holds x W on entry; ``h (H, T + 1, B)``
-    with h0 in slot 0. Without ``keep`` a reset-after ``aux`` is one ``(H, 1, B)`` slot."""
-    H = UT.shape[1]
+def gru_forward_loop(blas, own, A, k0, xh, gates, bx, bu, reset_after, aux, keep, h, hu, b0, b1):
+    """The whole GRU forward loop over ``xh (I + H, T + 1, B)``, the stacked inputs and states
+    (``h`` its state rows, h0 in slot 0), as :func:`lstm_forward_loop`:
+
+    * ``k0`` 0, ``A = [W; U]ᵀ (3H, I + H)``: the step's products write ``[W; U]_rzᵀ [x_t; h_{t-1}]``
+      and ``W_nᵀ x_t`` into the step's slot of ``gates`` (``(3H, T, B)``, or one slot for
+      inference), and the n block's ``U_nᵀ h_{t-1}`` (reset-after) into ``hu (3H, B)``;
+    * ``k0`` I, ``A = Uᵀ``: ``gates (3H, T, B)`` holds x W of all steps on entry, ``hu`` gets
+      ``h_{t-1} U``.
+
+    Without ``keep`` a reset-after ``aux`` is one ``(H, 1, B)`` slot. (Reset-before: the n
+    block's product, ``(r ⊙ h_{t-1}) U_n``, waits for r in either form.)"""
+    H = h.shape[0]
+    I = xh.shape[0] - H
+    cu = A.shape[1] - H  # the column of A where U's part starts: I, or 0 when A is Uᵀ
     hu3 = hu.reshape((hu.shape[0], 1, hu.shape[1]))
-    for t in range(gates.shape[1]):
+    for t in range(h.shape[1] - 1):
+        tg, ta = _step_slot(gates, h, t), _step_slot(aux, h, t)
+        fused = k0 == 0
+        if fused:
+            _product(blas, own, A, 0, 0, 2 * H, I + H, xh, 0, t, gates, 0, tg, 0.0, b0, b1)
+            _product(blas, own, A, 2 * H, 0, H, I, xh, 0, t, gates, 2 * H, tg, 0.0, b0, b1)
         if reset_after:
-            _product(blas, own, UT, 0, 0, 3 * H, H, h, 0, t, hu3, 0, 0, 0.0, b0, b1)
-            gru_cell_forward_after(gates, t, hu, bx, bu, aux, t if keep else 0, h, b0, b1)
+            if fused:
+                _product(blas, own, A, 2 * H, cu, H, H, xh, I, t, hu3, 2 * H, 0, 0.0, b0, b1)
+            else:
+                _product(blas, own, A, 0, 0, 3 * H, H, xh, I, t, hu3, 0, 0, 0.0, b0, b1)
+            gru_cell_forward_after(gates, tg, hu, fused, bx, bu, aux, ta, h, t, b0, b1)
         else:
-            _product(blas, own, UT, 0, 0, 2 * H, H, h, 0, t, hu3, 0, 0, 0.0, b0, b1)
-            gru_cell_forward_before_rz(gates, t, hu, bx, bu, aux, h, b0, b1)
-            _product(blas, own, UT, 2 * H, 0, H, H, aux, 0, t, hu3, 2 * H, 0, 0.0, b0, b1)
-            gru_cell_forward_before_n(gates, t, hu, bx, bu, h, b0, b1)
+            if not fused:
+                _product(blas, own, A, 0, 0, 2 * H, H, xh, I, t, hu3, 0, 0, 0.0, b0, b1)
+            gru_cell_forward_before_rz(gates, tg, hu, fused, bx, bu, aux, h, t, b0, b1)
+            _product(blas, own, A, 2 * H, cu, H, H, aux, 0, t, hu3, 2 * H, 0, 0.0, b0, b1)
+            gru_cell_forward_before_n(gates, tg, hu, bx, bu, h, t, b0, b1)
 
 
 @nb.njit(**_JIT)
@@ -598,18 +629,18 @@ def gru_backward_loop(blas, own, dh, use_dh, U, Up, gates, aux, h, reset_after, 
 
 
 @nb.njit(**_JIT)
-def gru_step_forward_after(gates, t, hu, bx, bu, aux, ta, h):
-    gru_cell_forward_after(gates, t, hu, bx, bu, aux, ta, h, 0, h.shape[2])
+def gru_step_forward_after(gates, tg, hu, rz_in_gates, bx, bu, aux, ta, h, t):
+    gru_cell_forward_after(gates, tg, hu, rz_in_gates, bx, bu, aux, ta, h, t, 0, h.shape[2])
 
 
 @nb.njit(**_JIT)
-def gru_step_forward_before_rz(gates, t, hu, bx, bu, aux, h):
-    gru_cell_forward_before_rz(gates, t, hu, bx, bu, aux, h, 0, h.shape[2])
+def gru_step_forward_before_rz(gates, tg, hu, rz_in_gates, bx, bu, aux, h, t):
+    gru_cell_forward_before_rz(gates, tg, hu, rz_in_gates, bx, bu, aux, h, t, 0, h.shape[2])
 
 
 @nb.njit(**_JIT)
-def gru_step_forward_before_n(gates, t, hu, bx, bu, h):
-    gru_cell_forward_before_n(gates, t, hu, bx, bu, h, 0, h.shape[2])
+def gru_step_forward_before_n(gates, tg, hu, bx, bu, h, t):
+    gru_cell_forward_before_n(gates, tg, hu, bx, bu, h, t, 0, h.shape[2])
 
 
 @nb.njit(**_JIT)
