@@ -536,8 +536,9 @@ def _projection_in_loop(plan: _LoopPlan, I: int, H: int, G: int) -> bool:
     """Whether the forward loop's per-step product takes the inputs too, ``[W; U]ᵀ [x_t; h_{t-1}]``
     (K = I + H), instead of adding ``h_{t-1} U`` to the input projection of all steps, one product
     before the loop. Then no ``(G·H, T, B)`` projection is written before the loop and read back,
-    cold, by it (inference keeps one step's gates, in cache). Same-process A/B, LSTM (µs; with
-    ``OPENBLAS_THREAD_TIMEOUT=4``, as ``bptt bench`` runs), inference: tmva-tutorial 118 → 84,
+    cold, by it (inference keeps one step's gates, in cache). Same-process A/B of a prototype
+    against the loops with the projection first, LSTM (µs; with ``OPENBLAS_THREAD_TIMEOUT=4``, as
+    ``bptt bench`` runs), inference: tmva-tutorial 118 → 84,
     tmva-test 54 → 29, small 176 → 138, medium 2916 → 2848, long 7632 → 6644, wide 29776 → 28117,
     large 110.4 → 103.0 ms; the cached forward: tutorial 125 → 89, small 192 → 152, medium
     5530 → 5051, long 7901 → 7266, wide 24441 → 23296, large 105.9 → 101.8 ms. GRU inference
@@ -566,6 +567,18 @@ def _loop_matrix(W: np.ndarray, U: np.ndarray, k0: int) -> np.ndarray:
     _transpose_into(W, out, 0)
     _transpose_into(U, out, I)
     return out
+
+
+def _loop_inputs(xh, W, U, plan: _LoopPlan, G: int, T: int, keep: bool, name: str):
+    """``(k0, pre, A)`` for a forward loop over ``xh`` (:func:`_fm_stacked`): where its products
+    take the inputs (:func:`_projection_in_loop`), ``k0`` 0, ``pre`` the array they write (a slot
+    per step when ``keep``, else one ``(G·H, 1, B)`` workspace slot named ``name``) and
+    ``A = [W; U]ᵀ``; else ``k0`` I, ``pre`` the input projection of all steps and ``A = Uᵀ``."""
+    I, H, B = W.shape[0], U.shape[0], xh.shape[2]
+    if _projection_in_loop(plan, I, H, G):
+        pre = np.empty((G * H, T, B), xh.dtype) if keep else _workspace(name, (G * H, 1, B), xh.dtype)
+        return 0, pre, _loop_matrix(W, U, 0)
+    return I, _fm_input_projection(xh[:I], W, G * H, T, keep=keep), _loop_matrix(W, U, I)
 
 
 def _transposed(a: np.ndarray) -> np.ndarray:
@@ -918,14 +931,8 @@ def _lstm_forward_fast(a, B, T, I, H, keep_cache):
     xh = _fm_stacked(a["x"], a["h0"], T)
     x_fm, h = xh[:I, :T], xh[I:]
     plan = _loop_plan(T, B, H, 4, xh.dtype)
-    if _projection_in_loop(plan, I, H, 4):
-        k0 = 0  # the loop's products take [x_t; h_{t-1}]: the gates of every step, or one step's for inference
-        gates = np.empty((4 * H, T, B), xh.dtype) if keep_cache else _workspace("lstm_gates", (4 * H, 1, B), xh.dtype)
-    else:
-        k0 = I  # the input projection of all steps first, the loop adds h_{t-1} U
-        gates = _fm_input_projection(xh[:I], a["W"], 4 * H, T, keep=keep_cache)
+    k0, gates, A = _loop_inputs(xh, a["W"], a["U"], plan, 4, T, keep_cache, "lstm_gates")
     c = _states_ext(a["c0"], T if keep_cache else 0)
-    A = _loop_matrix(a["W"], a["U"], k0)
     if not _compiled_loop(F.lstm_forward_loop, T, B, H, 4, xh.dtype, A, k0, xh, gates, a["b"], c, h, keep_cache,
                           plan=plan):
         # no BLAS callable from compiled code: a Python loop, one np.matmul per step (k0 is 0: the
@@ -965,14 +972,9 @@ def _gru_forward_fast(a, B, T, I, H, reset_after, keep_cache):
     xh = _fm_stacked(a["x"], a["h0"], T)
     x_fm, h = xh[:I, :T], xh[I:]
     plan = _loop_plan(T, B, H, 3, xh.dtype)
-    if _projection_in_loop(plan, I, H, 3):
-        k0 = 0  # the loop's products take x_t too (see gru_forward_loop)
-        gates = np.empty((3 * H, T, B), xh.dtype) if keep_cache else _workspace("gru_gates", (3 * H, 1, B), xh.dtype)
-    else:
-        k0 = I
-        gates = _fm_input_projection(xh[:I], a["W"], 3 * H, T, keep=keep_cache)
+    k0, gates, A = _loop_inputs(xh, a["W"], a["U"], plan, 3, T, keep_cache, "gru_gates")
     aux = np.empty((H, T if (keep_cache or not reset_after) else 1, B), xh.dtype)
-    A, bx, bu = _loop_matrix(a["W"], a["U"], k0), a["b"], a["b_u"]
+    bx, bu = a["b"], a["b_u"]
     hu = _workspace("hu", (3 * H, B), xh.dtype)
     if not _compiled_loop(F.gru_forward_loop, T, B, H, 3, xh.dtype, A, k0, xh, gates, bx, bu, reset_after, aux,
                           keep_cache, h, hu, plan=plan):
@@ -1034,11 +1036,7 @@ def _rnn_forward_fast(a, B, T, I, H, activation, keep_cache):
     xh = _fm_stacked(a["x"], a["h0"], T)
     x_fm, h = xh[:I, :T], xh[I:]
     plan = _loop_plan(T, B, H, 1, xh.dtype)
-    if _projection_in_loop(plan, I, H, 1):
-        k0, pre = 0, _workspace("rnn_pre", (H, 1, B), xh.dtype)  # the loop's products take [x_t; h_{t-1}]
-    else:
-        k0, pre = I, _fm_input_projection(xh[:I], a["W"], H, T, keep=False)  # the cache keeps h, not x W
-    A = _loop_matrix(a["W"], a["U"], k0)
+    k0, pre, A = _loop_inputs(xh, a["W"], a["U"], plan, 1, T, False, "rnn_pre")  # the cache keeps h, not x W
     if not _compiled_loop(F.rnn_forward_loop, T, B, H, 1, xh.dtype, A, k0, xh, pre, a["b"], code, h, plan=plan):
         for t in range(T):  # no BLAS callable from compiled code (and k0 is 0, as for the LSTM)
             np.matmul(A, xh[:, t], out=pre[:, 0])
