@@ -609,9 +609,9 @@ def gru_forward_loop(blas, own, A, k0, xh, gates, bx, bu, reset_after, aux, keep
     I = xh.shape[0] - H
     cu = A.shape[1] - H  # the column of A where U's part starts: I, or 0 when A is Uᵀ
     hu3 = hu.reshape((hu.shape[0], 1, hu.shape[1]))
+    fused = k0 == 0
     for t in range(h.shape[1] - 1):
         tg, ta = _step_slot(gates, h, t), _step_slot(aux, h, t)
-        fused = k0 == 0
         if fused:
             _product(blas, own, A, 0, 0, 2 * H, I + H, xh, 0, t, gates, 0, tg, 0.0, b0, b1)
             _product(blas, own, A, 2 * H, 0, H, I, xh, 0, t, gates, 2 * H, tg, 0.0, b0, b1)
