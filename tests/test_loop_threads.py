@@ -67,6 +67,93 @@ def test_one_thread_when_asked_or_when_blas_is_limited_to_one(loop_threads, monk
         assert F._loop_split(2, 8, 3, 1, np.float64) == 0
 
 
+@pytest.mark.parametrize(
+    "T, B, H, G, dtype, expected",
+    [
+        (200, 32, 512, 4, np.float32, 256),  # the large row: 8 x 32 tiles over the whole batch in both parts
+        (30, 256, 64, 4, np.float32, 32),  # the medium row
+        (50, 32, 120, 4, np.float32, 64),  # the cut on a multiple of the tile's 8 rows: parts of 64 and 56
+        (50, 40, 256, 4, np.float32, 0),  # 40 columns: no tile
+        (200, 32, 512, 4, np.float64, 0),  # float64: the micro-kernel is float32 only
+        (10, 100, 10, 4, np.float32, 0),  # the tutorial row: too little work to pay for a thread
+    ],
+)
+def test_where_the_units_are_cut(loop_threads, monkeypatch, T, B, H, G, dtype, expected):
+    loop_threads("")
+    monkeypatch.delenv("BPTT_OWN_KERNEL", raising=False)
+    monkeypatch.delenv("BPTT_UNITS_SPLIT", raising=False)
+    if _threads.blas_max_threads() < 2:
+        pytest.skip("NumPy's BLAS runs one thread on this machine: loops never split")
+    assert F._units_split(T, B, H, G, dtype) == (expected if WIDE else 0)
+    loop_threads("1")
+    assert F._units_split(T, B, H, G, dtype) == 0
+    loop_threads("")
+    monkeypatch.setenv("BPTT_UNITS_SPLIT", "0")
+    assert F._units_split(T, B, H, G, dtype) == 0
+
+
+@pytest.mark.parametrize("B, H, cut", [(32, 24, 16), (64, 16, 8), (32, 56, 32)])
+def test_lstm_inference_split_by_units_gives_the_one_thread_results(loop_threads, monkeypatch, B, H, cut):
+    """Two threads, each over its own hidden units of every step and meeting after each step
+    (bptt.kernels.sync), give the one-thread results: non-zero initial states, float32, within
+    float32 rounding of the float64 reference."""
+    monkeypatch.setenv("BPTT_OWN_KERNEL", "1")
+    monkeypatch.delenv("BPTT_UNITS_SPLIT", raising=False)
+    T, I = 13, 5
+    p64 = make_problem("lstm", B, T, I, H, seed=B + H, memory=True)
+    p32 = {k: a.astype(np.float32) for k, a in p64.items()}
+    loop_threads("1")
+    one, _ = F.lstm_forward(**p32, keep_cache=False)
+    loop_threads("2")
+    if _threads.blas_max_threads() < 2:
+        pytest.skip("NumPy's BLAS runs one thread on this machine: loops never split")
+    assert F._units_split(T, B, H, 4, np.float32) == cut
+    two, none = F.lstm_forward(**p32, keep_cache=False)
+    reference, _ = F.lstm_forward(**{k: a.astype(np.float64) for k, a in p32.items()}, backend="reference")
+    assert none is None and two.dtype == np.float32 and two.shape == (B, T, H)
+    assert rel(two, one) <= 1e-6
+    assert rel(two, reference) <= 1e-5
+
+
+def test_a_failure_in_one_half_ends_the_other_halfs_wait():
+    """Halves that wait for each other's step flags: when one raises before publishing a step,
+    the other's wait ends (every flag set to ABORT) and the caller gets the error, not a hang."""
+    import threading
+
+    import numba as nb
+
+    from bptt.kernels import sync
+
+    @nb.njit(nogil=True)
+    def waiting_half(flags, p):
+        sync.publish(flags, p, 5)
+        sync.wait_for(flags, 1 - p, 5)
+
+    def part(flags, p, fail):
+        if p == fail:
+            raise ValueError(f"half {p} failed")
+        waiting_half(flags, p)
+
+    for fail in (0, 1):
+        flags = np.zeros(2 * sync.STRIDE, np.int64)
+        errors = []
+
+        def run(flags=flags, fail=fail):
+            try:
+                _threads.run_in_two_threads_meeting(part, (flags, 0, fail), (flags, 1, fail), flags)
+            except ValueError as e:
+                errors.append(str(e))
+
+        runner = threading.Thread(target=run, daemon=True)
+        runner.start()
+        runner.join(timeout=60)
+        assert not runner.is_alive(), "the other half still waits"
+        assert errors == [f"half {fail} failed"]
+    flags = np.zeros(2 * sync.STRIDE, np.int64)  # and without a failure both halves meet
+    _threads.run_in_two_threads_meeting(waiting_half, (flags, 0), (flags, 1), flags)
+    assert flags[0] == 5 and flags[sync.STRIDE] == 5
+
+
 def run_all(cell, options, problem, dh, finals):
     forward, backward = getattr(F, f"{cell}_forward"), getattr(F, f"{cell}_backward")
     h_inf, _ = forward(**problem, **options, keep_cache=False)

@@ -105,3 +105,19 @@ def run_in_two_threads(fn, first: tuple, second: tuple) -> None:
         fn(*first)
     finally:
         done.result()  # never leave the worker writing into arrays the caller gets back
+
+
+def run_in_two_threads_meeting(fn, first: tuple, second: tuple, flags) -> None:
+    """:func:`run_in_two_threads` for two halves of a loop that wait for each other's step flags
+    ``flags`` (bptt.kernels.sync): if either half raises, every flag is set to
+    bptt.kernels.sync.ABORT first, so that the other half's waits end and it returns."""
+    from .kernels.sync import ABORT
+
+    def guarded(*args):
+        try:
+            fn(*args)
+        except BaseException:
+            flags[:] = ABORT
+            raise
+
+    run_in_two_threads(guarded, first, second)

@@ -54,6 +54,7 @@ from numba.extending import overload
 
 from .blas import gemm
 from .microkernel import MR, NC, own_product, own_product_p
+from .sync import publish, wait_for
 
 #: A fingerprint of the modules whose code is compiled into this module's kernels (``blas.py``,
 #: ``microkernel.py``: intrinsics and overloads, inlined). Numba's disk cache checks only the
@@ -61,7 +62,7 @@ from .microkernel import MR, NC, own_product, own_product_p
 #: compiled with the old code in the cache. tests/test_kernel_cache.py fails until this value is
 #: updated (``python -m bptt.kernels.fingerprint``), and updating it changes this file, so every
 #: kernel here is compiled afresh.
-COMPILED_DEPENDENCIES = "784e89c21ad1fd77"
+COMPILED_DEPENDENCIES = "172a4c1c78bcede9"
 
 _JIT = dict(cache=True, fastmath=True, error_model="numpy", nogil=True, boundscheck=False)
 _INLINE = dict(_JIT, inline="always")
@@ -326,9 +327,9 @@ def add_into(out, a):
 
 
 @nb.njit(**_INLINE)
-def lstm_cell_forward(gates, tg, bias, c, cp, cc, h, t, b0, b1):
-    """One LSTM step: ``gates[:, tg]`` holds x_t W + h_{t-1} U on entry and the gate values on exit; reads the
-    states from slot ``cp`` of c and ``t`` of h, writes slot ``cc`` of c and ``t + 1`` of h.
+def lstm_cell_forward(gates, tg, bias, c, cp, cc, h, hr, ht, b0, b1):
+    """One LSTM step: ``gates[:, tg]`` holds x_t W + h_{t-1} U on entry and the gate values on exit; reads
+    slot ``cp`` of c, writes slot ``cc`` of c and h_t into rows ``[hr, hr + H)`` of slot ``ht`` of h.
 
         (1) z_t = x_t W  +  h_{t-1} U  +  b        gates holds the first two terms
         (2) i, f, o = σ(z_i, z_f, z_o)   g = tanh(z_g)
@@ -350,7 +351,7 @@ def lstm_cell_forward(gates, tg, bias, c, cp, cc, h, t, b0, b1):
         for b in range(u0, u1):  # (3)
             c[j, cc, b] = gates[H + j, tg, b] * c[j, cp, b] + gates[j, tg, b] * gates[2 * H + j, tg, b]
         for b in range(u0, u1):  # (4)
-            h[j, t + 1, b] = gates[3 * H + j, tg, b] * tanh_(c[j, cc, b])
+            h[hr + j, ht, b] = gates[3 * H + j, tg, b] * tanh_(c[j, cc, b])
 
 
 def _is_float32(a):  # pragma: no cover - replaced by the overload inside compiled code
@@ -364,7 +365,7 @@ def _ol_is_float32(a):
 
 
 @nb.njit(**_INLINE)
-def lstm_cell_forward_inference(gates, tg, bias, c, h, t, b0, b1):
+def lstm_cell_forward_inference(gates, tg, bias, c, h, hr, ht, j0, j1, b0, b1):
     """:func:`lstm_cell_forward` when nothing is kept for a backward pass, in float32: stages
     (2)-(4) in one pass over the batch, the gate values in registers only (``gates[:, tg]`` is read,
     not written), c_t over c_{t-1} in the one slot of ``c``. Same-process A/B of the whole loop
@@ -372,10 +373,10 @@ def lstm_cell_forward_inference(gates, tg, bias, c, h, t, b0, b1):
     79.9 → 75.0; the small rows unchanged. (With its stores, one pass was slower: 3.5x on the
     tutorial row, where LLVM no longer vectorised it.) Not for float64, the verification path:
     there the inference forward gives the bits of the cached one, while fastmath contracts this
-    expression differently (float32: within a few ulps of it)."""
+    expression differently (float32: within a few ulps of it). Hidden units ``[j0, j1)``."""
     u0, u1 = _columns(b0, b1)
     H = c.shape[0]
-    for j in range(H):
+    for j in range(j0, j1):
         bi, bf, bg, bo = bias[j], bias[H + j], bias[2 * H + j], bias[3 * H + j]
         for b in range(u0, u1):
             i = sigmoid_(gates[j, tg, b] + bi)
@@ -384,7 +385,7 @@ def lstm_cell_forward_inference(gates, tg, bias, c, h, t, b0, b1):
             o = sigmoid_(gates[3 * H + j, tg, b] + bo)
             c_t = f * c[j, 0, b] + i * g
             c[j, 0, b] = c_t
-            h[j, t + 1, b] = o * tanh_(c_t)
+            h[hr + j, ht, b] = o * tanh_(c_t)
 
 
 @nb.njit(**_INLINE)
@@ -448,11 +449,45 @@ def lstm_forward_loop(blas, own, A, k0, xh, gates, bias, c, h, keep, b0, b1):
         tg = _step_slot(gates, h, t)
         _product(blas, own, A, 0, 0, 4 * H, A.shape[1], xh, k0, t, gates, 0, tg, 1.0 if k0 else 0.0, b0, b1)
         if keep:
-            lstm_cell_forward(gates, tg, bias, c, t, t + 1, h, t, b0, b1)
+            lstm_cell_forward(gates, tg, bias, c, t, t + 1, h, 0, t + 1, b0, b1)
         elif _is_float32(gates):
-            lstm_cell_forward_inference(gates, tg, bias, c, h, t, b0, b1)
+            lstm_cell_forward_inference(gates, tg, bias, c, h, 0, t + 1, 0, H, b0, b1)
         else:
-            lstm_cell_forward(gates, tg, bias, c, 0, 0, h, t, b0, b1)
+            lstm_cell_forward(gates, tg, bias, c, 0, 0, h, 0, t + 1, b0, b1)
+
+
+@nb.njit(**_JIT)
+def lstm_inference_loop(blas, own, A, xh, gates, bias, c, b0, b1):
+    """The forward loop of inference over a **time-major** ``xh (T + 1, I + H, B)`` (see
+    ``bptt.functional._tm_stacked``): step t's product ``[W; U]ᵀ [x_t; h_{t-1}]`` reads the
+    contiguous block ``xh[t]`` and writes the one ``(4H, 1, B)`` slot of ``gates``; the cell writes
+    h_t into rows ``[I, I + H)`` of ``xh[t + 1]``, c_t over c_{t-1} in the one ``(H, 1, B)`` slot of c."""
+    S, K, B = xh.shape
+    H = c.shape[0]
+    for t in range(S - 1):
+        _product(blas, own, A, 0, 0, 4 * H, K, xh[t].reshape((K, 1, B)), 0, 0, gates, 0, 0, 0.0, b0, b1)
+        nxt = xh[t + 1].reshape((K, 1, B))
+        if _is_float32(gates):
+            lstm_cell_forward_inference(gates, 0, bias, c, nxt, K - H, 0, 0, H, b0, b1)
+        else:
+            lstm_cell_forward(gates, 0, bias, c, 0, 0, nxt, K - H, 0, b0, b1)
+
+
+@nb.njit(**_JIT)
+def lstm_inference_loop_units(blas, own, A, xh, gates, bias, c, flags, p, j0, j1):
+    """:func:`lstm_inference_loop` (float32) as thread ``p`` of two that split the hidden units:
+    this one computes units ``[j0, j1)``, the rows ``[q·H + j0, q·H + j1)`` of every gate q, over
+    the whole batch. Before step t's product, which reads all of h_{t-1}, it waits until the other
+    thread has finished t steps (``flags``, bptt.kernels.sync)."""
+    S, K, B = xh.shape
+    H = c.shape[0]
+    for t in range(S - 1):
+        wait_for(flags, 1 - p, t)
+        X = xh[t].reshape((K, 1, B))
+        for q in range(4):
+            _product(blas, own, A, q * H + j0, 0, j1 - j0, K, X, 0, 0, gates, q * H + j0, 0, 0.0, 0, B)
+        lstm_cell_forward_inference(gates, 0, bias, c, xh[t + 1].reshape((K, 1, B)), K - H, 0, j0, j1, 0, B)
+        publish(flags, p, t + 1)
 
 
 @nb.njit(**_JIT)
@@ -470,7 +505,7 @@ def lstm_backward_loop(blas, own, dh, use_dh, U, Up, gates, c, dh_rec, dc_next, 
 
 @nb.njit(**_JIT)
 def lstm_step_forward(gates, tg, bias, c, cp, cc, h, t):
-    lstm_cell_forward(gates, tg, bias, c, cp, cc, h, t, 0, h.shape[2])
+    lstm_cell_forward(gates, tg, bias, c, cp, cc, h, 0, t + 1, 0, h.shape[2])
 
 
 @nb.njit(**_JIT)

@@ -10,7 +10,7 @@ import hashlib
 from pathlib import Path
 
 #: The modules whose intrinsics and overloads fast.py's kernels inline.
-DEPENDENCIES = ("blas.py", "microkernel.py")
+DEPENDENCIES = ("blas.py", "microkernel.py", "sync.py")
 
 
 def fingerprint() -> str:
