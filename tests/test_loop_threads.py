@@ -93,26 +93,36 @@ def test_where_the_units_are_cut(loop_threads, monkeypatch, T, B, H, G, dtype, e
 
 
 @pytest.mark.parametrize("B, H, cut", [(32, 24, 16), (64, 16, 8), (32, 56, 32)])
-def test_lstm_inference_split_by_units_gives_the_one_thread_results(loop_threads, monkeypatch, B, H, cut):
+def test_lstm_split_by_units_gives_the_one_thread_results(loop_threads, monkeypatch, B, H, cut):
     """Two threads, each over its own hidden units of every step and meeting after each step
-    (bptt.kernels.sync), give the one-thread results: non-zero initial states, float32, within
-    float32 rounding of the float64 reference."""
+    (bptt.kernels.sync), in the inference forward and in the cached forward, give the one-thread
+    results: non-zero initial states, float32, within float32 rounding of the float64 reference,
+    and the same gradients from the cache."""
     monkeypatch.setenv("BPTT_OWN_KERNEL", "1")
     monkeypatch.delenv("BPTT_UNITS_SPLIT", raising=False)
     T, I = 13, 5
     p64 = make_problem("lstm", B, T, I, H, seed=B + H, memory=True)
     p32 = {k: a.astype(np.float32) for k, a in p64.items()}
+    dh = np.random.default_rng(B).normal(size=(B, T, H)).astype(np.float32)
     loop_threads("1")
-    one, _ = F.lstm_forward(**p32, keep_cache=False)
+    one_inf, _ = F.lstm_forward(**p32, keep_cache=False)
+    one, one_cache = F.lstm_forward(**p32)
+    one_grads = F.lstm_backward(dh, one_cache)
     loop_threads("2")
     if _threads.blas_max_threads() < 2:
         pytest.skip("NumPy's BLAS runs one thread on this machine: loops never split")
     assert F._units_split(T, B, H, 4, np.float32) == cut
-    two, none = F.lstm_forward(**p32, keep_cache=False)
+    two_inf, none = F.lstm_forward(**p32, keep_cache=False)
+    two, two_cache = F.lstm_forward(**p32)
     reference, _ = F.lstm_forward(**{k: a.astype(np.float64) for k, a in p32.items()}, backend="reference")
-    assert none is None and two.dtype == np.float32 and two.shape == (B, T, H)
-    assert rel(two, one) <= 1e-6
-    assert rel(two, reference) <= 1e-5
+    assert none is None and two_inf.dtype == two.dtype == np.float32 and two.shape == (B, T, H)
+    assert rel(two_inf, one_inf) <= 1e-6 and rel(two, one) <= 1e-6
+    assert rel(two_inf, reference) <= 1e-5 and rel(two, reference) <= 1e-5
+    assert rel(two_cache.gates, one_cache.gates) <= 1e-6 and rel(two_cache.c, one_cache.c) <= 1e-6
+    loop_threads("1")  # the backward on one thread: the caches alone differ
+    two_grads = F.lstm_backward(dh, two_cache)
+    for k in one_grads:
+        assert rel(two_grads[k], one_grads[k]) <= 1e-5, k
 
 
 def test_a_failure_in_one_half_ends_the_other_halfs_wait():

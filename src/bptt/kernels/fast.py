@@ -327,9 +327,10 @@ def add_into(out, a):
 
 
 @nb.njit(**_INLINE)
-def lstm_cell_forward(gates, tg, bias, c, cp, cc, h, hr, ht, b0, b1):
-    """One LSTM step: ``gates[:, tg]`` holds x_t W + h_{t-1} U on entry and the gate values on exit; reads
-    slot ``cp`` of c, writes slot ``cc`` of c and h_t into rows ``[hr, hr + H)`` of slot ``ht`` of h.
+def lstm_cell_forward(gates, tg, bias, c, cp, cc, h, hr, ht, j0, j1, b0, b1):
+    """One LSTM step for the hidden units ``[j0, j1)``: ``gates[:, tg]`` holds x_t W + h_{t-1} U on
+    entry and the gate values on exit; reads slot ``cp`` of c, writes slot ``cc`` of c and h_t into
+    rows ``hr + j`` of slot ``ht`` of h.
 
         (1) z_t = x_t W  +  h_{t-1} U  +  b        gates holds the first two terms
         (2) i, f, o = σ(z_i, z_f, z_o)   g = tanh(z_g)
@@ -338,7 +339,7 @@ def lstm_cell_forward(gates, tg, bias, c, cp, cc, h, hr, ht, b0, b1):
     """
     u0, u1 = _columns(b0, b1)
     H, B = c.shape[0], c.shape[2]
-    for j in range(H):
+    for j in range(j0, j1):
         bi, bf, bg, bo = bias[j], bias[H + j], bias[2 * H + j], bias[3 * H + j]
         for b in range(u0, u1):  # (1), (2)
             gates[j, tg, b] = sigmoid_(gates[j, tg, b] + bi)
@@ -449,11 +450,11 @@ def lstm_forward_loop(blas, own, A, k0, xh, gates, bias, c, h, keep, b0, b1):
         tg = _step_slot(gates, h, t)
         _product(blas, own, A, 0, 0, 4 * H, A.shape[1], xh, k0, t, gates, 0, tg, 1.0 if k0 else 0.0, b0, b1)
         if keep:
-            lstm_cell_forward(gates, tg, bias, c, t, t + 1, h, 0, t + 1, b0, b1)
+            lstm_cell_forward(gates, tg, bias, c, t, t + 1, h, 0, t + 1, 0, H, b0, b1)
         elif _is_float32(gates):
             lstm_cell_forward_inference(gates, tg, bias, c, h, 0, t + 1, 0, H, b0, b1)
         else:
-            lstm_cell_forward(gates, tg, bias, c, 0, 0, h, 0, t + 1, b0, b1)
+            lstm_cell_forward(gates, tg, bias, c, 0, 0, h, 0, t + 1, 0, H, b0, b1)
 
 
 @nb.njit(**_JIT)
@@ -470,7 +471,7 @@ def lstm_inference_loop(blas, own, A, xh, gates, bias, c, b0, b1):
         if _is_float32(gates):
             lstm_cell_forward_inference(gates, 0, bias, c, nxt, K - H, 0, 0, H, b0, b1)
         else:
-            lstm_cell_forward(gates, 0, bias, c, 0, 0, nxt, K - H, 0, b0, b1)
+            lstm_cell_forward(gates, 0, bias, c, 0, 0, nxt, K - H, 0, 0, H, b0, b1)
 
 
 @nb.njit(**_JIT)
@@ -491,6 +492,19 @@ def lstm_inference_loop_units(blas, own, A, xh, gates, bias, c, flags, p, j0, j1
 
 
 @nb.njit(**_JIT)
+def lstm_forward_loop_units(blas, own, A, xh, gates, bias, c, h, flags, p, j0, j1):
+    """:func:`lstm_forward_loop` with a slot per step (the cached forward, ``k0`` 0) as thread ``p``
+    of two that split the hidden units, as :func:`lstm_inference_loop_units` does."""
+    H, B = h.shape[0], h.shape[2]
+    for t in range(h.shape[1] - 1):
+        wait_for(flags, 1 - p, t)
+        for q in range(4):
+            _product(blas, own, A, q * H + j0, 0, j1 - j0, A.shape[1], xh, 0, t, gates, q * H + j0, t, 0.0, 0, B)
+        lstm_cell_forward(gates, t, bias, c, t, t + 1, h, 0, t + 1, j0, j1, 0, B)
+        publish(flags, p, t + 1)
+
+
+@nb.njit(**_JIT)
 def lstm_backward_loop(blas, own, dh, use_dh, U, Up, gates, c, dh_rec, dc_next, dz, dc, b0, b1):
     """The whole backward loop; ``dh_rec``/``dc_next`` hold the final-state gradients on entry and
     dh0/dc0 on exit."""
@@ -505,7 +519,7 @@ def lstm_backward_loop(blas, own, dh, use_dh, U, Up, gates, c, dh_rec, dc_next, 
 
 @nb.njit(**_JIT)
 def lstm_step_forward(gates, tg, bias, c, cp, cc, h, t):
-    lstm_cell_forward(gates, tg, bias, c, cp, cc, h, 0, t + 1, 0, h.shape[2])
+    lstm_cell_forward(gates, tg, bias, c, cp, cc, h, 0, t + 1, 0, h.shape[0], 0, h.shape[2])
 
 
 @nb.njit(**_JIT)
