@@ -76,6 +76,8 @@ def test_one_thread_when_asked_or_when_blas_is_limited_to_one(loop_threads, monk
         (50, 40, 256, 4, np.float32, 0),  # 40 columns: no tile
         (200, 32, 512, 4, np.float64, 0),  # float64: the micro-kernel is float32 only
         (10, 100, 10, 4, np.float32, 0),  # the tutorial row: too little work to pay for a thread
+        (200, 32, 512, 1, np.float32, 256),  # the RNN's large row: the batch cut would leave parts of 16
+        (50, 128, 256, 1, np.float32, 0),  # the RNN's wide row: parts of 64 columns, the batch is cut instead
     ],
 )
 def test_where_the_units_are_cut(loop_threads, monkeypatch, T, B, H, G, dtype, expected):

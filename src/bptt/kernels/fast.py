@@ -731,11 +731,11 @@ def gru_step_backward_before_r(drh, gates, t, h, dz, dh_prev):
 
 
 @nb.njit(**_INLINE)
-def rnn_cell_forward(a, ta, bias, code, h, t, b0, b1):
-    """(2) h_t = act(a_t), written to slot t + 1 of h: ``a[:, ta]`` holds a_t − b = x_t W + h_{t-1} U."""
+def rnn_cell_forward(a, ta, bias, code, h, t, j0, j1, b0, b1):
+    """(2) h_t = act(a_t) for the hidden units ``[j0, j1)``, written to slot t + 1 of h: ``a[:, ta]``
+    holds a_t − b = x_t W + h_{t-1} U."""
     u0, u1 = _columns(b0, b1)
-    H, B = h.shape[0], h.shape[2]
-    for j in range(H):
+    for j in range(j0, j1):
         bj = bias[j]
         if code == 0:
             for b in range(u0, u1):
@@ -783,7 +783,19 @@ def rnn_forward_loop(blas, own, A, k0, xh, a, bias, code, h, b0, b1):
     for t in range(h.shape[1] - 1):
         ta = _step_slot(a, h, t)
         _product(blas, own, A, 0, 0, H, A.shape[1], xh, k0, t, a, 0, ta, 1.0 if k0 else 0.0, b0, b1)
-        rnn_cell_forward(a, ta, bias, code, h, t, b0, b1)
+        rnn_cell_forward(a, ta, bias, code, h, t, 0, H, b0, b1)
+
+
+@nb.njit(**_JIT)
+def rnn_forward_loop_units(blas, own, A, xh, a, bias, code, h, flags, p, j0, j1):
+    """:func:`rnn_forward_loop` with the product over ``[x_t; h_{t-1}]`` (``k0`` 0) as thread ``p``
+    of two that split the hidden units, as ``lstm_inference_loop_units`` does."""
+    B = h.shape[2]
+    for t in range(h.shape[1] - 1):
+        wait_for(flags, 1 - p, t)
+        _product(blas, own, A, j0, 0, j1 - j0, A.shape[1], xh, 0, t, a, j0, 0, 0.0, 0, B)
+        rnn_cell_forward(a, 0, bias, code, h, t, j0, j1, 0, B)
+        publish(flags, p, t + 1)
 
 
 @nb.njit(**_JIT)
@@ -799,7 +811,7 @@ def rnn_backward_loop(blas, own, dh, use_dh, U, Up, h, code, dh_rec, dz, b0, b1)
 
 @nb.njit(**_JIT)
 def rnn_step_forward(a, ta, bias, code, h, t):
-    rnn_cell_forward(a, ta, bias, code, h, t, 0, h.shape[2])
+    rnn_cell_forward(a, ta, bias, code, h, t, 0, h.shape[0], 0, h.shape[2])
 
 
 @nb.njit(**_JIT)
