@@ -550,8 +550,8 @@ def _gru_rz(gates, tg, hu, rz_in_gates, bx, bu, j, H, u0, u1):
 
 
 @nb.njit(**_INLINE)
-def gru_cell_forward_after(gates, tg, hu, rz_in_gates, bx, bu, aux, ta, h, t, b0, b1):
-    """One GRU step, reset after the recurrent product: ``gates[:, tg]`` holds x_t W (the r and z
+def gru_cell_forward_after(gates, tg, hu, rz_in_gates, bx, bu, aux, ta, h, t, j0, j1, b0, b1):
+    """One GRU step for the hidden units ``[j0, j1)``, reset after the recurrent product: ``gates[:, tg]`` holds x_t W (the r and z
     blocks summed with h_{t-1} U_rz when ``rz_in_gates``), ``hu`` h_{t-1} U (its n block at least).
 
         (1) r = σ(xw_r + b_r + hu_r + bu_r)   u = σ(xw_z + b_z + hu_z + bu_z)
@@ -560,7 +560,7 @@ def gru_cell_forward_after(gates, tg, hu, rz_in_gates, bx, bu, aux, ta, h, t, b0
     """
     u0, u1 = _columns(b0, b1)
     H, B = h.shape[0], h.shape[2]
-    for j in range(H):
+    for j in range(j0, j1):
         _gru_rz(gates, tg, hu, rz_in_gates, bx, bu, j, H, u0, u1)  # (1)
         bn, bun = bx[2 * H + j], bu[2 * H + j]
         for b in range(u0, u1):  # (2)
@@ -669,13 +669,34 @@ def gru_forward_loop(blas, own, A, k0, xh, gates, bx, bu, reset_after, aux, keep
                 _product(blas, own, A, 2 * H, cu, H, H, xh, I, t, hu3, 2 * H, 0, 0.0, b0, b1)
             else:
                 _product(blas, own, A, 0, 0, 3 * H, H, xh, I, t, hu3, 0, 0, 0.0, b0, b1)
-            gru_cell_forward_after(gates, tg, hu, fused, bx, bu, aux, ta, h, t, b0, b1)
+            gru_cell_forward_after(gates, tg, hu, fused, bx, bu, aux, ta, h, t, 0, H, b0, b1)
         else:
             if not fused:
                 _product(blas, own, A, 0, 0, 2 * H, H, xh, I, t, hu3, 0, 0, 0.0, b0, b1)
             gru_cell_forward_before_rz(gates, tg, hu, fused, bx, bu, aux, h, t, b0, b1)
             _product(blas, own, A, 2 * H, cu, H, H, aux, 0, t, hu3, 2 * H, 0, 0.0, b0, b1)
             gru_cell_forward_before_n(gates, tg, hu, bx, bu, h, t, b0, b1)
+
+
+@nb.njit(**_JIT)
+def gru_forward_loop_units(blas, own, A, xh, gates, bx, bu, aux, h, hu, flags, p, j0, j1):
+    """:func:`gru_forward_loop` reset-after with the products over ``[x_t; h_{t-1}]`` (``k0`` 0) as
+    thread ``p`` of two that split the hidden units ``[j0, j1)``, as ``lstm_inference_loop_units``
+    does: the rows of its units in the r and z blocks over ``[x_t; h_{t-1}]``, in ``W_nᵀ x_t`` and
+    in ``U_nᵀ h_{t-1}``, then its units' cells."""
+    H, B = h.shape[0], h.shape[2]
+    I = xh.shape[0] - H
+    M = j1 - j0
+    hu3 = hu.reshape((hu.shape[0], 1, hu.shape[1]))
+    for t in range(h.shape[1] - 1):
+        tg, ta = _step_slot(gates, h, t), _step_slot(aux, h, t)
+        wait_for(flags, 1 - p, t)
+        _product(blas, own, A, j0, 0, M, I + H, xh, 0, t, gates, j0, tg, 0.0, 0, B)
+        _product(blas, own, A, H + j0, 0, M, I + H, xh, 0, t, gates, H + j0, tg, 0.0, 0, B)
+        _product(blas, own, A, 2 * H + j0, 0, M, I, xh, 0, t, gates, 2 * H + j0, tg, 0.0, 0, B)
+        _product(blas, own, A, 2 * H + j0, I, M, H, xh, I, t, hu3, 2 * H + j0, 0, 0.0, 0, B)
+        gru_cell_forward_after(gates, tg, hu, True, bx, bu, aux, ta, h, t, j0, j1, 0, B)
+        publish(flags, p, t + 1)
 
 
 @nb.njit(**_JIT)
@@ -702,7 +723,7 @@ def gru_backward_loop(blas, own, dh, use_dh, U, Up, gates, aux, h, reset_after, 
 
 @nb.njit(**_JIT)
 def gru_step_forward_after(gates, tg, hu, rz_in_gates, bx, bu, aux, ta, h, t):
-    gru_cell_forward_after(gates, tg, hu, rz_in_gates, bx, bu, aux, ta, h, t, 0, h.shape[2])
+    gru_cell_forward_after(gates, tg, hu, rz_in_gates, bx, bu, aux, ta, h, t, 0, h.shape[0], 0, h.shape[2])
 
 
 @nb.njit(**_JIT)
