@@ -611,12 +611,14 @@ def _units_split(T: int, B: int, H: int, G: int, dtype) -> int:
     large 16.4 → 13.4."""
     import os
 
+    small = T * B * G * H * (2 * H + LOOP_ELEMENTWISE) < SPLIT_LOOP_WORK
+    force = os.environ.get("BPTT_LOOP_THREADS")
+    if small and force != "2":
+        return 0  # first: the small rows' calls take tens of µs, the tests below several
     from .kernels.microkernel import MR, NC, can_tile
 
-    force = os.environ.get("BPTT_LOOP_THREADS")
     if (np.dtype(dtype) != np.float32 or not _own_kernel_on() or os.environ.get("BPTT_UNITS_SPLIT") == "0"
-            or force == "1" or blas_max_threads() < 2
-            or (force != "2" and T * B * G * H * (2 * H + LOOP_ELEMENTWISE) < SPLIT_LOOP_WORK)):
+            or force == "1" or blas_max_threads() < 2):
         return 0
     if G == 1 and force != "2" and min(_loop_plan(T, B, H, G, dtype).widths) >= NC:
         return 0
