@@ -21,7 +21,9 @@ Each cell has a *step* kernel pair (forward and backward, the stages of ``refere
 same order) and one driver per direction, ``*_forward_loop`` / ``*_backward_loop``, that runs the
 whole time loop in one compiled call over the batch columns ``[b0, b1)`` (the sequences are
 independent in the loop: ``bptt.functional`` may run two parts on two threads; the step kernels,
-for the Python loop, take the whole batch). Its recurrent product (:func:`_product`) is
+for the Python loop, take the whole batch). The forward drivers ``*_units`` instead run as one of
+two threads that split the hidden units, meeting after every step (bptt.kernels.sync), and the
+LSTM's inference driver reads a time-major ``(T + 1, I + H, B)`` stack. Its recurrent product (:func:`_product`) is
 
 * a hand-written loop vectorised over the batch for small sizes, where a BLAS call per step costs
   more than the product itself;
