@@ -132,6 +132,36 @@ def test_split_by_units_gives_the_one_thread_results(loop_threads, monkeypatch, 
         assert rel(two_grads[k], one_grads[k]) <= 1e-5, k
 
 
+def test_loops_split_by_units_called_from_several_threads_at_once(loop_threads, monkeypatch):
+    """bptt has one worker thread: when several threads run loops split by units at once, a
+    caller's half waits for its worker half behind the others' and every result is still right."""
+    import threading
+
+    monkeypatch.setenv("BPTT_OWN_KERNEL", "1")
+    monkeypatch.delenv("BPTT_UNITS_SPLIT", raising=False)
+    loop_threads("2")
+    if _threads.blas_max_threads() < 2:
+        pytest.skip("NumPy's BLAS runs one thread on this machine: loops never split")
+    B, T, I, H = 32, 40, 5, 24
+    problems = [{k: a.astype(np.float32) for k, a in make_problem("lstm", B, T, I, H, seed=s).items()} for s in range(4)]
+    assert F._units_split(T, B, H, 4, np.float32) == 16
+    expected = [F.lstm_forward(**p, keep_cache=False)[0] for p in problems]
+    got = [None] * len(problems)
+
+    def run(i):
+        for _ in range(5):
+            got[i] = F.lstm_forward(**problems[i], keep_cache=False)[0]
+
+    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(len(problems))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not any(t.is_alive() for t in threads)
+    for g, e in zip(got, expected):
+        assert np.array_equal(g, e)
+
+
 def test_a_failure_in_one_half_ends_the_other_halfs_wait():
     """Halves that wait for each other's step flags: when one raises before publishing a step,
     the other's wait ends (every flag set to ABORT) and the caller gets the error, not a hang."""
