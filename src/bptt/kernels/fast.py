@@ -507,9 +507,11 @@ def lstm_forward_loop_units(blas, own, A, xh, gates, bias, c, h, flags, p, j0, j
 
 
 @nb.njit(**_JIT)
-def lstm_backward_loop(blas, own, dh, use_dh, U, Up, gates, c, dh_rec, dc_next, dz, dc, b0, b1):
+def lstm_backward_loop(blas, own, dh, use_dh, U, Up, gates, c, dh_rec, dc_next, dz, dc, Wp, dx, b0, b1):
     """The whole backward loop; ``dh_rec``/``dc_next`` hold the final-state gradients on entry and
-    dh0/dc0 on exit."""
+    dh0/dc0 on exit. With ``Wp`` (W's rows padded to a multiple of the tile's, ``(Ip, 4H)``; else
+    an empty array) each step also writes ``dx_t = Wp dz_t`` into slot t of ``dx (Ip, T, B)``,
+    while dz_t is in cache."""
     H, B = dh_rec.shape
     dh_rec3 = dh_rec.reshape((H, 1, B))
     for t in range(gates.shape[1] - 1, -1, -1):
@@ -517,6 +519,8 @@ def lstm_backward_loop(blas, own, dh, use_dh, U, Up, gates, c, dh_rec, dc_next, 
             _add_step(dh_rec, dh, t, b0, b1)
         lstm_cell_backward(dh_rec, gates, t, c, dc_next, dz, dc, b0, b1)
         _product_packed(blas, own, U, Up, 0, 0, H, 4 * H, dz, 0, t, dh_rec3, 0, 0, 0.0, b0, b1)  # (1) dh_{t-1} = dz_t Uᵀ
+        if Wp.shape[0] != 0:
+            _product(blas, own, Wp, 0, 0, Wp.shape[0], 4 * H, dz, 0, t, dx, 0, t, 0.0, b0, b1)
 
 
 @nb.njit(**_JIT)
