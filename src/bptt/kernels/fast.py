@@ -23,7 +23,8 @@ whole time loop in one compiled call over the batch columns ``[b0, b1)`` (the se
 independent in the loop: ``bptt.functional`` may run two parts on two threads; the step kernels,
 for the Python loop, take the whole batch). The forward drivers ``*_units`` instead run as one of
 two threads that split the hidden units, meeting after every step (bptt.kernels.sync), and the
-LSTM's inference driver reads a time-major ``(T + 1, I + H, B)`` stack. Its recurrent product (:func:`_product`) is
+LSTM's inference drivers read a time-major ``(T + 1, I + H, B)`` stack. Each driver's recurrent
+product (:func:`_product`) is
 
 * a hand-written loop vectorised over the batch for small sizes, where a BLAS call per step costs
   more than the product itself;
@@ -557,8 +558,9 @@ def _gru_rz(gates, tg, hu, rz_in_gates, bx, bu, j, H, u0, u1):
 
 @nb.njit(**_INLINE)
 def gru_cell_forward_after(gates, tg, hu, rz_in_gates, bx, bu, aux, ta, h, t, j0, j1, b0, b1):
-    """One GRU step for the hidden units ``[j0, j1)``, reset after the recurrent product: ``gates[:, tg]`` holds x_t W (the r and z
-    blocks summed with h_{t-1} U_rz when ``rz_in_gates``), ``hu`` h_{t-1} U (its n block at least).
+    """One GRU step for the hidden units ``[j0, j1)``, reset after the recurrent product:
+    ``gates[:, tg]`` holds x_t W (the r and z blocks summed with h_{t-1} U_rz when
+    ``rz_in_gates``), ``hu`` h_{t-1} U (its n block at least).
 
         (1) r = σ(xw_r + b_r + hu_r + bu_r)   u = σ(xw_z + b_z + hu_z + bu_z)
         (2) n = tanh(xw_n + b_n + r ⊙ (hu_n + bu_n))      aux[:, ta] keeps hu_n + bu_n
