@@ -607,7 +607,7 @@ def _time_major_inference(plan: _LoopPlan, I: int, H: int, G: int) -> bool:
     return plan.blas is not None and _projection_in_loop(plan, I, H, G)
 
 
-def _units_split(T: int, B: int, H: int, G: int, dtype) -> int:
+def _units_split(T: int, B: int, H: int, G: int, dtype, plan: _LoopPlan | None = None) -> int:
     """Where the hidden units are cut for a two-thread forward loop split by units (units
     ``[0, cut)`` here, ``[cut, H)`` on the worker; :func:`_run_units_split`), or 0 for the loop of
     :func:`_compiled_loop`. Both parts' products, G blocks of rows over the whole batch, must suit
@@ -615,7 +615,7 @@ def _units_split(T: int, B: int, H: int, G: int, dtype) -> int:
     :data:`SPLIT_LOOP_WORK` stays on one thread, as for :func:`_loop_split`;
     ``BPTT_LOOP_THREADS=1`` keeps every loop on one thread, ``=2`` splits every loop whose parts
     suit the micro-kernel; ``BPTT_UNITS_SPLIT=0`` leaves the choice to :func:`_loop_split` (for
-    measurement).
+    measurement). ``plan``: the loop's :func:`_loop_plan`, when the caller has it.
 
     Against the batch cut of :func:`_loop_split`, LSTM inference, time-major, same-process A/B (ms,
     2-core AVX-512 Zen 5): medium 2.15 → 2.04, long 4.87 → 4.62, wide 14.2 → 13.5, large
@@ -646,7 +646,7 @@ def _units_split(T: int, B: int, H: int, G: int, dtype) -> int:
     if (np.dtype(dtype) != np.float32 or not _own_kernel_on() or os.environ.get("BPTT_UNITS_SPLIT") == "0"
             or force == "1" or blas_max_threads() < 2):
         return 0
-    if G == 1 and force != "2" and min(_loop_plan(T, B, H, G, dtype).widths) >= NC:
+    if G == 1 and force != "2" and min((plan or _loop_plan(T, B, H, G, dtype)).widths) >= NC:
         return 0
     cut = (H // 2 + MR // 2) // MR * MR
     return cut if 0 < cut < H and can_tile(cut, B) and can_tile(H - cut, B) else 0
@@ -1042,7 +1042,7 @@ def _lstm_forward_fast(a, B, T, I, H, keep_cache):
         gates = _workspace("lstm_gates", (4 * H, 1, B), xh.dtype)
         c = _states_ext(a["c0"], 0)
         args = (_loop_matrix(a["W"], a["U"], 0), xh, gates, a["b"], c)
-        cut = _units_split(T, B, H, 4, xh.dtype)
+        cut = _units_split(T, B, H, 4, xh.dtype, plan)
         if cut:
             _run_units_split(F.lstm_inference_loop_units, plan.blas, args, cut, H)
         else:
@@ -1052,7 +1052,7 @@ def _lstm_forward_fast(a, B, T, I, H, keep_cache):
     x_fm, h = xh[:I, :T], xh[I:]
     k0, gates, A = _loop_inputs(xh, a["W"], a["U"], plan, 4, T, keep_cache, "lstm_gates")
     c = _states_ext(a["c0"], T if keep_cache else 0)
-    cut = _units_split(T, B, H, 4, xh.dtype) if keep_cache and k0 == 0 and plan.blas is not None else 0
+    cut = _units_split(T, B, H, 4, xh.dtype, plan) if keep_cache and k0 == 0 and plan.blas is not None else 0
     if cut:
         _run_units_split(F.lstm_forward_loop_units, plan.blas, (A, xh, gates, a["b"], c, h), cut, H)
     elif not _compiled_loop(F.lstm_forward_loop, T, B, H, 4, xh.dtype, A, k0, xh, gates, a["b"], c, h, keep_cache,
@@ -1100,7 +1100,7 @@ def _gru_forward_fast(a, B, T, I, H, reset_after, keep_cache):
     aux = np.empty((H, T if (keep_cache or not reset_after) else 1, B), xh.dtype)
     bx, bu = a["b"], a["b_u"]
     hu = _workspace("hu", (3 * H, B), xh.dtype)
-    cut = _units_split(T, B, H, 3, xh.dtype) if reset_after and k0 == 0 and plan.blas is not None else 0
+    cut = _units_split(T, B, H, 3, xh.dtype, plan) if reset_after and k0 == 0 and plan.blas is not None else 0
     if cut:
         _run_units_split(F.gru_forward_loop_units, plan.blas, (A, xh, gates, bx, bu, aux, h, hu), cut, H)
     elif not _compiled_loop(F.gru_forward_loop, T, B, H, 3, xh.dtype, A, k0, xh, gates, bx, bu, reset_after, aux,
@@ -1164,7 +1164,7 @@ def _rnn_forward_fast(a, B, T, I, H, activation, keep_cache):
     x_fm, h = xh[:I, :T], xh[I:]
     plan = _loop_plan(T, B, H, 1, xh.dtype)
     k0, pre, A = _loop_inputs(xh, a["W"], a["U"], plan, 1, T, False, "rnn_pre")  # the cache keeps h, not x W
-    cut = _units_split(T, B, H, 1, xh.dtype) if k0 == 0 and plan.blas is not None else 0
+    cut = _units_split(T, B, H, 1, xh.dtype, plan) if k0 == 0 and plan.blas is not None else 0
     if cut:
         _run_units_split(F.rnn_forward_loop_units, plan.blas, (A, xh, pre, a["b"], code, h), cut, H)
     elif not _compiled_loop(F.rnn_forward_loop, T, B, H, 1, xh.dtype, A, k0, xh, pre, a["b"], code, h, plan=plan):

@@ -477,6 +477,14 @@ def lstm_inference_loop(blas, own, A, xh, gates, bias, c, b0, b1):
             lstm_cell_forward(gates, 0, bias, c, 0, 0, nxt, K - H, 0, 0, H, b0, b1)
 
 
+@nb.njit(**_INLINE)
+def _unit_rows_product(blas, own, A, G, H, j0, j1, X, t, out, to, B):
+    """The rows of the hidden units ``[j0, j1)`` in each of the G gate blocks of
+    ``out[:, to] = A @ X[:, t]``, over the whole batch."""
+    for q in range(G):
+        _product(blas, own, A, q * H + j0, 0, j1 - j0, A.shape[1], X, 0, t, out, q * H + j0, to, 0.0, 0, B)
+
+
 @nb.njit(**_JIT)
 def lstm_inference_loop_units(blas, own, A, xh, gates, bias, c, flags, p, j0, j1):
     """:func:`lstm_inference_loop` (float32) as thread ``p`` of two that split the hidden units:
@@ -488,8 +496,7 @@ def lstm_inference_loop_units(blas, own, A, xh, gates, bias, c, flags, p, j0, j1
     for t in range(S - 1):
         wait_for(flags, 1 - p, t)
         X = xh[t].reshape((K, 1, B))
-        for q in range(4):
-            _product(blas, own, A, q * H + j0, 0, j1 - j0, K, X, 0, 0, gates, q * H + j0, 0, 0.0, 0, B)
+        _unit_rows_product(blas, own, A, 4, H, j0, j1, X, 0, gates, 0, B)
         lstm_cell_forward_inference(gates, 0, bias, c, xh[t + 1].reshape((K, 1, B)), K - H, 0, j0, j1, 0, B)
         publish(flags, p, t + 1)
 
@@ -501,8 +508,7 @@ def lstm_forward_loop_units(blas, own, A, xh, gates, bias, c, h, flags, p, j0, j
     H, B = h.shape[0], h.shape[2]
     for t in range(h.shape[1] - 1):
         wait_for(flags, 1 - p, t)
-        for q in range(4):
-            _product(blas, own, A, q * H + j0, 0, j1 - j0, A.shape[1], xh, 0, t, gates, q * H + j0, t, 0.0, 0, B)
+        _unit_rows_product(blas, own, A, 4, H, j0, j1, xh, t, gates, t, B)
         lstm_cell_forward(gates, t, bias, c, t, t + 1, h, 0, t + 1, j0, j1, 0, B)
         publish(flags, p, t + 1)
 
