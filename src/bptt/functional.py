@@ -166,6 +166,25 @@ def _recurrent_weight_grad(h0, h_tm, dz_tm):
 
 # ── the fast path's layout: (features, T, B); see bptt.kernels.fast
 
+#: The byte alignment of every array the compiled loops read or write step by step (:func:`_empty`).
+ALIGN = 64
+
+
+def _empty(shape, dtype) -> np.ndarray:
+    """``np.empty(shape, dtype)`` starting on an :data:`ALIGN`-byte boundary, a cache line (a view
+    of a slightly larger buffer). malloc aligns to 16 bytes only, and the rows of the fast
+    layout's per-step arrays all start at the same offset from a cache line as the array does: a
+    row's part of 16 float32 columns (the large row's loop parts) then spans two cache lines
+    instead of one, and every vector load of it is split. Same-process A/B of the LSTM loops over
+    arrays on a 64-byte boundary against 16 bytes past one (ms, 2-core AVX-512 Zen 4): backward
+    medium 4.22 → 4.07, long 13.4 → 12.6, wide 35.8 → 30.3, large 120.7 → 88.4; cached forward
+    medium 3.18 → 2.98, long 7.98 → 7.67, wide 26.8 → 24.6, large 109.8 → 105.5."""
+    dtype = np.dtype(dtype)
+    n = math.prod(shape) * dtype.itemsize
+    buf = np.empty(n + ALIGN, np.uint8)
+    s = -buf.ctypes.data % ALIGN
+    return buf[s:s + n].view(dtype).reshape(shape)
+
 
 def _fm(a: np.ndarray) -> np.ndarray:
     """Feature-major ``(F, T, B)`` ↔ batch-major ``(B, T, F)`` view."""
@@ -175,7 +194,7 @@ def _fm(a: np.ndarray) -> np.ndarray:
 def _fm_copy(a: np.ndarray) -> np.ndarray:
     """A new feature-major ``(F, T, B)`` copy of the batch-major ``(B, T, F)`` array ``a``."""
     B, T, F = a.shape
-    out = np.empty((F, T, B), a.dtype)
+    out = _empty((F, T, B), a.dtype)
     _fast().to_feature_major(np.ascontiguousarray(a), out)
     return out
 
@@ -196,7 +215,7 @@ def _fm_input_projection(x_fm, W, G_H, T=None, keep=True):
     I, S, B = x_fm.shape
     T = S if T is None else T
     N = T * B
-    out = np.empty((G_H, T, B), x_fm.dtype) if keep else _scratch("projection", (G_H, T, B), x_fm.dtype)
+    out = _empty((G_H, T, B), x_fm.dtype) if keep else _scratch("projection", (G_H, T, B), x_fm.dtype)
     if x_fm.dtype != np.float32 or not _own_kernel_on():
         np.matmul(W.T, x_fm.reshape(I, S * B)[:, :N], out=out.reshape(G_H, N))
         return out
@@ -230,7 +249,7 @@ def _fm_stacked(x, h0, T):
     slot 0 (the time loops write h_t into slot t + 1). So ``[x_t; h_{t-1}]`` of all steps is one
     matrix of T·B columns, and dW and dU one GEMM (:func:`_fm_weight_grads`)."""
     B, T, I = x.shape
-    xh = np.empty((I + h0.shape[1], T + 1, B), x.dtype)
+    xh = _empty((I + h0.shape[1], T + 1, B), x.dtype)
     _fast().to_feature_major(np.ascontiguousarray(x), xh[:I])
     xh[I:, 0] = h0.T
     return xh
@@ -241,7 +260,7 @@ def _tm_stacked(x, h0, T):
     for inference (:func:`_time_major_inference`): ``xh[t]`` holds ``[x_t; h_{t-1}]``, one
     contiguous block (``xh[0, I:]`` the initial state, ``xh[T, :I]`` never read)."""
     B, T, I = x.shape
-    xh = np.empty((T + 1, I + h0.shape[1], B), x.dtype)
+    xh = _empty((T + 1, I + h0.shape[1], B), x.dtype)
     _fast().to_feature_major(np.ascontiguousarray(x), xh[:T, :I].transpose(1, 0, 2))
     xh[0, I:] = h0.T
     return xh
@@ -272,7 +291,7 @@ def _dx_in_loop(W: np.ndarray, plan: _LoopPlan, T: int):
     Ip = -(-I // MR) * MR
     Wp = np.zeros((Ip, W.shape[1]), W.dtype)
     Wp[:I] = W
-    return Wp, np.empty((Ip, T, plan.B), W.dtype)
+    return Wp, _empty((Ip, T, plan.B), W.dtype)
 
 
 def _fm_weight_grads(xh, W, dz, T, dx_fm=None):
@@ -309,7 +328,7 @@ def _fm_recurrent_weight_grad(h_ext, dz):
 def _states_ext(h0, T):
     """A fast-path state array ``(H, T + 1, B)`` with the initial ``(B, H)`` state in slot 0."""
     B, H = h0.shape
-    out = np.empty((H, T + 1, B), h0.dtype)
+    out = _empty((H, T + 1, B), h0.dtype)
     out[:, 0] = h0.T
     return out
 
@@ -318,7 +337,9 @@ def _state_in(a):
     """A ``(B, H)`` state as the fast path's contiguous ``(H, B)``, always a new array: the
     backward loops use these as running state, and for H = 1 ``np.ascontiguousarray(a.T)`` would
     be a view of ``a`` itself."""
-    return np.array(a.T, order="C", copy=True)
+    out = _empty(a.shape[::-1], a.dtype)
+    out[...] = a.T
+    return out
 
 
 def _state_out(a):
@@ -684,7 +705,7 @@ def _loop_inputs(xh, W, U, plan: _LoopPlan, G: int, T: int, keep: bool, name: st
     ``A = [W; U]ᵀ``; else ``k0`` I, ``pre`` the input projection of all steps and ``A = Uᵀ``."""
     I, H, B = W.shape[0], U.shape[0], xh.shape[2]
     if _projection_in_loop(plan, I, H, G):
-        pre = np.empty((G * H, T, B), xh.dtype) if keep else _workspace(name, (G * H, 1, B), xh.dtype)
+        pre = _empty((G * H, T, B), xh.dtype) if keep else _workspace(name, (G * H, 1, B), xh.dtype)
         return 0, pre, _loop_matrix(W, U, 0)
     return I, _fm_input_projection(xh[:I], W, G * H, T, keep=keep), _loop_matrix(W, U, I)
 
@@ -793,7 +814,7 @@ def _workspace(name: str, shape: tuple, dtype) -> np.ndarray:
     if a is None:
         if len(pool) > 64:
             pool.clear()
-        a = pool[key] = np.empty(shape, dtype)
+        a = pool[key] = _empty(shape, dtype)
     return a
 
 
@@ -811,14 +832,14 @@ def _scratch(name: str, shape: tuple, dtype) -> np.ndarray:
     dtype = np.dtype(dtype)
     size = math.prod(shape)
     if size * dtype.itemsize < SCRATCH_BYTES:
-        return np.empty(shape, dtype)
+        return _empty(shape, dtype)
     pool = getattr(_workspaces, "scratch", None)
     if pool is None:
         pool = _workspaces.scratch = {}
     buf = pool.get(name)
     if buf is None or buf.dtype != dtype or buf.size < size:
         pool[name] = None  # let the old buffer go before the new one is allocated
-        buf = pool[name] = np.empty(size, dtype)
+        buf = pool[name] = _empty((size,), dtype)
     return buf[:size].reshape(shape)
 
 
@@ -1071,8 +1092,8 @@ def _lstm_forward_fast(a, B, T, I, H, keep_cache):
 
 def _lstm_backward_fast(dh, cache, dh_last, dc_last, T, B, H):
     F = _fast()
-    dz = np.empty((4 * H, T, B), cache.dtype)
-    dc = np.empty((H, T, B), cache.dtype)
+    dz = _empty((4 * H, T, B), cache.dtype)
+    dc = _empty((H, T, B), cache.dtype)
     use_dh = dh is not None
     dhT = _fm_copy(dh) if use_dh else dz  # dz: a placeholder that is never read
     dh_rec, dc_next = _state_in(dh_last), _state_in(dc_last)
@@ -1097,7 +1118,7 @@ def _gru_forward_fast(a, B, T, I, H, reset_after, keep_cache):
     x_fm, h = xh[:I, :T], xh[I:]
     plan = _loop_plan(T, B, H, 3, xh.dtype)
     k0, gates, A = _loop_inputs(xh, a["W"], a["U"], plan, 3, T, keep_cache, "gru_gates")
-    aux = np.empty((H, T if (keep_cache or not reset_after) else 1, B), xh.dtype)
+    aux = _empty((H, T if (keep_cache or not reset_after) else 1, B), xh.dtype)
     bx, bu = a["b"], a["b_u"]
     hu = _workspace("hu", (3 * H, B), xh.dtype)
     cut = _units_split(T, B, H, 3, xh.dtype, plan) if reset_after and k0 == 0 and plan.blas is not None else 0
@@ -1125,8 +1146,8 @@ def _gru_forward_fast(a, B, T, I, H, reset_after, keep_cache):
 
 def _gru_backward_fast(dh, cache, dh_last, T, B, H, ra):
     F = _fast()
-    dz = np.empty((3 * H, T, B), cache.dtype)
-    dhu = np.empty_like(dz) if ra else dz  # reset-before: a placeholder that is never written
+    dz = _empty((3 * H, T, B), cache.dtype)
+    dhu = _empty(dz.shape, dz.dtype) if ra else dz  # reset-before: a placeholder that is never written
     use_dh = dh is not None
     dhT = _fm_copy(dh) if use_dh else dz
     dh_rec = _state_in(dh_last)
@@ -1179,7 +1200,7 @@ def _rnn_forward_fast(a, B, T, I, H, activation, keep_cache):
 def _rnn_backward_fast(dh, cache, dh_last, T, B, H):
     F = _fast()
     code = F.ACTIVATION_CODES[cache.activation]
-    dz = np.empty((H, T, B), cache.dtype)
+    dz = _empty((H, T, B), cache.dtype)
     use_dh = dh is not None
     dhT = _fm_copy(dh) if use_dh else dz
     dh_rec, U, h = _state_in(dh_last), np.ascontiguousarray(cache.U), cache.h_s

@@ -1,0 +1,71 @@
+"""Every array the fast path's time loops read or write step by step starts on a cache line.
+
+malloc aligns to 16 bytes only; a row's part of 16 float32 columns then spans two cache lines
+(bptt.functional._empty). These tests check the allocations themselves, many times over, since a
+16-byte-aligned allocation lands on a 64-byte boundary one time in four by chance.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from problems import CELLS, cell_id, make_problem
+
+from bptt import functional as F
+
+REPEATS = 6
+CACHE_LINE = 64
+
+
+def aligned(a: np.ndarray) -> bool:
+    return a.__array_interface__["data"][0] % CACHE_LINE == 0
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
+@pytest.mark.parametrize("shape", [(0,), (1,), (3, 5), (7, 3, 33), (64, 31, 32)])
+def test_empty_is_an_aligned_writable_array_of_the_shape(shape, dtype):
+    for _ in range(REPEATS):
+        a = F._empty(shape, dtype)
+        assert a.shape == shape and a.dtype == np.dtype(dtype)
+        assert a.flags.c_contiguous and a.flags.writeable
+        assert aligned(a) or a.size == 0
+        a[...] = 7  # the whole buffer is usable
+        assert np.all(a == 7)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_helpers_return_aligned_arrays(dtype):
+    rng = np.random.default_rng(0)
+    B, T, I, H = 5, 3, 4, 8
+    x = rng.normal(size=(B, T, I)).astype(dtype)
+    h0 = rng.normal(size=(B, H)).astype(dtype)
+    plan = F._LoopPlan(32, 0, 0, 2)
+    W = np.ones((I, 4 * H), np.float32)
+    for _ in range(REPEATS):
+        big = F.SCRATCH_BYTES // np.dtype(dtype).itemsize + 1  # from the scratch pool
+        made = (F._fm_copy(x), F._fm_stacked(x, h0, T), F._tm_stacked(x, h0, T), F._states_ext(h0, T),
+                F._state_in(h0), F._scratch("test-small", (3, 4), dtype), F._scratch("test-big", (big,), dtype))
+        assert all(aligned(a) for a in made)
+        F._workspaces.pool = {}  # a new workspace each time
+        assert aligned(F._workspace("test", (4, 1, 32), dtype))
+    # the backward loop's dx on the micro-kernel (float32, loop parts a multiple of 32 columns)
+    if F._own_kernel_on():
+        Wp, dx = F._dx_in_loop(W, plan, T)
+        assert Wp.shape[0] and aligned(dx)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("B, T, H", [(1, 1, 1), (32, 7, 16), (13, 4, 5)])
+@pytest.mark.parametrize("case", CELLS, ids=cell_id)
+def test_cache_and_gradient_arrays_are_aligned(case, B, T, H, dtype):
+    cell, options = case
+    p = {k: v.astype(dtype) for k, v in make_problem(cell, B, T, 3, H).items()}
+    fwd, bwd = getattr(F, f"{cell}_forward"), getattr(F, f"{cell}_backward")
+    for _ in range(REPEATS):
+        h, cache = fwd(**p, **options, backend="fast")
+        # x_s starts the stacked inputs and states; the RNN's gates are a view of its states
+        stored = [cache.x_s] + ([cache.gates_s] if cell != "rnn" else [])
+        stored += [getattr(cache, n) for n in ("c_s", "aux_s") if getattr(cache, n, None) is not None]
+        assert all(aligned(a) for a in stored)
+        grads = bwd(np.ones_like(h), cache)
+        assert aligned(grads["dz"]) and ("dc" not in grads or aligned(grads["dc"]))
