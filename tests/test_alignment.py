@@ -43,7 +43,7 @@ def test_the_helpers_return_aligned_arrays(dtype):
     W = np.ones((I, 4 * H), np.float32)
     for _ in range(REPEATS):
         big = F.SCRATCH_BYTES // np.dtype(dtype).itemsize + 1  # from the scratch pool
-        made = (F._fm_copy(x), F._fm_stacked(x, h0, T), F._tm_stacked(x, h0, T), F._states_ext(h0, T),
+        made = (F._fm_stacked(x, h0, T), F._tm_stacked(x, h0, T), F._states_ext(h0, T),
                 F._state_in(h0), F._scratch("test-small", (3, 4), dtype), F._scratch("test-big", (big,), dtype))
         assert all(aligned(a) for a in made)
         F._workspaces.pool = {}  # a new workspace each time

@@ -78,6 +78,22 @@ def test_fast_equals_reference_float64(case, shape, with_dh, driver):
         assert rel(g_f[k], g_r[k]) <= 1e-12, (k, rel(g_f[k], g_r[k]))
 
 
+@pytest.mark.parametrize("case", CELLS, ids=cell_id)
+def test_backward_reads_a_batch_major_dh_in_blocks_and_the_rest(case, driver):
+    """The backward loops read the caller's batch-major dh in blocks of 16 units and the remaining
+    units one by one: H = 37 is two blocks and 5 more. dh is a strided view here, not contiguous."""
+    cell, options = case
+    B, T, I, H = 6, 5, 3, 37
+    problem = make_problem(cell, B, T, I, H, seed=11)
+    rng = np.random.default_rng(12)
+    dh = rng.normal(size=(B, T, 2 * H))[:, :, ::2]
+    finals = finals_for(cell, B, H, rng, np.float64)
+    _, _, g_r = run(cell, options, problem, "reference", dh, finals)
+    _, _, g_f = run(cell, options, problem, "fast", dh, finals)
+    for k in g_r:
+        assert rel(g_f[k], g_r[k]) <= 1e-12, (k, rel(g_f[k], g_r[k]))
+
+
 # B a multiple of 32, G·H and H of 8: the ``own`` driver's micro-kernel runs; H a multiple of 16:
 # the backward loops' products on U packed in panels (bptt.kernels.microkernel.pack_rows)
 @pytest.mark.parametrize("shape", [(32, 60, 6, 24), (32, 40, 6, 32)], ids=["H24", "H32-packed"])

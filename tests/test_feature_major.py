@@ -1,4 +1,4 @@
-"""bptt.kernels.fast.to_feature_major, the copy of every batch-major input (x, dh) into the fast
+"""bptt.kernels.fast.to_feature_major, the copy of the batch-major inputs x into the fast
 path's feature-major layout, on each of its three paths: blocks of 16 features (with a remainder),
 rows of the output for large batches of up to 64 features, and 16 × 16 tiles for the rest."""
 

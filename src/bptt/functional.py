@@ -191,14 +191,6 @@ def _fm(a: np.ndarray) -> np.ndarray:
     return a.transpose(2, 1, 0)
 
 
-def _fm_copy(a: np.ndarray) -> np.ndarray:
-    """A new feature-major ``(F, T, B)`` copy of the batch-major ``(B, T, F)`` array ``a``."""
-    B, T, F = a.shape
-    out = _empty((F, T, B), a.dtype)
-    _fast().to_feature_major(np.ascontiguousarray(a), out)
-    return out
-
-
 #: The input projection of a float32 call runs on bptt's micro-kernel (``Wᵀ (G·H, I)`` in 8 × 32
 #: tiles over the T·B columns, the rows and columns left over by the hand-written product), on
 #: two threads, each over half of the columns, from this many flops. Measured on the grid (µs, NumPy's OpenBLAS with its Haswell
@@ -1095,15 +1087,15 @@ def _lstm_backward_fast(dh, cache, dh_last, dc_last, T, B, H):
     dz = _empty((4 * H, T, B), cache.dtype)
     dc = _empty((H, T, B), cache.dtype)
     use_dh = dh is not None
-    dhT = _fm_copy(dh) if use_dh else dz  # dz: a placeholder that is never read
+    dh_bm = np.ascontiguousarray(dh) if use_dh else dz  # as the loops read it; dz: a placeholder never read
     dh_rec, dc_next = _state_in(dh_last), _state_in(dc_last)
     U, gates, c = np.ascontiguousarray(cache.U), cache.gates_s, cache.c_s
     plan = _loop_plan(T, B, H, 4, cache.dtype)
     Wp, dxp = _dx_in_loop(cache.W, plan, T)
-    if not _compiled_loop(F.lstm_backward_loop, T, B, H, 4, cache.dtype, dhT, use_dh, U, _packed_rows(U), gates, c,
+    if not _compiled_loop(F.lstm_backward_loop, T, B, H, 4, cache.dtype, dh_bm, use_dh, U, _packed_rows(U), gates, c,
                           dh_rec, dc_next, dz, dc, Wp, dxp, plan=plan):
         for t in range(T - 1, -1, -1):
-            F.lstm_step_backward(dhT, t, use_dh, dh_rec, gates, c, dc_next, dz, dc)
+            F.lstm_step_backward(dh_bm, t, use_dh, dh_rec, gates, c, dc_next, dz, dc)
             np.matmul(U, dz[:, t], out=dh_rec)  # (1) dh_{t-1} = dz_t Uᵀ
     dx, dW, dU, db = _fm_weight_grads(cache.xh_s, cache.W, dz, T, dxp if Wp.shape[0] else None)
     return {
@@ -1149,16 +1141,16 @@ def _gru_backward_fast(dh, cache, dh_last, T, B, H, ra):
     dz = _empty((3 * H, T, B), cache.dtype)
     dhu = _empty(dz.shape, dz.dtype) if ra else dz  # reset-before: a placeholder that is never written
     use_dh = dh is not None
-    dhT = _fm_copy(dh) if use_dh else dz
+    dh_bm = np.ascontiguousarray(dh) if use_dh else dz
     dh_rec = _state_in(dh_last)
     dh_prev = _workspace("dh_prev", (H, B), cache.dtype)
     drh = _workspace("drh", (H, B), cache.dtype)
     U, gates, aux, h = np.ascontiguousarray(cache.U), cache.gates_s, cache.aux_s, cache.h_s
-    if not _compiled_loop(F.gru_backward_loop, T, B, H, 3, cache.dtype, dhT, use_dh, U, _packed_rows(U), gates, aux,
+    if not _compiled_loop(F.gru_backward_loop, T, B, H, 3, cache.dtype, dh_bm, use_dh, U, _packed_rows(U), gates, aux,
                           h, ra, dh_rec, dh_prev, drh, dz, dhu):
         U_rz, U_n, dz_rz, dz_n = U[:, : 2 * H], U[:, 2 * H :], dz[: 2 * H], dz[2 * H :]
         for t in range(T - 1, -1, -1):
-            F.gru_step_backward(dhT, t, use_dh, dh_rec, gates, aux, h, ra, dz, dhu, dh_prev)
+            F.gru_step_backward(dh_bm, t, use_dh, dh_rec, gates, aux, h, ra, dz, dhu, dh_prev)
             if ra:
                 np.matmul(U, dhu[:, t], out=dh_rec)
             else:
@@ -1202,12 +1194,12 @@ def _rnn_backward_fast(dh, cache, dh_last, T, B, H):
     code = F.ACTIVATION_CODES[cache.activation]
     dz = _empty((H, T, B), cache.dtype)
     use_dh = dh is not None
-    dhT = _fm_copy(dh) if use_dh else dz
+    dh_bm = np.ascontiguousarray(dh) if use_dh else dz
     dh_rec, U, h = _state_in(dh_last), np.ascontiguousarray(cache.U), cache.h_s
-    if not _compiled_loop(F.rnn_backward_loop, T, B, H, 1, cache.dtype, dhT, use_dh, U, _packed_rows(U), h, code,
+    if not _compiled_loop(F.rnn_backward_loop, T, B, H, 1, cache.dtype, dh_bm, use_dh, U, _packed_rows(U), h, code,
                           dh_rec, dz):
         for t in range(T - 1, -1, -1):
-            F.rnn_step_backward(dhT, t, use_dh, dh_rec, h, code, dz)
+            F.rnn_step_backward(dh_bm, t, use_dh, dh_rec, h, code, dz)
             np.matmul(U, dz[:, t], out=dh_rec)
     dx, dW, dU, db = _fm_weight_grads(cache.xh_s, cache.W, dz, T)
     return {"dx": dx, "dW": dW, "dU": dU, "db": db, "dh0": _state_out(dh_rec), "dz": _fm(dz)}

@@ -1,6 +1,7 @@
 """Fused Numba kernels for the LSTM, GRU and simple RNN: the fast path behind ``bptt.functional``.
 
-Layout. Every per-step array is stored **feature-major**, ``(features, T, B)``, and the states
+Layout. Every per-step array is stored **feature-major**, ``(features, T, B)`` (but for the
+caller's batch-major ``dh (B, T, H)``, which the backward loops read as it is), and the states
 carry one extra leading step, ``h (H, T + 1, B)`` with ``h[:, 0] = h0`` (likewise ``c``): step ``t``
 reads slot ``t`` and writes slot ``t + 1``. So
 
@@ -309,12 +310,23 @@ def transpose_into(src, out, c0):
 
 @nb.njit(**_INLINE)
 def _add_step(acc, dh, t, b0, b1):
-    """acc[j, b] += dh[j, t, b]: the loss gradient of step t joins the recurrent one."""
+    """acc[j, b] += dh[b, t, j]: the loss gradient of step t, read from the caller's batch-major
+    ``dh (B, T, H)``, joins the recurrent one. In blocks of 16 rows of acc, b outer: each b reads
+    16 adjacent values of dh (a cache line) and adds one to each of 16 rows. Inside the loop, on
+    its threads, instead of a feature-major copy of dh before it (one pass over memory on one
+    thread): same-process A/B of the training step, 2-core Zen 4, RNN medium 3.85 → 3.45 ms,
+    long 8.36 → 7.08, large 73.5 → 68.8; LSTM long 28.8 → 27.4, large 286 → 281; GRU long
+    24.1 → 22.7."""
+    H = acc.shape[0]
+    H16 = H - H % 16
     u0, u1 = _columns(b0, b1)
-    H, B = acc.shape
-    for j in range(H):
+    for j0 in range(0, H16, 16):
         for b in range(u0, u1):
-            acc[j, b] += dh[j, t, b]
+            for r in range(16):
+                acc[j0 + r, b] += dh[b, t, j0 + r]
+    for j in range(H16, H):
+        for b in range(u0, u1):
+            acc[j, b] += dh[b, t, j]
 
 
 @nb.njit(**_JIT)
