@@ -166,11 +166,14 @@ def _recurrent_weight_grad(h0, h_tm, dz_tm):
 
 # ── the fast path's layout: (features, T, B); see bptt.kernels.fast
 
-#: The byte alignment of every array the compiled loops read or write step by step (:func:`_empty`).
+#: The byte alignment of every array the compiled loops read or write step by step (:func:`_empty`) ...
 ALIGN = 64
+#: ... from this many bytes: below, the alignment's Python cost (3.9 µs against 0.5 for
+#: ``np.empty``, several arrays a call) outweighs what it saves.
+ALIGN_MIN_BYTES = 1 << 16
 
 
-def _empty(shape, dtype) -> np.ndarray:
+def _empty(shape, dtype, always: bool = False) -> np.ndarray:
     """``np.empty(shape, dtype)`` starting on an :data:`ALIGN`-byte boundary, a cache line (a view
     of a slightly larger buffer). malloc aligns to 16 bytes only, and the rows of the fast
     layout's per-step arrays all start at the same offset from a cache line as the array does: a
@@ -178,9 +181,15 @@ def _empty(shape, dtype) -> np.ndarray:
     instead of one, and every vector load of it is split. Same-process A/B of the LSTM loops over
     arrays on a 64-byte boundary against 16 bytes past one (ms, 2-core AVX-512 Zen 4): backward
     medium 4.22 → 4.07, long 13.4 → 12.6, wide 35.8 → 30.3, large 120.7 → 88.4; cached forward
-    medium 3.18 → 2.98, long 7.98 → 7.67, wide 26.8 → 24.6, large 109.8 → 105.5."""
+    medium 3.18 → 2.98, long 7.98 → 7.67, wide 26.8 → 24.6, large 109.8 → 105.5.
+
+    Only arrays of at least :data:`ALIGN_MIN_BYTES` whose rows (the last axis) are a whole number
+    of cache lines: for other rows, aligning the array cannot align them all, and those are
+    plain ``np.empty`` arrays. ``always``: aligned whatever the shape (the buffers of :func:`_scratch`)."""
     dtype = np.dtype(dtype)
     n = math.prod(shape) * dtype.itemsize
+    if not always and (n < ALIGN_MIN_BYTES or shape[-1] * dtype.itemsize % ALIGN):
+        return np.empty(shape, dtype)
     buf = np.empty(n + ALIGN, np.uint8)
     s = -buf.ctypes.data % ALIGN
     return buf[s:s + n].view(dtype).reshape(shape)
@@ -831,7 +840,7 @@ def _scratch(name: str, shape: tuple, dtype) -> np.ndarray:
     buf = pool.get(name)
     if buf is None or buf.dtype != dtype or buf.size < size:
         pool[name] = None  # let the old buffer go before the new one is allocated
-        buf = pool[name] = _empty((size,), dtype)
+        buf = pool[name] = _empty((size,), dtype, always=True)
     return buf[:size].reshape(shape)
 
 
