@@ -323,26 +323,34 @@ def test_input_projection_of_the_first_steps_of_a_stacked_array(monkeypatch, I, 
     assert rel(out, expected) <= 1e-6
 
 
+@pytest.mark.parametrize("case", [("lstm", {}), ("gru", {"reset_after": True}), ("gru", {"reset_after": False})],
+                         ids=cell_id)
 @pytest.mark.parametrize("B, I, H, expected", [(32, 6, 24, 8), (64, 30, 16, 32), (96, 8, 16, 8), (40, 6, 24, 0), (32, 6, 10, 8)])
-def test_dx_computed_in_the_backward_loop(monkeypatch, B, I, H, expected):
+def test_dx_computed_in_the_backward_loop(monkeypatch, case, B, I, H, expected):
     """Where the micro-kernel's 8 × 32 tile takes it (B a multiple of 32, W's I rows padded with
-    zeros to a multiple of 8), the LSTM's backward loop computes dx_t = W dz_t at each step; it
-    gives the dx of the GEMM after the loop, and the other gradients unchanged."""
+    zeros to a multiple of 8), the LSTM's and the GRU's backward loops compute dx_t = W dz_t at
+    each step; that gives the dx of the GEMM after the loop, and the other gradients unchanged."""
+    cell, options = case
     monkeypatch.setenv("BPTT_OWN_KERNEL", "1")
     monkeypatch.setenv("BPTT_LOOP_THREADS", "1")
     monkeypatch.delenv("BPTT_DX_IN_LOOP", raising=False)
     T = 11
-    p = {k: a.astype(np.float32) for k, a in make_problem("lstm", B, T, I, H, seed=I + H).items()}
+    p = {k: a.astype(np.float32) for k, a in make_problem(cell, B, T, I, H, seed=I + H).items()}
     if not WIDE:
         expected = 0 if B % 16 else expected  # the narrow CPU's 4 x 16 tile
-    Wp, dx = F._dx_in_loop(p["W"], F._loop_plan(T, B, H, 4, np.float32), T)
+    if GATES[cell] * H % 8 and H % 8:
+        expected = 0  # the GRU with H = 10: 30 rows, no tile of 8 rows: the micro-kernel stays out
+    Wp, dx = F._dx_in_loop(p["W"], F._loop_plan(T, B, H, GATES[cell], np.float32), T)
     assert Wp.shape[0] == expected and (expected == 0 or (dx.shape == (expected, T, B) and np.all(Wp[I:] == 0)))
     dh = np.random.default_rng(0).normal(size=(B, T, H)).astype(np.float32)
-    in_loop = F.lstm_backward(dh, F.lstm_forward(**p)[1], dh_last=dh[:, 0], dc_last=dh[:, 1])
+    finals = {"dh_last": dh[:, 0], "dc_last": dh[:, 1]} if cell == "lstm" else {"dh_last": dh[:, 0]}
+    fwd, bwd = getattr(F, f"{cell}_forward"), getattr(F, f"{cell}_backward")
+    in_loop = bwd(dh, fwd(**p, **options)[1], **finals)
     monkeypatch.setenv("BPTT_DX_IN_LOOP", "0")
-    after = F.lstm_backward(dh, F.lstm_forward(**p)[1], dh_last=dh[:, 0], dc_last=dh[:, 1])
-    reference = F.lstm_backward(dh.astype(np.float64), F.lstm_forward(**{k: a.astype(np.float64) for k, a in p.items()},
-                                backend="reference")[1], dh_last=dh[:, 0].astype(np.float64), dc_last=dh[:, 1].astype(np.float64))
+    after = bwd(dh, fwd(**p, **options)[1], **finals)
+    p64 = {k: a.astype(np.float64) for k, a in p.items()}
+    reference = bwd(dh.astype(np.float64), fwd(**p64, **options, backend="reference")[1],
+                    **{k: a.astype(np.float64) for k, a in finals.items()})
     assert in_loop["dx"].shape == (B, T, I)
     for k in after:
         assert rel(in_loop[k], after[k]) <= 1e-6, k

@@ -230,16 +230,17 @@ def _fm_input_projection(x_fm, W, G_H, T=None, keep=True):
     return out
 
 
-def _fm_input_projection_backward(x_fm, W, dz):
+def _fm_input_projection_backward(x_fm, W, dz, dx_fm=None):
     """``dx``, ``dW``, ``db`` from the feature-major ``dz (G·H, T, B)``: one GEMM each, both with
     the long T·B axis as the contiguous one of their operands: ``dxᵀ (I, T·B) = W @ dz`` (returned
     as a batch-major view of the feature-major result) and ``dWᵀ (G·H, I) = dz @ Xᵀ``. Measured
     against ``dz.T @ W.T`` and ``X @ dz.T`` (ms, 4H × T·B of the grid's medium, long, wide, large
     rows): dx 1.71 → 1.26, 2.79 → 2.33, 7.43 → 5.94, 22.8 → 21.7; dW 1.68 → 1.22, 2.33 → 1.86,
-    7.32 → 5.67, 22.2 → 20.2."""
+    7.32 → 5.67, 22.2 → 20.2. ``dx_fm``: dxᵀ already computed by the backward loop, as for
+    :func:`_fm_weight_grads`."""
     I, T, B = x_fm.shape
     dz2 = dz.reshape(dz.shape[0], T * B)
-    dx = _fm((W @ dz2).reshape(I, T, B))
+    dx = _fm((W @ dz2).reshape(I, T, B) if dx_fm is None else dx_fm[:I])
     dW = _transposed(dz2 @ x_fm.reshape(I, T * B).T)
     return dx, dW, _row_sums(dz2)
 
@@ -273,14 +274,16 @@ def _tm_states(xh, I):
 
 
 def _dx_in_loop(W: np.ndarray, plan: _LoopPlan, T: int):
-    """``(Wp, dx)`` for a backward loop that computes ``dx_t = W dz_t`` at each step, on bptt's
+    """``(Wp, dx)`` for a backward loop (LSTM, GRU) that computes ``dx_t = W dz_t`` at each step, on bptt's
     micro-kernel: W's rows padded with zeros to a multiple of its tile's rows, and the padded
     feature-major ``dx (Ip, T, B)`` it writes; or two empty arrays (then :func:`_fm_weight_grads`
-    computes dx as one GEMM) where the micro-kernel would not take that product on its main tile
-    (``MR × NC``): float64, no micro-kernel, or loop parts whose width is no multiple of NC. The
+    or :func:`_fm_input_projection_backward` computes dx as one GEMM) where the micro-kernel would
+    not take that product on its main tile (``MR × NC``): float64, no micro-kernel, or loop parts whose width is no multiple of NC. The
     large row's parts of 16 columns would take the 16 × 16 tile, slower than the GEMM after the
-    loop: training step 0.94x. Same-process A/B of the LSTM training step (ms): medium
-    9.37 → 8.53, long 17.8 → 16.9, wide 54.2 → 54.0."""
+    loop: training step 0.94x. Same-process A/B of the LSTM training step (ms, Zen 5): medium
+    9.37 → 8.53, long 17.8 → 16.9, wide 54.2 → 54.0; of the GRU's (two runs, Zen 4): medium
+    11.7 → 11.5 and 11.8 → 11.2, long 26.3 → 25.6 and 29.8 → 28.7, wide 81.5 → 80.4 and 67.0 → 65.1.
+    Not the RNN's (G·H = H rows, the cheapest steps): 0.87-1.06x."""
     import os
 
     from .kernels.microkernel import MR, NC
@@ -1155,8 +1158,10 @@ def _gru_backward_fast(dh, cache, dh_last, T, B, H, ra):
     dh_prev = _workspace("dh_prev", (H, B), cache.dtype)
     drh = _workspace("drh", (H, B), cache.dtype)
     U, gates, aux, h = np.ascontiguousarray(cache.U), cache.gates_s, cache.aux_s, cache.h_s
+    plan = _loop_plan(T, B, H, 3, cache.dtype)
+    Wp, dxp = _dx_in_loop(cache.W, plan, T)
     if not _compiled_loop(F.gru_backward_loop, T, B, H, 3, cache.dtype, dh_bm, use_dh, U, _packed_rows(U), gates, aux,
-                          h, ra, dh_rec, dh_prev, drh, dz, dhu):
+                          h, ra, dh_rec, dh_prev, drh, dz, dhu, Wp, dxp, plan=plan):
         U_rz, U_n, dz_rz, dz_n = U[:, : 2 * H], U[:, 2 * H :], dz[: 2 * H], dz[2 * H :]
         for t in range(T - 1, -1, -1):
             F.gru_step_backward(dh_bm, t, use_dh, dh_rec, gates, aux, h, ra, dz, dhu, dh_prev)
@@ -1167,7 +1172,7 @@ def _gru_backward_fast(dh, cache, dh_last, T, B, H, ra):
                 F.gru_step_backward_before_r(drh, gates, t, h, dz, dh_prev)
                 np.matmul(U_rz, dz_rz[:, t], out=dh_rec)
             F.add_into(dh_rec, dh_prev)
-    dx, dW, db = _fm_input_projection_backward(cache.x_s, cache.W, dz)
+    dx, dW, db = _fm_input_projection_backward(cache.x_s, cache.W, dz, dxp if Wp.shape[0] else None)
     if ra:
         dU = _fm_recurrent_weight_grad(h, dhu)
         db_u = _row_sums(dhu.reshape(3 * H, T * B))

@@ -726,9 +726,11 @@ def gru_forward_loop_units(blas, own, A, xh, gates, bx, bu, aux, h, hu, flags, p
 
 
 @nb.njit(**_JIT)
-def gru_backward_loop(blas, own, dh, use_dh, U, Up, gates, aux, h, reset_after, dh_rec, dh_prev, drh, dz, dhu, b0, b1):
+def gru_backward_loop(blas, own, dh, use_dh, U, Up, gates, aux, h, reset_after, dh_rec, dh_prev, drh, dz, dhu, Wp, dx,
+                      b0, b1):
     """The whole GRU backward loop; ``dh_rec`` holds dL/dh_T on entry and dh0 on exit.
-    (``dhu`` is written only when ``reset_after``; otherwise pass any array of dz's shape.)"""
+    (``dhu`` is written only when ``reset_after``; otherwise pass any array of dz's shape.)
+    ``Wp``, ``dx``: as for :func:`lstm_backward_loop`, ``dx_t = W dz_t`` at each step."""
     u0, u1 = _columns(b0, b1)
     H, B = dh_rec.shape
     dh_rec3, drh3 = dh_rec.reshape((H, 1, B)), drh.reshape((H, 1, B))
@@ -742,6 +744,8 @@ def gru_backward_loop(blas, own, dh, use_dh, U, Up, gates, aux, h, reset_after, 
             _product_packed(blas, own, U, Up, 0, 2 * H, H, H, dz, 2 * H, t, drh3, 0, 0, 0.0, b0, b1)
             gru_cell_backward_before_r(drh, gates, t, h, dz, dh_prev, b0, b1)
             _product_packed(blas, own, U, Up, 0, 0, H, 2 * H, dz, 0, t, dh_rec3, 0, 0, 0.0, b0, b1)
+        if Wp.shape[0] != 0:
+            _product(blas, own, Wp, 0, 0, Wp.shape[0], 3 * H, dz, 0, t, dx, 0, t, 0.0, b0, b1)
         for j in range(H):
             for b in range(u0, u1):
                 dh_rec[j, b] += dh_prev[j, b]
