@@ -274,16 +274,17 @@ def _tm_states(xh, I):
 
 
 def _dx_in_loop(W: np.ndarray, plan: _LoopPlan, T: int):
-    """``(Wp, dx)`` for a backward loop (LSTM, GRU) that computes ``dx_t = W dz_t`` at each step, on bptt's
-    micro-kernel: W's rows padded with zeros to a multiple of its tile's rows, and the padded
-    feature-major ``dx (Ip, T, B)`` it writes; or two empty arrays (then :func:`_fm_weight_grads`
-    or :func:`_fm_input_projection_backward` computes dx as one GEMM) where the micro-kernel would
-    not take that product on its main tile (``MR × NC``): float64, no micro-kernel, or loop parts whose width is no multiple of NC. The
-    large row's parts of 16 columns would take the 16 × 16 tile, slower than the GEMM after the
-    loop: training step 0.94x. Same-process A/B of the LSTM training step (ms, Zen 5): medium
-    9.37 → 8.53, long 17.8 → 16.9, wide 54.2 → 54.0; of the GRU's (two runs, Zen 4): medium
-    11.7 → 11.5 and 11.8 → 11.2, long 26.3 → 25.6 and 29.8 → 28.7, wide 81.5 → 80.4 and 67.0 → 65.1.
-    Not the RNN's (G·H = H rows, the cheapest steps): 0.87-1.06x."""
+    """``(Wp, dx)`` for a backward loop (LSTM, GRU) that computes ``dx_t = W dz_t`` at each step,
+    on bptt's micro-kernel: W's rows padded with zeros to a multiple of its tile's rows, and the
+    padded feature-major ``dx (Ip, T, B)`` it writes; or two empty arrays (then
+    :func:`_fm_weight_grads` or :func:`_fm_input_projection_backward` computes dx as one GEMM)
+    where the micro-kernel would not take that product on its main tile (``MR × NC``): float64,
+    no micro-kernel, or loop parts whose width is no multiple of NC. The large row's parts of 16
+    columns would take the 16 × 16 tile, slower than the GEMM after the loop: training step
+    0.94x. Same-process A/B of the LSTM training step (ms, Zen 5): medium 9.37 → 8.53, long
+    17.8 → 16.9, wide 54.2 → 54.0; of the GRU's (two runs, Zen 4): medium 11.7 → 11.5 and
+    11.8 → 11.2, long 26.3 → 25.6 and 29.8 → 28.7, wide 81.5 → 80.4 and 67.0 → 65.1. Not the
+    RNN's (G·H = H rows, the cheapest steps): 0.87-1.06x."""
     import os
 
     from .kernels.microkernel import MR, NC
