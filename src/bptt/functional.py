@@ -345,7 +345,10 @@ def _states_ext(h0, T):
 def _state_in(a):
     """A ``(B, H)`` state as the fast path's contiguous ``(H, B)``, always a new array: the
     backward loops use these as running state, and for H = 1 ``np.ascontiguousarray(a.T)`` would
-    be a view of ``a`` itself."""
+    be a view of ``a`` itself. Aligned as :func:`_empty` says (its rule, tested first: a state is
+    small, and ``np.array`` copies in 1.2 µs against 2.1 through :func:`_empty`)."""
+    if a.nbytes < ALIGN_MIN_BYTES:
+        return np.array(a.T, order="C", copy=True)
     out = _empty(a.shape[::-1], a.dtype)
     out[...] = a.T
     return out
