@@ -170,9 +170,16 @@ def _recurrent_weight_grad(h0, h_tm, dz_tm):
 #: The byte alignment of every array the compiled loops read or write step by step (:func:`_empty`) ...
 ALIGN = 64
 #: ... from this many bytes: below, the alignment's Python cost (1.8 µs against 0.3 for
-#: ``np.empty``, several arrays a call) outweighs what it saves (the small rows' training step
-#: 0.94-0.98x with 64 KiB). The workspaces, reused by later calls, are aligned whatever their size.
+#: ``np.empty``, several arrays a call) outweighs what it saves. With 64 KiB (and 3.9 µs an array
+#: then) the small rows' training step was 0.88-0.97x against unaligned arrays; the grid's medium
+#: row's per-step arrays are 1-8 MB. The workspaces, reused by later calls, are aligned whatever
+#: their size.
 ALIGN_MIN_BYTES = 1 << 19
+
+
+def _aligns(nbytes: int, row_bytes: int) -> bool:
+    """Whether :func:`_empty` aligns an array of ``nbytes`` whose rows (last axis) take ``row_bytes``."""
+    return nbytes >= ALIGN_MIN_BYTES and row_bytes % ALIGN == 0
 
 
 def _empty(shape, dtype, always: bool = False) -> np.ndarray:
@@ -190,7 +197,7 @@ def _empty(shape, dtype, always: bool = False) -> np.ndarray:
     plain ``np.empty`` arrays. ``always``: aligned whatever the shape (workspaces and scratch buffers)."""
     dtype = np.dtype(dtype)
     n = math.prod(shape) * dtype.itemsize
-    if not always and (n < ALIGN_MIN_BYTES or shape[-1] * dtype.itemsize % ALIGN):
+    if not (always or _aligns(n, shape[-1] * dtype.itemsize)):
         return np.empty(shape, dtype)
     buf = np.empty(n + ALIGN, np.uint8)
     # the address by ctypes.c_char (0.7 µs; buf.ctypes.data takes 1.8) and a view by the ndarray
@@ -345,9 +352,9 @@ def _states_ext(h0, T):
 def _state_in(a):
     """A ``(B, H)`` state as the fast path's contiguous ``(H, B)``, always a new array: the
     backward loops use these as running state, and for H = 1 ``np.ascontiguousarray(a.T)`` would
-    be a view of ``a`` itself. Aligned as :func:`_empty` says (its rule, tested first: a state is
-    small, and ``np.array`` copies in 1.2 µs against 2.1 through :func:`_empty`)."""
-    if a.nbytes < ALIGN_MIN_BYTES:
+    be a view of ``a`` itself. Aligned as :func:`_empty` would (its rule tested here first: a
+    state is small, and ``np.array`` copies in 1.2 µs against 2.1 through :func:`_empty`)."""
+    if not _aligns(a.nbytes, a.shape[0] * a.itemsize):
         return np.array(a.T, order="C", copy=True)
     out = _empty(a.shape[::-1], a.dtype)
     out[...] = a.T

@@ -525,6 +525,15 @@ def lstm_forward_loop_units(blas, own, A, xh, gates, bias, c, h, flags, p, j0, j
         publish(flags, p, t + 1)
 
 
+@nb.njit(**_INLINE)
+def _dx_step(blas, own, Wp, dz, t, dx, b0, b1):
+    """``dx[:, t] = Wp @ dz[:, t]`` over the columns ``[b0, b1)`` when ``Wp`` is given (W's rows
+    padded, ``bptt.functional._dx_in_loop``), else nothing: the backward loops' dx while dz_t is
+    in cache."""
+    if Wp.shape[0] != 0:
+        _product(blas, own, Wp, 0, 0, Wp.shape[0], dz.shape[0], dz, 0, t, dx, 0, t, 0.0, b0, b1)
+
+
 @nb.njit(**_JIT)
 def lstm_backward_loop(blas, own, dh, use_dh, U, Up, gates, c, dh_rec, dc_next, dz, dc, Wp, dx, b0, b1):
     """The whole backward loop; ``dh_rec``/``dc_next`` hold the final-state gradients on entry and
@@ -538,8 +547,7 @@ def lstm_backward_loop(blas, own, dh, use_dh, U, Up, gates, c, dh_rec, dc_next, 
             _add_step(dh_rec, dh, t, b0, b1)
         lstm_cell_backward(dh_rec, gates, t, c, dc_next, dz, dc, b0, b1)
         _product_packed(blas, own, U, Up, 0, 0, H, 4 * H, dz, 0, t, dh_rec3, 0, 0, 0.0, b0, b1)  # (1) dh_{t-1} = dz_t Uᵀ
-        if Wp.shape[0] != 0:
-            _product(blas, own, Wp, 0, 0, Wp.shape[0], 4 * H, dz, 0, t, dx, 0, t, 0.0, b0, b1)
+        _dx_step(blas, own, Wp, dz, t, dx, b0, b1)
 
 
 @nb.njit(**_JIT)
@@ -744,8 +752,7 @@ def gru_backward_loop(blas, own, dh, use_dh, U, Up, gates, aux, h, reset_after, 
             _product_packed(blas, own, U, Up, 0, 2 * H, H, H, dz, 2 * H, t, drh3, 0, 0, 0.0, b0, b1)
             gru_cell_backward_before_r(drh, gates, t, h, dz, dh_prev, b0, b1)
             _product_packed(blas, own, U, Up, 0, 0, H, 2 * H, dz, 0, t, dh_rec3, 0, 0, 0.0, b0, b1)
-        if Wp.shape[0] != 0:
-            _product(blas, own, Wp, 0, 0, Wp.shape[0], 3 * H, dz, 0, t, dx, 0, t, 0.0, b0, b1)
+        _dx_step(blas, own, Wp, dz, t, dx, b0, b1)
         for j in range(H):
             for b in range(u0, u1):
                 dh_rec[j, b] += dh_prev[j, b]
