@@ -268,6 +268,59 @@ def test_nan_in_float32_input():
         call_forward("gru", **args)
 
 
+# The compiled finite check (bptt.kernels.fast.all_finite) that float_array uses for C-contiguous
+# arrays once the fast path is loaded; NumPy's isfinite is the reference.
+FINITE_SIZES = (1, 2, 15, 16, 17, 31, 33, 64, 100, 1000)  # around the vector widths and their remainders
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("size", FINITE_SIZES)
+def test_compiled_finite_check_finds_every_position(dtype, size):
+    from bptt.kernels import fast
+
+    info = np.finfo(dtype)
+    a = np.random.default_rng(size).standard_normal(size).astype(dtype)
+    a[0], a[-1] = info.max, -info.smallest_subnormal  # the extremes that are still finite
+    assert fast.all_finite(a)
+    assert fast.all_finite(a.reshape(1, size, 1))
+    for bad in (np.nan, np.inf, -np.inf, -np.nan):
+        for k in {0, size // 2, size - 1}:
+            b = a.copy()
+            b[k] = bad
+            assert not fast.all_finite(b), (bad, k)
+            b.flags.writeable = False  # read-only arrays (the forward outputs) compile apart
+            assert not fast.all_finite(b.reshape(size, 1)), (bad, k)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_finite_check_of_strided_arrays(dtype):
+    """Non-contiguous arrays go to NumPy; the error names the index in the caller's array."""
+    from bptt.kernels import fast  # noqa: F401 - loaded: the compiled check is live
+    from bptt._validation import _all_finite
+
+    x = np.zeros((B, 2 * T, I), dtype)
+    x[1, 3, 2] = np.nan
+    view = x[:, 1::2]
+    assert not view.flags.c_contiguous and not _all_finite(view)
+    args = valid_args("lstm", dtype=dtype)
+    args["x"] = view
+    with pytest.raises(ValueError, match=msg("lstm_forward: x ", "NaN", "index (1, 1, 2)", "finite")):
+        call_forward("lstm", **args)
+    assert _all_finite(x[:, ::2])
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("where", ["first", "last"])
+def test_nan_in_x_on_the_fast_path(cell, where):
+    from bptt.kernels import fast  # noqa: F401 - loaded: the compiled check is live
+
+    args = valid_args(cell, dtype=np.float32)
+    index = (0, 0, 0) if where == "first" else (B - 1, T - 1, I - 1)
+    args["x"][index] = np.inf
+    with pytest.raises(ValueError, match=msg(f"{cell}_forward: x ", "Inf", f"index {index}", "finite")):
+        call_forward(cell, **args)
+
+
 # ───────────────────────────────────────────────────────────────────── forward: option values
 
 

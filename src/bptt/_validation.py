@@ -6,6 +6,7 @@ was expected and what was received, and says what to do about it.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import numpy as np
@@ -39,8 +40,8 @@ def float_array(fn: str, name: str, value: Any, ndim: int, layout: str) -> np.nd
         raise ValueError(f"{fn}: {name} must be a {ndim}-D array of shape {layout}; got shape {a.shape}")
     if 0 in a.shape:
         raise ValueError(f"{fn}: {name} must not have an empty axis; expected {layout}, got shape {a.shape}")
-    finite = np.isfinite(a)
-    if not finite.all():
+    if not _all_finite(a):
+        finite = np.isfinite(a)
         where = tuple(int(i) for i in np.argwhere(~finite)[0])
         what = "NaN" if np.isnan(a[where]) else "Inf"
         raise NonFiniteError(
@@ -48,6 +49,16 @@ def float_array(fn: str, name: str, value: Any, ndim: int, layout: str) -> np.nd
             f"(check the data or the parameters for divergence)"
         )
     return a
+
+
+def _all_finite(a: np.ndarray) -> bool:
+    """Whether ``a`` holds no NaN and no Inf: by the compiled check of bptt.kernels.fast when that
+    module is loaded (the fast path loads it; importing it here would load Numba for the reference
+    path too) and ``a`` is C-contiguous, else by NumPy."""
+    fast = sys.modules.get("bptt.kernels.fast")
+    if fast is not None and a.flags.c_contiguous:
+        return fast.all_finite(a)
+    return bool(np.isfinite(a).all())
 
 
 def expect_shape(fn: str, name: str, a: np.ndarray, expected: tuple[int, ...], why: str) -> None:

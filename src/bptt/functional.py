@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import importlib
 import math
 import threading
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _validation as v
+from ._env import env
 from ._threads import blas_max_threads, run_in_two_threads, run_in_two_threads_meeting, single_threaded_if
 from .kernels import reference as K
 from .kernels.activations import ELEMENTWISE
@@ -296,12 +298,11 @@ def _dx_in_loop(W: np.ndarray, plan: _LoopPlan, T: int):
     17.8 → 16.9, wide 54.2 → 54.0; of the GRU's (two runs, Zen 4): medium 11.7 → 11.5 and
     11.8 → 11.2, long 26.3 → 25.6 and 29.8 → 28.7, wide 81.5 → 80.4 and 67.0 → 65.1. Not the
     RNN's (G·H = H rows, the cheapest steps): 0.87-1.06x."""
-    import os
-
-    from .kernels.microkernel import MR, NC
+    microkernel = _kernel("microkernel")
+    MR, NC = microkernel.MR, microkernel.NC
 
     if (plan.own != 2 or plan.blas is None or any(w % NC for w in plan.widths) or W.dtype != np.float32
-            or os.environ.get("BPTT_DX_IN_LOOP") == "0"):  # the cheap tests first: small calls take ~0.1 ms
+            or env("BPTT_DX_IN_LOOP") == "0"):  # the cheap tests first: small calls take ~0.1 ms
         return np.empty((0, 1), W.dtype), np.empty((0, 1, 1), W.dtype)
     I = W.shape[0]
     Ip = -(-I // MR) * MR
@@ -428,6 +429,13 @@ SMALL_STEP_FMAS = 1 << 15
 _fast_kernels = None
 
 
+@functools.cache
+def _kernel(name: str):
+    """The module bptt.kernels.<name> (microkernel, blas, sync: Numba's, loaded on first use), in
+    0.1 µs where an ``import`` statement in a function takes 0.7."""
+    return importlib.import_module(f".kernels.{name}", __package__)
+
+
 def _fast():
     """The compiled kernels (imported on first use, so that ``import bptt`` stays light)."""
     global _fast_kernels
@@ -448,11 +456,9 @@ def _backend(fn: str, backend) -> str:
 
 def default_backend() -> str:
     """``"fast"`` when Numba is importable, else ``"reference"``; ``BPTT_BACKEND`` overrides."""
-    import os
-
-    env = os.environ.get("BPTT_BACKEND")
-    if env:
-        return v.choice("BPTT_BACKEND", "the environment variable BPTT_BACKEND", env, BACKENDS)
+    name = env("BPTT_BACKEND")
+    if name:
+        return v.choice("BPTT_BACKEND", "the environment variable BPTT_BACKEND", name, BACKENDS)
     try:
         _fast()
     except ImportError:  # pragma: no cover - numba is a dependency; this is the last resort
@@ -483,10 +489,8 @@ SPINNING_TIMEOUT = 18
 @functools.lru_cache(maxsize=1)
 def _threads_sleep_at_once() -> bool:
     """Read once, like OpenBLAS itself, which reads the variable when it loads."""
-    import os
-
     try:
-        return int(os.environ.get("OPENBLAS_THREAD_TIMEOUT", "")) < SPINNING_TIMEOUT
+        return int(env("OPENBLAS_THREAD_TIMEOUT", "")) < SPINNING_TIMEOUT
     except ValueError:
         return False
 
@@ -522,12 +526,11 @@ def _loop_split(T: int, B: int, H: int, G: int, dtype) -> int:
     by the two threads), on a multiple of 32 when both parts can then use the micro-kernel, and
     leaves each part at least :data:`LOOP_SPLIT_MIN_COLUMNS` wide. ``BPTT_LOOP_THREADS=1`` keeps
     every loop on one thread; ``=2`` splits every loop it can (any cut on a 64-byte boundary)."""
-    import os
-
-    force = os.environ.get("BPTT_LOOP_THREADS")
+    force = env("BPTT_LOOP_THREADS")
     if force == "1" or (force != "2" and T * B * G * H * (2 * H + LOOP_ELEMENTWISE) < SPLIT_LOOP_WORK):
         return 0
-    from .kernels.microkernel import can_tile
+    microkernel = _kernel("microkernel")
+    can_tile = microkernel.can_tile
 
     if blas_max_threads() < 2:  # the user (or the machine) allows one thread
         return 0
@@ -561,7 +564,8 @@ def _driver(B: int, H: int, G: int, dtype, one_thread: bool = False) -> tuple[in
     if _small(B, H, G):
         return 0, _own_kernel(B, H, G, dtype, one_thread=True)
     own = _own_kernel(B, H, G, dtype, one_thread)
-    from .kernels.blas import gemm_address
+    blas = _kernel("blas")
+    gemm_address = blas.gemm_address
 
     return gemm_address(dtype) or None, own
 
@@ -630,7 +634,8 @@ def _projection_in_loop(plan: _LoopPlan, I: int, H: int, G: int) -> bool:
     projection on the micro-kernel plus the loop with K = H (50 + 49 µs)."""
     if plan.blas != 0:  # BLAS, or np.matmul in the caller's Python loop
         return True
-    from .kernels.microkernel import FORWARD_SHAPES, can_tile
+    microkernel = _kernel("microkernel")
+    FORWARD_SHAPES, can_tile = microkernel.FORWARD_SHAPES, microkernel.can_tile
 
     M, K = G * H, I + H
     tiles = plan.own == 2 or (plan.own == FORWARD_SHAPES and M >= K)
@@ -675,15 +680,14 @@ def _units_split(T: int, B: int, H: int, G: int, dtype, plan: _LoopPlan | None =
     cut leaves parts narrower than the main tile's :data:`bptt.kernels.microkernel.NC` columns
     (the large row): inference, ms, medium 0.82 → 0.91, long 1.39 → 1.48, wide 4.30 → 4.70,
     large 16.4 → 13.4."""
-    import os
-
     small = T * B * G * H * (2 * H + LOOP_ELEMENTWISE) < SPLIT_LOOP_WORK
-    force = os.environ.get("BPTT_LOOP_THREADS")
+    force = env("BPTT_LOOP_THREADS")
     if small and force != "2":
         return 0  # first: the small rows' calls take tens of µs, the tests below several
-    from .kernels.microkernel import MR, NC, can_tile
+    microkernel = _kernel("microkernel")
+    MR, NC, can_tile = microkernel.MR, microkernel.NC, microkernel.can_tile
 
-    if (np.dtype(dtype) != np.float32 or not _own_kernel_on() or os.environ.get("BPTT_UNITS_SPLIT") == "0"
+    if (np.dtype(dtype) != np.float32 or not _own_kernel_on() or env("BPTT_UNITS_SPLIT") == "0"
             or force == "1" or blas_max_threads() < 2):
         return 0
     if G == 1 and force != "2" and min((plan or _loop_plan(T, B, H, G, dtype)).widths) >= NC:
@@ -697,7 +701,8 @@ def _run_units_split(driver, blas, args: tuple, cut: int, H: int) -> None:
     one over the units ``[0, cut)``, bptt's worker over ``[cut, H)``, both on the micro-kernel.
     Calls from several threads at once stay correct: bptt has one worker, so a second caller's
     half waits (spinning, then yielding its core) until the worker has finished the first call's."""
-    from .kernels.sync import STRIDE
+    sync = _kernel("sync")
+    STRIDE = sync.STRIDE
 
     flags = np.zeros(2 * STRIDE, np.int64)
     with single_threaded_if(True):
@@ -761,7 +766,8 @@ NARROW_CPU_OWN_KERNEL = False
 def _own_kernel_by_default() -> bool:
     """Whether the micro-kernel may be used without ``BPTT_OWN_KERNEL=1``: on AVX-512 CPUs (see
     :data:`NARROW_CPU_OWN_KERNEL` for the others)."""
-    from .kernels.microkernel import WIDE
+    microkernel = _kernel("microkernel")
+    WIDE = microkernel.WIDE
 
     return WIDE or NARROW_CPU_OWN_KERNEL
 
@@ -769,9 +775,7 @@ def _own_kernel_by_default() -> bool:
 def _own_kernel_on() -> bool:
     """Whether the micro-kernel may run at all: by default (:func:`_own_kernel_by_default`) or
     forced by ``BPTT_OWN_KERNEL=1``; never with ``BPTT_OWN_KERNEL=0``."""
-    import os
-
-    force = os.environ.get("BPTT_OWN_KERNEL")
+    force = env("BPTT_OWN_KERNEL")
     return force != "0" and (force == "1" or _own_kernel_by_default())
 
 
@@ -781,20 +785,20 @@ def _own_kernel(B: int, H: int, G: int, dtype, one_thread: bool = False) -> int:
     on one thread (``one_thread``, or see :func:`_loop_threads`); 1 (the forward shapes, where it
     wins) when NumPy's OpenBLAS runs kernels narrower than the CPU's; else 0 (its AVX-512 kernels
     on two threads: 330-430 GFLOP/s here). ``BPTT_OWN_KERNEL=0`` turns it off, ``=1`` forces mode 2."""
-    import os
-
-    from .kernels.microkernel import can_tile
+    microkernel = _kernel("microkernel")
+    can_tile = microkernel.can_tile
 
     if np.dtype(dtype) != np.float32 or not (can_tile(G * H, B) or can_tile(H, B)):
         return 0
-    force = os.environ.get("BPTT_OWN_KERNEL")
+    force = env("BPTT_OWN_KERNEL")
     if force in ("0", "1"):
         return 2 * int(force)
     if not _own_kernel_by_default():
         return 0
     if one_thread or 2 * B * G * H * H < _single_thread_flops():
         return 2
-    from .kernels.blas import blas_kernels
+    blas = _kernel("blas")
+    blas_kernels = blas.blas_kernels
 
     return 1 if blas_kernels()["narrower_than_cpu"] else 0
 
@@ -804,7 +808,8 @@ def _packed_rows(U: np.ndarray) -> np.ndarray:
     (bptt.kernels.microkernel.pack_rows), or an empty array where it will not run: not float32,
     H not a multiple of the panel, or the micro-kernel off. The panels are a workspace reused by
     later calls (no page faults for a new array: the large row's 4 MB, 1.6 → 0.5 ms)."""
-    from .kernels.microkernel import PANEL, pack_rows
+    microkernel = _kernel("microkernel")
+    PANEL, pack_rows = microkernel.PANEL, microkernel.pack_rows
 
     H = U.shape[0]
     if U.dtype != np.float32 or H % PANEL or not _own_kernel_on():

@@ -34,6 +34,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from .._env import env
 from .._threads import numpy_blas_libraries
 
 ROW_MAJOR, NO_TRANS = 101, 111
@@ -52,7 +53,7 @@ def gemm_address(dtype) -> int:
     key = np.dtype(dtype).char
     if key not in _found:
         _found[key] = _lookup(np.dtype(dtype))
-    if os.environ.get("BPTT_BLAS_CALL", "1") == "0":
+    if env("BPTT_BLAS_CALL", "1") == "0":
         return 0
     return _found[key]
 

@@ -66,7 +66,7 @@ from .sync import publish, wait_for
 #: compiled with the old code in the cache. tests/test_kernel_cache.py fails until this value is
 #: updated (``python -m bptt.kernels.fingerprint``), and updating it changes this file, so every
 #: kernel here is compiled afresh.
-COMPILED_DEPENDENCIES = "172a4c1c78bcede9"
+COMPILED_DEPENDENCIES = "293000692dd964f7"
 
 _JIT = dict(cache=True, fastmath=True, error_model="numpy", nogil=True, boundscheck=False)
 _INLINE = dict(_JIT, inline="always")
@@ -135,6 +135,40 @@ def activate_sigmoid(x, out):
     a, o = x.reshape(-1), out.reshape(-1)
     for k in range(a.size):
         o[k] = sigmoid_(a[k])
+
+
+# ──────────────────────────────────────────────────────────────────────── validation
+
+_EXP32, _EXP64 = np.uint32(0x7F800000), np.uint64(0x7FF0000000000000)
+
+
+@nb.njit(**_JIT)
+def _max_exponent32(a):
+    u = a.reshape(-1).view(np.uint32)
+    m = np.uint32(0)
+    for k in range(u.size):
+        m = max(m, u[k] & _EXP32)
+    return m
+
+
+@nb.njit(**_JIT)
+def _max_exponent64(a):
+    u = a.reshape(-1).view(np.uint64)
+    m = np.uint64(0)
+    for k in range(u.size):
+        m = max(m, u[k] & _EXP64)
+    return m
+
+
+def all_finite(a: np.ndarray) -> bool:
+    """Whether a C-contiguous float32 or float64 array holds no NaN and no Inf: whether the largest
+    exponent field of its values is below the all-ones field of those two. Integer operations, so
+    ``fastmath`` (which lets LLVM assume every float finite and fold ``isfinite`` to true) cannot
+    change the answer, and they vectorise: µs against ``np.isfinite(a).all()``, float32,
+    (100, 10, 30) 1.8 vs 4.0, (256, 30, 30) 13 vs 23, (30, 40) 0.3 vs 1.6, (40,) 0.24 vs 1.3."""
+    if a.dtype == np.float32:
+        return bool(_max_exponent32(a) != _EXP32)
+    return bool(_max_exponent64(a) != _EXP64)
 
 
 # ─────────────────────────────────────────────────────────────────── shared helpers
