@@ -142,22 +142,24 @@ def activate_sigmoid(x, out):
 _EXP32, _EXP64 = np.uint32(0x7F800000), np.uint64(0x7FF0000000000000)
 
 
-@nb.njit(**_JIT)
-def _max_exponent32(a):
-    u = a.reshape(-1).view(np.uint32)
-    m = np.uint32(0)
-    for k in range(u.size):
-        m = max(m, u[k] & _EXP32)
-    return m
+def _exponent_bits(a):  # pragma: no cover - replaced by the overload inside compiled code
+    raise NotImplementedError
+
+
+@overload(_exponent_bits, inline="always")
+def _ol_exponent_bits(a):
+    if a.dtype == types.float32:
+        return lambda a: (a.reshape(-1).view(np.uint32), _EXP32)
+    return lambda a: (a.reshape(-1).view(np.uint64), _EXP64)
 
 
 @nb.njit(**_JIT)
-def _max_exponent64(a):
-    u = a.reshape(-1).view(np.uint64)
-    m = np.uint64(0)
+def _has_non_finite(a):
+    u, field = _exponent_bits(a)  # the values' bits, the exponent field's mask
+    largest = field - field
     for k in range(u.size):
-        m = max(m, u[k] & _EXP64)
-    return m
+        largest = max(largest, u[k] & field)
+    return largest == field
 
 
 def all_finite(a: np.ndarray) -> bool:
@@ -166,9 +168,7 @@ def all_finite(a: np.ndarray) -> bool:
     ``fastmath`` (which lets LLVM assume every float finite and fold ``isfinite`` to true) cannot
     change the answer, and they vectorise: µs against ``np.isfinite(a).all()``, float32,
     (100, 10, 30) 1.8 vs 4.0, (256, 30, 30) 13 vs 23, (30, 40) 0.3 vs 1.6, (40,) 0.24 vs 1.3."""
-    if a.dtype == np.float32:
-        return bool(_max_exponent32(a) != _EXP32)
-    return bool(_max_exponent64(a) != _EXP64)
+    return not _has_non_finite(a)
 
 
 # ─────────────────────────────────────────────────────────────────── shared helpers
