@@ -119,6 +119,39 @@ def test_fast_float32_within_1e5_of_float64_reference(case, driver, shape):
         assert rel(g_f[k], g_r[k]) <= 1e-5, (k, rel(g_f[k], g_r[k]))
 
 
+# Weight-gradient products per backward call: LSTM and RNN [dW; dU] in one; GRU dW and dU, and in
+# its reset-before form dU in two column blocks.
+DOT_PRODUCTS = {"lstm": 1, "rnn": 1, "gru-reset_after=True": 2, "gru-reset_after=False": 3}
+
+
+@pytest.mark.parametrize("threads", ["1", "2"])
+@pytest.mark.parametrize("shape", [(1, 1, 1, 1), (3, 7, 5, 6), (32, 60, 6, 24), (16, 33, 9, 13)],
+                         ids=lambda s: "B{}-T{}-I{}-H{}".format(*s))
+@pytest.mark.parametrize("case", CELLS, ids=cell_id)
+def test_weight_gradients_on_dot_tiles(case, shape, threads, monkeypatch):
+    """Every weight-gradient product on bptt's dot tiles (its size threshold set to 0), on one and
+    two threads: float32 within 1e-5 of the float64 reference, dx and the bias gradients too."""
+    cell, options = case
+    B, T, I, H = shape
+    monkeypatch.setattr(F, "DOT_TILES_MIN_FLOPS", 0)
+    monkeypatch.setenv("BPTT_OWN_KERNEL", "1")
+    monkeypatch.setenv("BPTT_LOOP_THREADS", threads)
+    calls = []
+    dot_product = F._dot_product
+    monkeypatch.setattr(F, "_dot_product", lambda *a, **k: calls.append(a[0].shape) or dot_product(*a, **k))
+    p64 = make_problem(cell, B, T, I, H, seed=7, memory=True, activation=options.get("activation", "tanh"))
+    p32 = {k: a.astype(np.float32) for k, a in p64.items()}
+    p64 = {k: a.astype(np.float64) for k, a in p32.items()}
+    rng = np.random.default_rng(8)
+    dh = rng.normal(size=(B, T, H)).astype(np.float32)
+    f32 = finals_for(cell, B, H, rng, np.float32)
+    _, _, g_r = run(cell, options, p64, "reference", dh.astype(np.float64), {k: a.astype(np.float64) for k, a in f32.items()})
+    _, _, g_f = run(cell, options, p32, "fast", dh, f32)
+    assert len(calls) == DOT_PRODUCTS[cell_id(case).split("-activation")[0]], calls
+    for k in g_r:
+        assert rel(g_f[k], g_r[k]) <= 1e-5, (k, rel(g_f[k], g_r[k]))
+
+
 @pytest.mark.parametrize("backend", F.BACKENDS)
 @pytest.mark.parametrize("case", CELLS, ids=cell_id)
 def test_inference_path_keeps_no_cache(case, backend, driver):

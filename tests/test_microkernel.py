@@ -93,3 +93,63 @@ def test_packed_product_declines_rows_off_the_panels(r0, M):
     X, C = np.ones((4, 32), np.float32), np.full((M, 32), 7.0, np.float32)
     assert microkernel.product2d_packed(Ap, r0, 0, M, 4, X, C, 0.0) is False
     assert np.all(C == 7.0)
+
+
+# ─────────────────────────────────────────────── dot tiles: bptt.kernels.fast.nt_product (A Bᵀ)
+
+# M and N around the main tile (4 x 4 with AVX-512, 2 x 4 without) and its edges; K below one
+# vector, with a remainder of the vector width, over several blocks of NT_BLOCK.
+DOT_SHAPES = [(1, 1, 1), (1, 4, 16), (3, 5, 17), (4, 4, 16), (5, 7, 33), (9, 3, 600), (8, 12, 1100),
+              (94, 64, 515), (13, 1, 2 * 512 + 16 + 3)]
+
+
+def _nt_expected(A, B):
+    return A.astype(np.float64) @ B.astype(np.float64).T
+
+
+def _nt_bound(A, B):
+    """The float32 error bound of a sum of K products (any order), as for the GEMM tiles above."""
+    return 4 * A.shape[1] * np.finfo(np.float32).eps * (np.abs(A).astype(np.float64) @ np.abs(B).astype(np.float64).T)
+
+
+@pytest.mark.parametrize("M, N, K", DOT_SHAPES)
+def test_nt_product_matches_matmul_on_strided_rows(M, N, K):
+    from bptt.kernels.fast import nt_product
+
+    rng = np.random.default_rng(M * N + K)
+    A = rng.normal(size=(M, K + 9)).astype(np.float32)[:, 3:K + 3]  # rows K + 9 apart, not aligned
+    B = rng.normal(size=(N, K)).astype(np.float32)
+    C = np.full((M, N + 5), np.nan, np.float32)  # an uninitialised output (overwritten) inside a wider array
+    C[:, :2] = C[:, N + 2:] = 7.0
+    out = C[:, 2:N + 2]
+    nt_product(A, B, out, 0, M)
+    assert np.all(np.abs(out - _nt_expected(A, B)) <= _nt_bound(A, B) + 1e-30)
+    assert np.all(C[:, :2] == 7.0) and np.all(C[:, N + 2:] == 7.0)  # nothing written beside it
+
+
+@pytest.mark.parametrize("M, N, K", [(9, 5, 1100), (94, 64, 515)])
+def test_nt_product_writes_only_its_rows(M, N, K):
+    """Two calls over the rows [0, m) and [m, M), as two threads run it, make the whole product;
+    each leaves the other's rows alone."""
+    from bptt.kernels.fast import nt_product
+
+    rng = np.random.default_rng(K)
+    A, B = rng.normal(size=(M, K)).astype(np.float32), rng.normal(size=(N, K)).astype(np.float32)
+    out = np.full((M, N), np.nan, np.float32)
+    m = M // 2
+    nt_product(A, B, out, m, M)
+    assert np.isnan(out[:m]).all() and not np.isnan(out[m:]).any()
+    nt_product(A, B, out, 0, m)
+    assert np.all(np.abs(out - _nt_expected(A, B)) <= _nt_bound(A, B) + 1e-30)
+
+
+@pytest.mark.parametrize("threads", ["1", "2"])
+@pytest.mark.parametrize("M, N, K", [(94, 64, 7680 // 16), (5, 3, 40), (97, 256, 1000)])
+def test_dot_product_on_one_and_two_threads(M, N, K, threads, monkeypatch):
+    from bptt import functional as F
+
+    monkeypatch.setenv("BPTT_LOOP_THREADS", threads)
+    rng = np.random.default_rng(N)
+    A = rng.normal(size=(M, K + 16)).astype(np.float32)[:, :K]
+    B = rng.normal(size=(N, K)).astype(np.float32)
+    assert np.all(np.abs(F._dot_product(A, B) - _nt_expected(A, B)) <= _nt_bound(A, B) + 1e-30)

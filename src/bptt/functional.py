@@ -254,7 +254,8 @@ def _fm_input_projection_backward(x_fm, W, dz, dx_fm=None):
     I, T, B = x_fm.shape
     dz2 = dz.reshape(dz.shape[0], T * B)
     dx = _fm((W @ dz2).reshape(I, T, B) if dx_fm is None else dx_fm[:I])
-    dW = _transposed(dz2 @ x_fm.reshape(I, T * B).T)
+    X = x_fm.reshape(I, T * B)
+    dW = _dot_product(X, dz2) if _dot_tiles_for(X, dz2) else _transposed(dz2 @ X.T)
     return dx, dW, _row_sums(dz2)
 
 
@@ -323,7 +324,11 @@ def _fm_weight_grads(xh, W, dz, T, dx_fm=None):
     B = dz.shape[2]
     dz2 = dz.reshape(dz.shape[0], T * B)
     dx = _fm((W @ dz2).reshape(I, T, B) if dx_fm is None else dx_fm[:I])
-    dWU = dz2 @ xh[:, :T].reshape(xh.shape[0], T * B).T
+    XH = xh[:, :T].reshape(xh.shape[0], T * B)
+    if _dot_tiles_for(XH, dz2):
+        WU = _dot_product(XH, dz2)  # [dW; dU] in their own layout
+        return dx, WU[:I], WU[I:], _row_sums(dz2)
+    dWU = dz2 @ XH.T
     return dx, _transposed(dWU[:, :I]), _transposed(dWU[:, I:]), _row_sums(dz2)
 
 
@@ -339,7 +344,58 @@ def _fm_recurrent_weight_grad(h_ext, dz):
     """``dU = Σ_t h_{t-1}ᵀ dz_t`` as one GEMM: slots 0 … T-1 of ``h_ext (H, T + 1, B)`` are
     h_0 … h_{T-1}, a contiguous column range of width T·B."""
     H, T1, B = h_ext.shape
-    return h_ext[:, : T1 - 1].reshape(H, (T1 - 1) * B) @ dz.reshape(dz.shape[0], (T1 - 1) * B).T
+    return _rows_product(h_ext[:, : T1 - 1].reshape(H, (T1 - 1) * B), dz.reshape(dz.shape[0], (T1 - 1) * B))
+
+
+def _rows_product(A: np.ndarray, B: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``A @ Bᵀ`` (into ``out`` when given) by :func:`_dot_product` where it applies, else by BLAS."""
+    if _dot_tiles_for(A, B):
+        return _dot_product(A, B, out)
+    return np.matmul(A, B.T, out=out)
+
+
+#: The weight-gradient products ``A Bᵀ`` (M × N, over K = T·B) take bptt's dot tiles
+#: (:func:`_dot_product`) up to this many values M·N, OpenBLAS beyond. Both operands are rows
+#: contiguous in k, as the dot tiles read them, while OpenBLAS packs them first and splits its two
+#: threads over M and N, which are short here. Same-process, against ``A @ B.T`` (ms, float32, two
+#: threads, Zen 4): M × N × K 96 × 64 × 7680 (the RNN's medium row) 0.90 → 0.64, 32 × 192 × 7680
+#: 0.79 → 0.68, 64 × 192 × 7680 1.50 → 1.28, 96 × 256 × 7680 2.78 → 2.72, 160 × 512 × 6400
+#: 7.08 → 6.75, 160 × 128 × 6400 2.83 → 1.91; beyond it OpenBLAS wins: 320 × 1024 × 6400
+#: 24.1 → 26.5, 640 × 512 × 6400 25.2 → 30.0, 640 × 2048 × 6400 87.8 → 107.
+DOT_TILES_MAX_OUTPUT = 1 << 17
+
+#: ... and from this many flops (2·M·N·K) on, where the dot tiles run on two threads: below it the
+#: worker's wake-up (tens of µs) costs more than the second core saves, and OpenBLAS, on one
+#: thread there (:data:`WAKEUP_SINGLE_THREAD_FLOPS`), was as fast as one thread of dot tiles.
+DOT_TILES_MIN_FLOPS = 8e6
+
+
+def _dot_tiles_for(A: np.ndarray, B: np.ndarray) -> bool:
+    """Whether :func:`_dot_product` takes ``A @ Bᵀ``: float32, rows contiguous, an output of at most
+    :data:`DOT_TILES_MAX_OUTPUT` values and at least :data:`DOT_TILES_MIN_FLOPS`, bptt's
+    micro-kernels on (``BPTT_OWN_KERNEL``, :func:`_own_kernel_on`) and ``BPTT_DOT_TILES`` not 0."""
+    M, N = A.shape[0], B.shape[0]
+    return (A.dtype == np.float32 and B.dtype == np.float32 and M * N <= DOT_TILES_MAX_OUTPUT
+            and 2 * M * N * A.shape[1] >= DOT_TILES_MIN_FLOPS and (A.strides[1] == B.strides[1] == 4 or A.shape[1] == 1)
+            and _own_kernel_on() and env("BPTT_DOT_TILES") != "0")
+
+
+def _dot_product(A: np.ndarray, B: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``out (M, N) = A (M, K) @ B (N, K)ᵀ`` by bptt.kernels.fast.nt_product (see
+    :func:`_dot_tiles_for`); ``out`` a new C-contiguous array unless given (rows contiguous).
+    Its rows are cut in two for two threads (one with ``BPTT_LOOP_THREADS=1`` or BLAS limited to
+    one thread)."""
+    (M, K), N = A.shape, B.shape[0]
+    if out is None:
+        out = np.empty((M, N), A.dtype)
+    nt = _fast().nt_product
+    step = _kernel("microkernel").DOT_MR
+    cut = (M // 2 + step // 2) // step * step
+    if not 0 < cut < M or env("BPTT_LOOP_THREADS") == "1" or blas_max_threads() < 2:
+        nt(A, B, out, 0, M)
+    else:
+        run_in_two_threads(nt, (A, B, out, 0, cut), (A, B, out, cut, M))
+    return out
 
 
 def _states_ext(h0, T):
@@ -1199,7 +1255,7 @@ def _gru_backward_fast(dh, cache, dh_last, T, B, H, ra):
     else:
         dU = np.empty_like(U)
         dU[:, : 2 * H] = _fm_recurrent_weight_grad(h, dz[: 2 * H])
-        dU[:, 2 * H :] = aux.reshape(H, T * B) @ dz[2 * H :].reshape(H, T * B).T
+        _rows_product(aux.reshape(H, T * B), dz[2 * H :].reshape(H, T * B), out=dU[:, 2 * H :])
         db_u = db.copy()
     return {"dx": dx, "dW": dW, "dU": dU, "db": db, "db_u": db_u, "dh0": _state_out(dh_rec), "dz": _fm(dz)}
 

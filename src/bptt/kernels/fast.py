@@ -57,7 +57,8 @@ from numba import types
 from numba.extending import overload
 
 from .blas import gemm
-from .microkernel import MR, NC, own_product, own_product_p
+from .microkernel import (DOT_MR, DOT_NR, LANES, MR, NC, dot_tile, dot_tile_1, dot_tile_column, dot_tile_row,
+                          own_product, own_product_p)
 from .sync import publish, wait_for
 
 #: A fingerprint of the modules whose code is compiled into this module's kernels (``blas.py``,
@@ -66,7 +67,7 @@ from .sync import publish, wait_for
 #: compiled with the old code in the cache. tests/test_kernel_cache.py fails until this value is
 #: updated (``python -m bptt.kernels.fingerprint``), and updating it changes this file, so every
 #: kernel here is compiled afresh.
-COMPILED_DEPENDENCIES = "293000692dd964f7"
+COMPILED_DEPENDENCIES = "d502d6ad3aceecf2"
 
 _JIT = dict(cache=True, fastmath=True, error_model="numpy", nogil=True, boundscheck=False)
 _INLINE = dict(_JIT, inline="always")
@@ -169,6 +170,54 @@ def all_finite(a: np.ndarray) -> bool:
     change the answer, and they vectorise: µs against ``np.isfinite(a).all()``, float32,
     (100, 10, 30) 1.8 vs 4.0, (256, 30, 30) 13 vs 23, (30, 40) 0.3 vs 1.6, (40,) 0.24 vs 1.3."""
     return not _has_non_finite(a)
+
+
+# ──────────────────────────────────────────────────────────────────────── weight gradients
+
+#: k per block of :func:`nt_product`: a tile's 4 + 4 rows of a block (16 KB) stay in L1 while the
+#: tiles of one row band pass along B.
+NT_BLOCK = 512
+
+
+@nb.njit(**_JIT)
+def nt_product(A, B, C, m0, m1):
+    """``C[m] = A[m] @ Bᵀ`` for the rows m in ``[m0, m1)``: ``C (M, N) = A (M, K) @ B (N, K)ᵀ``,
+    float32 2-D arrays whose rows are contiguous (any row stride): the product of two sets of rows
+    contiguous in k, as the weight gradients are (``[dW; dU] = [X; H_prev] dzᵀ`` over the T·B
+    columns of all steps). By the dot tiles of bptt.kernels.microkernel in blocks of
+    :data:`NT_BLOCK` k, the last ``K mod LANES`` terms by a plain loop."""
+    K, N = A.shape[1], B.shape[0]
+    lda, ldb, ldc = A.strides[0] // 4, B.strides[0] // 4, C.strides[0] // 4
+    Kv = K - K % LANES
+    if Kv == 0:
+        C[m0:m1] = 0
+    for kb in range(0, Kv, NT_BLOCK):
+        kn = min(NT_BLOCK, Kv - kb)
+        beta = np.float32(1.0) if kb else np.float32(0.0)
+        m = m0
+        while m < m1:
+            rows = DOT_MR if m + DOT_MR <= m1 else 1
+            a, c = m * lda + kb, m * ldc
+            n = 0
+            while n + DOT_NR <= N:
+                if rows == DOT_MR:
+                    dot_tile(A, a, lda, B, n * ldb + kb, ldb, C, c + n, ldc, kn, beta)
+                else:
+                    dot_tile_row(A, a, lda, B, n * ldb + kb, ldb, C, c + n, ldc, kn, beta)
+                n += DOT_NR
+            for n in range(n, N):
+                if rows == DOT_MR:
+                    dot_tile_column(A, a, lda, B, n * ldb + kb, ldb, C, c + n, ldc, kn, beta)
+                else:
+                    dot_tile_1(A, a, lda, B, n * ldb + kb, ldb, C, c + n, ldc, kn, beta)
+            m += rows
+    if Kv < K:
+        for m in range(m0, m1):
+            for n in range(N):
+                total = np.float32(0.0)
+                for k in range(Kv, K):
+                    total += A[m, k] * B[n, k]
+                C[m, n] += total
 
 
 # ─────────────────────────────────────────────────────────────────── shared helpers

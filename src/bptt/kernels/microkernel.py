@@ -242,3 +242,76 @@ def product2d_packed(Ap, r0, c0, M, K, X, out, beta):
     and measurement); False when the shapes do not suit it."""
     return own_product_p(ALL, Ap, r0, c0, M, K, X.reshape((K, 1, X.shape[1])), 0, 0,
                          out.reshape((M, 1, out.shape[1])), 0, 0, beta, 0, X.shape[1])
+
+
+# ────────────────────────────────────────────────────────────── dot tiles: the weight gradients
+
+
+def _dot_tile_kernel(MR: int, NR: int):
+    """An ``MR × NR`` tile of inner products over rows that are contiguous in k: ``C[c0 + r·ldc + s]
+    = Σ_{k < K} A[a0 + r·lda + k] · B[b0 + s·ldb + k] (+ C[…] if beta)`` for r < MR, s < NR, with
+    K a multiple of :data:`LANES` (offsets and strides in elements of the float32 arrays A, B, C).
+    MR · NR vector accumulators over k, summed across their lanes at the end. Both operands are
+    read as the rows they are, so nothing is packed (see bptt.kernels.fast.nt_product)."""
+
+    def tile(typingctx, A, a0, lda, B, b0, ldb, C, c0, ldc, K, beta):
+        if not all(isinstance(a, types.Array) and a.dtype == types.float32 for a in (A, B, C)):
+            return None
+        sig = types.void(A, types.intp, types.intp, B, types.intp, types.intp, C, types.intp, types.intp,
+                         types.intp, types.float32)
+
+        def codegen(context, builder, signature, args):
+            A_v, a0_v, lda_v, B_v, b0_v, ldb_v, C_v, c0_v, ldc_v, K_v, beta_v = args
+            f32, i32, i64 = ir.FloatType(), ir.IntType(32), ir.IntType(64)
+            vt = ir.VectorType(f32, LANES)
+            fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vt, [vt, vt, vt]), f"llvm.fma.v{LANES}f32")
+
+            def data(arrty, value, off):
+                return builder.gep(cgutils.create_struct_proxy(arrty)(context, builder, value=value).data, [off])
+
+            def vec(base, off):
+                return builder.bitcast(builder.gep(base, [off]), vt.as_pointer())
+
+            pa, pb, pc = data(A, A_v, a0_v), data(B, B_v, b0_v), data(C, C_v, c0_v)
+            acc = [[cgutils.alloca_once_value(builder, ir.Constant(vt, [0.0] * LANES)) for _ in range(NR)]
+                   for _ in range(MR)]
+            rows_a = [builder.gep(pa, [builder.mul(lda_v, ir.Constant(i64, r))]) for r in range(MR)]
+            rows_b = [builder.gep(pb, [builder.mul(ldb_v, ir.Constant(i64, s))]) for s in range(NR)]
+            with cgutils.for_range(builder, builder.udiv(K_v, ir.Constant(i64, LANES))) as loop:
+                k = builder.mul(loop.index, ir.Constant(i64, LANES))
+                av = [builder.load(vec(row, k), align=4) for row in rows_a]
+                bv = [builder.load(vec(row, k), align=4) for row in rows_b]
+                for r in range(MR):
+                    for s in range(NR):
+                        builder.store(builder.call(fma, [av[r], bv[s], builder.load(acc[r][s])]), acc[r][s])
+            overwrite = builder.fcmp_ordered("==", beta_v, ir.Constant(f32, 0.0))
+            for r in range(MR):
+                crow = builder.gep(pc, [builder.mul(ldc_v, ir.Constant(i64, r))])
+                for s in range(NR):
+                    v, n = builder.load(acc[r][s]), LANES
+                    while n > 1:  # the lanes' sum, halving
+                        n //= 2
+                        lo = builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(i32, n), list(range(n))))
+                        hi = builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(i32, n), list(range(n, 2 * n))))
+                        v = builder.fadd(lo, hi)
+                    total, p = builder.extract_element(v, ir.Constant(i32, 0)), builder.gep(crow, [ir.Constant(i64, s)])
+                    with builder.if_else(overwrite) as (store, add):
+                        with store:
+                            builder.store(total, p)
+                        with add:
+                            builder.store(builder.fadd(builder.load(p), total), p)
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    tile.__name__ = tile.__qualname__ = f"_dot_tile_{MR}x{NR}"
+    return intrinsic(tile)
+
+
+#: Rows × columns of the main dot tile: 16 accumulators and 8 operand vectors with AVX-512's 32
+#: registers; 2 × 4 (8 and 6) within AVX2's 16.
+DOT_MR, DOT_NR = (4, 4) if WIDE else (2, 4)
+dot_tile = _dot_tile_kernel(DOT_MR, DOT_NR)
+#: The edges of C that do not fill a main tile: its last columns (DOT_MR × 1), its last rows
+#: (1 × DOT_NR) and their corner (1 × 1).
+dot_tile_column, dot_tile_row, dot_tile_1 = _dot_tile_kernel(DOT_MR, 1), _dot_tile_kernel(1, DOT_NR), _dot_tile_kernel(1, 1)
