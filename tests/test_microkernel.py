@@ -97,7 +97,7 @@ def test_packed_product_declines_rows_off_the_panels(r0, M):
 
 # ─────────────────────────────────────────────── dot tiles: bptt.kernels.fast.nt_product (A Bᵀ)
 
-# M and N around the main tile (4 x 4 with AVX-512, 2 x 4 without) and its edges; K below one
+# M and N around the main tile (6 x 4 with AVX-512, 2 x 4 without) and its edges; K below one
 # vector, with a remainder of the vector width, over several blocks of NT_BLOCK.
 DOT_SHAPES = [(1, 1, 1), (1, 4, 16), (3, 5, 17), (4, 4, 16), (5, 7, 33), (9, 3, 600), (8, 12, 1100),
               (94, 64, 515), (13, 1, 2 * 512 + 16 + 3)]

@@ -389,7 +389,7 @@ def _dot_product(A: np.ndarray, B: np.ndarray, out: np.ndarray | None = None) ->
     if out is None:
         out = np.empty((M, N), A.dtype)
     nt = _fast().nt_product
-    step = _kernel("microkernel").DOT_MR
+    step = _kernel("microkernel").DOT_ROWS[0]
     cut = (M // 2 + step // 2) // step * step
     if not 0 < cut < M or env("BPTT_LOOP_THREADS") == "1" or blas_max_threads() < 2:
         nt(A, B, out, 0, M)

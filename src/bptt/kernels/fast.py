@@ -57,8 +57,8 @@ from numba import types
 from numba.extending import overload
 
 from .blas import gemm
-from .microkernel import (DOT_MR, DOT_NR, LANES, MR, NC, dot_tile, dot_tile_1, dot_tile_column, dot_tile_row,
-                          own_product, own_product_p)
+from .microkernel import (DOT_NR, DOT_ROWS, LANES, MR, NC, dot_column_0, dot_column_1, dot_column_2, dot_column_3,
+                          dot_tile_0, dot_tile_1, dot_tile_2, dot_tile_3, own_product, own_product_p)
 from .sync import publish, wait_for
 
 #: A fingerprint of the modules whose code is compiled into this module's kernels (``blas.py``,
@@ -67,7 +67,7 @@ from .sync import publish, wait_for
 #: compiled with the old code in the cache. tests/test_kernel_cache.py fails until this value is
 #: updated (``python -m bptt.kernels.fingerprint``), and updating it changes this file, so every
 #: kernel here is compiled afresh.
-COMPILED_DEPENDENCIES = "d502d6ad3aceecf2"
+COMPILED_DEPENDENCIES = "69091640745a173e"
 
 _JIT = dict(cache=True, fastmath=True, error_model="numpy", nogil=True, boundscheck=False)
 _INLINE = dict(_JIT, inline="always")
@@ -179,13 +179,36 @@ def all_finite(a: np.ndarray) -> bool:
 NT_BLOCK = 512
 
 
+@nb.njit(**_INLINE)
+def _dot_tile(rows, columns, A, a, lda, B, b, ldb, C, c, ldc, K, beta):
+    """The dot tile of ``rows`` (one of :data:`DOT_ROWS`) × ``columns`` (DOT_NR or 1)."""
+    if columns == DOT_NR:
+        if rows == DOT_ROWS[0]:
+            dot_tile_0(A, a, lda, B, b, ldb, C, c, ldc, K, beta)
+        elif rows == DOT_ROWS[1]:
+            dot_tile_1(A, a, lda, B, b, ldb, C, c, ldc, K, beta)
+        elif rows == DOT_ROWS[2]:
+            dot_tile_2(A, a, lda, B, b, ldb, C, c, ldc, K, beta)
+        else:
+            dot_tile_3(A, a, lda, B, b, ldb, C, c, ldc, K, beta)
+    elif rows == DOT_ROWS[0]:
+        dot_column_0(A, a, lda, B, b, ldb, C, c, ldc, K, beta)
+    elif rows == DOT_ROWS[1]:
+        dot_column_1(A, a, lda, B, b, ldb, C, c, ldc, K, beta)
+    elif rows == DOT_ROWS[2]:
+        dot_column_2(A, a, lda, B, b, ldb, C, c, ldc, K, beta)
+    else:
+        dot_column_3(A, a, lda, B, b, ldb, C, c, ldc, K, beta)
+
+
 @nb.njit(**_JIT)
 def nt_product(A, B, C, m0, m1):
     """``C[m] = A[m] @ Bᵀ`` for the rows m in ``[m0, m1)``: ``C (M, N) = A (M, K) @ B (N, K)ᵀ``,
     float32 2-D arrays whose rows are contiguous (any row stride): the product of two sets of rows
     contiguous in k, as the weight gradients are (``[dW; dU] = [X; H_prev] dzᵀ`` over the T·B
     columns of all steps). By the dot tiles of bptt.kernels.microkernel in blocks of
-    :data:`NT_BLOCK` k, the last ``K mod LANES`` terms by a plain loop."""
+    :data:`NT_BLOCK` k (bands of their main tile's rows, the last rows in smaller ones), the last
+    ``K mod LANES`` terms by a plain loop."""
     K, N = A.shape[1], B.shape[0]
     lda, ldb, ldc = A.strides[0] // 4, B.strides[0] // 4, C.strides[0] // 4
     Kv = K - K % LANES
@@ -196,20 +219,17 @@ def nt_product(A, B, C, m0, m1):
         beta = np.float32(1.0) if kb else np.float32(0.0)
         m = m0
         while m < m1:
-            rows = DOT_MR if m + DOT_MR <= m1 else 1
+            rows = DOT_ROWS[3]
+            for r in DOT_ROWS[::-1]:  # the largest that fits
+                if m + r <= m1:
+                    rows = r
             a, c = m * lda + kb, m * ldc
             n = 0
             while n + DOT_NR <= N:
-                if rows == DOT_MR:
-                    dot_tile(A, a, lda, B, n * ldb + kb, ldb, C, c + n, ldc, kn, beta)
-                else:
-                    dot_tile_row(A, a, lda, B, n * ldb + kb, ldb, C, c + n, ldc, kn, beta)
+                _dot_tile(rows, DOT_NR, A, a, lda, B, n * ldb + kb, ldb, C, c + n, ldc, kn, beta)
                 n += DOT_NR
             for n in range(n, N):
-                if rows == DOT_MR:
-                    dot_tile_column(A, a, lda, B, n * ldb + kb, ldb, C, c + n, ldc, kn, beta)
-                else:
-                    dot_tile_1(A, a, lda, B, n * ldb + kb, ldb, C, c + n, ldc, kn, beta)
+                _dot_tile(rows, 1, A, a, lda, B, n * ldb + kb, ldb, C, c + n, ldc, kn, beta)
             m += rows
     if Kv < K:
         for m in range(m0, m1):
