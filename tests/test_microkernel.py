@@ -107,6 +107,12 @@ def _nt_expected(A, B):
     return A.astype(np.float64) @ B.astype(np.float64).T
 
 
+def _ones_and_sums(n):
+    from bptt.kernels.fast import NT_BLOCK
+
+    return np.ones(NT_BLOCK, np.float32), np.full(n, np.nan, np.float32)
+
+
 def _nt_bound(A, B):
     """The float32 error bound of a sum of K products (any order), as for the GEMM tiles above."""
     return 4 * A.shape[1] * np.finfo(np.float32).eps * (np.abs(A).astype(np.float64) @ np.abs(B).astype(np.float64).T)
@@ -122,9 +128,15 @@ def test_nt_product_matches_matmul_on_strided_rows(M, N, K):
     C = np.full((M, N + 5), np.nan, np.float32)  # an uninitialised output (overwritten) inside a wider array
     C[:, :2] = C[:, N + 2:] = 7.0
     out = C[:, 2:N + 2]
-    nt_product(A, B, out, 0, M)
+    ones, sums = _ones_and_sums(N)
+    nt_product(A, B, out, 0, M, ones, sums)
     assert np.all(np.abs(out - _nt_expected(A, B)) <= _nt_bound(A, B) + 1e-30)
     assert np.all(C[:, :2] == 7.0) and np.all(C[:, N + 2:] == 7.0)  # nothing written beside it
+    # B's row sums, from the same pass (the bias gradients)
+    row_sums, bound = B.astype(np.float64).sum(axis=1), 4 * K * np.finfo(np.float32).eps * np.abs(B).sum(axis=1)
+    assert np.all(np.abs(sums - row_sums) <= bound + 1e-30)
+    nt_product(A, B, out, 0, M, ones, sums[:0])  # no sums asked: the product alone
+    assert np.all(np.abs(out - _nt_expected(A, B)) <= _nt_bound(A, B) + 1e-30)
 
 
 @pytest.mark.parametrize("M, N, K", [(9, 5, 1100), (94, 64, 515)])
@@ -137,9 +149,10 @@ def test_nt_product_writes_only_its_rows(M, N, K):
     A, B = rng.normal(size=(M, K)).astype(np.float32), rng.normal(size=(N, K)).astype(np.float32)
     out = np.full((M, N), np.nan, np.float32)
     m = M // 2
-    nt_product(A, B, out, m, M)
+    ones, sums = _ones_and_sums(0)
+    nt_product(A, B, out, m, M, ones, sums)
     assert np.isnan(out[:m]).all() and not np.isnan(out[m:]).any()
-    nt_product(A, B, out, 0, m)
+    nt_product(A, B, out, 0, m, ones, sums)
     assert np.all(np.abs(out - _nt_expected(A, B)) <= _nt_bound(A, B) + 1e-30)
 
 
@@ -153,3 +166,7 @@ def test_dot_product_on_one_and_two_threads(M, N, K, threads, monkeypatch):
     A = rng.normal(size=(M, K + 16)).astype(np.float32)[:, :K]
     B = rng.normal(size=(N, K)).astype(np.float32)
     assert np.all(np.abs(F._dot_product(A, B) - _nt_expected(A, B)) <= _nt_bound(A, B) + 1e-30)
+    product, sums = F._dot_product(A, B, sums=True)
+    assert np.all(np.abs(product - _nt_expected(A, B)) <= _nt_bound(A, B) + 1e-30)
+    bound = 4 * K * np.finfo(np.float32).eps * np.abs(B).sum(axis=1)
+    assert sums.shape == (N,) and np.all(np.abs(sums - B.astype(np.float64).sum(axis=1)) <= bound + 1e-30)

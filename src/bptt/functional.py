@@ -255,8 +255,9 @@ def _fm_input_projection_backward(x_fm, W, dz, dx_fm=None):
     dz2 = dz.reshape(dz.shape[0], T * B)
     dx = _fm((W @ dz2).reshape(I, T, B) if dx_fm is None else dx_fm[:I])
     X = x_fm.reshape(I, T * B)
-    dW = _dot_product(X, dz2) if _dot_tiles_for(X, dz2) else _transposed(dz2 @ X.T)
-    return dx, dW, _row_sums(dz2)
+    if _dot_tiles_for(X, dz2):
+        return (dx, *_dot_product(X, dz2, sums=True))
+    return dx, _transposed(dz2 @ X.T), _row_sums(dz2)
 
 
 def _fm_stacked(x, h0, T):
@@ -326,8 +327,8 @@ def _fm_weight_grads(xh, W, dz, T, dx_fm=None):
     dx = _fm((W @ dz2).reshape(I, T, B) if dx_fm is None else dx_fm[:I])
     XH = xh[:, :T].reshape(xh.shape[0], T * B)
     if _dot_tiles_for(XH, dz2):
-        WU = _dot_product(XH, dz2)  # [dW; dU] in their own layout
-        return dx, WU[:I], WU[I:], _row_sums(dz2)
+        WU, db = _dot_product(XH, dz2, sums=True)  # [dW; dU] in their own layout
+        return dx, WU[:I], WU[I:], db
     dWU = dz2 @ XH.T
     return dx, _transposed(dWU[:, :I]), _transposed(dWU[:, I:]), _row_sums(dz2)
 
@@ -340,18 +341,21 @@ def _row_sums(a: np.ndarray) -> np.ndarray:
     return a @ np.ones(a.shape[1], a.dtype)
 
 
-def _fm_recurrent_weight_grad(h_ext, dz):
+def _fm_recurrent_weight_grad(h_ext, dz, sums=False):
     """``dU = Σ_t h_{t-1}ᵀ dz_t`` as one GEMM: slots 0 … T-1 of ``h_ext (H, T + 1, B)`` are
     h_0 … h_{T-1}, a contiguous column range of width T·B."""
     H, T1, B = h_ext.shape
-    return _rows_product(h_ext[:, : T1 - 1].reshape(H, (T1 - 1) * B), dz.reshape(dz.shape[0], (T1 - 1) * B))
+    return _rows_product(h_ext[:, : T1 - 1].reshape(H, (T1 - 1) * B), dz.reshape(dz.shape[0], (T1 - 1) * B),
+                         sums=sums)
 
 
-def _rows_product(A: np.ndarray, B: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """``A @ Bᵀ`` (into ``out`` when given) by :func:`_dot_product` where it applies, else by BLAS."""
+def _rows_product(A: np.ndarray, B: np.ndarray, out: np.ndarray | None = None, sums: bool = False):
+    """``A @ Bᵀ`` (into ``out`` when given) by :func:`_dot_product` where it applies, else by BLAS;
+    ``sums``: ``(A @ Bᵀ, B.sum(axis=1))``."""
     if _dot_tiles_for(A, B):
-        return _dot_product(A, B, out)
-    return np.matmul(A, B.T, out=out)
+        return _dot_product(A, B, out, sums)
+    product = np.matmul(A, B.T, out=out)
+    return (product, _row_sums(B)) if sums else product
 
 
 #: The weight-gradient products ``A Bᵀ`` (M × N, over K = T·B) take bptt's dot tiles
@@ -380,22 +384,31 @@ def _dot_tiles_for(A: np.ndarray, B: np.ndarray) -> bool:
             and _own_kernel_on() and env("BPTT_DOT_TILES") != "0")
 
 
-def _dot_product(A: np.ndarray, B: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+@functools.lru_cache(maxsize=1)
+def _ones_block() -> np.ndarray:
+    """NT_BLOCK float32 ones: the row of A that makes bptt.kernels.fast.nt_product sum B's rows."""
+    return np.ones(_fast().NT_BLOCK, np.float32)
+
+
+def _dot_product(A: np.ndarray, B: np.ndarray, out: np.ndarray | None = None, sums: bool = False):
     """``out (M, N) = A (M, K) @ B (N, K)ᵀ`` by bptt.kernels.fast.nt_product (see
     :func:`_dot_tiles_for`); ``out`` a new C-contiguous array unless given (rows contiguous).
     Its rows are cut in two for two threads (one with ``BPTT_LOOP_THREADS=1`` or BLAS limited to
-    one thread)."""
+    one thread). ``sums``: return ``(out, B.sum(axis=1))``, the sums from the same pass over B
+    (on the second thread)."""
     (M, K), N = A.shape, B.shape[0]
     if out is None:
         out = np.empty((M, N), A.dtype)
-    nt = _fast().nt_product
+    row_sums = np.empty(N if sums else 0, A.dtype)
+    none = row_sums[:0]
+    nt, ones = _fast().nt_product, _ones_block()
     step = _kernel("microkernel").DOT_ROWS[0]
     cut = (M // 2 + step // 2) // step * step
     if not 0 < cut < M or env("BPTT_LOOP_THREADS") == "1" or blas_max_threads() < 2:
-        nt(A, B, out, 0, M)
+        nt(A, B, out, 0, M, ones, row_sums)
     else:
-        run_in_two_threads(nt, (A, B, out, 0, cut), (A, B, out, cut, M))
-    return out
+        run_in_two_threads(nt, (A, B, out, 0, cut, ones, none), (A, B, out, cut, M, ones, row_sums))
+    return (out, row_sums) if sums else out
 
 
 def _states_ext(h0, T):
@@ -1250,8 +1263,7 @@ def _gru_backward_fast(dh, cache, dh_last, T, B, H, ra):
             F.add_into(dh_rec, dh_prev)
     dx, dW, db = _fm_input_projection_backward(cache.x_s, cache.W, dz, dxp if Wp.shape[0] else None)
     if ra:
-        dU = _fm_recurrent_weight_grad(h, dhu)
-        db_u = _row_sums(dhu.reshape(3 * H, T * B))
+        dU, db_u = _fm_recurrent_weight_grad(h, dhu, sums=True)
     else:
         dU = np.empty_like(U)
         dU[:, : 2 * H] = _fm_recurrent_weight_grad(h, dz[: 2 * H])

@@ -202,21 +202,32 @@ def _dot_tile(rows, columns, A, a, lda, B, b, ldb, C, c, ldc, K, beta):
 
 
 @nb.njit(**_JIT)
-def nt_product(A, B, C, m0, m1):
+def nt_product(A, B, C, m0, m1, ones, sums):
     """``C[m] = A[m] @ Bᵀ`` for the rows m in ``[m0, m1)``: ``C (M, N) = A (M, K) @ B (N, K)ᵀ``,
     float32 2-D arrays whose rows are contiguous (any row stride): the product of two sets of rows
     contiguous in k, as the weight gradients are (``[dW; dU] = [X; H_prev] dzᵀ`` over the T·B
     columns of all steps). By the dot tiles of bptt.kernels.microkernel in blocks of
     :data:`NT_BLOCK` k (bands of their main tile's rows, the last rows in smaller ones), the last
-    ``K mod LANES`` terms by a plain loop."""
+    ``K mod LANES`` terms by a plain loop. Unless ``sums`` is empty, also ``sums (N,)`` = the sums
+    of B's rows (the bias gradients), as one more band of one row, A's row taken from ``ones``
+    (at least NT_BLOCK ones): B's block is then in cache, where a pass of its own reads it from
+    memory."""
     K, N = A.shape[1], B.shape[0]
     lda, ldb, ldc = A.strides[0] // 4, B.strides[0] // 4, C.strides[0] // 4
     Kv = K - K % LANES
     if Kv == 0:
         C[m0:m1] = 0
+        sums[:] = 0
     for kb in range(0, Kv, NT_BLOCK):
         kn = min(NT_BLOCK, Kv - kb)
         beta = np.float32(1.0) if kb else np.float32(0.0)
+        if sums.size:
+            n = 0
+            while n + DOT_NR <= N:
+                _dot_tile(1, DOT_NR, ones, 0, 0, B, n * ldb + kb, ldb, sums, n, 0, kn, beta)
+                n += DOT_NR
+            for n in range(n, N):
+                _dot_tile(1, 1, ones, 0, 0, B, n * ldb + kb, ldb, sums, n, 0, kn, beta)
         m = m0
         while m < m1:
             rows = DOT_ROWS[3]
@@ -238,6 +249,11 @@ def nt_product(A, B, C, m0, m1):
                 for k in range(Kv, K):
                     total += A[m, k] * B[n, k]
                 C[m, n] += total
+        for n in range(sums.size):
+            total = np.float32(0.0)
+            for k in range(Kv, K):
+                total += B[n, k]
+            sums[n] += total
 
 
 # ─────────────────────────────────────────────────────────────────── shared helpers
