@@ -311,8 +311,8 @@ def _dot_tile_kernel(MR: int, NR: int):
 #: Row counts of the dot tiles, the main one's first: with AVX-512's 32 registers 6 × 4 (24
 #: accumulators), the bands of fewer rows at the end of C in tiles of 4, 2 and 1 rows (94 rows: 15
 #: tiles of 6 and one of 4); with AVX2's 16, 2 × 4 and 1 × 4. Two threads, float32, same-process
-#: (GFLOP/s, rows × columns over K = 7680, Zen 4): 96 × 64 130 (4 × 4) → 160, 64 × 192 164 → 185
-#: (8 × 3), 96 × 256 150 → 164.
+#: (GFLOP/s, rows × columns over K = 7680, Zen 4), 4 × 4 against 6 × 4: 96 × 64 130 → 160,
+#: 96 × 256 150 → 164.
 DOT_ROWS = (6, 4, 2, 1) if WIDE else (2, 1, 1, 1)
 #: Columns of the dot tiles; the last ``N mod DOT_NR`` columns of C take tiles of one column.
 DOT_NR = 4
