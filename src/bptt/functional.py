@@ -984,8 +984,7 @@ def lstm_forward(x, W, U, b, h0=None, c0=None, *, keep_cache=True, backend=None)
         K.lstm_forward_loop(gates, a["U"], a["h0"], a["c0"], c, tanh_c, h)
         cache = LSTMCache("tbf", x_tm, a["W"], a["U"], a["h0"], gates, h, a["c0"], c, tanh_c)
         return _readonly(_bm(h)), (cache if keep_cache else None)
-    with _blas_for(T, B, I, H, 4):
-        return _lstm_forward_fast(a, B, T, I, H, keep_cache)
+    return _lstm_forward_fast(a, B, T, I, H, keep_cache)
 
 
 def lstm_backward(dh, cache, dh_last=None, dc_last=None):
@@ -1161,7 +1160,14 @@ def _lstm_forward_fast(a, B, T, I, H, keep_cache):
             _run_units_split(F.lstm_inference_loop_units, plan.blas, args, cut, H)
         else:
             _compiled_loop(F.lstm_inference_loop, T, B, H, 4, xh.dtype, *args, plan=plan)
+        # the loop's products are this path's only BLAS calls, threaded per step by _compiled_loop:
+        # no BLAS context for the whole call (setting and restoring the thread count, 2.5 µs)
         return _readonly(_tm_states(xh, I)), None
+    with _blas_for(T, B, I, H, 4):
+        return _lstm_forward_feature_major(F, a, B, T, I, H, keep_cache, plan)
+
+
+def _lstm_forward_feature_major(F, a, B, T, I, H, keep_cache, plan):
     xh = _fm_stacked(a["x"], a["h0"], T)
     x_fm, h = xh[:I, :T], xh[I:]
     k0, gates, A = _loop_inputs(xh, a["W"], a["U"], plan, 4, T, keep_cache, "lstm_gates")
