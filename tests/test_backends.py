@@ -119,9 +119,9 @@ def test_fast_float32_within_1e5_of_float64_reference(case, driver, shape):
         assert rel(g_f[k], g_r[k]) <= 1e-5, (k, rel(g_f[k], g_r[k]))
 
 
-# Weight-gradient products per backward call: LSTM and RNN [dW; dU] in one; GRU dW and dU, and in
-# its reset-before form dU in two column blocks.
-DOT_PRODUCTS = {"lstm": 1, "rnn": 1, "gru-reset_after=True": 2, "gru-reset_after=False": 3}
+# Weight-gradient products per backward call: LSTM and RNN [dW; dU] in one; GRU dW, and dU in two
+# column blocks (the r and z blocks over dz, the n block over dL/d(h U_n + b_un) or r ⊙ h).
+DOT_PRODUCTS = {"lstm": 1, "rnn": 1, "gru-reset_after=True": 3, "gru-reset_after=False": 3}
 
 
 @pytest.mark.parametrize("threads", ["1", "2"])

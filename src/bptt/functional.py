@@ -1246,7 +1246,7 @@ def _gru_forward_fast(a, B, T, I, H, reset_after, keep_cache):
 def _gru_backward_fast(dh, cache, dh_last, T, B, H, ra):
     F = _fast()
     dz = _empty((3 * H, T, B), cache.dtype)
-    dhu = _empty(dz.shape, dz.dtype) if ra else dz  # reset-before: a placeholder that is never written
+    dhu = _empty((H, T, B), dz.dtype) if ra else dz  # reset-before: a placeholder that is never written
     use_dh = dh is not None
     dh_bm = np.ascontiguousarray(dh) if use_dh else dz
     dh_rec = _state_in(dh_last)
@@ -1261,18 +1261,20 @@ def _gru_backward_fast(dh, cache, dh_last, T, B, H, ra):
         for t in range(T - 1, -1, -1):
             F.gru_step_backward(dh_bm, t, use_dh, dh_rec, gates, aux, h, ra, dz, dhu, dh_prev)
             if ra:
-                np.matmul(U, dhu[:, t], out=dh_rec)
+                np.matmul(U[:, : 2 * H], dz[: 2 * H, t], out=dh_rec)
+                dh_rec += U[:, 2 * H :] @ dhu[:, t]
             else:
                 np.matmul(U_n, dz_n[:, t], out=drh)
                 F.gru_step_backward_before_r(drh, gates, t, h, dz, dh_prev)
                 np.matmul(U_rz, dz_rz[:, t], out=dh_rec)
             F.add_into(dh_rec, dh_prev)
     dx, dW, db = _fm_input_projection_backward(cache.x_s, cache.W, dz, dxp if Wp.shape[0] else None)
-    if ra:
-        dU, db_u = _fm_recurrent_weight_grad(h, dhu, sums=True)
+    dU = np.empty_like(U)
+    dU[:, : 2 * H] = _fm_recurrent_weight_grad(h, dz[: 2 * H])
+    if ra:  # dhu holds the n block of dL/d(h U + b_u); its r and z blocks are dz's
+        dU[:, 2 * H :], db_u_n = _fm_recurrent_weight_grad(h, dhu, sums=True)
+        db_u = np.concatenate((db[: 2 * H], db_u_n))
     else:
-        dU = np.empty_like(U)
-        dU[:, : 2 * H] = _fm_recurrent_weight_grad(h, dz[: 2 * H])
         _rows_product(aux.reshape(H, T * B), dz[2 * H :].reshape(H, T * B), out=dU[:, 2 * H :])
         db_u = db.copy()
     return {"dx": dx, "dW": dW, "dU": dU, "db": db, "db_u": db_u, "dh0": _state_out(dh_rec), "dz": _fm(dz)}

@@ -755,8 +755,9 @@ def gru_cell_backward(dh_rec, gates, t, aux, h, reset_after, dz, dhu, dh_prev, b
     """Backward of one GRU step, stages (3), (2), (1) in reverse; ``dh_rec`` is the total dL/dh_t.
 
     Writes ``dz[:, t]`` (dL/d[a_r, a_z, a_n]; for reset-before the r block is finished by
-    :func:`gru_cell_backward_before_r`), for reset_after also ``dhu[:, t]`` (dL/d(h U + b_u)),
-    and ``dh_prev`` = the direct part u ⊙ dh of dL/dh_{t-1}.
+    :func:`gru_cell_backward_before_r`), for reset_after also ``dhu[:, t]``, the n block of
+    dL/d(h U + b_u), ``da_n ⊙ r`` (its r and z blocks are dz's), and ``dh_prev`` = the direct
+    part u ⊙ dh of dL/dh_{t-1}.
     """
     u0, u1 = _columns(b0, b1)
     H, B = dh_rec.shape
@@ -775,10 +776,7 @@ def gru_cell_backward(dh_rec, gates, t, aux, h, reset_after, dz, dhu, dh_prev, b
                 r = gates[j, t, b]
                 dz[j, t, b] = dz[2 * H + j, t, b] * aux[j, t, b] * r * (1 - r)
             for b in range(u0, u1):
-                dhu[j, t, b] = dz[j, t, b]
-                dhu[H + j, t, b] = dz[H + j, t, b]
-            for b in range(u0, u1):
-                dhu[2 * H + j, t, b] = dz[2 * H + j, t, b] * gates[j, t, b]
+                dhu[j, t, b] = dz[2 * H + j, t, b] * gates[j, t, b]
 
 
 @nb.njit(**_INLINE)
@@ -856,7 +854,8 @@ def gru_forward_loop_units(blas, own, A, xh, gates, bx, bu, aux, h, hu, flags, p
 def gru_backward_loop(blas, own, dh, use_dh, U, Up, gates, aux, h, reset_after, dh_rec, dh_prev, drh, dz, dhu, Wp, dx,
                       b0, b1):
     """The whole GRU backward loop; ``dh_rec`` holds dL/dh_T on entry and dh0 on exit.
-    (``dhu`` is written only when ``reset_after``; otherwise pass any array of dz's shape.)
+    ``dhu (H, T, B)``: the n block of dL/d(h U + b_u), written only when ``reset_after`` (its r
+    and z blocks are dz's, not written twice); otherwise pass any 3-D array.
     ``Wp``, ``dx``: as for :func:`lstm_backward_loop`, ``dx_t = W dz_t`` at each step."""
     u0, u1 = _columns(b0, b1)
     H, B = dh_rec.shape
@@ -865,8 +864,9 @@ def gru_backward_loop(blas, own, dh, use_dh, U, Up, gates, aux, h, reset_after, 
         if use_dh:
             _add_step(dh_rec, dh, t, b0, b1)
         gru_cell_backward(dh_rec, gates, t, aux, h, reset_after, dz, dhu, dh_prev, b0, b1)
-        if reset_after:
-            _product_packed(blas, own, U, Up, 0, 0, H, 3 * H, dhu, 0, t, dh_rec3, 0, 0, 0.0, b0, b1)
+        if reset_after:  # dh_{t-1} = U_rz dz_rz + U_n dhu_n
+            _product_packed(blas, own, U, Up, 0, 0, H, 2 * H, dz, 0, t, dh_rec3, 0, 0, 0.0, b0, b1)
+            _product_packed(blas, own, U, Up, 0, 2 * H, H, H, dhu, 0, t, dh_rec3, 0, 0, 1.0, b0, b1)
         else:
             _product_packed(blas, own, U, Up, 0, 2 * H, H, H, dz, 2 * H, t, drh3, 0, 0, 0.0, b0, b1)
             gru_cell_backward_before_r(drh, gates, t, h, dz, dh_prev, b0, b1)
