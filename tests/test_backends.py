@@ -145,7 +145,8 @@ def test_weight_gradients_on_dot_tiles(case, shape, threads, monkeypatch):
     rng = np.random.default_rng(8)
     dh = rng.normal(size=(B, T, H)).astype(np.float32)
     f32 = finals_for(cell, B, H, rng, np.float32)
-    _, _, g_r = run(cell, options, p64, "reference", dh.astype(np.float64), {k: a.astype(np.float64) for k, a in f32.items()})
+    f64 = {k: a.astype(np.float64) for k, a in f32.items()}
+    _, _, g_r = run(cell, options, p64, "reference", dh.astype(np.float64), f64)
     _, _, g_f = run(cell, options, p32, "fast", dh, f32)
     assert len(calls) == DOT_PRODUCTS[cell_id(case).split("-activation")[0]], calls
     for k in g_r:

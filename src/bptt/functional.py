@@ -300,8 +300,8 @@ def _dx_in_loop(W: np.ndarray, plan: _LoopPlan, T: int):
     17.8 → 16.9, wide 54.2 → 54.0; of the GRU's (two runs, Zen 4): medium 11.7 → 11.5 and
     11.8 → 11.2, long 26.3 → 25.6 and 29.8 → 28.7, wide 81.5 → 80.4 and 67.0 → 65.1. Not the
     RNN's (G·H = H rows, the cheapest steps): 0.87-1.06x."""
-    microkernel = _kernel("microkernel")
-    MR, NC = microkernel.MR, microkernel.NC
+    mk = _kernel("microkernel")
+    MR, NC = mk.MR, mk.NC
 
     if (plan.own != 2 or plan.blas is None or any(w % NC for w in plan.widths) or W.dtype != np.float32
             or env("BPTT_DX_IN_LOOP") == "0"):  # the cheap tests first: small calls take ~0.1 ms
@@ -379,9 +379,9 @@ def _dot_tiles_for(A: np.ndarray, B: np.ndarray) -> bool:
     :data:`DOT_TILES_MAX_OUTPUT` values and at least :data:`DOT_TILES_MIN_FLOPS`, bptt's
     micro-kernels on (``BPTT_OWN_KERNEL``, :func:`_own_kernel_on`) and ``BPTT_DOT_TILES`` not 0."""
     M, N = A.shape[0], B.shape[0]
-    return (A.dtype == np.float32 and B.dtype == np.float32 and M * N <= DOT_TILES_MAX_OUTPUT
-            and 2 * M * N * A.shape[1] >= DOT_TILES_MIN_FLOPS and (A.strides[1] == B.strides[1] == 4 or A.shape[1] == 1)
-            and _own_kernel_on() and env("BPTT_DOT_TILES") != "0")
+    rows_contiguous = A.strides[1] == B.strides[1] == 4 or A.shape[1] == 1
+    return (A.dtype == np.float32 and B.dtype == np.float32 and rows_contiguous and M * N <= DOT_TILES_MAX_OUTPUT
+            and 2 * M * N * A.shape[1] >= DOT_TILES_MIN_FLOPS and _own_kernel_on() and env("BPTT_DOT_TILES") != "0")
 
 
 @functools.lru_cache(maxsize=1)
@@ -400,14 +400,14 @@ def _dot_product(A: np.ndarray, B: np.ndarray, out: np.ndarray | None = None, su
     if out is None:
         out = np.empty((M, N), A.dtype)
     row_sums = np.empty(N if sums else 0, A.dtype)
-    none = row_sums[:0]
+    no_sums = row_sums[:0]
     nt, ones = _fast().nt_product, _ones_block()
     step = _kernel("microkernel").DOT_ROWS[0]
     cut = (M // 2 + step // 2) // step * step
     if not 0 < cut < M or env("BPTT_LOOP_THREADS") == "1" or blas_max_threads() < 2:
         nt(A, B, out, 0, M, ones, row_sums)
     else:
-        run_in_two_threads(nt, (A, B, out, 0, cut, ones, none), (A, B, out, cut, M, ones, row_sums))
+        run_in_two_threads(nt, (A, B, out, 0, cut, ones, no_sums), (A, B, out, cut, M, ones, row_sums))
     return (out, row_sums) if sums else out
 
 
@@ -598,8 +598,7 @@ def _loop_split(T: int, B: int, H: int, G: int, dtype) -> int:
     force = env("BPTT_LOOP_THREADS")
     if force == "1" or (force != "2" and T * B * G * H * (2 * H + LOOP_ELEMENTWISE) < SPLIT_LOOP_WORK):
         return 0
-    microkernel = _kernel("microkernel")
-    can_tile = microkernel.can_tile
+    can_tile = _kernel("microkernel").can_tile
 
     if blas_max_threads() < 2:  # the user (or the machine) allows one thread
         return 0
@@ -633,8 +632,7 @@ def _driver(B: int, H: int, G: int, dtype, one_thread: bool = False) -> tuple[in
     if _small(B, H, G):
         return 0, _own_kernel(B, H, G, dtype, one_thread=True)
     own = _own_kernel(B, H, G, dtype, one_thread)
-    blas = _kernel("blas")
-    gemm_address = blas.gemm_address
+    gemm_address = _kernel("blas").gemm_address
 
     return gemm_address(dtype) or None, own
 
@@ -703,8 +701,8 @@ def _projection_in_loop(plan: _LoopPlan, I: int, H: int, G: int) -> bool:
     projection on the micro-kernel plus the loop with K = H (50 + 49 µs)."""
     if plan.blas != 0:  # BLAS, or np.matmul in the caller's Python loop
         return True
-    microkernel = _kernel("microkernel")
-    FORWARD_SHAPES, can_tile = microkernel.FORWARD_SHAPES, microkernel.can_tile
+    mk = _kernel("microkernel")
+    FORWARD_SHAPES, can_tile = mk.FORWARD_SHAPES, mk.can_tile
 
     M, K = G * H, I + H
     tiles = plan.own == 2 or (plan.own == FORWARD_SHAPES and M >= K)
@@ -753,8 +751,8 @@ def _units_split(T: int, B: int, H: int, G: int, dtype, plan: _LoopPlan | None =
     force = env("BPTT_LOOP_THREADS")
     if small and force != "2":
         return 0  # first: the small rows' calls take tens of µs, the tests below several
-    microkernel = _kernel("microkernel")
-    MR, NC, can_tile = microkernel.MR, microkernel.NC, microkernel.can_tile
+    mk = _kernel("microkernel")
+    MR, NC, can_tile = mk.MR, mk.NC, mk.can_tile
 
     if (np.dtype(dtype) != np.float32 or not _own_kernel_on() or env("BPTT_UNITS_SPLIT") == "0"
             or force == "1" or blas_max_threads() < 2):
@@ -770,8 +768,7 @@ def _run_units_split(driver, blas, args: tuple, cut: int, H: int) -> None:
     one over the units ``[0, cut)``, bptt's worker over ``[cut, H)``, both on the micro-kernel.
     Calls from several threads at once stay correct: bptt has one worker, so a second caller's
     half waits (spinning, then yielding its core) until the worker has finished the first call's."""
-    sync = _kernel("sync")
-    STRIDE = sync.STRIDE
+    STRIDE = _kernel("sync").STRIDE
 
     flags = np.zeros(2 * STRIDE, np.int64)
     with single_threaded_if(True):
@@ -835,8 +832,7 @@ NARROW_CPU_OWN_KERNEL = False
 def _own_kernel_by_default() -> bool:
     """Whether the micro-kernel may be used without ``BPTT_OWN_KERNEL=1``: on AVX-512 CPUs (see
     :data:`NARROW_CPU_OWN_KERNEL` for the others)."""
-    microkernel = _kernel("microkernel")
-    WIDE = microkernel.WIDE
+    WIDE = _kernel("microkernel").WIDE
 
     return WIDE or NARROW_CPU_OWN_KERNEL
 
@@ -854,8 +850,7 @@ def _own_kernel(B: int, H: int, G: int, dtype, one_thread: bool = False) -> int:
     on one thread (``one_thread``, or see :func:`_loop_threads`); 1 (the forward shapes, where it
     wins) when NumPy's OpenBLAS runs kernels narrower than the CPU's; else 0 (its AVX-512 kernels
     on two threads: 330-430 GFLOP/s here). ``BPTT_OWN_KERNEL=0`` turns it off, ``=1`` forces mode 2."""
-    microkernel = _kernel("microkernel")
-    can_tile = microkernel.can_tile
+    can_tile = _kernel("microkernel").can_tile
 
     if np.dtype(dtype) != np.float32 or not (can_tile(G * H, B) or can_tile(H, B)):
         return 0
@@ -866,8 +861,7 @@ def _own_kernel(B: int, H: int, G: int, dtype, one_thread: bool = False) -> int:
         return 0
     if one_thread or 2 * B * G * H * H < _single_thread_flops():
         return 2
-    blas = _kernel("blas")
-    blas_kernels = blas.blas_kernels
+    blas_kernels = _kernel("blas").blas_kernels
 
     return 1 if blas_kernels()["narrower_than_cpu"] else 0
 
@@ -877,8 +871,8 @@ def _packed_rows(U: np.ndarray) -> np.ndarray:
     (bptt.kernels.microkernel.pack_rows), or an empty array where it will not run: not float32,
     H not a multiple of the panel, or the micro-kernel off. The panels are a workspace reused by
     later calls (no page faults for a new array: the large row's 4 MB, 1.6 → 0.5 ms)."""
-    microkernel = _kernel("microkernel")
-    PANEL, pack_rows = microkernel.PANEL, microkernel.pack_rows
+    mk = _kernel("microkernel")
+    PANEL, pack_rows = mk.PANEL, mk.pack_rows
 
     H = U.shape[0]
     if U.dtype != np.float32 or H % PANEL or not _own_kernel_on():

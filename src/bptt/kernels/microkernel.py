@@ -264,7 +264,8 @@ def _dot_tile_kernel(MR: int, NR: int):
             A_v, a0_v, lda_v, B_v, b0_v, ldb_v, C_v, c0_v, ldc_v, K_v, beta_v = args
             f32, i32, i64 = ir.FloatType(), ir.IntType(32), ir.IntType(64)
             vt = ir.VectorType(f32, LANES)
-            fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vt, [vt, vt, vt]), f"llvm.fma.v{LANES}f32")
+            fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vt, [vt, vt, vt]),
+                                                 f"llvm.fma.v{LANES}f32")
 
             def data(arrty, value, off):
                 return builder.gep(cgutils.create_struct_proxy(arrty)(context, builder, value=value).data, [off])
