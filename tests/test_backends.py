@@ -94,22 +94,30 @@ def test_backward_reads_a_batch_major_dh_in_blocks_and_the_rest(case, driver):
         assert rel(g_f[k], g_r[k]) <= 1e-12, (k, rel(g_f[k], g_r[k]))
 
 
+def float32_and_reference(case, shape, seed, dh_seed):
+    """A float32 problem run on the fast path and the same values in float64 on the reference:
+    ``(h_ref, grads_ref, h_fast, grads_fast, (problem32, dh32, finals32))``."""
+    cell, options = case
+    B, T, I, H = shape
+    p64 = make_problem(cell, B, T, I, H, seed=seed, memory=True, activation=options.get("activation", "tanh"))
+    p32 = {k: a.astype(np.float32) for k, a in p64.items()}
+    p64 = {k: a.astype(np.float64) for k, a in p32.items()}  # the same values in both precisions
+    rng = np.random.default_rng(dh_seed)
+    dh = rng.normal(size=(B, T, H)).astype(np.float32)
+    f32 = finals_for(cell, B, H, rng, np.float32)
+    f64 = {k: a.astype(np.float64) for k, a in f32.items()}
+    h_r, _, g_r = run(cell, options, p64, "reference", dh.astype(np.float64), f64)
+    h_f, _, g_f = run(cell, options, p32, "fast", dh, f32)
+    return h_r, g_r, h_f, g_f, (p32, dh, f32)
+
+
 # B a multiple of 32, G·H and H of 8: the ``own`` driver's micro-kernel runs; H a multiple of 16:
 # the backward loops' products on U packed in panels (bptt.kernels.microkernel.pack_rows)
 @pytest.mark.parametrize("shape", [(32, 60, 6, 24), (32, 40, 6, 32)], ids=["H24", "H32-packed"])
 @pytest.mark.parametrize("case", CELLS, ids=cell_id)
 def test_fast_float32_within_1e5_of_float64_reference(case, driver, shape):
     cell, options = case
-    B, T, I, H = shape
-    p64 = make_problem(cell, B, T, I, H, seed=5, memory=True, activation=options.get("activation", "tanh"))
-    p32 = {k: a.astype(np.float32) for k, a in p64.items()}
-    p64 = {k: a.astype(np.float64) for k, a in p32.items()}  # the same values in both precisions
-    rng = np.random.default_rng(4)
-    dh = rng.normal(size=(B, T, H)).astype(np.float32)
-    f32 = finals_for(cell, B, H, rng, np.float32)
-    f64 = {k: a.astype(np.float64) for k, a in f32.items()}
-    h_r, _, g_r = run(cell, options, p64, "reference", dh.astype(np.float64), f64)
-    h_f, _, g_f = run(cell, options, p32, "fast", dh, f32)
+    h_r, g_r, h_f, g_f, (p32, dh, f32) = float32_and_reference(case, shape, seed=5, dh_seed=4)
     h_i, _, _ = run(cell, options, p32, "fast", dh, f32, keep_cache=False)
     assert h_f.dtype == h_i.dtype == np.float32
     assert rel(h_f, h_r) <= 1e-5
@@ -131,23 +139,13 @@ DOT_PRODUCTS = {"lstm": 1, "rnn": 1, "gru-reset_after=True": 3, "gru-reset_after
 def test_weight_gradients_on_dot_tiles(case, shape, threads, monkeypatch):
     """Every weight-gradient product on bptt's dot tiles (its size threshold set to 0), on one and
     two threads: float32 within 1e-5 of the float64 reference, dx and the bias gradients too."""
-    cell, options = case
-    B, T, I, H = shape
     monkeypatch.setattr(F, "DOT_TILES_MIN_FLOPS", 0)
     monkeypatch.setenv("BPTT_OWN_KERNEL", "1")
     monkeypatch.setenv("BPTT_LOOP_THREADS", threads)
     calls = []
     dot_product = F._dot_product
     monkeypatch.setattr(F, "_dot_product", lambda *a, **k: calls.append(a[0].shape) or dot_product(*a, **k))
-    p64 = make_problem(cell, B, T, I, H, seed=7, memory=True, activation=options.get("activation", "tanh"))
-    p32 = {k: a.astype(np.float32) for k, a in p64.items()}
-    p64 = {k: a.astype(np.float64) for k, a in p32.items()}
-    rng = np.random.default_rng(8)
-    dh = rng.normal(size=(B, T, H)).astype(np.float32)
-    f32 = finals_for(cell, B, H, rng, np.float32)
-    f64 = {k: a.astype(np.float64) for k, a in f32.items()}
-    _, _, g_r = run(cell, options, p64, "reference", dh.astype(np.float64), f64)
-    _, _, g_f = run(cell, options, p32, "fast", dh, f32)
+    _, g_r, _, g_f, _ = float32_and_reference(case, shape, seed=7, dh_seed=8)
     assert len(calls) == DOT_PRODUCTS[cell_id(case).split("-activation")[0]], calls
     for k in g_r:
         assert rel(g_f[k], g_r[k]) <= 1e-5, (k, rel(g_f[k], g_r[k]))
