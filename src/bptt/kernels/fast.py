@@ -177,8 +177,8 @@ def all_finite(a: np.ndarray) -> bool:
 
 # ──────────────────────────────────────────────────────────────────────── weight gradients
 
-#: k per block of :func:`nt_product`: a tile's 4 + 4 rows of a block (16 KB) stay in L1 while the
-#: tiles of one row band pass along B.
+#: k per block of :func:`nt_product`: a main tile's 6 + 4 rows of a block (20 KB) stay in L1 while
+#: the tiles of one row band pass along B.
 NT_BLOCK = 512
 
 
@@ -204,6 +204,17 @@ def _dot_tile(rows, columns, A, a, lda, B, b, ldb, C, c, ldc, K, beta):
         dot_column_3(A, a, lda, B, b, ldb, C, c, ldc, K, beta)
 
 
+@nb.njit(**_INLINE)
+def _dot_band(rows, A, a, lda, B, b, ldb, C, c, ldc, N, K, beta):
+    """One band of ``rows`` rows of C over all its N columns: main tiles, then one column at a time."""
+    n = 0
+    while n + DOT_NR <= N:
+        _dot_tile(rows, DOT_NR, A, a, lda, B, b + n * ldb, ldb, C, c + n, ldc, K, beta)
+        n += DOT_NR
+    for n in range(n, N):
+        _dot_tile(rows, 1, A, a, lda, B, b + n * ldb, ldb, C, c + n, ldc, K, beta)
+
+
 @nb.njit(**_JIT)
 def nt_product(A, B, C, m0, m1, ones, sums):
     """``C[m] = A[m] @ Bᵀ`` for the rows m in ``[m0, m1)``: ``C (M, N) = A (M, K) @ B (N, K)ᵀ``,
@@ -224,26 +235,15 @@ def nt_product(A, B, C, m0, m1, ones, sums):
     for kb in range(0, Kv, NT_BLOCK):
         kn = min(NT_BLOCK, Kv - kb)
         beta = np.float32(1.0) if kb else np.float32(0.0)
-        if sums.size:
-            n = 0
-            while n + DOT_NR <= N:
-                _dot_tile(1, DOT_NR, ones, 0, 0, B, n * ldb + kb, ldb, sums, n, 0, kn, beta)
-                n += DOT_NR
-            for n in range(n, N):
-                _dot_tile(1, 1, ones, 0, 0, B, n * ldb + kb, ldb, sums, n, 0, kn, beta)
+        if sums.size:  # a band of one row of ones
+            _dot_band(1, ones, 0, 0, B, kb, ldb, sums, 0, 0, N, kn, beta)
         m = m0
         while m < m1:
             rows = DOT_ROWS[3]
             for r in DOT_ROWS[::-1]:  # the largest that fits
                 if m + r <= m1:
                     rows = r
-            a, c = m * lda + kb, m * ldc
-            n = 0
-            while n + DOT_NR <= N:
-                _dot_tile(rows, DOT_NR, A, a, lda, B, n * ldb + kb, ldb, C, c + n, ldc, kn, beta)
-                n += DOT_NR
-            for n in range(n, N):
-                _dot_tile(rows, 1, A, a, lda, B, n * ldb + kb, ldb, C, c + n, ldc, kn, beta)
+            _dot_band(rows, A, m * lda + kb, lda, B, kb, ldb, C, m * ldc, ldc, N, kn, beta)
             m += rows
     if Kv < K:
         for m in range(m0, m1):
