@@ -230,6 +230,53 @@ def test_outputs_sharing_the_cache_are_read_only(case, backend):
     np.testing.assert_array_equal(backward(np.ones_like(h), cache)["dW"], before)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shape", [(1, 1, 1, 1), (5, 7, 3, 6), (32, 6, 5, 16), (64, 3, 4, 8)],
+                         ids=lambda s: "B{}-T{}-I{}-H{}".format(*s))
+@pytest.mark.parametrize("backend", F.BACKENDS)
+@pytest.mark.parametrize("case", CELLS, ids=cell_id)
+def test_backward_spending_the_cache_gives_the_same_gradients(case, backend, shape, dtype, driver):
+    """``keep_cache=False``: the same gradients to the bit; the fast LSTM and GRU write dz over the
+    cache's gate values (so dz shares their memory, and does not when the cache is kept); the
+    spent cache refuses a second backward and its gates, and keeps its other arrays."""
+    cell, options = case
+    B, T, I, H = shape
+    problem = {k: a.astype(dtype) for k, a in make_problem(cell, B, T, I, H, seed=7).items()}
+    rng = np.random.default_rng(8)
+    dh = rng.normal(size=(B, T, H)).astype(dtype)
+    finals = finals_for(cell, B, H, rng, dtype)
+    forward, backward = getattr(F, f"{cell}_forward"), getattr(F, f"{cell}_backward")
+    h, cache = forward(**problem, **options, backend=backend)
+    kept = backward(dh, cache, **finals)
+    assert not np.shares_memory(kept["dz"], cache.gates_s)
+    states = {"h": cache.h.copy(), **({"c": cache.c.copy()} if cell == "lstm" else {})}
+    spent = backward(dh, cache, **finals, keep_cache=False)
+    assert set(spent) == set(kept)
+    for k in kept:
+        np.testing.assert_array_equal(spent[k], kept[k], err_msg=k)
+    assert np.shares_memory(spent["dz"], cache.gates_s) == (cell in ("lstm", "gru") and backend == "fast")
+    assert cache.spent_by == f"{cell}_backward"
+    with pytest.raises(ValueError, match=f"spent by an earlier {cell}_backward.*keep_cache=False.*run the forward"):
+        backward(dh, cache, **finals)
+    with pytest.raises(ValueError, match="cache.gates: this cache was spent"):
+        cache.gates
+    np.testing.assert_array_equal(cache.h, states["h"])
+    if cell == "lstm":
+        np.testing.assert_array_equal(cache.c, states["c"])
+
+
+@pytest.mark.parametrize("case", CELLS, ids=cell_id)
+def test_backward_keep_cache_must_be_a_bool(case):
+    cell, options = case
+    problem = make_problem(cell, 2, 3, 2, 3, seed=1)
+    h, cache = getattr(F, f"{cell}_forward")(**problem, **options)
+    with pytest.raises(ValueError, match=r"keep_cache must be True or False; got 'no'"):
+        getattr(F, f"{cell}_backward")(np.ones_like(h), cache, keep_cache="no")
+    assert cache.spent_by is None  # nothing spent by a call that was refused
+    getattr(F, f"{cell}_backward")(np.ones_like(h), cache, keep_cache=np.bool_(False))
+    assert cache.spent_by == f"{cell}_backward"
+
+
 @pytest.mark.parametrize("case", CELLS, ids=cell_id)
 def test_float32_inference_within_rounding_of_the_cached_forward(case, driver):
     """In float32 the LSTM's inference loop fuses its cell into one pass (bptt.kernels.fast.

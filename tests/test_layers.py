@@ -134,6 +134,27 @@ def test_inference_keeps_no_cache():
         layer.backward(np.ones((2, 4), np.float32))
 
 
+@pytest.mark.parametrize("cls,options", RECURRENT[:4], ids=RID[:4])
+def test_backward_spends_the_forward_cache(cls, options):
+    """A recurrent layer's backward spends its forward's cache (keep_cache=False: the fast LSTM and GRU
+    writes its gradients over the gate values), with the gradients of a kept cache; a second
+    backward of the same forward asks for a new forward."""
+    layer = cls(3, 4, return_sequences=True, seed=0, **options)
+    x = x_of((32, 5, 3), dtype=np.float32)
+    dy = x_of((32, 5, 4), seed=1, dtype=np.float32)
+    layer.forward(x, training=True)
+    cache = layer._cache
+    fn = getattr(F, f"{cls.__name__.lower()}_backward")
+    kept = fn(dy, cache)
+    dx = layer.backward(dy)
+    assert cache.spent_by == f"{cls.__name__.lower()}_backward" and layer._cache is None
+    np.testing.assert_array_equal(dx, kept["dx"])
+    for k in layer.params:
+        np.testing.assert_array_equal(layer.grads[k], kept["d" + k], err_msg=k)
+    with pytest.raises(ValueError, match=rf"{cls.__name__}.backward: no forward pass to differentiate"):
+        layer.backward(dy)
+
+
 # ─────────────────────────────────────────────────────────────────────────── layer-level errors
 
 

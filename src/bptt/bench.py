@@ -4,8 +4,10 @@ For each cell (LSTM, GRU, tanh RNN) and each row of the kernel grid, two figures
 
 * ``inference``: forward only, no cache kept (``<cell>_forward(..., keep_cache=False)`` when the
   function takes that keyword, the plain call otherwise; PyTorch under ``torch.inference_mode()``);
-* ``train``: forward with cache + backward to ``dx`` and every parameter gradient (PyTorch:
-  ``out, _ = module(x)``; ``out.backward(dout)``, gradients reset to ``None`` between repeats).
+* ``train``: forward with cache + backward to ``dx`` and every parameter gradient, the cache
+  spent by the backward as in a training step (``<cell>_backward(..., keep_cache=False)`` when the
+  function takes that keyword; PyTorch: ``out, _ = module(x)``; ``out.backward(dout)``, which
+  frees its saved tensors likewise, gradients reset to ``None`` between repeats).
 
 Both implementations run in this one process, interleaved in turns (a few calls of A, a few of B,
 ...) after a warm-up; each turn opens with untimed calls that let the other library's idle
@@ -203,6 +205,7 @@ def _bptt_calls(cell: str, p: dict[str, np.ndarray]) -> tuple[Callable[[], Any],
     infer_kwargs = dict(kwargs)
     if "keep_cache" in inspect.signature(fwd).parameters:
         infer_kwargs["keep_cache"] = False
+    spend = {"keep_cache": False} if "keep_cache" in inspect.signature(bwd).parameters else {}
     dh = p["dh"]
 
     def inference():
@@ -210,7 +213,7 @@ def _bptt_calls(cell: str, p: dict[str, np.ndarray]) -> tuple[Callable[[], Any],
 
     def train():
         _, cache = fwd(*args, **kwargs)
-        return bwd(dh, cache)
+        return bwd(dh, cache, **spend)
 
     return inference, train
 

@@ -527,38 +527,51 @@ def lstm_cell_forward_inference(gates, tg, bias, c, h, hr, ht, j0, j1, b0, b1):
 
 
 @nb.njit(**_INLINE)
-def lstm_cell_backward(dh_rec, gates, t, c, dc_next, dz, dc, b0, b1):
+def lstm_cell_backward(dh_rec, gates, t, c, dc_next, dz, dc, row, b0, b1):
     """Backward of :func:`lstm_cell_forward`, stages in reverse.
 
     ``dh_rec``: on entry the total dL/dh_t; ``dc_next``: on entry dL/dc_t through step t+1, on
     exit dL/dc_{t-1} through step t. Writes ``dz[:, t]`` (dL/dz_t) and ``dc[:, t]`` (total dL/dc_t).
-    c holds c_{t-1} in slot t and c_t in slot t + 1.
+    c holds c_{t-1} in slot t and c_t in slot t + 1. ``row``: a scratch row of B values.
+
+    ``dz`` None: dz_t is written over the gate values of ``gates[:, t]`` (a cache the backward
+    may spend, ``keep_cache=False``), in cache lines it has just read, instead of into a fresh
+    array: one array of 4H·T·B values less to hold and to fetch for writing. No gate value is read
+    after its gradient is written, so the passes are the same either way; a separate variable
+    for the in-place array would leave LLVM to check at run time whether it overlaps the gates,
+    which it then does, and the loops would run scalar. Same-process A/B of the training step:
+    see ``bptt.functional.lstm_backward``.
     """
+    if dz is None:
+        out = gates
+    else:
+        out = dz
     u0, u1 = _columns(b0, b1)
     H, B = dh_rec.shape
     for j in range(H):
-        # (4) h_t = o ⊙ tanh(c_t):  do = dh ⊙ tanh(c_t),  dc_t += dh ⊙ o ⊙ (1 − tanh²(c_t));
-        # tanh(c_t) is computed once, kept in dz's o row until (2) overwrites it
+        # (4) h_t = o ⊙ tanh(c_t):  do = dh ⊙ tanh(c_t),  dc_t += dh ⊙ o ⊙ (1 − tanh²(c_t))
         for b in range(u0, u1):
-            dz[3 * H + j, t, b] = tanh_(c[j, t + 1, b])
+            row[b] = tanh_(c[j, t + 1, b])
         for b in range(u0, u1):
-            tc = dz[3 * H + j, t, b]
+            tc = row[b]
             dc[j, t, b] = dc_next[j, b] + dh_rec[j, b] * gates[3 * H + j, t, b] * (1 - tc * tc)
         for b in range(u0, u1):  # (2) through o = σ(z_o)
             o = gates[3 * H + j, t, b]
-            dz[3 * H + j, t, b] = dh_rec[j, b] * dz[3 * H + j, t, b] * o * (1 - o)
+            out[3 * H + j, t, b] = dh_rec[j, b] * row[b] * o * (1 - o)
         # (3) c_t = f ⊙ c_{t-1} + i ⊙ g, then (2) through i, f, g
-        for b in range(u0, u1):
-            i = gates[j, t, b]
-            dz[j, t, b] = dc[j, t, b] * gates[2 * H + j, t, b] * i * (1 - i)
+        for b in range(u0, u1):  # before f's gradient is written
+            dc_next[j, b] = dc[j, t, b] * gates[H + j, t, b]
         for b in range(u0, u1):
             f = gates[H + j, t, b]
-            dz[H + j, t, b] = dc[j, t, b] * c[j, t, b] * f * (1 - f)
+            out[H + j, t, b] = dc[j, t, b] * c[j, t, b] * f * (1 - f)
+        for b in range(u0, u1):
+            row[b] = gates[j, t, b]
+        for b in range(u0, u1):
+            i = row[b]
+            out[j, t, b] = dc[j, t, b] * gates[2 * H + j, t, b] * i * (1 - i)
         for b in range(u0, u1):
             g = gates[2 * H + j, t, b]
-            dz[2 * H + j, t, b] = dc[j, t, b] * gates[j, t, b] * (1 - g * g)
-        for b in range(u0, u1):
-            dc_next[j, b] = dc[j, t, b] * gates[H + j, t, b]
+            out[2 * H + j, t, b] = dc[j, t, b] * row[b] * (1 - g * g)
         # (1) is the caller's: dh_{t-1} = dz_t Uᵀ, and the weight GEMMs after the loop
 
 
@@ -657,19 +670,25 @@ def _dx_step(blas, own, Wp, dz, t, dx, b0, b1):
 
 
 @nb.njit(**_JIT)
-def lstm_backward_loop(blas, own, dh, use_dh, U, Up, gates, c, dh_rec, dc_next, dz, dc, Wp, dx, b0, b1):
+def lstm_backward_loop(blas, own, dh, use_dh, U, Up, gates, c, dh_rec, dc_next, dz, dc, row, Wp, dx, b0, b1):
     """The whole backward loop; ``dh_rec``/``dc_next`` hold the final-state gradients on entry and
     dh0/dc0 on exit. With ``Wp`` (W's rows padded to a multiple of the tile's, ``(Ip, 4H)``; else
     an empty array) each step also writes ``dx_t = Wp dz_t`` into slot t of ``dx (Ip, T, B)``,
-    while dz_t is in cache."""
+    while dz_t is in cache. ``dz`` None: dz is written over ``gates`` (see
+    :func:`lstm_cell_backward`). ``row``: a scratch row of B values (each thread uses its own
+    columns of it)."""
+    if dz is None:
+        out = gates
+    else:
+        out = dz
     H, B = dh_rec.shape
     dh_rec3 = dh_rec.reshape((H, 1, B))
     for t in range(gates.shape[1] - 1, -1, -1):
         if use_dh:
             _add_step(dh_rec, dh, t, b0, b1)
-        lstm_cell_backward(dh_rec, gates, t, c, dc_next, dz, dc, b0, b1)
-        _product_packed(blas, own, U, Up, 0, 0, H, 4 * H, dz, 0, t, dh_rec3, 0, 0, 0.0, b0, b1)  # (1) dh_{t-1} = dz_t Uᵀ
-        _dx_step(blas, own, Wp, dz, t, dx, b0, b1)
+        lstm_cell_backward(dh_rec, gates, t, c, dc_next, dz, dc, row, b0, b1)
+        _product_packed(blas, own, U, Up, 0, 0, H, 4 * H, out, 0, t, dh_rec3, 0, 0, 0.0, b0, b1)  # (1) dh_{t-1} = dz_t Uᵀ
+        _dx_step(blas, own, Wp, out, t, dx, b0, b1)
 
 
 @nb.njit(**_JIT)
@@ -678,10 +697,10 @@ def lstm_step_forward(gates, tg, bias, c, cp, cc, h, t):
 
 
 @nb.njit(**_JIT)
-def lstm_step_backward(dh, t, use_dh, dh_rec, gates, c, dc_next, dz, dc):
+def lstm_step_backward(dh, t, use_dh, dh_rec, gates, c, dc_next, dz, dc, row):
     if use_dh:
         _add_step(dh_rec, dh, t, 0, dh_rec.shape[1])
-    lstm_cell_backward(dh_rec, gates, t, c, dc_next, dz, dc, 0, dh_rec.shape[1])
+    lstm_cell_backward(dh_rec, gates, t, c, dc_next, dz, dc, row, 0, dh_rec.shape[1])
 
 
 # ──────────────────────────────────────────────────────────────────────────────── GRU
@@ -754,45 +773,58 @@ def gru_cell_forward_before_n(gates, tg, hu, bx, bu, h, t, b0, b1):
 
 
 @nb.njit(**_INLINE)
-def gru_cell_backward(dh_rec, gates, t, aux, h, reset_after, dz, dhu, dh_prev, b0, b1):
+def gru_cell_backward(dh_rec, gates, t, aux, h, reset_after, dz, dhu, dh_prev, row, b0, b1):
     """Backward of one GRU step, stages (3), (2), (1) in reverse; ``dh_rec`` is the total dL/dh_t.
 
     Writes ``dz[:, t]`` (dL/d[a_r, a_z, a_n]; for reset-before the r block is finished by
     :func:`gru_cell_backward_before_r`), for reset_after also ``dhu[:, t]``, the n block of
     dL/d(h U + b_u), ``da_n ⊙ r`` (its r and z blocks are dz's), and ``dh_prev`` = the direct
-    part u ⊙ dh of dL/dh_{t-1}.
+    part u ⊙ dh of dL/dh_{t-1}. ``dz`` None: written over the gate values, as
+    :func:`lstm_cell_backward` does (no gate value is read after its gradient is written).
+    ``row``: a scratch row of B values.
     """
+    if dz is None:
+        out = gates
+    else:
+        out = dz
     u0, u1 = _columns(b0, b1)
     H, B = dh_rec.shape
     for j in range(H):
         # (3) h_t = n + u ⊙ (h_{t-1} − n), then (2) n = tanh(a_n)
         for b in range(u0, u1):
-            u, n = gates[H + j, t, b], gates[2 * H + j, t, b]
-            dz[2 * H + j, t, b] = dh_rec[j, b] * (1 - u) * (1 - n * n)
-        for b in range(u0, u1):
-            u = gates[H + j, t, b]
-            dz[H + j, t, b] = dh_rec[j, b] * (h[j, t, b] - gates[2 * H + j, t, b]) * u * (1 - u)
-        for b in range(u0, u1):
             dh_prev[j, b] = dh_rec[j, b] * gates[H + j, t, b]
+        for b in range(u0, u1):
+            row[b] = gates[H + j, t, b]
+        for b in range(u0, u1):
+            u = row[b]
+            out[H + j, t, b] = dh_rec[j, b] * (h[j, t, b] - gates[2 * H + j, t, b]) * u * (1 - u)
+        for b in range(u0, u1):
+            n = gates[2 * H + j, t, b]
+            out[2 * H + j, t, b] = dh_rec[j, b] * (1 - row[b]) * (1 - n * n)
         if reset_after:  # a_n = xw_n + b_n + r ⊙ aux: dr = da_n ⊙ aux, then (1) r = σ(a_r)
             for b in range(u0, u1):
-                r = gates[j, t, b]
-                dz[j, t, b] = dz[2 * H + j, t, b] * aux[j, t, b] * r * (1 - r)
+                dhu[j, t, b] = out[2 * H + j, t, b] * gates[j, t, b]
             for b in range(u0, u1):
-                dhu[j, t, b] = dz[2 * H + j, t, b] * gates[j, t, b]
+                r = gates[j, t, b]
+                out[j, t, b] = out[2 * H + j, t, b] * aux[j, t, b] * r * (1 - r)
 
 
 @nb.njit(**_INLINE)
 def gru_cell_backward_before_r(drh, gates, t, h, dz, dh_prev, b0, b1):
-    """Reset-before: with d(r ⊙ h) = da_n U_nᵀ in ``drh``, dz_r = d(rh) ⊙ h ⊙ σ′ and dh_prev += d(rh) ⊙ r."""
+    """Reset-before: with d(r ⊙ h) = da_n U_nᵀ in ``drh``, dz_r = d(rh) ⊙ h ⊙ σ′ and dh_prev += d(rh) ⊙ r
+    (``dz`` None: over the gate values, as for :func:`gru_cell_backward`)."""
+    if dz is None:
+        out = gates
+    else:
+        out = dz
     u0, u1 = _columns(b0, b1)
     H, B = drh.shape
     for j in range(H):
         for b in range(u0, u1):
-            r = gates[j, t, b]
-            dz[j, t, b] = drh[j, b] * h[j, t, b] * r * (1 - r)
-        for b in range(u0, u1):
             dh_prev[j, b] += drh[j, b] * gates[j, t, b]
+        for b in range(u0, u1):
+            r = gates[j, t, b]
+            out[j, t, b] = drh[j, b] * h[j, t, b] * r * (1 - r)
 
 
 @nb.njit(**_JIT)
@@ -854,27 +886,33 @@ def gru_forward_loop_units(blas, own, A, xh, gates, bx, bu, aux, h, hu, flags, p
 
 
 @nb.njit(**_JIT)
-def gru_backward_loop(blas, own, dh, use_dh, U, Up, gates, aux, h, reset_after, dh_rec, dh_prev, drh, dz, dhu, Wp, dx,
-                      b0, b1):
+def gru_backward_loop(blas, own, dh, use_dh, U, Up, gates, aux, h, reset_after, dh_rec, dh_prev, drh, dz, dhu, row, Wp,
+                      dx, b0, b1):
     """The whole GRU backward loop; ``dh_rec`` holds dL/dh_T on entry and dh0 on exit.
     ``dhu (H, T, B)``: the n block of dL/d(h U + b_u), written only when ``reset_after`` (its r
     and z blocks are dz's, not written twice); otherwise pass any 3-D array.
-    ``Wp``, ``dx``: as for :func:`lstm_backward_loop`, ``dx_t = W dz_t`` at each step."""
+    ``Wp``, ``dx``: as for :func:`lstm_backward_loop`, ``dx_t = W dz_t`` at each step. ``dz``
+    None: dz is written over ``gates`` (see :func:`gru_cell_backward`); ``row``: a scratch row of
+    B values."""
+    if dz is None:
+        out = gates
+    else:
+        out = dz
     u0, u1 = _columns(b0, b1)
     H, B = dh_rec.shape
     dh_rec3, drh3 = dh_rec.reshape((H, 1, B)), drh.reshape((H, 1, B))
     for t in range(gates.shape[1] - 1, -1, -1):
         if use_dh:
             _add_step(dh_rec, dh, t, b0, b1)
-        gru_cell_backward(dh_rec, gates, t, aux, h, reset_after, dz, dhu, dh_prev, b0, b1)
+        gru_cell_backward(dh_rec, gates, t, aux, h, reset_after, dz, dhu, dh_prev, row, b0, b1)
         if reset_after:  # dh_{t-1} = U_rz dz_rz + U_n dhu_n
-            _product_packed(blas, own, U, Up, 0, 0, H, 2 * H, dz, 0, t, dh_rec3, 0, 0, 0.0, b0, b1)
+            _product_packed(blas, own, U, Up, 0, 0, H, 2 * H, out, 0, t, dh_rec3, 0, 0, 0.0, b0, b1)
             _product_packed(blas, own, U, Up, 0, 2 * H, H, H, dhu, 0, t, dh_rec3, 0, 0, 1.0, b0, b1)
         else:
-            _product_packed(blas, own, U, Up, 0, 2 * H, H, H, dz, 2 * H, t, drh3, 0, 0, 0.0, b0, b1)
+            _product_packed(blas, own, U, Up, 0, 2 * H, H, H, out, 2 * H, t, drh3, 0, 0, 0.0, b0, b1)
             gru_cell_backward_before_r(drh, gates, t, h, dz, dh_prev, b0, b1)
-            _product_packed(blas, own, U, Up, 0, 0, H, 2 * H, dz, 0, t, dh_rec3, 0, 0, 0.0, b0, b1)
-        _dx_step(blas, own, Wp, dz, t, dx, b0, b1)
+            _product_packed(blas, own, U, Up, 0, 0, H, 2 * H, out, 0, t, dh_rec3, 0, 0, 0.0, b0, b1)
+        _dx_step(blas, own, Wp, out, t, dx, b0, b1)
         for j in range(H):
             for b in range(u0, u1):
                 dh_rec[j, b] += dh_prev[j, b]
@@ -896,10 +934,10 @@ def gru_step_forward_before_n(gates, tg, hu, bx, bu, h, t):
 
 
 @nb.njit(**_JIT)
-def gru_step_backward(dh, t, use_dh, dh_rec, gates, aux, h, reset_after, dz, dhu, dh_prev):
+def gru_step_backward(dh, t, use_dh, dh_rec, gates, aux, h, reset_after, dz, dhu, dh_prev, row):
     if use_dh:
         _add_step(dh_rec, dh, t, 0, dh_rec.shape[1])
-    gru_cell_backward(dh_rec, gates, t, aux, h, reset_after, dz, dhu, dh_prev, 0, dh_rec.shape[1])
+    gru_cell_backward(dh_rec, gates, t, aux, h, reset_after, dz, dhu, dh_prev, row, 0, dh_rec.shape[1])
 
 
 @nb.njit(**_JIT)

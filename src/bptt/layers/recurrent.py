@@ -112,6 +112,7 @@ class _Recurrent(Layer):
             g = self._backward_fn(dy, cache, None)
         else:
             g = self._backward_fn(None, cache, dy)
+        self._cache = None  # spent by the backward (keep_cache=False): one backward per forward
         for k in self.params:
             self.grads[k][...] = g["d" + k]
         self.state_grads = {"d" + s: g["d" + s] for s in self._states}
@@ -161,7 +162,7 @@ class LSTM(_Recurrent):
         return F.lstm_forward(x, p["W"], p["U"], p["b"], **initial)
 
     def _backward_fn(self, dh, cache, dh_last):
-        return F.lstm_backward(dh, cache, dh_last=dh_last)
+        return F.lstm_backward(dh, cache, dh_last=dh_last, keep_cache=False)
 
     def _final_states(self, h, cache):
         return {"h0": h[:, -1].copy(), "c0": cache.c[:, -1].copy()}
@@ -186,7 +187,7 @@ class GRU(_Recurrent):
         return F.gru_forward(x, p["W"], p["U"], p["b"], p["b_u"], reset_after=self.reset_after, **initial)
 
     def _backward_fn(self, dh, cache, dh_last):
-        return F.gru_backward(dh, cache, dh_last=dh_last)
+        return F.gru_backward(dh, cache, dh_last=dh_last, keep_cache=False)
 
 
 class RNN(_Recurrent):
@@ -202,4 +203,4 @@ class RNN(_Recurrent):
         return F.rnn_forward(x, p["W"], p["U"], p["b"], activation=self.activation, **initial)
 
     def _backward_fn(self, dh, cache, dh_last):
-        return F.rnn_backward(dh, cache, dh_last=dh_last)
+        return F.rnn_backward(dh, cache, dh_last=dh_last, keep_cache=False)
