@@ -120,9 +120,9 @@ def _check_backward(fn, cache, cache_type, dh, finals, keep_cache=True):
         raise ValueError(f"{fn}: keep_cache must be True or False; got {keep_cache!r}")
     if cache.spent_by:
         raise ValueError(
-            f"{fn}: this cache was spent by an earlier {cache.spent_by}(..., keep_cache=False), which wrote "
-            f"its gradients over the cache's arrays; run the forward pass again for a new cache (or keep "
-            f"the cache for several backward calls with keep_cache=True, the default)"
+            f"{fn}: this cache was spent by an earlier {cache.spent_by}(..., keep_cache=False), which may "
+            f"write its gradients over the cache's arrays; run the forward pass again for a new cache (or "
+            f"keep the cache for several backward calls with keep_cache=True, the default)"
         )
     T, B, H = cache.dims
     arrays = {}
@@ -501,8 +501,8 @@ class _Cache:
         """Post-activation gate values at every step, ``(B, T, G·H)`` in the cell's gate order."""
         if self.spent_by:
             raise ValueError(
-                f"cache.gates: this cache was spent by {self.spent_by}(..., keep_cache=False), which wrote its "
-                f"gradients over the gate values; read cache.gates before that call, or call it with "
+                f"cache.gates: this cache was spent by {self.spent_by}(..., keep_cache=False), which may write "
+                f"its gradients over the gate values; read cache.gates before that call, or call it with "
                 f"keep_cache=True (the default)"
             )
         return self._bm(self.gates_s)

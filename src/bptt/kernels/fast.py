@@ -527,6 +527,16 @@ def lstm_cell_forward_inference(gates, tg, bias, c, h, hr, ht, j0, j1, b0, b1):
 
 
 @nb.njit(**_INLINE)
+def _dz_array(dz, gates):
+    """The array the backward kernels write dz into: ``dz``, or ``gates`` itself when ``dz`` is
+    None (a spent cache, see :func:`lstm_cell_backward`). Numba compiles each case apart (the test
+    on a None-typed argument is decided at compile time), so in place the kernels index one array."""
+    if dz is None:
+        return gates
+    return dz
+
+
+@nb.njit(**_INLINE)
 def lstm_cell_backward(dh_rec, gates, t, c, dc_next, dz, dc, row, b0, b1):
     """Backward of :func:`lstm_cell_forward`, stages in reverse.
 
@@ -537,15 +547,13 @@ def lstm_cell_backward(dh_rec, gates, t, c, dc_next, dz, dc, row, b0, b1):
     ``dz`` None: dz_t is written over the gate values of ``gates[:, t]`` (a cache the backward
     may spend, ``keep_cache=False``), in cache lines it has just read, instead of into a fresh
     array: one array of 4H·T·B values less to hold and to fetch for writing. No gate value is read
-    after its gradient is written, so the passes are the same either way; a separate variable
-    for the in-place array would leave LLVM to check at run time whether it overlaps the gates,
-    which it then does, and the loops would run scalar. Same-process A/B of the training step:
+    after its gradient is written, so the passes are the same either way. In place, the kernels
+    index one array (:func:`_dz_array`): two arguments pointing at the same memory would leave
+    LLVM to check at run time whether they overlap, which they then do, and the loops would run
+    scalar. Same-process A/B of the training step:
     see ``bptt.functional.lstm_backward``.
     """
-    if dz is None:
-        out = gates
-    else:
-        out = dz
+    out = _dz_array(dz, gates)
     u0, u1 = _columns(b0, b1)
     H, B = dh_rec.shape
     for j in range(H):
@@ -677,10 +685,7 @@ def lstm_backward_loop(blas, own, dh, use_dh, U, Up, gates, c, dh_rec, dc_next, 
     while dz_t is in cache. ``dz`` None: dz is written over ``gates`` (see
     :func:`lstm_cell_backward`). ``row``: a scratch row of B values (each thread uses its own
     columns of it)."""
-    if dz is None:
-        out = gates
-    else:
-        out = dz
+    out = _dz_array(dz, gates)
     H, B = dh_rec.shape
     dh_rec3 = dh_rec.reshape((H, 1, B))
     for t in range(gates.shape[1] - 1, -1, -1):
@@ -783,10 +788,7 @@ def gru_cell_backward(dh_rec, gates, t, aux, h, reset_after, dz, dhu, dh_prev, r
     :func:`lstm_cell_backward` does (no gate value is read after its gradient is written).
     ``row``: a scratch row of B values.
     """
-    if dz is None:
-        out = gates
-    else:
-        out = dz
+    out = _dz_array(dz, gates)
     u0, u1 = _columns(b0, b1)
     H, B = dh_rec.shape
     for j in range(H):
@@ -813,10 +815,7 @@ def gru_cell_backward(dh_rec, gates, t, aux, h, reset_after, dz, dhu, dh_prev, r
 def gru_cell_backward_before_r(drh, gates, t, h, dz, dh_prev, b0, b1):
     """Reset-before: with d(r ⊙ h) = da_n U_nᵀ in ``drh``, dz_r = d(rh) ⊙ h ⊙ σ′ and dh_prev += d(rh) ⊙ r
     (``dz`` None: over the gate values, as for :func:`gru_cell_backward`)."""
-    if dz is None:
-        out = gates
-    else:
-        out = dz
+    out = _dz_array(dz, gates)
     u0, u1 = _columns(b0, b1)
     H, B = drh.shape
     for j in range(H):
@@ -894,10 +893,7 @@ def gru_backward_loop(blas, own, dh, use_dh, U, Up, gates, aux, h, reset_after, 
     ``Wp``, ``dx``: as for :func:`lstm_backward_loop`, ``dx_t = W dz_t`` at each step. ``dz``
     None: dz is written over ``gates`` (see :func:`gru_cell_backward`); ``row``: a scratch row of
     B values."""
-    if dz is None:
-        out = gates
-    else:
-        out = dz
+    out = _dz_array(dz, gates)
     u0, u1 = _columns(b0, b1)
     H, B = dh_rec.shape
     dh_rec3, drh3 = dh_rec.reshape((H, 1, B)), drh.reshape((H, 1, B))
