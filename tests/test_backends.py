@@ -237,8 +237,9 @@ def test_outputs_sharing_the_cache_are_read_only(case, backend):
 @pytest.mark.parametrize("case", CELLS, ids=cell_id)
 def test_backward_spending_the_cache_gives_the_same_gradients(case, backend, shape, dtype, driver):
     """``keep_cache=False``: the same gradients to the bit; the fast LSTM and GRU write dz over the
-    cache's gate values (so dz shares their memory, and does not when the cache is kept); the
-    spent cache refuses a second backward and its gates, and keeps its other arrays."""
+    cache's gate values, the LSTM dc over its cell states (so they share that memory, and do not
+    when the cache is kept); the spent cache refuses a second backward, its gates and cell
+    states, and keeps its hidden states."""
     cell, options = case
     B, T, I, H = shape
     problem = {k: a.astype(dtype) for k, a in make_problem(cell, B, T, I, H, seed=7).items()}
@@ -249,20 +250,24 @@ def test_backward_spending_the_cache_gives_the_same_gradients(case, backend, sha
     h, cache = forward(**problem, **options, backend=backend)
     kept = backward(dh, cache, **finals)
     assert not np.shares_memory(kept["dz"], cache.gates_s)
-    states = {"h": cache.h.copy(), **({"c": cache.c.copy()} if cell == "lstm" else {})}
+    if cell == "lstm":
+        assert not np.shares_memory(kept["dc"], cache.c_s)
+    h_before = cache.h.copy()
     spent = backward(dh, cache, **finals, keep_cache=False)
     assert set(spent) == set(kept)
     for k in kept:
         np.testing.assert_array_equal(spent[k], kept[k], err_msg=k)
     assert np.shares_memory(spent["dz"], cache.gates_s) == (cell in ("lstm", "gru") and backend == "fast")
+    if cell == "lstm":
+        assert np.shares_memory(spent["dc"], cache.c_s) == (backend == "fast")
+        with pytest.raises(ValueError, match="cache.c: this cache was spent by lstm_backward"):
+            cache.c
     assert cache.spent_by == f"{cell}_backward"
     with pytest.raises(ValueError, match=f"spent by an earlier {cell}_backward.*keep_cache=False.*run the forward"):
         backward(dh, cache, **finals)
     with pytest.raises(ValueError, match="cache.gates: this cache was spent"):
         cache.gates
-    np.testing.assert_array_equal(cache.h, states["h"])
-    if cell == "lstm":
-        np.testing.assert_array_equal(cache.c, states["c"])
+    np.testing.assert_array_equal(cache.h, h_before)
 
 
 @pytest.mark.parametrize("case", CELLS, ids=cell_id)

@@ -470,8 +470,17 @@ class _Cache:
         return self.__dict__.get("_spent_by")
 
     def spend(self, fn: str) -> None:
-        """Mark the cache as spent by the backward ``fn``, which may write over its gate values."""
+        """Mark the cache as spent by the backward ``fn``, which may write over its gate values
+        (and the LSTM's cell states)."""
         object.__setattr__(self, "_spent_by", fn)
+
+    def _check_unspent(self, name: str, what: str) -> None:
+        if self.spent_by:
+            raise ValueError(
+                f"cache.{name}: this cache was spent by {self.spent_by}(..., keep_cache=False), which may write "
+                f"its gradients over the {what}; read cache.{name} before that call, or call it with "
+                f"keep_cache=True (the default)"
+            )
 
     def _bm(self, a: np.ndarray) -> np.ndarray:
         """A stored per-step array as a read-only batch-major ``(B, T, ·)`` view."""
@@ -499,12 +508,7 @@ class _Cache:
     @property
     def gates(self) -> np.ndarray:
         """Post-activation gate values at every step, ``(B, T, G·H)`` in the cell's gate order."""
-        if self.spent_by:
-            raise ValueError(
-                f"cache.gates: this cache was spent by {self.spent_by}(..., keep_cache=False), which may write "
-                f"its gradients over the gate values; read cache.gates before that call, or call it with "
-                f"keep_cache=True (the default)"
-            )
+        self._check_unspent("gates", "gate values")
         return self._bm(self.gates_s)
 
     @property
@@ -969,6 +973,7 @@ class LSTMCache(_Cache):
     @property
     def c(self) -> np.ndarray:
         """Cell state at every step, ``(B, T, H)``."""
+        self._check_unspent("c", "cell states")
         return self._states_bm(self.c_s)
 
 
@@ -1016,11 +1021,13 @@ def lstm_backward(dh, cache, dh_last=None, dc_last=None, *, keep_cache=True):
         dh_last, dc_last: ``(B, H)`` extra gradients of the final h_T and c_T.
         keep_cache: False when the cache is not needed afterwards (a training step; PyTorch's
             ``backward`` frees its saved tensors likewise): the fast kernels then write ``dz`` over
-            the cache's gate values instead of into a new array, and the cache is spent (its
-            ``gates``, and a second backward call with it, raise ValueError; arrays read from
-            ``cache.gates`` before hold ``dz`` afterwards). One ``(4H, T, B)`` array less: peak
-            memory of the large grid row's training step 165.8 → 115.7 MiB (the GRU's, which
-            spends its cache likewise, 137.1 → 99.6). Same-process A/B of the training step
+            the cache's gate values and ``dc`` over its cell states instead of into new arrays,
+            and the cache is spent (its ``gates`` and ``c``, and a second backward call with it,
+            raise ValueError; arrays read from them before hold ``dz`` and ``dc`` afterwards).
+            Two arrays less, ``(4H, T, B)`` and ``(H, T, B)``: peak memory of the large grid
+            row's training step 165.8 → 115.7 MiB with dz over the gates, → 102.9 with dc over
+            c too (the GRU's, whose dz goes over its gates likewise, 137.1 → 99.6). Same-process
+            A/B of the training step
             against the backward before this option (ms, 2-core Zen 4, float32, medians of
             15-101 turns): medium 11.30 → 10.84, long 26.9 → 26.5, wide 83.7 → 82.8, large
             329 → 305; the GRU's 9.35 → 9.23, 23.6 → 23.5, 71.2 → 68.7, 259 → 242.
@@ -1224,9 +1231,10 @@ def _lstm_forward_feature_major(F, a, B, T, I, H, keep_cache, plan):
 
 def _lstm_backward_fast(dh, cache, dh_last, dc_last, T, B, H, keep_cache):
     F = _fast()
-    dz = _empty((4 * H, T, B), cache.dtype) if keep_cache else cache.gates_s  # see lstm_cell_backward
-    dz_arg = dz if keep_cache else None  # the kernels' sign for "in place over the gates"
-    dc = _empty((H, T, B), cache.dtype)
+    # spending the cache: dz over the gate values, dc over c_1 … c_T (see lstm_cell_backward)
+    dz = _empty((4 * H, T, B), cache.dtype) if keep_cache else cache.gates_s
+    dc = _empty((H, T, B), cache.dtype) if keep_cache else cache.c_s[:, 1:]
+    dz_arg, dc_arg = (dz, dc) if keep_cache else (None, None)  # None: the kernels' sign for "in place"
     row = _workspace("lstm_backward_row", (B,), cache.dtype)
     use_dh = dh is not None
     dh_bm = np.ascontiguousarray(dh) if use_dh else dz  # as the loops read it; dz: a placeholder never read
@@ -1235,9 +1243,9 @@ def _lstm_backward_fast(dh, cache, dh_last, dc_last, T, B, H, keep_cache):
     plan = _loop_plan(T, B, H, 4, cache.dtype)
     Wp, dxp = _dx_in_loop(cache.W, plan, T)
     if not _compiled_loop(F.lstm_backward_loop, T, B, H, 4, cache.dtype, dh_bm, use_dh, U, _packed_rows(U), gates, c,
-                          dh_rec, dc_next, dz_arg, dc, row, Wp, dxp, plan=plan):
+                          dh_rec, dc_next, dz_arg, dc_arg, row, Wp, dxp, plan=plan):
         for t in range(T - 1, -1, -1):
-            F.lstm_step_backward(dh_bm, t, use_dh, dh_rec, gates, c, dc_next, dz_arg, dc, row)
+            F.lstm_step_backward(dh_bm, t, use_dh, dh_rec, gates, c, dc_next, dz_arg, dc_arg, row)
             np.matmul(U, dz[:, t], out=dh_rec)  # (1) dh_{t-1} = dz_t Uᵀ
     dx, dW, dU, db = _fm_weight_grads(cache.xh_s, cache.W, dz, T, dxp if Wp.shape[0] else None)
     return {

@@ -537,6 +537,15 @@ def _dz_array(dz, gates):
 
 
 @nb.njit(**_INLINE)
+def _dc_array(dc, c):
+    """``(array, s)``: the LSTM backward writes dc_t into slot ``t + s`` of ``array``: ``(dc, 0)``,
+    or ``(c, 1)`` when ``dc`` is None, over c_t, which the cell reads first (as :func:`_dz_array`)."""
+    if dc is None:
+        return c, 1
+    return dc, 0
+
+
+@nb.njit(**_INLINE)
 def lstm_cell_backward(dh_rec, gates, t, c, dc_next, dz, dc, row, b0, b1):
     """Backward of :func:`lstm_cell_forward`, stages in reverse.
 
@@ -544,16 +553,18 @@ def lstm_cell_backward(dh_rec, gates, t, c, dc_next, dz, dc, row, b0, b1):
     exit dL/dc_{t-1} through step t. Writes ``dz[:, t]`` (dL/dz_t) and ``dc[:, t]`` (total dL/dc_t).
     c holds c_{t-1} in slot t and c_t in slot t + 1. ``row``: a scratch row of B values.
 
-    ``dz`` None: dz_t is written over the gate values of ``gates[:, t]`` (a cache the backward
-    may spend, ``keep_cache=False``), in cache lines it has just read, instead of into a fresh
-    array: one array of 4H·T·B values less to hold and to fetch for writing. No gate value is read
-    after its gradient is written, so the passes are the same either way. In place, the kernels
-    index one array (:func:`_dz_array`): two arguments pointing at the same memory would leave
-    LLVM to check at run time whether they overlap, which they then do, and the loops would run
-    scalar. Same-process A/B of the training step:
-    see ``bptt.functional.lstm_backward``.
+    ``dz`` and ``dc`` None (a cache the backward may spend, ``keep_cache=False``): dz_t is written
+    over the gate values of ``gates[:, t]`` and dc_t over c_t in slot t + 1 of c, in cache lines
+    the step has just read, instead of into fresh arrays: two arrays of 4H·T·B and H·T·B values
+    less to hold and to fetch for writing. No value is read after its gradient is written over
+    it (c_t only through tanh(c_t), read first), so the passes are the same either way. In place,
+    the kernels index one array for both (:func:`_dz_array`, :func:`_dc_array`): two arguments
+    pointing at the same memory would leave LLVM to check at run time whether they overlap, which
+    they then do, and the loops would run scalar. Same-process A/B of the training step: see
+    ``bptt.functional.lstm_backward``.
     """
     out = _dz_array(dz, gates)
+    dcs, s = _dc_array(dc, c)
     u0, u1 = _columns(b0, b1)
     H, B = dh_rec.shape
     for j in range(H):
@@ -562,24 +573,24 @@ def lstm_cell_backward(dh_rec, gates, t, c, dc_next, dz, dc, row, b0, b1):
             row[b] = tanh_(c[j, t + 1, b])
         for b in range(u0, u1):
             tc = row[b]
-            dc[j, t, b] = dc_next[j, b] + dh_rec[j, b] * gates[3 * H + j, t, b] * (1 - tc * tc)
+            dcs[j, t + s, b] = dc_next[j, b] + dh_rec[j, b] * gates[3 * H + j, t, b] * (1 - tc * tc)
         for b in range(u0, u1):  # (2) through o = σ(z_o)
             o = gates[3 * H + j, t, b]
             out[3 * H + j, t, b] = dh_rec[j, b] * row[b] * o * (1 - o)
         # (3) c_t = f ⊙ c_{t-1} + i ⊙ g, then (2) through i, f, g
         for b in range(u0, u1):  # before f's gradient is written
-            dc_next[j, b] = dc[j, t, b] * gates[H + j, t, b]
+            dc_next[j, b] = dcs[j, t + s, b] * gates[H + j, t, b]
         for b in range(u0, u1):
             f = gates[H + j, t, b]
-            out[H + j, t, b] = dc[j, t, b] * c[j, t, b] * f * (1 - f)
+            out[H + j, t, b] = dcs[j, t + s, b] * c[j, t, b] * f * (1 - f)
         for b in range(u0, u1):
             row[b] = gates[j, t, b]
         for b in range(u0, u1):
             i = row[b]
-            out[j, t, b] = dc[j, t, b] * gates[2 * H + j, t, b] * i * (1 - i)
+            out[j, t, b] = dcs[j, t + s, b] * gates[2 * H + j, t, b] * i * (1 - i)
         for b in range(u0, u1):
             g = gates[2 * H + j, t, b]
-            out[2 * H + j, t, b] = dc[j, t, b] * row[b] * (1 - g * g)
+            out[2 * H + j, t, b] = dcs[j, t + s, b] * row[b] * (1 - g * g)
         # (1) is the caller's: dh_{t-1} = dz_t Uᵀ, and the weight GEMMs after the loop
 
 
@@ -682,9 +693,9 @@ def lstm_backward_loop(blas, own, dh, use_dh, U, Up, gates, c, dh_rec, dc_next, 
     """The whole backward loop; ``dh_rec``/``dc_next`` hold the final-state gradients on entry and
     dh0/dc0 on exit. With ``Wp`` (W's rows padded to a multiple of the tile's, ``(Ip, 4H)``; else
     an empty array) each step also writes ``dx_t = Wp dz_t`` into slot t of ``dx (Ip, T, B)``,
-    while dz_t is in cache. ``dz`` None: dz is written over ``gates`` (see
-    :func:`lstm_cell_backward`). ``row``: a scratch row of B values (each thread uses its own
-    columns of it)."""
+    while dz_t is in cache. ``dz`` and ``dc`` None: dz is written over ``gates`` and dc over c
+    (see :func:`lstm_cell_backward`). ``row``: a scratch row of B values (each thread uses its
+    own columns of it)."""
     out = _dz_array(dz, gates)
     H, B = dh_rec.shape
     dh_rec3 = dh_rec.reshape((H, 1, B))
