@@ -38,6 +38,8 @@ def check_records(data: dict, with_torch: bool) -> None:
         assert r["repeats"] >= 3 and r["warmup"] >= 3
         assert r["bptt_ms"] > 0 and r["floor_ms"] > 0 and r["floor_over_bptt"] > 0
         assert r["flops"] == bench.flops(r["cell"], r["row"], r["mode"])
+        sides = ("bptt", "torch") if with_torch else ("bptt",)
+        assert r["spread"] == pytest.approx(max([1.0] + [r[f"{k}_p75_ms"] / r[f"{k}_p25_ms"] for k in sides]))
         if with_torch:
             assert r["torch_ms"] > 0
             assert r["torch_over_bptt"] == pytest.approx(r["torch_ms"] / r["bptt_ms"])
@@ -161,6 +163,73 @@ def test_bptt_inference_drops_the_cache_when_the_kernel_can(monkeypatch):
     inference, _ = bench._bptt_calls("rnn", p)
     h = bench._first(inference())  # without the keyword: the plain call
     assert seen[-1] == "plain" and h.shape == (64, 5, 10)
+
+
+def test_bptt_train_spends_the_cache_when_the_backward_can(monkeypatch):
+    """The training step passes ``keep_cache=False`` exactly when ``<cell>_backward`` accepts it
+    (like PyTorch's backward, which frees its saved tensors)."""
+    import bptt.functional as F
+
+    seen = []
+    original = F.rnn_backward
+
+    def rnn_backward(dh, cache, dh_last=None, keep_cache=True):
+        seen.append(keep_cache)
+        return original(dh, cache, dh_last=dh_last, keep_cache=keep_cache)
+
+    def plain(dh, cache, dh_last=None):
+        seen.append("plain")
+        return original(dh, cache, dh_last=dh_last)
+
+    p = bench.make_problem("rnn", "tmva-test")
+    for fn in (rnn_backward, plain):
+        monkeypatch.setattr(F, "rnn_backward", fn)
+        _, train = bench._bptt_calls("rnn", p)
+        assert train()["dW"].shape == p["W"].shape
+    assert seen == [False, "plain"]
+
+
+def test_spread_is_the_largest_p75_over_p25():
+    steady, two_groups = [1.0] * 8, [1.0] * 4 + [2.0] * 4  # p25 1.0, p75 2.0
+    assert bench._spread([steady]) == 1.0
+    assert bench._spread([steady, two_groups]) == bench._spread([two_groups, steady]) == 2.0
+
+
+class _Quiet:
+    """A load meter that sees no other process (the tests control the load by hand)."""
+
+    def __init__(self, loads=None):
+        self.loads = loads
+
+    def other_cores(self):
+        return self.loads.pop(0) if self.loads else 0.0
+
+
+@pytest.mark.parametrize("results,loads,retries,kept,attempts", [
+    ([2.0, 1.1], [], 2, 1.1, 2),  # unsteady, then steady: measured again, the steady one kept
+    ([1.1, 2.0], [], 2, 1.1, 1),  # steady at once: one attempt
+    ([1.9, 1.5, 1.7], [], 2, 1.5, 3),  # never steady: every attempt, the least spread kept
+    ([1.0, 1.6], [1.0, 0.0], 1, 1.6, 2),  # busy but steady ranks below quiet but unsteady
+])
+def test_steadiest_retries_unsteady_and_busy_measurements(monkeypatch, results, loads, retries, kept, attempts):
+    monkeypatch.setattr(bench, "RETRY_PAUSE", 0.0)
+    meter = _Quiet(list(loads))
+    monkeypatch.setattr(bench, "_LoadMeter", lambda: meter)
+    pending = list(results)
+    best, _, n = bench._steadiest(lambda: pending.pop(0), retries, spread=lambda r: r)
+    assert (best, n) == (kept, attempts)
+
+
+def test_measure_keeps_the_steadiest_attempt(monkeypatch):
+    """A measurement whose repeats fell into two groups is taken again; the record is the steady
+    attempt's, with its spread and the number of attempts."""
+    monkeypatch.setattr(bench, "RETRY_PAUSE", 0.0)
+    monkeypatch.setattr(bench, "_LoadMeter", lambda: _Quiet())
+    two_groups, steady = [1e-3] * 4 + [2e-3] * 4, [1.5e-3] * 8
+    attempts = [([two_groups], 2, 8), ([steady], 2, 8)]
+    monkeypatch.setattr(bench, "_interleaved", lambda funcs, repeats, budget: attempts.pop(0))
+    r = bench._measure("rnn", bench.ROWS["tmva-test"], "train", lambda: None, None, None, 8, 0.0, 1e9, retries=2)
+    assert (r["attempts"], r["spread"], r["bptt_ms"]) == (2, 1.0, pytest.approx(1.5))
 
 
 def test_importing_bench_does_not_import_torch():
