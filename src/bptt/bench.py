@@ -33,9 +33,10 @@ Three guards against a distorted comparison on a small machine:
 * A virtual machine also slows down for phases of seconds that no process inside it accounts
   for (neighbours on the host: both libraries' repeats of the large rows fell into two groups,
   22 and 40 ms, and a median of 20 repeats landed in either). A measurement whose repeats spread
-  more than :data:`SPREAD_MAX` (p75 / p25, of either library; ``spread`` in the record) is
-  therefore repeated as a busy one is, and the steadiest attempt kept; attempts are chosen by
-  their spread alone, never by the libraries' ratio.
+  more than :data:`SPREAD_MAX` (p75 / p25, of either library, over fewer than
+  :data:`SPREAD_REPEATS` repeats; ``spread`` in the record) is therefore repeated as a busy one
+  is, and the steadiest attempt kept; attempts are chosen by their spread, never by the
+  libraries' ratio.
 
 Peak memory is the resident-memory growth of one training step of the ``large`` row, measured for
 bptt and for PyTorch each in a fresh subprocess.
@@ -313,9 +314,12 @@ class _LoadMeter:
 #: Other processes using more than this many cores during a measurement get it flagged (and retried).
 BUSY_CORES = 0.25
 RETRY_PAUSE = 2.0  # seconds to wait before measuring again on a busy machine
-#: A measurement whose repeats spread more than this, p75 / p25 of either library, is retried as a
-#: busy one is (steady rows here: 1.02-1.15; in slow phases of the host: up to 1.8).
+#: A measurement of fewer than :data:`SPREAD_REPEATS` repeats whose repeats spread more than this,
+#: p75 / p25 of either library, is retried as a busy one is (steady rows here: 1.02-1.15; in slow
+#: phases of the host: up to 1.8). Calls short enough for more repeats spread by jitter of their
+#: own (tens of µs: 1.3-1.9), which their medians of hundreds of repeats absorb.
 SPREAD_MAX = 1.25
+SPREAD_REPEATS = 100
 
 
 def _spread(times: list[list[float]]) -> float:
@@ -327,14 +331,21 @@ def _spread(times: list[list[float]]) -> float:
     return out
 
 
+def _phase_spread(result) -> float:
+    """:func:`_spread` of an :func:`_interleaved` result of fewer than :data:`SPREAD_REPEATS`
+    repeats, else 1 (see :data:`SPREAD_MAX`)."""
+    times, _, n = result
+    return _spread(times) if n < SPREAD_REPEATS else 1.0
+
+
 def _steadiest(measure: Callable[[], Any], retries: int,
                 spread: Callable[[Any], float] | None = None) -> tuple[Any, float | None, int]:
     """Run ``measure``; while other processes kept the machine busy (or ``spread`` of the result
     exceeds :data:`SPREAD_MAX`), retry up to ``retries`` times.
 
-    Returns the result of the best attempt (not busy before busy, steady before unsteady, then
-    the least CPU used by other processes and the smallest spread), that attempt's load (in
-    cores, None where it cannot be read) and the number of attempts made.
+    Returns the result of the best attempt (not busy before busy; among busy ones the least CPU
+    used by other processes; then the smallest spread), that attempt's load (in cores, None
+    where it cannot be read) and the number of attempts made.
     """
     best = None
     attempts = 0
@@ -345,7 +356,7 @@ def _steadiest(measure: Callable[[], Any], retries: int,
         attempts += 1
         busy = other is not None and other > BUSY_CORES
         s = spread(result) if spread is not None else 1.0
-        key = (busy, s > SPREAD_MAX, other or 0.0, s)
+        key = (busy, other if busy else 0.0, s)
         if best is None or key < best[2]:
             best = (result, other, key)
         if not (busy or s > SPREAD_MAX) or attempts > retries:
@@ -439,7 +450,7 @@ def _measure(
         if torch_fn is not None and mode == "inference":  # same weights, same numbers: check once
             rel_diff = _rel_diff(_first(bptt_fn()), _first(torch_fn()).numpy())
         (times, warmup, n), other, attempts = _steadiest(lambda: _interleaved(funcs, repeats, budget), retries,
-                                                          spread=lambda result: _spread(result[0]))
+                                                         spread=_phase_spread)
     fl = flops(cell, row, mode)
     floor_ms = fl / rate * 1e3
     b = _stats_ms(times[0])
@@ -469,7 +480,7 @@ def _measure(
         "torch_min_ms": t["min"] if t else None,
         "max_rel_diff": rel_diff,
         "other_load_cores": other,
-        "spread": _spread(times),
+        "spread": _phase_spread((times, warmup, n)),
         "attempts": attempts,
     }
 
