@@ -28,7 +28,7 @@ from ._threads import single_threaded_if
 from ._validation import NonFiniteError
 from .data.arrays import Standardizer, check_xy, iterate_batches, train_test_split
 from .optim import Optimizer, make_optimizer
-from .regularization import clip_grad_norm, penalty_and_grad
+from .regularization import REGULARIZATIONS, clip_grad_norm, penalty_and_grad
 
 __all__ = ["History", "fit"]
 
@@ -148,6 +148,16 @@ def fit(
         raise ValueError(f"{fn}: clip_norm must be a positive number or None; got {clip_norm!r}")
     if not (isinstance(validation_split, (int, float)) and 0 <= validation_split < 1):
         raise ValueError(f"{fn}: validation_split must be in [0, 1); got {validation_split!r}")
+    if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, (int, np.integer)) or checkpoint_every < 1:
+        raise ValueError(f"{fn}: checkpoint_every must be a positive integer (epochs); got {checkpoint_every!r}")
+    if not (isinstance(min_delta, (int, float, np.integer, np.floating)) and math.isfinite(min_delta) and min_delta >= 0):
+        raise ValueError(f"{fn}: min_delta must be a finite number >= 0 (the improvement that counts); got {min_delta!r}")
+    if (regularization.lower() if isinstance(regularization, str) else regularization) not in REGULARIZATIONS:
+        raise ValueError(f"{fn}: regularization must be one of None, 'L1', 'L2'; got {regularization!r}")
+    if isinstance(weight_decay, bool) or not isinstance(weight_decay, (int, float, np.integer, np.floating)) or not (
+        math.isfinite(weight_decay) and weight_decay >= 0
+    ):
+        raise ValueError(f"{fn}: weight_decay must be a finite number >= 0; got {weight_decay!r}")
     stateful = any(getattr(layer, "stateful", False) for layer in model.layers)
     if stateful and shuffle:
         raise ValueError(
