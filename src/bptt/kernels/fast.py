@@ -38,11 +38,14 @@ Where no BLAS symbol can be called, ``bptt.functional`` runs the step kernels fr
 with one ``np.matmul`` per step instead.
 
 Transcendentals: in float32, tanh is Eigen's rational approximation (accurate to a few float32
-ulps, clamped at ±7.9053 where tanh rounds to ±1) and σ(x) = ½ tanh(x/2) + ½, plain arithmetic
-that LLVM vectorises (Numba has no vector math library). Both are accurate in absolute terms
-(≤ 4 ulps of 1); near saturation, derivatives formed from them (1 − y², y(1 − y)) carry a
-relative error of up to a few 1e-4, like any float32 tanh (PyTorch's: ~4e-5). In float64 they are libm's ``tanh`` and
-``exp``: the float64 path is the verification path.
+ulps, its argument clamped at ±7.9053, where it gives ±(1 − 2.4e-7)), exactly ±1 from |x| = 9.0109
+on, where tanh rounds to ±1, and σ(x) = ½ tanh(x/2) + ½, plain arithmetic that LLVM vectorises
+(Numba has no vector math library). Both are accurate in absolute terms (≤ 4 ulps of 1); near
+saturation, derivatives formed from them (1 − y², y(1 − y)) carry a relative error of up to a few
+1e-4, like any float32 tanh (PyTorch's: ~4e-5), and at saturation they are exactly 0, as the
+reference's: inputs of ~1e4 would otherwise turn derivatives of 2.4e-7 into weight gradients of
+~0.1 where the exact ones are 0 (tests/test_saturation.py). In float64 they are libm's ``tanh``
+and ``exp``: the float64 path is the verification path.
 
 Compiled code is cached on disk (``cache=True``): a new process loads it instead of compiling.
 """
@@ -79,7 +82,10 @@ _A1, _A3, _A5, _A7 = _f32(4.89352455891786e-03), _f32(6.37261928875436e-04), _f3
 _A9, _A11, _A13 = _f32(-8.60467152213735e-11), _f32(2.00018790482477e-13), _f32(-2.76076847742355e-16)
 _B0, _B2, _B4, _B6 = _f32(4.89352518554385e-03), _f32(2.26843463243900e-03), _f32(1.18534705686654e-04), _f32(1.19825839466702e-06)
 _CLAMP = _f32(7.90531110763549805)
-_HALF32 = _f32(0.5)
+#: The smallest float32 whose tanh rounds to 1 (1 − tanh x < 2^-25 from ½ ln(2^26 − 1) = 9.0109133 on):
+#: from here on the float32 tanh is exactly ±1, and σ(x) = ½ tanh(x/2) + ½ exactly 0 or 1 (|x| ≥ 18.02).
+_SATURATED = _f32(9.010913848876953)
+_ONE32, _HALF32 = _f32(1.0), _f32(0.5)
 
 
 def tanh_(x):  # pragma: no cover - replaced by the overload inside compiled code
@@ -95,8 +101,8 @@ def _ol_tanh(x):
     if x == types.float32:
 
         def impl(x):
-            x = max(-_CLAMP, min(_CLAMP, x))
-            x2 = x * x
+            s = max(-_CLAMP, min(_CLAMP, x))
+            x2 = s * s
             p = x2 * _A13 + _A11
             p = x2 * p + _A9
             p = x2 * p + _A7
@@ -106,7 +112,11 @@ def _ol_tanh(x):
             q = x2 * _B6 + _B4
             q = x2 * q + _B2
             q = x2 * q + _B0
-            return x * p / q
+            # exactly ±1 where tanh rounds to ±1 (the approximation stops at ±(1 − 2.4e-7)), by a
+            # mask, not a branch: y + (±1 − y) is exactly ±1 (|y| ≥ ½), and the loops vectorise it
+            # (a vector compare and select) as they did without it
+            y = s * p / q
+            return y + (math.copysign(_ONE32, x) - y) * _f32(abs(x) >= _SATURATED)
 
         return impl
     return lambda x: math.tanh(x)
