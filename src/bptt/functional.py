@@ -4,6 +4,9 @@ Each ``*_forward`` validates its inputs, does the input projection of all time s
 runs the loop over time in a kernel and returns the hidden states with a cache; each
 ``*_backward`` runs the reverse loop and then forms the weight gradients as one GEMM each. All
 arrays are batch-major (``x`` is ``(B, T, I)``); row-vector algebra ``z_t = x_t W + h_{t-1} U + b``.
+Inputs must be finite, and so are the results: one that overflows (NaN or Inf from finite inputs,
+such as a loss gradient of 3e38 in float32) raises :class:`NonFiniteResultError`, a ``ValueError``
+that names the function, the result, the largest input and what to do.
 
 Example (the published worked example, B=1, T=2, I=2, H=1)::
 
@@ -42,6 +45,7 @@ __all__ = [
     "LSTMCache",
     "GRUCache",
     "RNNCache",
+    "NonFiniteResultError",
     "lstm_forward",
     "lstm_backward",
     "gru_forward",
@@ -145,6 +149,74 @@ def _check_backward(fn, cache, cache_type, dh, finals, keep_cache=True):
     if not keep_cache:
         cache.spend(fn)
     return out
+
+
+class NonFiniteResultError(v.NonFiniteError):
+    """A result of a forward or backward call holds NaN or Inf although every input was finite: a
+    value overflowed its dtype inside the computation. A ``ValueError`` (through
+    :class:`bptt._validation.NonFiniteError`, which ``bptt.train.fit`` reports as the network
+    diverging)."""
+
+
+#: The per-step deltas are not checked: a NaN or Inf in ``dz`` reaches ``db``, its sum over the
+#: steps and the batch, and one in the LSTM's ``dc`` reaches ``dz`` (a product with it; Inf · 0 is NaN).
+_UNCHECKED_GRADIENTS = ("dz", "dc")
+
+
+def _finite(a: np.ndarray) -> bool:
+    """Whether ``a`` holds no NaN and no Inf: the compiled check of bptt.kernels.fast (when loaded)
+    for a C- or F-contiguous ``a`` (the batch-major view of a feature-major result is the
+    latter), NumPy's for the others."""
+    if a.flags.f_contiguous and not a.flags.c_contiguous:
+        a = a.T
+    return v._all_finite(a)
+
+
+def _raise_if_overflowed(fn: str, results: dict, inputs: dict) -> None:
+    """Raise :class:`NonFiniteResultError` if one of ``results`` (name → the array, or a tuple of
+    arrays that hold it, such as a state array whose slot 0 is the finite initial state) holds
+    NaN or Inf. Every one of ``inputs`` (name → array or None) was checked finite on the way
+    in, so that is an overflow; the message names the result, the inputs by their largest
+    magnitude and what to do."""
+    for name, arrays in results.items():
+        for a in arrays if isinstance(arrays, tuple) else (arrays,):
+            if not _finite(a):
+                raise NonFiniteResultError(_overflow_message(fn, name, a, inputs))
+
+
+#: What to scale down when the named input is the largest (any other: a parameter).
+_OVERFLOW_REMEDIES = {
+    "x": "standardise the data",
+    "dh": "scale the loss down",
+    "dh_last": "scale the loss down",
+    "dc_last": "scale the loss down",
+    "h0": "the initial state",
+    "c0": "the initial state",
+}
+
+
+def _overflow_message(fn: str, name: str, a: np.ndarray, inputs: dict) -> str:
+    what = "NaN" if np.isnan(a).any() else "Inf"
+    dtype = a.dtype
+    largest = sorted(((float(np.abs(x).max()), k) for k, x in inputs.items() if x is not None), reverse=True)
+    (top, top_name), rest = largest[0], largest[1:4]
+    then = f" (then {', '.join(f'{k} {m:.1e}' for m, k in rest)})" if rest else ""
+    why = _OVERFLOW_REMEDIES.get(top_name, "the parameters may have diverged: lower the learning rate or clip the gradients")
+    remedy = f"scale {top_name} down ({why})" + (" or run in float64" if dtype == np.float32 else "")
+    return (
+        f"{fn}: the result {name} holds {what} although every input is finite: a value overflowed {dtype} "
+        f"(largest finite {np.finfo(dtype).max:.1e}) inside the computation. The largest input is "
+        f"{top_name}: largest |value| {top:.1e}{then}; {remedy}"
+    )
+
+
+def _checked_gradients(fn: str, grads: dict, cache, dh, finals: dict) -> dict:
+    """``grads`` once :func:`_raise_if_overflowed` has checked them (not the per-step deltas, see
+    :data:`_UNCHECKED_GRADIENTS`) against the backward call's inputs: ``dh``, the final-state
+    gradients and what the cache holds of the forward call's inputs."""
+    inputs = {"dh": dh, **finals, "x": cache.x_s, "W": cache.W, "U": cache.U, "h0": cache.h0}
+    _raise_if_overflowed(fn, {k: g for k, g in grads.items() if k not in _UNCHECKED_GRADIENTS}, inputs)
+    return grads
 
 
 def _time_major_or_zeros(dh, cache):
@@ -1007,6 +1079,7 @@ def lstm_forward(x, W, U, b, h0=None, c0=None, *, keep_cache=True, backend=None)
         gates = _input_projection(x_tm, a["W"], a["b"])
         c, tanh_c, h = (np.empty((T, B, H), gates.dtype) for _ in range(3))
         K.lstm_forward_loop(gates, a["U"], a["h0"], a["c0"], c, tanh_c, h)
+        _raise_if_overflowed(fn, {"h": h}, a)
         cache = LSTMCache("tbf", x_tm, a["W"], a["U"], a["h0"], gates, h, a["c0"], c, tanh_c)
         return _readonly(_bm(h)), (cache if keep_cache else None)
     return _lstm_forward_fast(a, B, T, I, H, keep_cache)
@@ -1049,9 +1122,11 @@ def lstm_backward(dh, cache, dh_last=None, dc_last=None, *, keep_cache=True):
         )
         dx, dW, db = _input_projection_backward(cache.x_s, cache.W, dz)
         dU = _recurrent_weight_grad(cache.h0, cache.h_s, dz)
-        return {"dx": dx, "dW": dW, "dU": dU, "db": db, "dh0": dh0, "dc0": dc0, "dz": _bm(dz), "dc": _bm(dc)}
-    with _blas_for(T, B, cache.n_inputs, H, 4):
-        return _lstm_backward_fast(dh, cache, dh_last, dc_last, T, B, H, keep_cache)
+        grads = {"dx": dx, "dW": dW, "dU": dU, "db": db, "dh0": dh0, "dc0": dc0, "dz": _bm(dz), "dc": _bm(dc)}
+    else:
+        with _blas_for(T, B, cache.n_inputs, H, 4):
+            grads = _lstm_backward_fast(dh, cache, dh_last, dc_last, T, B, H, keep_cache)
+    return _checked_gradients("lstm_backward", grads, cache, dh, {"dh_last": dh_last, "dc_last": dc_last, "c0": cache.c0})
 
 
 # ──────────────────────────────────────────────────────────────────────────────────────── GRU
@@ -1091,6 +1166,7 @@ def gru_forward(x, W, U, b, b_u, h0=None, reset_after=True, *, keep_cache=True, 
         gates = np.empty_like(xw)
         aux, h = np.empty((T, B, H), xw.dtype), np.empty((T, B, H), xw.dtype)
         K.gru_forward_loop(xw, a["U"], a["b_u"], a["h0"], reset_after, gates, aux, h)
+        _raise_if_overflowed(fn, {"h": h}, a)
         cache = GRUCache("tbf", x_tm, a["W"], a["U"], a["h0"], gates, h, a["b_u"], reset_after, aux)
         return _readonly(_bm(h)), (cache if keep_cache else None)
     with _blas_for(T, B, I, H, 3):
@@ -1123,9 +1199,11 @@ def gru_backward(dh, cache, dh_last=None, *, keep_cache=True):
             dU[:, : 2 * H] = _recurrent_weight_grad(cache.h0, cache.h_s, dz[:, :, : 2 * H])
             dU[:, 2 * H :] = cache.aux_s.reshape(T * B, H).T @ dz[:, :, 2 * H :].reshape(T * B, H)
             db_u = db.copy()
-        return {"dx": dx, "dW": dW, "dU": dU, "db": db, "db_u": db_u, "dh0": dh0, "dz": _bm(dz)}
-    with _blas_for(T, B, cache.n_inputs, H, 3):
-        return _gru_backward_fast(dh, cache, dh_last, T, B, H, ra, keep_cache)
+        grads = {"dx": dx, "dW": dW, "dU": dU, "db": db, "db_u": db_u, "dh0": dh0, "dz": _bm(dz)}
+    else:
+        with _blas_for(T, B, cache.n_inputs, H, 3):
+            grads = _gru_backward_fast(dh, cache, dh_last, T, B, H, ra, keep_cache)
+    return _checked_gradients("gru_backward", grads, cache, dh, {"dh_last": dh_last, "b_u": cache.b_u})
 
 
 # ──────────────────────────────────────────────────────────────────────────────── simple RNN
@@ -1158,6 +1236,7 @@ def rnn_forward(x, W, U, b, h0=None, activation="tanh", *, keep_cache=True, back
         xw = _input_projection(x_tm, a["W"], a["b"])
         h = np.empty((T, B, H), xw.dtype)
         K.rnn_forward_loop(xw, a["U"], a["h0"], activation, h)
+        _raise_if_overflowed(fn, {"h": h}, a)
         cache = RNNCache("tbf", x_tm, a["W"], a["U"], a["h0"], h, h, activation)
         return _readonly(_bm(h)), (cache if keep_cache else None)
     with _blas_for(T, B, I, H, 1):
@@ -1179,9 +1258,11 @@ def rnn_backward(dh, cache, dh_last=None, *, keep_cache=True):
         dh0 = K.rnn_backward_loop(_time_major_or_zeros(dh, cache), dh_last, cache.U, cache.activation, cache.h_s, dz)
         dx, dW, db = _input_projection_backward(cache.x_s, cache.W, dz)
         dU = _recurrent_weight_grad(cache.h0, cache.h_s, dz)
-        return {"dx": dx, "dW": dW, "dU": dU, "db": db, "dh0": dh0, "dz": _bm(dz)}
-    with _blas_for(T, B, cache.n_inputs, H, 1):
-        return _rnn_backward_fast(dh, cache, dh_last, T, B, H)
+        grads = {"dx": dx, "dW": dW, "dU": dU, "db": db, "dh0": dh0, "dz": _bm(dz)}
+    else:
+        with _blas_for(T, B, cache.n_inputs, H, 1):
+            grads = _rnn_backward_fast(dh, cache, dh_last, T, B, H)
+    return _checked_gradients("rnn_backward", grads, cache, dh, {"dh_last": dh_last})
 
 
 # ─────────────────────────────────────────────── fast-path bodies (see bptt.kernels.fast)
@@ -1200,6 +1281,7 @@ def _lstm_forward_fast(a, B, T, I, H, keep_cache):
             _run_units_split(F.lstm_inference_loop_units, plan.blas, args, cut, H)
         else:
             _compiled_loop(F.lstm_inference_loop, T, B, H, 4, xh.dtype, *args, plan=plan)
+        _raise_if_overflowed("lstm_forward", {"h": (xh[:T], xh[T, I:])}, a)  # the states h_0 … h_T (and x)
         # the loop's products are this path's only BLAS calls, threaded per step by _compiled_loop:
         # no BLAS context for the whole call (setting and restoring the thread count, 2.5 µs)
         return _readonly(_tm_states(xh, I)), None
@@ -1224,6 +1306,7 @@ def _lstm_forward_feature_major(F, a, B, T, I, H, keep_cache, plan):
             np.matmul(A, xh[:, t], out=gates[:, tg])  # (1) the product
             cp, cc = (t, t + 1) if keep_cache else (0, 0)
             F.lstm_step_forward(gates, tg, a["b"], c, cp, cc, h, t)  # (1)-(4) fused
+    _raise_if_overflowed("lstm_forward", {"h": h}, a)  # the states h_0 … h_T
     if not keep_cache:
         return _readonly(_fm(h[:, 1:])), None
     return _readonly(_fm(h[:, 1:])), LSTMCache("ftb", x_fm, a["W"], a["U"], a["h0"], gates, h, a["c0"], c, None, xh)
@@ -1281,6 +1364,7 @@ def _gru_forward_fast(a, B, T, I, H, reset_after, keep_cache):
                 F.gru_step_forward_before_rz(gates, tg, hu, True, bx, bu, aux, h, t)
                 np.matmul(Un_T, aux[:, t], out=hu_n)
                 F.gru_step_forward_before_n(gates, tg, hu, bx, bu, h, t)
+    _raise_if_overflowed("gru_forward", {"h": h}, a)  # the states h_0 … h_T
     if not keep_cache:
         return _readonly(_fm(h[:, 1:])), None
     return _readonly(_fm(h[:, 1:])), GRUCache("ftb", x_fm, a["W"], a["U"], a["h0"], gates, h, a["b_u"], reset_after, aux)
@@ -1339,6 +1423,7 @@ def _rnn_forward_fast(a, B, T, I, H, activation, keep_cache):
         for t in range(T):  # no BLAS callable from compiled code (and k0 is 0, as for the LSTM)
             np.matmul(A, xh[:, t], out=pre[:, 0])
             F.rnn_step_forward(pre, 0, a["b"], code, h, t)
+    _raise_if_overflowed("rnn_forward", {"h": h}, a)  # the states h_0 … h_T
     if not keep_cache:
         return _readonly(_fm(h[:, 1:])), None
     return _readonly(_fm(h[:, 1:])), RNNCache("ftb", x_fm, a["W"], a["U"], a["h0"], h[:, 1:], h, activation, xh)
