@@ -28,7 +28,7 @@ from bptt.io.keras_weights import from_keras, layers_from_keras, read_keras_weig
 from bptt.io.torch_weights import from_torch, load_torch_into, to_torch, torch_state_dict  # noqa: E402
 from bptt.layers import GRU, LSTM, RNN  # noqa: E402
 
-torch = pytest.importorskip("torch")
+import torch  # noqa: E402  (the test extra's PyTorch: a missing install fails, not skips)
 
 # Keras' own NumPy-2 migration warning, raised inside keras for every get_weights()/predict().
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
@@ -201,9 +201,12 @@ def test_torch_errors():
 
 @pytest.fixture(scope="module")
 def keras():
-    keras = pytest.importorskip("keras")
-    if keras.backend.backend() != "torch":  # pragma: no cover - depends on the environment
-        pytest.skip("these tests build Keras models with KERAS_BACKEND=torch")
+    import keras  # the test extra's Keras: a missing install fails, not skips
+
+    assert keras.backend.backend() == "torch", (
+        f"these tests build Keras models on its torch backend; KERAS_BACKEND is {os.environ.get('KERAS_BACKEND')!r}: "
+        f"unset it or set it to torch (this module sets it to torch unless it is set)"
+    )
     return keras
 
 

@@ -17,8 +17,9 @@ import re
 import numpy as np
 import pytest
 
-uproot = pytest.importorskip("uproot")
-ak = pytest.importorskip("awkward")
+# uproot and awkward are dependencies of the package: imported, not skipped when missing
+import awkward as ak  # noqa: E402
+import uproot  # noqa: E402
 
 from bptt.data import make_tutorial_data, read_tmva_root, write_tmva_root, write_tutorial_root  # noqa: E402
 
