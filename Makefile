@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: run test clean
+.PHONY: run test clean mutation mutation-ci
 
 $(VENV)/.base: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,23 @@ run: $(VENV)/.base
 
 test: $(VENV)/.test
 	$(PY) -m pytest -q src tests
+
+# Mutation testing (docs/mutation.md): mutmut on the Python modules outside the compiled kernels.
+# `mutation` runs every module against its own tests (long: see docs/mutation.md for the time) and
+# keeps the results in docs/mutation/results.json; `mutation-ci` runs CI's short fixed subset and
+# fails if a mutant killed in the kept results survives. Both run under nice, $(MUTATION_JOBS) mutants at a time.
+MUTATION_JOBS ?= 2
+
+$(VENV)/.mutation: $(VENV)/.test
+	$(PY) -m pip install --quiet -e '.[mutation]'
+	touch $@
+
+mutation: $(VENV)/.mutation
+	nice -n 10 $(PY) tools/mutation.py run --profile full --jobs $(MUTATION_JOBS) --save docs/mutation/results.json
+
+mutation-ci: $(VENV)/.mutation
+	nice -n 10 $(PY) tools/mutation.py run --profile ci --jobs $(MUTATION_JOBS)
+	$(PY) tools/mutation.py check build/mutation/ci/results.json --baseline docs/mutation/results.json
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .hypothesis
