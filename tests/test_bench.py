@@ -3,6 +3,7 @@ never its timings."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -309,3 +310,11 @@ def test_interleaved_alone_has_no_settling_calls():
     times, warmup, n = timing._interleaved([lambda: calls.append(1)], repeats=5, budget=0)
     assert len(times[0]) == n == 5 and len(calls) == warmup + 5
 
+
+def test_the_library_ships_no_benchmark():
+    """The benchmark lives in benchmarks/ (``make bench``): ``bptt bench`` is argparse's unknown
+    command, and there is no ``bptt.bench`` module."""
+    proc = subprocess.run([sys.executable, "-m", "bptt", "bench"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "invalid choice: 'bench'" in proc.stderr and "Traceback" not in proc.stderr
+    assert importlib.util.find_spec("bptt.bench") is None

@@ -1,4 +1,4 @@
-"""The ``bptt`` command line: ``example``, ``tutorial``, ``train``, ``evaluate``, ``trace``, ``bench``.
+"""The ``bptt`` command line: ``example``, ``tutorial``, ``train``, ``evaluate``, ``trace``.
 
 User mistakes (a missing file, a wrong tree or branch name, a bad option) end with a one-line
 message on stderr and exit code 2, never a traceback.
@@ -185,12 +185,6 @@ def _cmd_trace(args) -> int:
     return 0
 
 
-def _cmd_bench(args) -> int:
-    from . import bench
-
-    return bench.run(args, sys.argv[2:])
-
-
 # ──────────────────────────────────────────────────────────────────────────────── parser
 
 
@@ -281,16 +275,6 @@ def build_parser() -> argparse.ArgumentParser:
     tc.add_argument("--plot", default=None, help="also write the gradient-flow plot to this PNG file")
     _data_options(tc)
     tc.set_defaults(func=_cmd_trace)
-
-    from . import bench
-
-    be = sub.add_parser(
-        "bench",
-        help="kernel benchmark against PyTorch (BENCHMARKS.md)",
-        description="Time bptt.functional against PyTorch on the kernel grid of BENCHMARKS.md.",
-    )
-    bench.add_arguments(be)
-    be.set_defaults(func=_cmd_bench)
     return parser
 
 
