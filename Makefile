@@ -20,6 +20,14 @@ run: $(VENV)/.base
 test: $(VENV)/.test
 	$(PY) -m pytest -q src tests
 
+# Kernel benchmark against PyTorch (BENCHMARKS.md; benchmarks/run.py --help for the options), e.g.
+# make bench BENCH_ARGS="--quick" or BENCH_ARGS="--rows large --json results.json".
+BENCH_ARGS ?=
+
+.PHONY: bench
+bench: $(VENV)/.test
+	$(PY) benchmarks/run.py $(BENCH_ARGS)
+
 # Mutation testing (docs/mutation.md): mutmut on the Python modules outside the compiled kernels.
 # `mutation` runs every module against its own tests (long: see docs/mutation.md for the time) and
 # keeps the results in docs/mutation/results.json; `mutation-ci` runs CI's short fixed subset and
