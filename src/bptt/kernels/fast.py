@@ -170,18 +170,19 @@ def _ol_exponent_bits(a):
 @nb.njit(**_JIT)
 def _has_non_finite(a):
     u, field = _exponent_bits(a)  # the values' bits, the exponent field's mask
-    largest = field - field
-    for k in range(u.size):
-        largest = max(largest, u[k] & field)
-    return largest == field
+    found = False  # an OR of comparisons, which LLVM vectorises in the values' own width (a max
+    for k in range(u.size):  # of u & field was widened to 64 bits: float32 at 28-31 GB/s against 83-98)
+        found |= (u[k] & field) == field
+    return found
 
 
 def all_finite(a: np.ndarray) -> bool:
     """Whether a C-contiguous float32 or float64 array holds no NaN and no Inf: whether the largest
     exponent field of its values is below the all-ones field of those two. Integer operations, so
     ``fastmath`` (which lets LLVM assume every float finite and fold ``isfinite`` to true) cannot
-    change the answer, and they vectorise: µs against ``np.isfinite(a).all()``, float32,
-    (100, 10, 30) 1.8 vs 4.0, (256, 30, 30) 13 vs 23, (30, 40) 0.3 vs 1.6, (40,) 0.24 vs 1.3."""
+    change the answer, and they vectorise: µs against ``np.isfinite(a).all()``, float32, 2-core
+    AVX-512 Xeon, (100, 10, 30) 1.5 vs 3.8, (256, 30, 30) 13.5 vs 21, (30, 40) 0.27 vs 1.0, (40,)
+    0.23 vs 0.82 (a max over the bits widened to 64, before: 3.9, 28.7, 0.40, 0.28)."""
     return not _has_non_finite(a)
 
 
