@@ -164,24 +164,29 @@ _UNCHECKED_GRADIENTS = ("dz", "dc")
 
 
 def _finite(a: np.ndarray) -> bool:
-    """Whether ``a`` holds no NaN and no Inf: the compiled check of bptt.kernels.fast (when loaded)
+    """Whether ``a`` holds no NaN and no Inf: the compiled check of bptt.kernels.fast (once loaded)
     for a C- or F-contiguous ``a`` (the batch-major view of a feature-major result is the
     latter), NumPy's for the others."""
     if a.flags.f_contiguous and not a.flags.c_contiguous:
         a = a.T
-    return v._all_finite(a)
+    if _fast_kernels is not None and a.flags.c_contiguous:
+        return not _fast_kernels._has_non_finite(a)
+    return bool(np.isfinite(a).all())
 
 
 def _raise_if_overflowed(fn: str, results: dict, inputs: dict) -> None:
-    """Raise :class:`NonFiniteResultError` if one of ``results`` (name → the array, or a tuple of
-    arrays that hold it, such as a state array whose slot 0 is the finite initial state) holds
-    NaN or Inf. Every one of ``inputs`` (name → array or None) was checked finite on the way
-    in, so that is an overflow; the message names the result, the inputs by their largest
-    magnitude and what to do."""
-    for name, arrays in results.items():
-        for a in arrays if isinstance(arrays, tuple) else (arrays,):
-            if not _finite(a):
-                raise NonFiniteResultError(_overflow_message(fn, name, a, inputs))
+    """Raise :class:`NonFiniteResultError` if one of ``results`` (name → an array that holds it)
+    holds NaN or Inf. Every one of ``inputs`` (name → array or None) was checked finite on the
+    way in, so that is an overflow; the message names the result, the inputs by their largest
+    magnitude and what to do.
+
+    Of a forward pass, the final state ``h_T`` stands for all the states (:func:`_final_or_all`): a
+    NaN or Inf in h_t reaches every unit of its sequence at step t + 1 (h_t U: NaN · u, ±Inf · 0
+    and Inf − Inf are NaN, ±Inf · u ≠ 0 is ±Inf) and stays non-finite through σ, tanh, identity
+    and the cells' gating; only a ReLU maps −Inf to 0, so the ReLU RNN's states are all checked."""
+    for name, a in results.items():
+        if not _finite(a):
+            raise NonFiniteResultError(_overflow_message(fn, name, a, inputs))
 
 
 #: What to scale down when the named input is the largest (any other: a parameter).
@@ -208,6 +213,15 @@ def _overflow_message(fn: str, name: str, a: np.ndarray, inputs: dict) -> str:
         f"(largest finite {np.finfo(dtype).max:.1e}) inside the computation. The largest input is "
         f"{top_name}: largest |value| {top:.1e}{then}; {remedy}"
     )
+
+
+def _final_or_all(h: np.ndarray, activation: str = "tanh", layout: str = "tbf") -> np.ndarray:
+    """The forward states :func:`_raise_if_overflowed` checks: the final state of ``h``, all of it
+    for a ReLU. ``layout``: ``"tbf"`` the reference's ``(T, B, H)``, ``"ftb"`` the fast path's
+    ``(H, T + 1, B)`` (slot 0 the initial state)."""
+    if activation == "relu":
+        return h
+    return h[-1] if layout == "tbf" else h[:, -1]
 
 
 def _checked_gradients(fn: str, grads: dict, cache, dh, finals: dict) -> dict:
@@ -1079,7 +1093,7 @@ def lstm_forward(x, W, U, b, h0=None, c0=None, *, keep_cache=True, backend=None)
         gates = _input_projection(x_tm, a["W"], a["b"])
         c, tanh_c, h = (np.empty((T, B, H), gates.dtype) for _ in range(3))
         K.lstm_forward_loop(gates, a["U"], a["h0"], a["c0"], c, tanh_c, h)
-        _raise_if_overflowed(fn, {"h": h}, a)
+        _raise_if_overflowed(fn, {"h": _final_or_all(h)}, a)
         cache = LSTMCache("tbf", x_tm, a["W"], a["U"], a["h0"], gates, h, a["c0"], c, tanh_c)
         return _readonly(_bm(h)), (cache if keep_cache else None)
     return _lstm_forward_fast(a, B, T, I, H, keep_cache)
@@ -1166,7 +1180,7 @@ def gru_forward(x, W, U, b, b_u, h0=None, reset_after=True, *, keep_cache=True, 
         gates = np.empty_like(xw)
         aux, h = np.empty((T, B, H), xw.dtype), np.empty((T, B, H), xw.dtype)
         K.gru_forward_loop(xw, a["U"], a["b_u"], a["h0"], reset_after, gates, aux, h)
-        _raise_if_overflowed(fn, {"h": h}, a)
+        _raise_if_overflowed(fn, {"h": _final_or_all(h)}, a)
         cache = GRUCache("tbf", x_tm, a["W"], a["U"], a["h0"], gates, h, a["b_u"], reset_after, aux)
         return _readonly(_bm(h)), (cache if keep_cache else None)
     with _blas_for(T, B, I, H, 3):
@@ -1236,7 +1250,7 @@ def rnn_forward(x, W, U, b, h0=None, activation="tanh", *, keep_cache=True, back
         xw = _input_projection(x_tm, a["W"], a["b"])
         h = np.empty((T, B, H), xw.dtype)
         K.rnn_forward_loop(xw, a["U"], a["h0"], activation, h)
-        _raise_if_overflowed(fn, {"h": h}, a)
+        _raise_if_overflowed(fn, {"h": _final_or_all(h, activation)}, a)
         cache = RNNCache("tbf", x_tm, a["W"], a["U"], a["h0"], h, h, activation)
         return _readonly(_bm(h)), (cache if keep_cache else None)
     with _blas_for(T, B, I, H, 1):
@@ -1281,7 +1295,7 @@ def _lstm_forward_fast(a, B, T, I, H, keep_cache):
             _run_units_split(F.lstm_inference_loop_units, plan.blas, args, cut, H)
         else:
             _compiled_loop(F.lstm_inference_loop, T, B, H, 4, xh.dtype, *args, plan=plan)
-        _raise_if_overflowed("lstm_forward", {"h": (xh[:T], xh[T, I:])}, a)  # the states h_0 … h_T (and x)
+        _raise_if_overflowed("lstm_forward", {"h": xh[T, I:]}, a)  # h_T (see _final_or_all)
         # the loop's products are this path's only BLAS calls, threaded per step by _compiled_loop:
         # no BLAS context for the whole call (setting and restoring the thread count, 2.5 µs)
         return _readonly(_tm_states(xh, I)), None
@@ -1306,7 +1320,7 @@ def _lstm_forward_feature_major(F, a, B, T, I, H, keep_cache, plan):
             np.matmul(A, xh[:, t], out=gates[:, tg])  # (1) the product
             cp, cc = (t, t + 1) if keep_cache else (0, 0)
             F.lstm_step_forward(gates, tg, a["b"], c, cp, cc, h, t)  # (1)-(4) fused
-    _raise_if_overflowed("lstm_forward", {"h": h}, a)  # the states h_0 … h_T
+    _raise_if_overflowed("lstm_forward", {"h": _final_or_all(h, layout="ftb")}, a)
     if not keep_cache:
         return _readonly(_fm(h[:, 1:])), None
     return _readonly(_fm(h[:, 1:])), LSTMCache("ftb", x_fm, a["W"], a["U"], a["h0"], gates, h, a["c0"], c, None, xh)
@@ -1364,7 +1378,7 @@ def _gru_forward_fast(a, B, T, I, H, reset_after, keep_cache):
                 F.gru_step_forward_before_rz(gates, tg, hu, True, bx, bu, aux, h, t)
                 np.matmul(Un_T, aux[:, t], out=hu_n)
                 F.gru_step_forward_before_n(gates, tg, hu, bx, bu, h, t)
-    _raise_if_overflowed("gru_forward", {"h": h}, a)  # the states h_0 … h_T
+    _raise_if_overflowed("gru_forward", {"h": _final_or_all(h, layout="ftb")}, a)
     if not keep_cache:
         return _readonly(_fm(h[:, 1:])), None
     return _readonly(_fm(h[:, 1:])), GRUCache("ftb", x_fm, a["W"], a["U"], a["h0"], gates, h, a["b_u"], reset_after, aux)
@@ -1423,7 +1437,7 @@ def _rnn_forward_fast(a, B, T, I, H, activation, keep_cache):
         for t in range(T):  # no BLAS callable from compiled code (and k0 is 0, as for the LSTM)
             np.matmul(A, xh[:, t], out=pre[:, 0])
             F.rnn_step_forward(pre, 0, a["b"], code, h, t)
-    _raise_if_overflowed("rnn_forward", {"h": h}, a)  # the states h_0 … h_T
+    _raise_if_overflowed("rnn_forward", {"h": _final_or_all(h, activation, "ftb")}, a)
     if not keep_cache:
         return _readonly(_fm(h[:, 1:])), None
     return _readonly(_fm(h[:, 1:])), RNNCache("ftb", x_fm, a["W"], a["U"], a["h0"], h[:, 1:], h, activation, xh)
