@@ -1,0 +1,260 @@
+"""The LSTM's fused kernels: the step pair (forward and backward, the stages (1)–(4) of
+bptt.kernels.reference.lstm in the same order) and the loop drivers. Layout and drivers: see
+bptt.kernels.fast.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+from numba import types
+from numba.extending import overload
+
+from ..sync import publish, wait_for
+from .common import (_INLINE, _JIT, _add_step, _columns, _dx_step, _dz_array, _product, _product_packed, _step_slot,
+                     sigmoid_, tanh_)
+
+#: The fingerprint of the modules compiled into this module's kernels (see bptt.kernels.fingerprint;
+#: ``python -m bptt.kernels.fingerprint`` updates it; tests/test_kernel_cache.py checks it).
+COMPILED_DEPENDENCIES = "94e65feb6f158fd1"
+
+
+# ─────────────────────────────────────────────────────────────────────── step kernels
+
+
+@nb.njit(**_INLINE)
+def lstm_cell_forward(gates, tg, bias, c, cp, cc, h, hr, ht, j0, j1, b0, b1):
+    """One LSTM step for the hidden units ``[j0, j1)``: ``gates[:, tg]`` holds x_t W + h_{t-1} U on
+    entry and the gate values on exit; reads slot ``cp`` of c, writes slot ``cc`` of c and h_t into
+    rows ``hr + j`` of slot ``ht`` of h.
+
+        (1) z_t = x_t W  +  h_{t-1} U  +  b        gates holds the first two terms
+        (2) i, f, o = σ(z_i, z_f, z_o)   g = tanh(z_g)
+        (3) c_t = f ⊙ c_{t-1} + i ⊙ g
+        (4) h_t = o ⊙ tanh(c_t)
+    """
+    u0, u1 = _columns(b0, b1)
+    H, B = c.shape[0], c.shape[2]
+    for j in range(j0, j1):
+        bi, bf, bg, bo = bias[j], bias[H + j], bias[2 * H + j], bias[3 * H + j]
+        for b in range(u0, u1):  # (1), (2)
+            gates[j, tg, b] = sigmoid_(gates[j, tg, b] + bi)
+        for b in range(u0, u1):
+            gates[H + j, tg, b] = sigmoid_(gates[H + j, tg, b] + bf)
+        for b in range(u0, u1):
+            gates[2 * H + j, tg, b] = tanh_(gates[2 * H + j, tg, b] + bg)
+        for b in range(u0, u1):
+            gates[3 * H + j, tg, b] = sigmoid_(gates[3 * H + j, tg, b] + bo)
+        for b in range(u0, u1):  # (3)
+            c[j, cc, b] = gates[H + j, tg, b] * c[j, cp, b] + gates[j, tg, b] * gates[2 * H + j, tg, b]
+        for b in range(u0, u1):  # (4)
+            h[hr + j, ht, b] = gates[3 * H + j, tg, b] * tanh_(c[j, cc, b])
+
+
+@nb.njit(**_INLINE)
+def _dc_array(dc, c):
+    """``(array, s)``: the LSTM backward writes dc_t into slot ``t + s`` of ``array``: ``(dc, 0)``,
+    or ``(c, 1)`` when ``dc`` is None, over c_t, which the cell reads first (as :func:`.common._dz_array`)."""
+    if dc is None:
+        return c, 1
+    return dc, 0
+
+
+@nb.njit(**_INLINE)
+def lstm_cell_backward(dh_rec, gates, t, c, dc_next, dz, dc, row, b0, b1):
+    """Backward of :func:`lstm_cell_forward`, stages in reverse.
+
+    ``dh_rec``: on entry the total dL/dh_t; ``dc_next``: on entry dL/dc_t through step t+1, on
+    exit dL/dc_{t-1} through step t. Writes ``dz[:, t]`` (dL/dz_t) and ``dc[:, t]`` (total dL/dc_t).
+    c holds c_{t-1} in slot t and c_t in slot t + 1. ``row``: a scratch row of B values.
+
+    ``dz`` and ``dc`` None (a cache the backward may spend, ``keep_cache=False``): dz_t is written
+    over the gate values of ``gates[:, t]`` and dc_t over c_t in slot t + 1 of c, in cache lines
+    the step has just read, instead of into fresh arrays: two arrays of 4H·T·B and H·T·B values
+    less to hold and to fetch for writing. No value is read after its gradient is written over
+    it (c_t only through tanh(c_t), read first), so the passes are the same either way. In place,
+    the kernels index one array for both (:func:`.common._dz_array`, :func:`_dc_array`): two arguments
+    pointing at the same memory would leave LLVM to check at run time whether they overlap, which
+    they then do, and the loops would run scalar. Same-process A/B of the training step: see
+    ``bptt.functional.lstm_backward``.
+    """
+    out = _dz_array(dz, gates)
+    dcs, s = _dc_array(dc, c)
+    u0, u1 = _columns(b0, b1)
+    H, B = dh_rec.shape
+    for j in range(H):
+        # (4) h_t = o ⊙ tanh(c_t):  do = dh ⊙ tanh(c_t),  dc_t += dh ⊙ o ⊙ (1 − tanh²(c_t))
+        for b in range(u0, u1):
+            row[b] = tanh_(c[j, t + 1, b])
+        for b in range(u0, u1):
+            tc = row[b]
+            dcs[j, t + s, b] = dc_next[j, b] + dh_rec[j, b] * gates[3 * H + j, t, b] * (1 - tc * tc)
+        for b in range(u0, u1):  # (2) through o = σ(z_o)
+            o = gates[3 * H + j, t, b]
+            out[3 * H + j, t, b] = dh_rec[j, b] * row[b] * o * (1 - o)
+        # (3) c_t = f ⊙ c_{t-1} + i ⊙ g, then (2) through i, f, g
+        for b in range(u0, u1):  # before f's gradient is written
+            dc_next[j, b] = dcs[j, t + s, b] * gates[H + j, t, b]
+        for b in range(u0, u1):
+            f = gates[H + j, t, b]
+            out[H + j, t, b] = dcs[j, t + s, b] * c[j, t, b] * f * (1 - f)
+        for b in range(u0, u1):
+            row[b] = gates[j, t, b]
+        for b in range(u0, u1):
+            i = row[b]
+            out[j, t, b] = dcs[j, t + s, b] * gates[2 * H + j, t, b] * i * (1 - i)
+        for b in range(u0, u1):
+            g = gates[2 * H + j, t, b]
+            out[2 * H + j, t, b] = dcs[j, t + s, b] * row[b] * (1 - g * g)
+        # (1) is the caller's: dh_{t-1} = dz_t Uᵀ, and the weight GEMMs after the loop
+
+
+def _is_float32(a):  # pragma: no cover - replaced by the overload inside compiled code
+    return a.dtype == np.float32
+
+
+@overload(_is_float32, inline="always")
+def _ol_is_float32(a):
+    result = a.dtype == types.float32
+    return lambda a: result
+
+
+@nb.njit(**_INLINE)
+def lstm_cell_forward_inference(gates, tg, bias, c, h, hr, ht, j0, j1, b0, b1):
+    """:func:`lstm_cell_forward` when nothing is kept for a backward pass, in float32: stages
+    (2)-(4) in one pass over the batch, the gate values in registers only (``gates[:, tg]`` is read,
+    not written), c_t over c_{t-1} in the one slot of ``c``. Same-process A/B of the whole loop
+    against the staged passes: medium 2.16 → 1.97 ms, long 6.14 → 5.68, wide 18.4 → 17.4, large
+    79.9 → 75.0; the small rows unchanged. (With its stores, one pass was slower: 3.5x on the
+    tutorial row, where LLVM no longer vectorised it.) Not for float64, the verification path:
+    there the inference forward gives the bits of the cached one, while fastmath contracts this
+    expression differently (float32: within a few ulps of it). Hidden units ``[j0, j1)``."""
+    u0, u1 = _columns(b0, b1)
+    H = c.shape[0]
+    for j in range(j0, j1):
+        bi, bf, bg, bo = bias[j], bias[H + j], bias[2 * H + j], bias[3 * H + j]
+        for b in range(u0, u1):
+            i = sigmoid_(gates[j, tg, b] + bi)
+            f = sigmoid_(gates[H + j, tg, b] + bf)
+            g = tanh_(gates[2 * H + j, tg, b] + bg)
+            o = sigmoid_(gates[3 * H + j, tg, b] + bo)
+            c_t = f * c[j, 0, b] + i * g
+            c[j, 0, b] = c_t
+            h[hr + j, ht, b] = o * tanh_(c_t)
+
+
+# ─────────────────────────────────────────────────────────────────────── loop drivers
+
+
+@nb.njit(**_JIT)
+def lstm_forward_loop(blas, own, A, k0, xh, gates, bias, c, h, keep, b0, b1):
+    """The whole forward loop. ``xh (I + H, T + 1, B)`` holds the stacked inputs and states of
+    ``bptt.functional._fm_stacked`` and ``h`` is its state rows (slot 0 the initial state); ``c``
+    is ``(H, T + 1, B)`` like h when ``keep``, else (inference) one ``(H, 1, B)`` slot updated in
+    place. Step t's product (1) is ``A @ xh[k0:, t]``:
+
+    * ``k0`` 0, ``A = [W; U]ᵀ (4H, I + H)``: the whole ``z_t − b = [W; U]ᵀ [x_t; h_{t-1}]``, written
+      into the step's slot of ``gates``: ``(4H, T, B)``, or one ``(4H, 1, B)`` slot for inference;
+    * ``k0`` I, ``A = Uᵀ``: the recurrent part only, added to ``gates (4H, T, B)``, which holds x W
+      of all steps on entry (the input projection as one product before the loop).
+
+    ``gates`` holds the gate values on exit when it has a slot per step."""
+    H = h.shape[0]
+    for t in range(h.shape[1] - 1):
+        tg = _step_slot(gates, h, t)
+        _product(blas, own, A, 0, 0, 4 * H, A.shape[1], xh, k0, t, gates, 0, tg, 1.0 if k0 else 0.0, b0, b1)
+        if keep:
+            lstm_cell_forward(gates, tg, bias, c, t, t + 1, h, 0, t + 1, 0, H, b0, b1)
+        elif _is_float32(gates):
+            lstm_cell_forward_inference(gates, tg, bias, c, h, 0, t + 1, 0, H, b0, b1)
+        else:
+            lstm_cell_forward(gates, tg, bias, c, 0, 0, h, 0, t + 1, 0, H, b0, b1)
+
+
+@nb.njit(**_JIT)
+def lstm_backward_loop(blas, own, dh, use_dh, U, Up, gates, c, dh_rec, dc_next, dz, dc, row, Wp, dx, b0, b1):
+    """The whole backward loop; ``dh_rec``/``dc_next`` hold the final-state gradients on entry and
+    dh0/dc0 on exit. With ``Wp`` (W's rows padded to a multiple of the tile's, ``(Ip, 4H)``; else
+    an empty array) each step also writes ``dx_t = Wp dz_t`` into slot t of ``dx (Ip, T, B)``,
+    while dz_t is in cache. ``dz`` and ``dc`` None: dz is written over ``gates`` and dc over c
+    (see :func:`lstm_cell_backward`). ``row``: a scratch row of B values (each thread uses its
+    own columns of it)."""
+    out = _dz_array(dz, gates)
+    H, B = dh_rec.shape
+    dh_rec3 = dh_rec.reshape((H, 1, B))
+    for t in range(gates.shape[1] - 1, -1, -1):
+        if use_dh:
+            _add_step(dh_rec, dh, t, b0, b1)
+        lstm_cell_backward(dh_rec, gates, t, c, dc_next, dz, dc, row, b0, b1)
+        _product_packed(blas, own, U, Up, 0, 0, H, 4 * H, out, 0, t, dh_rec3, 0, 0, 0.0, b0, b1)  # (1) dh_{t-1} = dz_t Uᵀ
+        _dx_step(blas, own, Wp, out, t, dx, b0, b1)
+
+
+@nb.njit(**_JIT)
+def lstm_inference_loop(blas, own, A, xh, gates, bias, c, b0, b1):
+    """The forward loop of inference over a **time-major** ``xh (T + 1, I + H, B)`` (see
+    ``bptt.functional._tm_stacked``): step t's product ``[W; U]ᵀ [x_t; h_{t-1}]`` reads the
+    contiguous block ``xh[t]`` and writes the one ``(4H, 1, B)`` slot of ``gates``; the cell writes
+    h_t into rows ``[I, I + H)`` of ``xh[t + 1]``, c_t over c_{t-1} in the one ``(H, 1, B)`` slot of c."""
+    S, K, B = xh.shape
+    H = c.shape[0]
+    for t in range(S - 1):
+        _product(blas, own, A, 0, 0, 4 * H, K, xh[t].reshape((K, 1, B)), 0, 0, gates, 0, 0, 0.0, b0, b1)
+        nxt = xh[t + 1].reshape((K, 1, B))
+        if _is_float32(gates):
+            lstm_cell_forward_inference(gates, 0, bias, c, nxt, K - H, 0, 0, H, b0, b1)
+        else:
+            lstm_cell_forward(gates, 0, bias, c, 0, 0, nxt, K - H, 0, 0, H, b0, b1)
+
+
+@nb.njit(**_INLINE)
+def _unit_rows_product(blas, own, A, G, H, j0, j1, X, t, out, to, B):
+    """The rows of the hidden units ``[j0, j1)`` in each of the G gate blocks of
+    ``out[:, to] = A @ X[:, t]``, over the whole batch."""
+    for q in range(G):
+        _product(blas, own, A, q * H + j0, 0, j1 - j0, A.shape[1], X, 0, t, out, q * H + j0, to, 0.0, 0, B)
+
+
+@nb.njit(**_JIT)
+def lstm_inference_loop_units(blas, own, A, xh, gates, bias, c, flags, p, j0, j1):
+    """:func:`lstm_inference_loop` (float32) as thread ``p`` of two that split the hidden units:
+    this one computes units ``[j0, j1)``, the rows ``[q·H + j0, q·H + j1)`` of every gate q, over
+    the whole batch. Before step t's product, which reads all of h_{t-1}, it waits until the other
+    thread has finished t steps (``flags``, bptt.kernels.sync)."""
+    S, K, B = xh.shape
+    H = c.shape[0]
+    for t in range(S - 1):
+        wait_for(flags, 1 - p, t)
+        X = xh[t].reshape((K, 1, B))
+        _unit_rows_product(blas, own, A, 4, H, j0, j1, X, 0, gates, 0, B)
+        lstm_cell_forward_inference(gates, 0, bias, c, xh[t + 1].reshape((K, 1, B)), K - H, 0, j0, j1, 0, B)
+        publish(flags, p, t + 1)
+
+
+@nb.njit(**_JIT)
+def lstm_forward_loop_units(blas, own, A, xh, gates, bias, c, h, flags, p, j0, j1):
+    """:func:`lstm_forward_loop` with a slot per step (the cached forward, ``k0`` 0) as thread ``p``
+    of two that split the hidden units, as :func:`lstm_inference_loop_units` does."""
+    H, B = h.shape[0], h.shape[2]
+    for t in range(h.shape[1] - 1):
+        wait_for(flags, 1 - p, t)
+        _unit_rows_product(blas, own, A, 4, H, j0, j1, xh, t, gates, t, B)
+        lstm_cell_forward(gates, t, bias, c, t, t + 1, h, 0, t + 1, j0, j1, 0, B)
+        publish(flags, p, t + 1)
+
+
+# ────────────────────────────────────────────────────────── steps for the Python loop
+# One step over the whole batch each: bptt.functional's loop with one np.matmul per step, where
+# no BLAS symbol can be called from compiled code.
+
+
+@nb.njit(**_JIT)
+def lstm_step_forward(gates, tg, bias, c, cp, cc, h, t):
+    lstm_cell_forward(gates, tg, bias, c, cp, cc, h, 0, t + 1, 0, h.shape[0], 0, h.shape[2])
+
+
+@nb.njit(**_JIT)
+def lstm_step_backward(dh, t, use_dh, dh_rec, gates, c, dc_next, dz, dc, row):
+    if use_dh:
+        _add_step(dh_rec, dh, t, 0, dh_rec.shape[1])
+    lstm_cell_backward(dh_rec, gates, t, c, dc_next, dz, dc, row, 0, dh_rec.shape[1])
