@@ -2,7 +2,7 @@
 where that aligns its rows: at least ALIGN_MIN_BYTES, rows a whole number of cache lines.
 
 malloc aligns to 16 bytes only; a row's part of 16 float32 columns then spans two cache lines
-(bptt.functional._empty). These tests check the allocations themselves, many times over, since a
+(bptt._arrays._empty). These tests check the allocations themselves, many times over, since a
 16-byte-aligned allocation lands on a 64-byte boundary one time in four by chance.
 """
 
@@ -13,6 +13,8 @@ import pytest
 from problems import CELLS, cell_id, make_problem
 
 from bptt import functional as F
+from bptt.settings import settings
+from bptt.functional import _arrays, _plan
 
 REPEATS = 6
 CACHE_LINE = 64
@@ -28,9 +30,9 @@ def aligned(a: np.ndarray) -> bool:
 )
 def test_empty_is_a_writable_array_of_the_shape_aligned_where_that_aligns_its_rows(shape, dtype):
     itemsize = np.dtype(dtype).itemsize
-    rows_align = shape[-1] * itemsize % CACHE_LINE == 0 and np.prod(shape) * itemsize >= F.ALIGN_MIN_BYTES
+    rows_align = shape[-1] * itemsize % CACHE_LINE == 0 and np.prod(shape) * itemsize >= settings.align_min_bytes
     for _ in range(REPEATS):
-        a = F._empty(shape, dtype)
+        a = _arrays._empty(shape, dtype)
         assert a.shape == shape and a.dtype == np.dtype(dtype)
         assert a.flags.c_contiguous and a.flags.writeable
         assert aligned(a) or not rows_align
@@ -40,7 +42,7 @@ def test_empty_is_a_writable_array_of_the_shape_aligned_where_that_aligns_its_ro
 
 def test_the_threshold_is_one_that_the_grid_passes():
     """The medium row's per-step arrays (float32, B = 256, H = 64, T = 30: dc 1.9 MiB) are above it."""
-    assert F.ALIGN_MIN_BYTES <= 64 * 30 * 256 * 4
+    assert settings.align_min_bytes <= 64 * 30 * 256 * 4
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -51,15 +53,15 @@ def test_the_helpers_return_aligned_arrays(dtype):
     h0 = rng.normal(size=(B, H)).astype(dtype)
     W = np.ones((I, 4 * H), np.float32)
     for _ in range(REPEATS):
-        big = F.SCRATCH_BYTES // np.dtype(dtype).itemsize + 1  # from the scratch pool
-        made = (F._fm_stacked(x, h0, T), F._tm_stacked(x, h0, T), F._states_ext(h0, T), F._state_in(h0.repeat(64, 1)),
-                F._scratch("test-small", (H, T, B), dtype), F._scratch("test-big", (big,), dtype))
+        big = settings.scratch_bytes // np.dtype(dtype).itemsize + 1  # from the scratch pool
+        made = (_arrays._fm_stacked(x, h0, T), _arrays._tm_stacked(x, h0, T), _arrays._states_ext(h0, T), _arrays._state_in(h0.repeat(64, 1)),
+                _arrays._scratch("test-small", (H, T, B), dtype), _arrays._scratch("test-big", (big,), dtype))
         assert all(aligned(a) for a in made)
-        F._workspaces.pool = {}  # new workspaces each time: aligned whatever their size
-        assert all(aligned(F._workspace(f"test{n}", (3, 1, n), dtype)) for n in range(1, 13))
+        _arrays._workspaces.pool = {}  # new workspaces each time: aligned whatever their size
+        assert all(aligned(_arrays._workspace(f"test{n}", (3, 1, n), dtype)) for n in range(1, 13))
     # the backward loop's dx on the micro-kernel (float32, loop parts a multiple of 32 columns)
-    if F._own_kernel_on():
-        Wp, dx = F._dx_in_loop(W, F._LoopPlan(32, 0, 0, 2), 600)
+    if _plan._own_kernel_on():
+        Wp, dx = _arrays._dx_in_loop(W, _plan._LoopPlan(32, 0, 0, 2), 600)
         assert Wp.shape[0] and aligned(dx)
 
 

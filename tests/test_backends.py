@@ -12,6 +12,8 @@ import pytest
 from problems import CELLS, cell_id, make_problem, rel
 
 from bptt import functional as F
+from bptt.settings import OwnKernel, from_environment, settings
+from bptt.functional import _arrays
 
 # (B, T, I, H); the last two suit bptt's own float32 micro-kernel (B a multiple of 32, G·H and H of 8)
 SHAPES = [(1, 1, 1, 1), (1, 4, 3, 1), (3, 1, 2, 5), (5, 7, 3, 6), (8, 40, 5, 12), (32, 6, 5, 16), (64, 3, 4, 8)]
@@ -27,11 +29,11 @@ def driver(request, monkeypatch):
     boundary (B ≥ 16 in float64, 32 in float32), with the micro-kernel and BLAS
     (``two-threads``) or the hand-written product (``two-threads-small``)."""
     small = request.param in ("small", "two-threads-small")
-    monkeypatch.setattr(F, "SMALL_STEP_FMAS", 1 << 40 if small else -1)
-    monkeypatch.setenv("BPTT_OWN_KERNEL", "1" if request.param in ("own", "two-threads") else "0")
-    monkeypatch.setenv("BPTT_LOOP_THREADS", "2" if request.param.startswith("two-threads") else "1")
+    monkeypatch.setattr(settings, "small_step_fmas", 1 << 40 if small else -1)
+    monkeypatch.setattr(settings, "own_kernel", OwnKernel.ALL if request.param in ("own", "two-threads") else OwnKernel.OFF)
+    monkeypatch.setattr(settings, "loop_threads", 2 if request.param.startswith("two-threads") else 1)
     if request.param == "numpy-loop":
-        monkeypatch.setenv("BPTT_BLAS_CALL", "0")
+        monkeypatch.setattr(settings, "blas_call", False)
     elif request.param in ("blas", "own", "two-threads"):
         from bptt.kernels.blas import gemm_address
 
@@ -139,12 +141,12 @@ DOT_PRODUCTS = {"lstm": 1, "rnn": 1, "gru-reset_after=True": 3, "gru-reset_after
 def test_weight_gradients_on_dot_tiles(case, shape, threads, monkeypatch):
     """Every weight-gradient product on bptt's dot tiles (its size threshold set to 0), on one and
     two threads: float32 within 1e-5 of the float64 reference, dx and the bias gradients too."""
-    monkeypatch.setattr(F, "DOT_TILES_MIN_FLOPS", 0)
-    monkeypatch.setenv("BPTT_OWN_KERNEL", "1")
-    monkeypatch.setenv("BPTT_LOOP_THREADS", threads)
+    monkeypatch.setattr(settings, "dot_tiles_min_flops", 0)
+    monkeypatch.setattr(settings, "own_kernel", OwnKernel.ALL)
+    monkeypatch.setattr(settings, "loop_threads", int(threads))
     calls = []
-    dot_product = F._dot_product
-    monkeypatch.setattr(F, "_dot_product", lambda *a, **k: calls.append(a[0].shape) or dot_product(*a, **k))
+    dot_product = _arrays._dot_product
+    monkeypatch.setattr(_arrays, "_dot_product", lambda *a, **k: calls.append(a[0].shape) or dot_product(*a, **k))
     _, g_r, _, g_f, _ = float32_and_reference(case, shape, seed=7, dh_seed=8)
     assert len(calls) == DOT_PRODUCTS[cell_id(case).split("-activation")[0]], calls
     for k in g_r:
@@ -166,14 +168,13 @@ def test_backend_errors_and_environment(monkeypatch):
     p = make_problem("lstm", 2, 3, 2, 4)
     with pytest.raises(ValueError, match=r"lstm_forward: backend must be one of 'fast', 'reference'; got 'gpu'"):
         F.lstm_forward(**p, backend="gpu")
-    monkeypatch.setenv("BPTT_BACKEND", "reference")
+    monkeypatch.setattr(settings, "backend", "reference")
     assert F.default_backend() == "reference"
     assert F.lstm_forward(**p)[1].layout == "tbf"
-    monkeypatch.setenv("BPTT_BACKEND", "fast")
+    monkeypatch.setattr(settings, "backend", "fast")
     assert F.lstm_forward(**p)[1].layout == "ftb"
-    monkeypatch.setenv("BPTT_BACKEND", "cuda")
-    with pytest.raises(ValueError, match=r"BPTT_BACKEND: the environment variable BPTT_BACKEND must be one of 'fast', 'reference'; got 'cuda'"):
-        F.lstm_forward(**p)
+    with pytest.raises(ValueError, match=r"the environment variable BPTT_BACKEND must be one of fast, reference; got 'cuda'"):
+        from_environment({"BPTT_BACKEND": "cuda"})
 
 
 def test_float32_tanh_and_sigmoid_approximations():

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from bptt.kernels.blas import gemm, gemm_address, gemm_symbol
+from bptt.settings import settings
 
 
 @nb.njit(cache=False)
@@ -36,7 +37,7 @@ def test_gemm_by_address_matches_numpy_on_offset_blocks(dtype, beta):
 
 
 def test_bptt_blas_call_0_turns_the_call_off(monkeypatch):
-    monkeypatch.setenv("BPTT_BLAS_CALL", "0")
+    monkeypatch.setattr(settings, "blas_call", False)
     assert gemm_address(np.float32) == 0
 
 

@@ -5,7 +5,7 @@ bptt.functional plans each call (``_loop_plan``, ``_units_split``, ``_time_major
 runs each on a fixed list of shapes. Here hypothesis draws the sizes (with the constraints a
 driver needs to be chosen at all: multiples of the micro-kernel's tiles, batches that can be cut),
 the cell, the dtype, whether ``dh`` is given, and whether the backward spends its cache, and
-forces the driver the way those tests do (module constants and ``BPTT_*`` variables). Each example
+forces the driver the way those tests do (through bptt.settings). Each example
 asserts first that the plan is the driver named, then that every output agrees with the
 reference backend: float64 within 1e-10 (normwise relative), float32 within 1e-5 of the float64
 reference on the same (rounded) values elementwise, with an absolute floor of 1e-5 of the
@@ -23,31 +23,33 @@ from problems import CELLS, GATES, make_problem, rel
 from bptt import _threads, functional as F
 from bptt.kernels.blas import gemm_address
 from bptt.kernels.microkernel import MR, NC, can_tile
+from bptt.functional import _plan
+from bptt.settings import OwnKernel, override
 
-#: (environment, module constants) that force each driver, as tests/test_backends.py,
+#: The settings (bptt.settings) that force each driver, as tests/test_backends.py,
 #: test_loop_threads.py and test_microkernel.py force them.
 DRIVERS = {
     # as a user gets it: nothing forced
-    "default": ({}, {}),
+    "default": {},
     # the hand-written product per step after the input projection of all steps, which in float32
     # runs on the micro-kernel's tiles and the hand-written product for the rows and columns left over
-    "projection": ({"BPTT_LOOP_THREADS": "1"}, {"SMALL_STEP_FMAS": 1 << 40}),
+    "projection": {"loop_threads": 1, "small_step_fmas": 1 << 40},
     # the compiled loop with the hand-written product
-    "small": ({"BPTT_OWN_KERNEL": "0", "BPTT_LOOP_THREADS": "1"}, {"SMALL_STEP_FMAS": 1 << 40}),
+    "small": {"own_kernel": OwnKernel.OFF, "loop_threads": 1, "small_step_fmas": 1 << 40},
     # the compiled loop calling NumPy's BLAS per step
-    "blas": ({"BPTT_OWN_KERNEL": "0", "BPTT_LOOP_THREADS": "1"}, {"SMALL_STEP_FMAS": -1}),
-    # bptt's micro-kernel per step (mode 2), dx in the backward loop, the dot tiles for the weight
-    # gradients (from any size) and the micro-kernel's input projection
-    "micro-kernel": ({"BPTT_OWN_KERNEL": "1", "BPTT_LOOP_THREADS": "1"}, {"SMALL_STEP_FMAS": -1, "DOT_TILES_MIN_FLOPS": 0}),
-    # the hand-written loop's size with the micro-kernel taking the products (blas 0, own 2)
-    "small-micro-kernel": ({"BPTT_OWN_KERNEL": "1", "BPTT_LOOP_THREADS": "1"}, {"SMALL_STEP_FMAS": 1 << 40}),
+    "blas": {"own_kernel": OwnKernel.OFF, "loop_threads": 1, "small_step_fmas": -1},
+    # bptt's micro-kernel per step (OwnKernel.ALL), dx in the backward loop, the dot tiles for the
+    # weight gradients (from any size) and the micro-kernel's input projection
+    "micro-kernel": {"own_kernel": OwnKernel.ALL, "loop_threads": 1, "small_step_fmas": -1, "dot_tiles_min_flops": 0},
+    # the hand-written loop's size with the micro-kernel taking the products (blas 0, own ALL)
+    "small-micro-kernel": {"own_kernel": OwnKernel.ALL, "loop_threads": 1, "small_step_fmas": 1 << 40},
     # the Python loop with np.matmul: no BLAS symbol callable from compiled code
-    "numpy-loop": ({"BPTT_BLAS_CALL": "0", "BPTT_LOOP_THREADS": "1"}, {"SMALL_STEP_FMAS": -1}),
+    "numpy-loop": {"blas_call": False, "loop_threads": 1, "small_step_fmas": -1},
     # two threads, each over a part of the batch (BLAS or the hand-written product per part), the
     # input projection and the dot tiles on two threads too
-    "two-threads": ({"BPTT_OWN_KERNEL": "0", "BPTT_LOOP_THREADS": "2"}, {"PROJECTION_TWO_THREADS_FLOPS": 0}),
+    "two-threads": {"own_kernel": OwnKernel.OFF, "loop_threads": 2, "projection_two_threads_flops": 0},
     # two threads, each over half of the hidden units, meeting after every step (micro-kernel)
-    "units-split": ({"BPTT_OWN_KERNEL": "1", "BPTT_LOOP_THREADS": "2"}, {"SMALL_STEP_FMAS": -1, "DOT_TILES_MIN_FLOPS": 0}),
+    "units-split": {"own_kernel": OwnKernel.ALL, "loop_threads": 2, "small_step_fmas": -1, "dot_tiles_min_flops": 0},
 }
 
 
@@ -82,7 +84,7 @@ def problems(draw, driver):
 def assert_plan(driver, cell, dtype, B, T, I, H):
     """The plan is the driver named (so that a forcing that stopped working fails, not passes)."""
     G = GATES[cell]
-    plan = F._loop_plan(T, B, H, G, dtype)
+    plan = _plan._loop_plan(T, B, H, G, dtype)
     if driver in ("blas", "micro-kernel", "two-threads", "units-split"):
         assert gemm_address(np.dtype(dtype)), "NumPy's BLAS has no cblas GEMM bptt can call: no BLAS driver to test"
     if driver in ("two-threads", "units-split"):
@@ -90,7 +92,7 @@ def assert_plan(driver, cell, dtype, B, T, I, H):
     if driver == "default":
         assert plan.blas is not None or not gemm_address(np.dtype(dtype))
     elif driver == "projection":
-        assert plan.blas == 0 and plan.split == 0 and not F._projection_in_loop(plan, I, H, G)
+        assert plan.blas == 0 and plan.split == 0 and not _plan._projection_in_loop(plan, I, H, G)
     elif driver == "small":
         assert (plan.blas, plan.own, plan.split) == (0, 0, 0)
     elif driver == "blas":
@@ -105,7 +107,7 @@ def assert_plan(driver, cell, dtype, B, T, I, H):
     elif driver == "two-threads":
         assert 0 < plan.split < B
     elif driver == "units-split":
-        assert 0 < F._units_split(T, B, H, G, dtype, plan) < H
+        assert 0 < _plan._units_split(T, B, H, G, dtype, plan) < H
 
 
 #: The float32 comparison's absolute floor beyond 1e-5 of the array's largest value: the problems'
@@ -126,7 +128,7 @@ def close(actual, expected, dtype, what):
 
 def run_against_reference(driver, problem, data):
     cell, options, dtype, (B, T, I, H) = problem
-    env, constants = DRIVERS[driver]
+    forced = DRIVERS[driver]
     # the float64 reference runs on the same values as the fast path (float32: rounded first)
     p = {k: a.astype(dtype) for k, a in make_problem(cell, B, T, I, H, seed=data.draw(st.integers(0, 2**16), label="seed"),
                                                       activation=options.get("activation", "tanh")).items()}
@@ -140,11 +142,7 @@ def run_against_reference(driver, problem, data):
 
     h_ref, cache_ref = forward(**p64, **options, backend="reference")
     g_ref = backward(dh64, cache_ref, **finals64)
-    with pytest.MonkeyPatch.context() as mp:
-        for name, value in env.items():
-            mp.setenv(name, value)
-        for name, value in constants.items():
-            mp.setattr(F, name, value)
+    with override(**forced):
         assert_plan(driver, cell, dtype, B, T, I, H)
         h_inf, none = forward(**p, **options, backend="fast", keep_cache=False)
         h, cache = forward(**p, **options, backend="fast")

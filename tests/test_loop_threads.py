@@ -17,12 +17,14 @@ from threadpoolctl import threadpool_limits
 
 from bptt import _threads, functional as F
 from bptt.kernels.microkernel import WIDE
+from bptt.settings import OwnKernel, settings
+from bptt.functional import _arrays, _plan
 
 
 @pytest.fixture
 def loop_threads(monkeypatch):
-    def set_to(n: str):
-        monkeypatch.setenv("BPTT_LOOP_THREADS", n)
+    def set_to(n: int | None):
+        monkeypatch.setattr(settings, "loop_threads", n)
 
     return set_to
 
@@ -46,25 +48,25 @@ def loop_threads(monkeypatch):
     ],
 )
 def test_where_the_batch_is_cut(loop_threads, monkeypatch, T, B, H, G, dtype, expected):
-    loop_threads("")
-    monkeypatch.delenv("BPTT_OWN_KERNEL", raising=False)
+    loop_threads(None)
+    monkeypatch.setattr(settings, "own_kernel", OwnKernel.AUTO)
     if _threads.blas_max_threads() < 2:
         pytest.skip("NumPy's BLAS runs one thread on this machine: loops never split")
-    assert F._loop_split(T, B, H, G, dtype) == expected
+    assert _plan._loop_split(T, B, H, G, dtype) == expected
 
 
 def test_one_thread_when_asked_or_when_blas_is_limited_to_one(loop_threads, monkeypatch):
     medium = (30, 256, 64, 4, np.float32)
-    loop_threads("1")
-    assert F._loop_split(*medium) == 0
-    loop_threads("")
-    monkeypatch.delenv("BPTT_OWN_KERNEL", raising=False)
+    loop_threads(1)
+    assert _plan._loop_split(*medium) == 0
+    loop_threads(None)
+    monkeypatch.setattr(settings, "own_kernel", OwnKernel.AUTO)
     with threadpool_limits(1, user_api="blas"):  # the user's limit on NumPy's BLAS holds for bptt's threads too
-        assert F._loop_split(*medium) == 0
-    loop_threads("2")  # forced: even tiny loops split, wherever a 64-byte boundary allows
+        assert _plan._loop_split(*medium) == 0
+    loop_threads(2)  # forced: even tiny loops split, wherever a 64-byte boundary allows
     if _threads.blas_max_threads() >= 2:
-        assert F._loop_split(2, 16, 3, 1, np.float64) == 8
-        assert F._loop_split(2, 8, 3, 1, np.float64) == 0
+        assert _plan._loop_split(2, 16, 3, 1, np.float64) == 8
+        assert _plan._loop_split(2, 8, 3, 1, np.float64) == 0
 
 
 @pytest.mark.parametrize(
@@ -82,17 +84,17 @@ def test_one_thread_when_asked_or_when_blas_is_limited_to_one(loop_threads, monk
     ],
 )
 def test_where_the_units_are_cut(loop_threads, monkeypatch, T, B, H, G, dtype, expected):
-    loop_threads("")
-    monkeypatch.delenv("BPTT_OWN_KERNEL", raising=False)
-    monkeypatch.delenv("BPTT_UNITS_SPLIT", raising=False)
+    loop_threads(None)
+    monkeypatch.setattr(settings, "own_kernel", OwnKernel.AUTO)
+    monkeypatch.setattr(settings, "units_split", True)
     if _threads.blas_max_threads() < 2:
         pytest.skip("NumPy's BLAS runs one thread on this machine: loops never split")
-    assert F._units_split(T, B, H, G, dtype) == (expected if WIDE else 0)
-    loop_threads("1")
-    assert F._units_split(T, B, H, G, dtype) == 0
-    loop_threads("")
-    monkeypatch.setenv("BPTT_UNITS_SPLIT", "0")
-    assert F._units_split(T, B, H, G, dtype) == 0
+    assert _plan._units_split(T, B, H, G, dtype) == (expected if WIDE else 0)
+    loop_threads(1)
+    assert _plan._units_split(T, B, H, G, dtype) == 0
+    loop_threads(None)
+    monkeypatch.setattr(settings, "units_split", False)
+    assert _plan._units_split(T, B, H, G, dtype) == 0
 
 
 @pytest.mark.parametrize("B, H, cut", [(32, 24, 16), (64, 16, 8), (32, 56, 32)])
@@ -104,21 +106,21 @@ def test_split_by_units_gives_the_one_thread_results(loop_threads, monkeypatch, 
     and the same gradients from the cache. (The reset-before GRU never splits by units: its n
     block's product needs r ⊙ h_{t-1} of every unit.)"""
     cell, options = case
-    monkeypatch.setenv("BPTT_OWN_KERNEL", "1")
-    monkeypatch.delenv("BPTT_UNITS_SPLIT", raising=False)
+    monkeypatch.setattr(settings, "own_kernel", OwnKernel.ALL)
+    monkeypatch.setattr(settings, "units_split", True)
     forward, backward = getattr(F, f"{cell}_forward"), getattr(F, f"{cell}_backward")
     T, I = 13, 5
     p64 = make_problem(cell, B, T, I, H, seed=B + H, memory=True)
     p32 = {k: a.astype(np.float32) for k, a in p64.items()}
     dh = np.random.default_rng(B).normal(size=(B, T, H)).astype(np.float32)
-    loop_threads("1")
+    loop_threads(1)
     one_inf, _ = forward(**p32, **options, keep_cache=False)
     one, one_cache = forward(**p32, **options)
     one_grads = backward(dh, one_cache)
-    loop_threads("2")
+    loop_threads(2)
     if _threads.blas_max_threads() < 2:
         pytest.skip("NumPy's BLAS runs one thread on this machine: loops never split")
-    assert F._units_split(T, B, H, GATES[cell], np.float32) == cut
+    assert _plan._units_split(T, B, H, GATES[cell], np.float32) == cut
     two_inf, none = forward(**p32, **options, keep_cache=False)
     two, two_cache = forward(**p32, **options)
     reference, _ = forward(**{k: a.astype(np.float64) for k, a in p32.items()}, **options, backend="reference")
@@ -126,7 +128,7 @@ def test_split_by_units_gives_the_one_thread_results(loop_threads, monkeypatch, 
     assert rel(two_inf, one_inf) <= 1e-6 and rel(two, one) <= 1e-6
     assert rel(two_inf, reference) <= 1e-5 and rel(two, reference) <= 1e-5
     assert rel(two_cache.gates, one_cache.gates) <= 1e-6
-    loop_threads("1")  # the backward on one thread: the caches alone differ
+    loop_threads(1)  # the backward on one thread: the caches alone differ
     two_grads = backward(dh, two_cache)
     for k in one_grads:
         assert rel(two_grads[k], one_grads[k]) <= 1e-5, k
@@ -137,14 +139,14 @@ def test_loops_split_by_units_called_from_several_threads_at_once(loop_threads, 
     caller's half waits for its worker half behind the others' and every result is still right."""
     import threading
 
-    monkeypatch.setenv("BPTT_OWN_KERNEL", "1")
-    monkeypatch.delenv("BPTT_UNITS_SPLIT", raising=False)
-    loop_threads("2")
+    monkeypatch.setattr(settings, "own_kernel", OwnKernel.ALL)
+    monkeypatch.setattr(settings, "units_split", True)
+    loop_threads(2)
     if _threads.blas_max_threads() < 2:
         pytest.skip("NumPy's BLAS runs one thread on this machine: loops never split")
     B, T, I, H = 32, 40, 5, 24
     problems = [{k: a.astype(np.float32) for k, a in make_problem("lstm", B, T, I, H, seed=s).items()} for s in range(4)]
-    assert F._units_split(T, B, H, 4, np.float32) == 16
+    assert _plan._units_split(T, B, H, 4, np.float32) == 16
     expected = [F.lstm_forward(**p, keep_cache=False)[0] for p in problems]
     got = [None] * len(problems)
 
@@ -221,10 +223,10 @@ def test_two_threads_give_the_one_thread_results(loop_threads, case, dtype, B, H
     finals = {"dh_last": rng.normal(size=(B, H)).astype(dtype)}
     if cell == "lstm":
         finals["dc_last"] = rng.normal(size=(B, H)).astype(dtype)
-    loop_threads("1")
+    loop_threads(1)
     one = run_all(cell, options, problem, dh, finals)
-    loop_threads("2")
-    assert F._loop_split(T, B, H, GATES[cell], dtype) in (16, 48, 64) or _threads.blas_max_threads() < 2
+    loop_threads(2)
+    assert _plan._loop_split(T, B, H, GATES[cell], dtype) in (16, 48, 64) or _threads.blas_max_threads() < 2
     two = run_all(cell, options, problem, dh, finals)
     assert set(one) == set(two)
     tol = 1e-12 if dtype == np.float64 else 1e-6
@@ -263,7 +265,7 @@ def _lstm_problem():
 @pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="no fork on this platform")
 def test_a_forked_child_runs_two_thread_loops(loop_threads):
     """The parent's worker thread does not exist in a forked child; the child starts its own."""
-    loop_threads("2")
+    loop_threads(2)
     expected = F.lstm_forward(*_lstm_problem(), keep_cache=False)[0]  # the parent's worker is now running
     ctx = multiprocessing.get_context("fork")
     queue = ctx.Queue()
@@ -290,34 +292,34 @@ def test_a_forked_child_runs_two_thread_loops(loop_threads):
         (128, 9, 150, 48, np.float32, True),
     ],
 )
-@pytest.mark.parametrize("own", ["", "0"])
+@pytest.mark.parametrize("own", [OwnKernel.AUTO, OwnKernel.OFF])
 def test_input_projection_of_all_steps(monkeypatch, I, T, B, G_H, dtype, two_threads, own):
     """``Wᵀ X`` for all steps at once, by the micro-kernel (on two threads for large products;
     here forced by a zero threshold) or by BLAS; within float32 rounding of the float64 product."""
-    monkeypatch.setenv("BPTT_OWN_KERNEL", own)
-    monkeypatch.setattr(F, "PROJECTION_TWO_THREADS_FLOPS", 0 if two_threads else 1e30)
+    monkeypatch.setattr(settings, "own_kernel", own)
+    monkeypatch.setattr(settings, "projection_two_threads_flops", 0 if two_threads else 1e30)
     rng = np.random.default_rng(I + T + B)
     x_fm = rng.normal(size=(I, T, B)).astype(dtype)
     W = rng.normal(size=(I, G_H)).astype(dtype)
-    out = F._fm_input_projection(x_fm, W, G_H)
+    out = _arrays._fm_input_projection(x_fm, W, G_H)
     expected = np.einsum("ig,itb->gtb", W.astype(np.float64), x_fm.astype(np.float64))
     assert out.shape == (G_H, T, B) and out.dtype == dtype
     assert rel(out, expected) <= (1e-12 if dtype == np.float64 else 1e-6)
 
 
 @pytest.mark.parametrize("I, T, B, G_H, two_threads", [(30, 10, 100, 40, False), (128, 9, 150, 48, True), (5, 7, 37, 16, True)])
-@pytest.mark.parametrize("own", ["", "0"])
+@pytest.mark.parametrize("own", [OwnKernel.AUTO, OwnKernel.OFF])
 def test_input_projection_of_the_first_steps_of_a_stacked_array(monkeypatch, I, T, B, G_H, two_threads, own):
     """The LSTM and RNN keep x in the first rows of one (I + H, T + 1, B) array with the states
-    (functional._fm_stacked): the projection reads slots 0 … T-1 of rows T + 1 slots long, never
+    (_arrays._fm_stacked): the projection reads slots 0 … T-1 of rows T + 1 slots long, never
     slot T (NaN here), and writes an output whose rows are T slots long."""
-    monkeypatch.setenv("BPTT_OWN_KERNEL", own)
-    monkeypatch.setattr(F, "PROJECTION_TWO_THREADS_FLOPS", 0 if two_threads else 1e30)
+    monkeypatch.setattr(settings, "own_kernel", own)
+    monkeypatch.setattr(settings, "projection_two_threads_flops", 0 if two_threads else 1e30)
     rng = np.random.default_rng(I + T + B)
     x_slots = rng.normal(size=(I, T + 1, B)).astype(np.float32)
     x_slots[:, T] = np.nan
     W = rng.normal(size=(I, G_H)).astype(np.float32)
-    out = F._fm_input_projection(x_slots, W, G_H, T)
+    out = _arrays._fm_input_projection(x_slots, W, G_H, T)
     expected = np.einsum("ig,itb->gtb", W.astype(np.float64), x_slots[:, :T].astype(np.float64))
     assert out.shape == (G_H, T, B)
     assert rel(out, expected) <= 1e-6
@@ -331,22 +333,22 @@ def test_dx_computed_in_the_backward_loop(monkeypatch, case, B, I, H, expected):
     zeros to a multiple of 8), the LSTM's and the GRU's backward loops compute dx_t = W dz_t at
     each step; that gives the dx of the GEMM after the loop, and the other gradients unchanged."""
     cell, options = case
-    monkeypatch.setenv("BPTT_OWN_KERNEL", "1")
-    monkeypatch.setenv("BPTT_LOOP_THREADS", "1")
-    monkeypatch.delenv("BPTT_DX_IN_LOOP", raising=False)
+    monkeypatch.setattr(settings, "own_kernel", OwnKernel.ALL)
+    monkeypatch.setattr(settings, "loop_threads", 1)
+    monkeypatch.setattr(settings, "dx_in_loop", True)
     T = 11
     p = {k: a.astype(np.float32) for k, a in make_problem(cell, B, T, I, H, seed=I + H).items()}
     if not WIDE:
         expected = 0 if B % 16 else expected  # the narrow CPU's 4 x 16 tile
     if GATES[cell] * H % 8 and H % 8:
         expected = 0  # the GRU with H = 10: 30 rows, no tile of 8 rows: the micro-kernel stays out
-    Wp, dx = F._dx_in_loop(p["W"], F._loop_plan(T, B, H, GATES[cell], np.float32), T)
+    Wp, dx = _arrays._dx_in_loop(p["W"], _plan._loop_plan(T, B, H, GATES[cell], np.float32), T)
     assert Wp.shape[0] == expected and (expected == 0 or (dx.shape == (expected, T, B) and np.all(Wp[I:] == 0)))
     dh = np.random.default_rng(0).normal(size=(B, T, H)).astype(np.float32)
     finals = {"dh_last": dh[:, 0], "dc_last": dh[:, 1]} if cell == "lstm" else {"dh_last": dh[:, 0]}
     fwd, bwd = getattr(F, f"{cell}_forward"), getattr(F, f"{cell}_backward")
     in_loop = bwd(dh, fwd(**p, **options)[1], **finals)
-    monkeypatch.setenv("BPTT_DX_IN_LOOP", "0")
+    monkeypatch.setattr(settings, "dx_in_loop", False)
     after = bwd(dh, fwd(**p, **options)[1], **finals)
     p64 = {k: a.astype(np.float64) for k, a in p.items()}
     reference = bwd(dh.astype(np.float64), fwd(**p64, **options, backend="reference")[1],

@@ -7,6 +7,8 @@ import pytest
 
 from bptt.kernels import microkernel
 from bptt.kernels.microkernel import product2d
+from bptt.settings import settings
+from bptt.functional import _arrays
 
 # The tiles follow the CPU: 8 x 32 and 16 x 16 with AVX-512, 4 x 16 without (see the module).
 assert microkernel.TILES == (((8, 32), (16, 16)) if microkernel.WIDE else ((4, 16),))
@@ -161,12 +163,12 @@ def test_nt_product_writes_only_its_rows(M, N, K):
 def test_dot_product_on_one_and_two_threads(M, N, K, threads, monkeypatch):
     from bptt import functional as F
 
-    monkeypatch.setenv("BPTT_LOOP_THREADS", threads)
+    monkeypatch.setattr(settings, "loop_threads", int(threads))
     rng = np.random.default_rng(N)
     A = rng.normal(size=(M, K + 16)).astype(np.float32)[:, :K]
     B = rng.normal(size=(N, K)).astype(np.float32)
-    assert np.all(np.abs(F._dot_product(A, B) - _nt_expected(A, B)) <= _nt_bound(A, B) + 1e-30)
-    product, sums = F._dot_product(A, B, sums=True)
+    assert np.all(np.abs(_arrays._dot_product(A, B) - _nt_expected(A, B)) <= _nt_bound(A, B) + 1e-30)
+    product, sums = _arrays._dot_product(A, B, sums=True)
     assert np.all(np.abs(product - _nt_expected(A, B)) <= _nt_bound(A, B) + 1e-30)
     bound = 4 * K * np.finfo(np.float32).eps * np.abs(B).sum(axis=1)
     assert sums.shape == (N,) and np.all(np.abs(sums - B.astype(np.float64).sum(axis=1)) <= bound + 1e-30)

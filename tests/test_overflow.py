@@ -16,6 +16,7 @@ from problems import CELLS, cell_id, make_problem
 
 from bptt import functional as F
 from bptt._validation import NonFiniteError
+from bptt.settings import settings
 
 BIG = {np.float32: 3e38, np.float64: 1.7e308}
 LARGEST = {np.float32: np.finfo(np.float32).max, np.float64: np.finfo(np.float64).max}
@@ -26,10 +27,10 @@ def fast_driver(request, monkeypatch):
     """The fast path as it chooses, or forced onto each of its drivers as tests/test_backends.py does."""
     if request.param != "default":
         small = request.param == "small"
-        monkeypatch.setattr(F, "SMALL_STEP_FMAS", 1 << 40 if small else -1)
-        monkeypatch.setenv("BPTT_LOOP_THREADS", "2" if request.param == "two-threads" else "1")
+        monkeypatch.setattr(settings, "small_step_fmas", 1 << 40 if small else -1)
+        monkeypatch.setattr(settings, "loop_threads", int("2" if request.param == "two-threads" else "1"))
         if request.param == "numpy-loop":
-            monkeypatch.setenv("BPTT_BLAS_CALL", "0")
+            monkeypatch.setattr(settings, "blas_call", False)
     return request.param
 
 

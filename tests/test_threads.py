@@ -7,6 +7,8 @@ import pytest
 from threadpoolctl import threadpool_info
 
 from bptt import _threads, functional as F
+from bptt.settings import settings
+from bptt.functional import _plan
 
 
 def numpy_blas_threads() -> int:
@@ -30,7 +32,7 @@ def test_functional_restores_threads_after_small_and_large_calls(monkeypatch):
     x = np.random.default_rng(0).normal(size=(4, 3, 2))
     W, U, b = np.ones((2, 8)) * 0.1, np.eye(2, 8) * 0.1, np.zeros(8)
     for threshold in (10**12, 0):  # every call "small", then every call "large"
-        monkeypatch.setattr(F, "SINGLE_THREAD_FLOPS", threshold)
+        monkeypatch.setattr(settings, "single_thread_flops", threshold)
         h, cache = F.lstm_forward(x, W, U, b)
         F.lstm_backward(np.ones_like(h), cache)
         assert numpy_blas_threads() == before
@@ -38,17 +40,17 @@ def test_functional_restores_threads_after_small_and_large_calls(monkeypatch):
 
 @pytest.mark.parametrize("timeout, expected", [(None, 0), ("28", 0), ("18", 0), ("17", 20e6), ("4", 20e6), ("x", 0)])
 def test_gemms_below_20_mflop_run_single_threaded_when_blas_threads_sleep_at_once(monkeypatch, request, timeout, expected):
-    monkeypatch.setattr(F, "SINGLE_THREAD_FLOPS", 0)
+    monkeypatch.setattr(settings, "single_thread_flops", 0)
     if timeout is None:
         monkeypatch.delenv("OPENBLAS_THREAD_TIMEOUT", raising=False)
     else:
         monkeypatch.setenv("OPENBLAS_THREAD_TIMEOUT", timeout)
-    F._threads_sleep_at_once.cache_clear()  # read once per process, like OpenBLAS
-    request.addfinalizer(F._threads_sleep_at_once.cache_clear)  # so later tests read the real setting
-    assert F._single_thread_flops() == expected
+    _plan._threads_sleep_at_once.cache_clear()  # read once per process, like OpenBLAS
+    request.addfinalizer(_plan._threads_sleep_at_once.cache_clear)  # so later tests read the real setting
+    assert _plan._single_thread_flops() == expected
     seen = []
-    real = F.single_threaded_if
-    monkeypatch.setattr(F, "single_threaded_if", lambda small: seen.append(small) or real(small))
+    real = _plan.single_threaded_if
+    monkeypatch.setattr(_plan, "single_threaded_if", lambda small: seen.append(small) or real(small))
     rng = np.random.default_rng(1)
     B, T, I, H = 64, 3, 5, 64  # above the hand-written product: a BLAS GEMM per step, 2.1 MFLOP each
     x, W, U, b = (rng.normal(size=s).astype(np.float32) for s in ((B, T, I), (I, 4 * H), (H, 4 * H), (4 * H,)))

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from bptt import functional as F
+from bptt.functional import _arrays
 
 SHAPES = [
     (64, 256),  # a multiple of the kernel's 16-row blocks
@@ -23,18 +24,18 @@ SHAPES = [
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
 def test_transposed_is_a_contiguous_copy_of_the_transpose(shape, dtype):
     a = np.random.default_rng(1).normal(size=shape).astype(dtype)
-    t = F._transposed(a)
+    t = _arrays._transposed(a)
     assert t.flags.c_contiguous and t.dtype == dtype
     np.testing.assert_array_equal(t, a.T)
     view = a[:, 1:]  # a strided view: NumPy's copy
-    np.testing.assert_array_equal(F._transposed(view), view.T)
+    np.testing.assert_array_equal(_arrays._transposed(view), view.T)
 
 
 @pytest.mark.parametrize("I, H", [(30, 64), (5, 100), (128, 512), (1, 1), (64, 3)])
 def test_loop_matrix_stacks_the_transposed_weights(I, H):
     rng = np.random.default_rng(2)
     W, U = rng.normal(size=(I, 4 * H)).astype(np.float32), rng.normal(size=(H, 4 * H)).astype(np.float32)
-    A = F._loop_matrix(W, U, 0)
+    A = _arrays._loop_matrix(W, U, 0)
     assert A.flags.c_contiguous
     np.testing.assert_array_equal(A, np.concatenate([W, U]).T)
-    np.testing.assert_array_equal(F._loop_matrix(W, U, I), U.T)
+    np.testing.assert_array_equal(_arrays._loop_matrix(W, U, I), U.T)

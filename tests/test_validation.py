@@ -8,6 +8,7 @@ the given literal pieces in order.
 
 from __future__ import annotations
 
+import os
 import re
 
 import numpy as np
@@ -351,9 +352,14 @@ def test_invalid_backend(cell, value):
 
 
 def test_invalid_backend_environment_variable(monkeypatch):
-    monkeypatch.setenv("BPTT_BACKEND", "cuda")
-    with pytest.raises(ValueError, match=msg("BPTT_BACKEND", "'fast', 'reference'", "got 'cuda'")):
-        call_forward("lstm", **valid_args("lstm"))
+    """BPTT_BACKEND is read once, when bptt is imported: a wrong value stops the import."""
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-c", "import bptt"], env={**os.environ, "BPTT_BACKEND": "cuda"},
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode != 0
+    assert "ValueError: the environment variable BPTT_BACKEND must be one of fast, reference; got 'cuda'" in run.stderr
 
 
 @pytest.mark.parametrize("activation", ["tanh", "sigmoid", "relu", "identity"])

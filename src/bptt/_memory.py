@@ -14,8 +14,9 @@ process keeps its high-water mark. It is applied when bptt's fast kernels are fi
 
 from __future__ import annotations
 
-import os
 import platform
+
+from .settings import settings
 
 _done = False
 
@@ -31,7 +32,7 @@ def keep_freed_memory() -> bool:
     if _done:
         return _done is True
     _done = False
-    if os.environ.get("BPTT_KEEP_FREED_MEMORY", "1") == "0" or platform.libc_ver()[0] != "glibc":
+    if not settings.keep_freed_memory or platform.libc_ver()[0] != "glibc":
         return False
     try:
         import ctypes

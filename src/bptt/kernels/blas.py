@@ -9,7 +9,7 @@ temporary, and the product can accumulate straight into the step's slice of a st
 :func:`gemm_address` returns the address for a dtype, or 0 when no known symbol is found (another
 BLAS, or a NumPy without a bundled one) or the symbol fails a one-time check against
 ``np.matmul``; the drivers then use their hand-written product (small sizes) or the Python loop
-with ``np.matmul`` (larger ones). ``BPTT_BLAS_CALL=0`` forces that fallback.
+with ``np.matmul`` (larger ones). ``settings.blas_call = False`` (bptt.settings) forces that fallback.
 
 Integer width. NumPy's own OpenBLAS takes 64-bit integers (``…64_`` symbols), a plain CBLAS 32-bit
 ones. The call always passes 64-bit values: on x86-64 (System V and Windows) and Linux AArch64
@@ -34,7 +34,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from .._env import env
+from ..settings import settings
 from .._threads import numpy_blas_libraries
 
 ROW_MAJOR, NO_TRANS = 101, 111
@@ -53,7 +53,7 @@ def gemm_address(dtype) -> int:
     key = np.dtype(dtype).char
     if key not in _found:
         _found[key] = _lookup(np.dtype(dtype))
-    if env("BPTT_BLAS_CALL", "1") == "0":
+    if not settings.blas_call:
         return 0
     return _found[key]
 

@@ -27,7 +27,7 @@ from ..microkernel import (DOT_NR, DOT_ROWS, LANES, MR, NC, dot_column_0, dot_co
 
 #: The fingerprint of the modules compiled into this module's kernels (see bptt.kernels.fingerprint;
 #: ``python -m bptt.kernels.fingerprint`` updates it; tests/test_kernel_cache.py checks it).
-COMPILED_DEPENDENCIES = "4f1153e6178b4d94"
+COMPILED_DEPENDENCIES = "2f14a191bb705024"
 
 _JIT = dict(cache=True, fastmath=True, error_model="numpy", nogil=True, boundscheck=False)
 _INLINE = dict(_JIT, inline="always")

@@ -16,7 +16,7 @@ from .common import (_INLINE, _JIT, _add_step, _columns, _dx_step, _dz_array, _p
 
 #: The fingerprint of the modules compiled into this module's kernels (see bptt.kernels.fingerprint;
 #: ``python -m bptt.kernels.fingerprint`` updates it; tests/test_kernel_cache.py checks it).
-COMPILED_DEPENDENCIES = "94e65feb6f158fd1"
+COMPILED_DEPENDENCIES = "f6e28a4da6c74e67"
 
 
 # ─────────────────────────────────────────────────────────────────────── step kernels

@@ -1,0 +1,118 @@
+"""The simple (Elman) RNN's forward pass and backpropagation through time: validation, then
+one call into bptt.kernels.reference.rnn or bptt.kernels.fast.rnn.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import _validation as v
+from ..cells import GATES
+from ..kernels import reference as K
+from ..kernels.activations import ELEMENTWISE
+from ._cache import _Cache, _bm, _fm, _readonly
+from ._backend import _backend, _fast
+from ._checks import _check_backward, _check_forward, _checked_gradients, _final_or_all, _raise_if_overflowed
+from ._plan import _blas_for, _compiled_loop, _loop_plan, _run_units_split, _units_split
+from ._arrays import (
+    _empty, _fm_stacked, _fm_weight_grads, _input_projection, _input_projection_backward,
+    _loop_inputs, _packed_rows, _recurrent_weight_grad, _state_in, _state_out, _time_major_copy,
+    _time_major_or_zeros,
+)
+
+#: Gate blocks of the simple RNN (bptt.cells).
+G = GATES["rnn"]
+
+
+@dataclass(frozen=True, eq=False)
+class RNNCache(_Cache):
+    activation: str
+    xh_s: np.ndarray | None = None  # fast kernels: x_s and h_s stacked in one array (see _fm_stacked)
+
+
+def rnn_forward(x, W, U, b, h0=None, activation="tanh", *, keep_cache=True, backend=None):
+    """Simple (Elman) RNN over a batch of sequences::
+
+        h_t = act(x_t W + h_{t-1} U + b),   act ∈ {"tanh", "relu", "sigmoid", "identity"}
+
+    Args:
+        x: ``(B, T, I)``.  W: ``(I, H)``.  U: ``(H, H)``.  b: ``(H,)``.  h0: ``(B, H)`` or zeros.
+        keep_cache, backend: as for :func:`lstm_forward`.
+
+    Returns:
+        ``(h (B, T, H), cache)``; ``cache.gates`` is ``h`` itself (the only "gate").
+    """
+    fn = "rnn_forward"
+    v.choice(fn, "activation", activation, ELEMENTWISE)
+    backend = _backend(fn, backend)
+    a, (B, T, I, H) = _check_forward(fn, x, W, U, b, G, {"h0": h0})
+    if backend == "reference":
+        x_tm = _time_major_copy(a["x"])
+        xw = _input_projection(x_tm, a["W"], a["b"])
+        h = np.empty((T, B, H), xw.dtype)
+        K.rnn_forward_loop(xw, a["U"], a["h0"], activation, h)
+        _raise_if_overflowed(fn, {"h": _final_or_all(h, activation)}, a)
+        cache = RNNCache("tbf", x_tm, a["W"], a["U"], a["h0"], h, h, activation)
+        return _readonly(_bm(h)), (cache if keep_cache else None)
+    with _blas_for(T, B, I, H, G):
+        return _rnn_forward_fast(a, B, T, I, H, activation, keep_cache)
+
+
+def rnn_backward(dh, cache, dh_last=None, *, keep_cache=True):
+    """Backpropagation through time for :func:`rnn_forward`. ``keep_cache``: as for
+    :func:`lstm_backward` (False spends the cache; the RNN's kernels need all of it, the states,
+    until the end, so they write over none of it).
+
+    Returns a dict with ``dx``, ``dW``, ``dU``, ``db``, ``dh0`` and ``dz (B, T, H)`` = dL/da_t,
+    the gradient w.r.t. each step's pre-activation.
+    """
+    dh, dh_last = _check_backward("rnn_backward", cache, RNNCache, dh, {"dh_last": dh_last}, keep_cache)
+    T, B, H = cache.dims
+    if cache.layout == "tbf":
+        dz = np.empty_like(cache.h_s)
+        dh0 = K.rnn_backward_loop(_time_major_or_zeros(dh, cache), dh_last, cache.U, cache.activation, cache.h_s, dz)
+        dx, dW, db = _input_projection_backward(cache.x_s, cache.W, dz)
+        dU = _recurrent_weight_grad(cache.h0, cache.h_s, dz)
+        grads = {"dx": dx, "dW": dW, "dU": dU, "db": db, "dh0": dh0, "dz": _bm(dz)}
+    else:
+        with _blas_for(T, B, cache.n_inputs, H, G):
+            grads = _rnn_backward_fast(dh, cache, dh_last, T, B, H)
+    return _checked_gradients("rnn_backward", grads, cache, dh, {"dh_last": dh_last})
+
+
+def _rnn_forward_fast(a, B, T, I, H, activation, keep_cache):
+    F = _fast()
+    code = F.ACTIVATION_CODES[activation]
+    xh = _fm_stacked(a["x"], a["h0"], T)
+    x_fm, h = xh[:I, :T], xh[I:]
+    plan = _loop_plan(T, B, H, G, xh.dtype)
+    k0, pre, A = _loop_inputs(xh, a["W"], a["U"], plan, G, T, False, "rnn_pre")  # the cache keeps h, not x W
+    cut = _units_split(T, B, H, G, xh.dtype, plan) if k0 == 0 and plan.blas is not None else 0
+    if cut:
+        _run_units_split(F.rnn_forward_loop_units, plan.blas, (A, xh, pre, a["b"], code, h), cut, H)
+    elif not _compiled_loop(F.rnn_forward_loop, T, B, H, G, xh.dtype, A, k0, xh, pre, a["b"], code, h, plan=plan):
+        for t in range(T):  # no BLAS callable from compiled code (and k0 is 0, as for the LSTM)
+            np.matmul(A, xh[:, t], out=pre[:, 0])
+            F.rnn_step_forward(pre, 0, a["b"], code, h, t)
+    _raise_if_overflowed("rnn_forward", {"h": _final_or_all(h, activation, "ftb")}, a)
+    if not keep_cache:
+        return _readonly(_fm(h[:, 1:])), None
+    return _readonly(_fm(h[:, 1:])), RNNCache("ftb", x_fm, a["W"], a["U"], a["h0"], h[:, 1:], h, activation, xh)
+
+
+def _rnn_backward_fast(dh, cache, dh_last, T, B, H):
+    F = _fast()
+    code = F.ACTIVATION_CODES[cache.activation]
+    dz = _empty((H, T, B), cache.dtype)
+    use_dh = dh is not None
+    dh_bm = np.ascontiguousarray(dh) if use_dh else dz
+    dh_rec, U, h = _state_in(dh_last), np.ascontiguousarray(cache.U), cache.h_s
+    if not _compiled_loop(F.rnn_backward_loop, T, B, H, G, cache.dtype, dh_bm, use_dh, U, _packed_rows(U), h, code,
+                          dh_rec, dz):
+        for t in range(T - 1, -1, -1):
+            F.rnn_step_backward(dh_bm, t, use_dh, dh_rec, h, code, dz)
+            np.matmul(U, dz[:, t], out=dh_rec)
+    dx, dW, dU, db = _fm_weight_grads(cache.xh_s, cache.W, dz, T)
+    return {"dx": dx, "dW": dW, "dU": dU, "db": db, "dh0": _state_out(dh_rec), "dz": _fm(dz)}
