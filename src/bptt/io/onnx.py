@@ -68,12 +68,13 @@ import os
 
 import numpy as np
 
+from ..cells import GATES
+
 __all__ = ["export_onnx", "import_onnx"]
 
 #: bptt gate blocks → ONNX gate blocks, as indices into the bptt block order.
 _LSTM_TO_ONNX = (0, 3, 1, 2)  # [i, f, g, o] → [i, o, f, c]
 _GRU_TO_ONNX = (1, 0, 2)  # [r, z, n] → [z, r, h]
-_GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
 _RNN_ACTIVATIONS = {"tanh": "Tanh", "relu": "Relu", "sigmoid": "Sigmoid", "identity": "Affine"}
 _DENSE_ACTIVATIONS = {"tanh": "Tanh", "relu": "Relu", "sigmoid": "Sigmoid", "softmax": "Softmax"}
 _LOSS_KEY = "bptt.loss"
@@ -321,7 +322,7 @@ class _Reader:
 def _import_recurrent(r: _Reader, node, attrs: dict, kind: str):
     from ..layers import GRU, LSTM, RNN
 
-    G = _GATES[kind]
+    G = GATES[kind.lower()]
     inputs = list(node.input) + [""] * 8
     if any(inputs[4:8]) or any(n for n in inputs[8:]):
         raise r.error(node, "sequence_lens, initial states and peepholes are not supported (bptt starts from zeros)")

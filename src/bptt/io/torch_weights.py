@@ -45,11 +45,10 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from .. import _validation as v
+from ..cells import GATES
 
 __all__ = ["from_torch", "to_torch", "load_torch_into", "torch_state_dict", "GATES"]
 
-#: Number of gate blocks per cell.
-GATES = {"lstm": 4, "gru": 3, "rnn": 1}
 
 _CELL_ALIASES = {"lstm": "lstm", "gru": "gru", "rnn": "rnn", "simple_rnn": "rnn", "simplernn": "rnn"}
 _KEY = re.compile(r"^(weight_ih|weight_hh|bias_ih|bias_hh)_l(\d+)$")

@@ -21,12 +21,13 @@ import numpy as np
 from .. import _validation as v
 from .. import functional as F
 from .. import init
+from ..cells import GATES
 from ..kernels.activations import ELEMENTWISE
 from .base import Layer
 
 
 class _Recurrent(Layer):
-    _gates: int = 1
+    _gates: int = GATES["rnn"]
     _states: tuple[str, ...] = ("h0",)
     _extra_biases: tuple[str, ...] = ()
 
@@ -154,7 +155,7 @@ class LSTM(_Recurrent):
         ((100, 10), (100, 10, 30))
     """
 
-    _gates = 4
+    _gates = GATES["lstm"]
     _states = ("h0", "c0")
 
     def _forward_fn(self, x, initial):
@@ -175,7 +176,7 @@ class GRU(_Recurrent):
     recurrent product, ``False`` (TMVA's CPU GRU) before it; see :func:`bptt.functional.gru_forward`.
     """
 
-    _gates = 3
+    _gates = GATES["gru"]
     _extra_biases = ("b_u",)
 
     def __init__(self, input_size, hidden_size, *, reset_after=True, **kwargs):
