@@ -15,18 +15,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from problems import GATES
+from problems import CELLS, GATES
 
 from bptt import functional as F
 
 #: (cell, options): every cell whose activations saturate (ReLU and identity do not).
-SATURATING = [
-    ("lstm", {}),
-    ("gru", {"reset_after": True}),
-    ("gru", {"reset_after": False}),
-    ("rnn", {"activation": "tanh"}),
-    ("rnn", {"activation": "sigmoid"}),
-]
+SATURATING = [(cell, options) for cell, options in CELLS if options.get("activation") not in ("relu", "identity")]
 BIG = 1e4
 N_BIG = 3  # large input features; a saturated column's |z| ≥ N_BIG · 0.5 · BIG · 0.01 = 150
 
