@@ -50,12 +50,14 @@ EQUIVALENT = ROOT / "docs" / "mutation" / "equivalent.txt"
 # (and the doctests of its file), not every test that happens to import it. That keeps a run to
 # minutes: the README's end-to-end test, the command line's subprocess tests and the sklearn
 # estimator checks would run for nearly every mutant. Globs take in test files added later;
-# tests/test_mutants_<module>*.py are the tests written to kill surviving mutants.
-OPTIONS_TESTS = ["tests/test_tmva*.py", "tests/test_glue*.py"]  # TMVA options → network → fit
+# tests/test_mutants_<module>*.py are the tests written to kill surviving mutants. An entry
+# "!node-id-prefix" deselects tests (pytest's --deselect). Left out for time: test_training_glue.py
+# (its fixture trains the tutorial at full size; its fit tests train for 40 epochs).
+OPTIONS_TESTS = ["tests/test_tmva*.py", "tests/test_option*.py"]  # TMVA options → network → fit
 MODULES: dict[str, list[str]] = {
     "src/bptt/tmva.py": [*OPTIONS_TESTS],
     "src/bptt/tutorial.py": [*OPTIONS_TESTS],
-    "src/bptt/train.py": ["tests/test_train.py", *OPTIONS_TESTS],
+    "src/bptt/train.py": ["tests/test_train.py", "tests/test_option*.py"],
     "src/bptt/model.py": ["tests/test_model.py", "tests/test_train.py", "tests/test_onnx.py"],
     "src/bptt/metrics.py": ["tests/test_metrics.py", "tests/test_plots.py"],
     "src/bptt/data/arrays.py": ["tests/test_data.py", "tests/test_train.py"],
@@ -66,12 +68,14 @@ MODULES: dict[str, list[str]] = {
     "src/bptt/regularization.py": ["tests/test_optim.py", "tests/test_train.py"],
 }
 
-# CI's short fixed subset: the TMVA translation and the metrics, whose tests are fast and
-# deterministic (a few minutes on 2 cores, docs/mutation.md).
+# CI's short fixed subset: a fixed list of modules and test files, fast and deterministic (a few
+# minutes on 2 cores), and, where given, only the mutants matching mutmut name globs. Its baseline
+# is docs/mutation/results-ci.json, a run of this same subset (make mutation-ci-baseline).
 CI_MODULES: dict[str, list[str]] = {
     "src/bptt/tmva.py": ["tests/test_tmva.py"],
-    "src/bptt/metrics.py": ["tests/test_metrics.py"],
+    "src/bptt/metrics.py": ["tests/test_metrics.py", "tests/test_plots.py"],
 }
+CI_MUTANTS: dict[str, list[str]] = {}
 PROFILES = {"full": MODULES, "ci": CI_MODULES}
 
 STATUS_CODE = {  # mutmut's status → one letter in results.json
@@ -99,7 +103,9 @@ def _mutants_tests(module: str) -> list[str]:
 
 def module_config(profile: str, module: str, base: Path = ROOT) -> dict:
     """mutmut's configuration for one module's run."""
-    tests = PROFILES[profile][module] + (_mutants_tests(module) if profile == "full" else [])
+    entries = PROFILES[profile][module] + _mutants_tests(module)
+    tests = [t for t in entries if not t.startswith("!")]
+    deselect = [a for t in entries if t.startswith("!") for a in ("--deselect", t[1:])]
     # The module's own file too: its doctests are tests (pytest runs with --doctest-modules).
     selection = _expand(tests, base) + ([module] if _has_doctest(base / module) else [])
     return {
@@ -107,7 +113,7 @@ def module_config(profile: str, module: str, base: Path = ROOT) -> dict:
         "only_mutate": [module],
         "also_copy": ["README.md"],
         "pytest_add_cli_args_test_selection": selection,
-        "pytest_add_cli_args": ["-p", "no:cacheprovider"],
+        "pytest_add_cli_args": ["-p", "no:cacheprovider", *deselect],
         # Torch (imported by some test files) does not survive a fork of a process that used it:
         # mutmut's fork server keeps pytest's process out of the main one.
         "process_isolation": "forkserver",
@@ -361,25 +367,34 @@ def _diff_lines(work: Path, names: list[str], paths: dict[str, str] | None = Non
 
 
 def survivors_markdown(results: dict, profile: str, equivalent: dict[str, str]) -> str:
-    names = [(mod, name) for mod, name, status in mutants(results) if status in ("survived", "no tests")]
+    """Each survivor with the lines it changes, marked equivalent (with the reason) or to kill;
+    the mutants that no test reaches, one line per function."""
+    survivors = [(mod, name) for mod, name, status in mutants(results) if status == "survived"]
+    untested: dict[str, dict[str, int]] = {}
+    for mod, name, status in mutants(results):
+        if status == "no tests":
+            fname = name.rpartition(".")[2].partition("__mutmut_")[0]
+            untested.setdefault(mod, {}).setdefault(fname, 0)
+            untested[mod][fname] += 1
     diffs: dict[str, str] = {}
     for mod in results["modules"]:
         work = BUILD / profile / _slug(mod)
-        mine = [n for m, n in names if m == mod]
+        mine = [n for m, n in survivors if m == mod]
         if mine and (work / "mutants").exists():
             diffs.update(_diff_lines(work, mine, {n: mod for n in mine}))
-    status_of = {name: status for _, name, status in mutants(results)}
     out: list[str] = []
-    current = None
-    for mod, name in names:
-        if mod != current:
-            out.append(f"\n#### {mod.removeprefix('src/bptt/')}\n")
-            current = mod
-        verdict = f"equivalent: {equivalent[name]}" if name in equivalent else (
-            "to kill (no test reaches it in-process)" if status_of[name] == "no tests" else "to kill")
-        out.append(f"- `{name.rpartition('.')[2]}` — {verdict}")
-        if name in diffs:
-            out.append("  ```diff\n" + "\n".join("  " + ln for ln in diffs[name].splitlines()) + "\n  ```")
+    for mod in results["modules"]:
+        mine = [n for m, n in survivors if m == mod]
+        if not mine and mod not in untested:
+            continue
+        out.append(f"\n#### {mod.removeprefix('src/bptt/')}\n")
+        for fname, n in untested.get(mod, {}).items():
+            out.append(f"- `{fname}`: {n} mutants that no test of this module reaches in-process — to kill")
+        for name in mine:
+            verdict = f"equivalent: {equivalent[name]}" if name in equivalent else "to kill"
+            out.append(f"- `{name.rpartition('.')[2]}` — {verdict}")
+            if name in diffs:
+                out.append("  ```diff\n" + "\n".join("  " + ln for ln in diffs[name].splitlines()) + "\n  ```")
     return "\n".join(out)
 
 
@@ -424,13 +439,16 @@ def cmd_run(args) -> int:
     print(f"[mutation] profile {profile}: {len(modules)} modules, {args.jobs} at a time; mutmut {_mutmut_version()}",
           flush=True)
     for module in modules:
-        rc, work, seconds = run_module(profile, module, args.jobs, args.names)
+        names = args.names or (CI_MUTANTS.get(module, []) if profile == "ci" else [])
+        rc, work, seconds = run_module(profile, module, args.jobs, names)
         if rc != 0:
             failed.append(module)
             continue
         entry = collect_module(work, module)
         entry["seconds"] = round(seconds, 1)
-        entry["tests"] = module_config(profile, module, work)["pytest_add_cli_args_test_selection"]
+        cfg = module_config(profile, module, work)
+        entry["tests"] = cfg["pytest_add_cli_args_test_selection"] + [
+            "!" + a for a in cfg["pytest_add_cli_args"][2:] if a != "--deselect"]
         results["modules"][module] = entry
         results["seconds"] = round(sum(m.get("seconds", 0) for m in results["modules"].values()), 1)
         out.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
@@ -498,10 +516,12 @@ def cmd_check(args) -> int:
               "(a test lost its strength, or was removed):")
         for r in regressions:
             print("    " + r)
-        print("see them with: python tools/mutation.py show NAME")
-        return 1
-    print("[mutation-check] passed: no mutant killed in the baseline survives")
-    return 0
+        print(f"see them with: python tools/mutation.py show --profile {current['profile']} NAME")
+    else:
+        print("[mutation-check] passed: no mutant killed in the baseline survives")
+    # one closing line in the form test runners use: each guarded mutant is one check
+    print(f"mutation-check: {guarded - len(regressions)} passed, {len(regressions)} failed")
+    return 1 if regressions else 0
 
 
 def cmd_show(args) -> int:
@@ -530,7 +550,7 @@ def main(argv=None) -> int:
     rep.set_defaults(fn=cmd_report)
     c = sub.add_parser("check", help="fail if a mutant killed in the baseline survives")
     c.add_argument("results")
-    c.add_argument("--baseline", default=str(ROOT / "docs" / "mutation" / "results.json"))
+    c.add_argument("--baseline", default=str(ROOT / "docs" / "mutation" / "results-ci.json"))
     c.set_defaults(fn=cmd_check)
     s = sub.add_parser("show", help="the diff of mutants of the last run of a profile")
     s.add_argument("--profile", default="full", choices=["full", "ci"])
