@@ -23,11 +23,9 @@ def test_fit_arguments_validation_split_defaults_to_tmvas_20_percent():
     assert fit_arguments(TrainingStrategy())["validation_split"] == 0.2
 
 
-def test_a_validation_size_in_events_leaves_fits_default_fraction():
-    # ValidationSize=500 is a number of events (TMVA's third form); fit takes a fraction, so the
-    # bridge keeps fit's 0.2 rather than passing 500 on.
-    _, args = network_from_options(HEAD + ":ValidationSize=500")
-    assert args["validation_split"] == 0.2
+def test_a_validation_size_as_a_percentage_is_the_fraction():
+    # (ValidationSize as a number of events is issue 19's: today it silently becomes 0.2, a bug
+    # that no test should pin down.)
     _, args = network_from_options(HEAD + ":ValidationSize=25%")
     assert args["validation_split"] == 0.25
 
