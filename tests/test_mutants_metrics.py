@@ -21,3 +21,10 @@ def test_accuracy_needs_only_one_class():
 def test_scores_numpy_cannot_convert_are_named():
     with pytest.raises(ValueError, match=r"^roc_auc: scores must be a 1-D array of numbers; NumPy cannot convert it"):
         roc_auc([0, 1], [[0.1, 0.2], [0.3]])
+
+
+def test_an_infinite_score_is_named_inf_and_a_nan_nan():
+    with pytest.raises(ValueError, match=r"^accuracy: scores contains Inf at index 1; every value must be finite$"):
+        accuracy([0, 1], [0.2, float("-inf")])
+    with pytest.raises(ValueError, match=r"^accuracy: scores contains NaN at index 0; every value must be finite$"):
+        accuracy([0, 1], [float("nan"), 0.2])
