@@ -124,3 +124,51 @@ def test_progress_output(capsys):
     model().fit(X, y, epochs=2, batch_size=20, verbose=True)
     err = capsys.readouterr().err
     assert "epoch 1/2  loss" in err and "val_loss" in err and "samples/s" in err
+
+
+# ─────────────────────────── what mutation testing found unchecked in fit (docs/mutation.md)
+
+
+def test_min_delta_is_the_improvement_that_counts():
+    """An epoch counts as an improvement only when it beats the best loss by more than min_delta:
+    with a huge min_delta nothing after the first epoch does, so early_stopping=1 stops at epoch 2."""
+    X, y = task(n=80)
+    h = model().fit(X, y, epochs=6, batch_size=16, early_stopping=1, min_delta=1e9, verbose=False)
+    assert (len(h.loss), h.best_epoch, h.stopped_early) == (2, 1, True)
+
+
+def test_checkpoint_every_saves_at_its_epochs(tmp_path):
+    """checkpoint_every=2: after a Ctrl-C in epoch 3 the checkpoint holds epoch 2."""
+    from bptt.io.model_file import load_checkpoint
+
+    X, y = task(n=80)
+    m = model()
+    real = m.loss.value_and_grad
+    calls = []
+
+    def interrupting(*a):
+        calls.append(1)
+        if len(calls) == 2 * 5 + 1:  # 80 events in batches of 16, no validation: 5 a epoch; the first of epoch 3
+            raise KeyboardInterrupt
+        return real(*a)
+
+    m.loss.value_and_grad = interrupting
+    ckpt = tmp_path / "run.ckpt"
+    with pytest.raises(KeyboardInterrupt):
+        m.fit(X, y, epochs=5, batch_size=16, validation_split=0.0, checkpoint=ckpt, checkpoint_every=2,
+              early_stopping=None, verbose=False)
+    _, state, _ = load_checkpoint(ckpt)
+    assert state["epoch"] == 2 and len(state["history"]["loss"]) == 2
+
+
+def test_the_recorded_training_loss_is_the_mean_over_the_epochs_batches():
+    """One SGD epoch in one batch: the recorded loss is the untrained network's loss on the data,
+    the binary cross-entropy written out here."""
+    X, y = task(n=48)
+    X = X.astype(np.float64)
+    m = Sequential.from_tmva(LAYOUT, "8|3", seed=0, dtype=np.float64)
+    logits = m.forward(X, training=False)[:, 0]
+    expected = float(np.mean(np.maximum(logits, 0) - logits * y + np.log1p(np.exp(-np.abs(logits)))))
+    h = m.fit(X, y, epochs=1, batch_size=48, optimizer="sgd", validation_split=0.0, standardize=False,
+              shuffle=False, verbose=False)
+    assert h.loss[0] == pytest.approx(expected, rel=1e-12)
