@@ -35,24 +35,23 @@ def _names(kind: str, choices) -> Callable[[str], list[str]]:
     return parse
 
 
-def _positive_int(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        n = 0
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer; got {text!r}")
-    return n
+def _int_at_least(minimum: int, what: str):
+    """An argparse type: an integer >= ``minimum``, else an error saying ``must be a {what}``."""
+
+    def parse(text: str) -> int:
+        try:
+            n = int(text)
+        except ValueError:
+            n = minimum - 1
+        if n < minimum:
+            raise argparse.ArgumentTypeError(f"must be a {what}; got {text!r}")
+        return n
+
+    return parse
 
 
-def _non_negative_int(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        n = -1
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer; got {text!r}")
-    return n
+_positive_int = _int_at_least(1, "positive integer")
+_non_negative_int = _int_at_least(0, "non-negative integer")
 
 
 def _budget(text: str) -> float:
