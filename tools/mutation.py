@@ -423,6 +423,29 @@ def run_module(profile: str, module: str, jobs: int, names: list[str]) -> tuple[
     return rc, work, seconds
 
 
+def _store_module(out: Path, results: dict, module: str, entry: dict, fresh: bool) -> dict:
+    """Write one module's entry into ``out`` and return the results now there.
+
+    Runs of single modules (``--module``) may go on at the same time (one per engineer or helper):
+    each re-reads the file under a lock and replaces only its own module, so none loses another's
+    entry; the file is replaced atomically.
+    """
+    import fcntl
+
+    with open(out.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not fresh and out.exists():
+            current = json.loads(out.read_text(encoding="utf-8"))
+            current.update({k: v for k, v in results.items() if k != "modules"})
+            results = current
+        results["modules"][module] = entry
+        results["seconds"] = round(sum(m.get("seconds", 0) for m in results["modules"].values()), 1)
+        tmp = out.with_suffix(".tmp")
+        tmp.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+        os.replace(tmp, out)
+    return results
+
+
 def cmd_run(args) -> int:
     profile = args.profile
     modules = list(PROFILES[profile])
@@ -449,9 +472,7 @@ def cmd_run(args) -> int:
         cfg = module_config(profile, module, work)
         entry["tests"] = cfg["pytest_add_cli_args_test_selection"] + [
             "!" + a for a in cfg["pytest_add_cli_args"][2:] if a != "--deselect"]
-        results["modules"][module] = entry
-        results["seconds"] = round(sum(m.get("seconds", 0) for m in results["modules"].values()), 1)
-        out.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+        results = _store_module(out, results, module, entry, fresh=not args.module)
         print(f"[mutation] {module}: {entry['summary']} in {seconds:.0f} s", flush=True)
     equivalent = load_equivalent()
     print(f"\nmutmut {_mutmut_version()}, profile {profile}, {results['seconds']:.0f} s\n")
