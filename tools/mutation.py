@@ -2,6 +2,7 @@
 """Mutation testing of bptt's Python modules (not the compiled kernels) with mutmut.
 
     python tools/mutation.py run [--profile full|ci] [--module src/bptt/X.py] [--jobs N] [--save FILE]
+                                 [--results FILE] [NAME...]
     python tools/mutation.py report RESULTS.json [--survivors]
     python tools/mutation.py check RESULTS.json --baseline docs/mutation/results.json
     python tools/mutation.py show [--profile full|ci] NAME...
@@ -454,7 +455,7 @@ def cmd_run(args) -> int:
         if unknown:
             raise SystemExit(f"not in profile {profile}: {unknown}; its modules: {modules}")
         modules = args.module
-    out = BUILD / profile / "results.json"
+    out = Path(args.results) if args.results else BUILD / profile / "results.json"
     # A run of some modules updates their entries of the last results and keeps the others'.
     results = json.loads(out.read_text(encoding="utf-8")) if args.module and out.exists() else results_header(profile)
     results.update({k: v for k, v in results_header(profile).items() if k not in ("modules", "seconds")})
@@ -479,8 +480,9 @@ def cmd_run(args) -> int:
     print(table(results, equivalent))
     if profile == "full" or args.survivors:
         md = survivors_markdown(results, profile, equivalent)
-        (BUILD / profile / "survivors.md").write_text(md + "\n", encoding="utf-8")
-        print(f"\nsurviving mutants, with their diffs: {(BUILD / profile / 'survivors.md').relative_to(ROOT)}")
+        survivors = out.with_name(out.stem + "-survivors.md") if args.results else BUILD / profile / "survivors.md"
+        survivors.write_text(md + "\n", encoding="utf-8")
+        print(f"\nsurviving mutants, with their diffs: {survivors}")
     if args.save and not failed:
         Path(args.save).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(out, args.save)
@@ -562,6 +564,8 @@ def main(argv=None) -> int:
     r.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="mutants tested at once")
     r.add_argument("--module", action="append", help="only this module (src/bptt/...py); repeat for more")
     r.add_argument("--save", help="copy results.json here")
+    r.add_argument("--results", help="results file to update (default build/mutation/<profile>/results.json); "
+                   "a run of some mutants by name should go to a file of its own")
     r.add_argument("--survivors", action="store_true", help="write survivors.md (always for full)")
     r.add_argument("names", nargs="*", help="only these mutants (mutmut names or globs)")
     r.set_defaults(fn=cmd_run)
