@@ -25,7 +25,8 @@ survives fails the check (exit 1). Functions edited since the baseline are liste
 results.json: per module and function, the function's source hash (mutmut's) and one letter per
 mutant, mutant n at position n: K killed, S survived, T timeout, N no tests, ? suspicious, ...
 (``status_letters`` in the file). Mutants reported as equivalent are listed with their reason in
-docs/mutation/equivalent.txt (``name reason`` per line).
+docs/mutation/equivalent/<module>.txt (``name reason`` per line; one file per module, e.g.
+data-arrays.txt for src/bptt/data/arrays.py).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / "build" / "mutation"
-EQUIVALENT = ROOT / "docs" / "mutation" / "equivalent.txt"
+EQUIVALENT = ROOT / "docs" / "mutation" / "equivalent"
 
 # Each module is mutated in a run of its own, against its own tests: the test files written for it
 # (and the doctests of its file), not every test that happens to import it. That keeps a run to
@@ -299,10 +300,10 @@ def _cpu_model() -> str:
 
 
 def load_equivalent(path: Path = EQUIVALENT) -> dict[str, str]:
-    """``name  reason`` lines of docs/mutation/equivalent.txt (``#`` starts a comment)."""
+    """``name  reason`` lines of docs/mutation/equivalent/*.txt (``#`` starts a comment)."""
     out: dict[str, str] = {}
-    if path.exists():
-        for line in path.read_text(encoding="utf-8").splitlines():
+    for f in sorted(path.glob("*.txt")):
+        for line in f.read_text(encoding="utf-8").splitlines():
             line = line.strip()
             if line and not line.startswith("#"):
                 name, _, reason = line.partition(" ")
