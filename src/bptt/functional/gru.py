@@ -11,7 +11,7 @@ import numpy as np
 
 from .. import _validation as v
 from ..cells import GATES
-from ..kernels import reference as K
+from ..kernels.reference import gru as reference
 from ._cache import _Cache, _bm, _fm, _readonly
 from ._backend import _backend, _fast
 from ._checks import _check_backward, _check_forward, _checked_gradients, _final_or_all, _raise_if_overflowed
@@ -60,7 +60,7 @@ def gru_forward(x, W, U, b, b_u, h0=None, reset_after=True, *, keep_cache=True, 
         xw = _input_projection(x_tm, a["W"], a["b"])
         gates = np.empty_like(xw)
         aux, h = np.empty((T, B, H), xw.dtype), np.empty((T, B, H), xw.dtype)
-        K.gru_forward_loop(xw, a["U"], a["b_u"], a["h0"], reset_after, gates, aux, h)
+        reference.gru_forward_loop(xw, a["U"], a["b_u"], a["h0"], reset_after, gates, aux, h)
         _raise_if_overflowed(fn, {"h": _final_or_all(h)}, a)
         cache = GRUCache("tbf", x_tm, a["W"], a["U"], a["h0"], gates, h, a["b_u"], reset_after, aux)
         return _readonly(_bm(h)), (cache if keep_cache else None)
@@ -82,7 +82,7 @@ def gru_backward(dh, cache, dh_last=None, *, keep_cache=True):
     if cache.layout == "tbf":
         dz = np.empty((T, B, G * H), cache.dtype)
         dhu = np.empty_like(dz) if ra else None
-        dh0 = K.gru_backward_loop(
+        dh0 = reference.gru_backward_loop(
             _time_major_or_zeros(dh, cache), dh_last, cache.U, cache.h0, ra, cache.gates_s, cache.aux_s, cache.h_s, dz, dhu
         )
         dx, dW, db = _input_projection_backward(cache.x_s, cache.W, dz)
@@ -102,7 +102,7 @@ def gru_backward(dh, cache, dh_last=None, *, keep_cache=True):
 
 
 def _gru_forward_fast(a, B, T, I, H, reset_after, keep_cache):
-    F = _fast()
+    fast = _fast().gru
     xh = _fm_stacked(a["x"], a["h0"], T)
     x_fm, h = xh[:I, :T], xh[I:]
     plan = _loop_plan(T, B, H, G, xh.dtype)
@@ -112,8 +112,8 @@ def _gru_forward_fast(a, B, T, I, H, reset_after, keep_cache):
     hu = _workspace("hu", (G * H, B), xh.dtype)
     cut = _units_split(T, B, H, G, xh.dtype, plan) if reset_after and k0 == 0 and plan.blas is not None else 0
     if cut:
-        _run_units_split(F.gru_forward_loop_units, plan.blas, (A, xh, gates, bx, bu, aux, h, hu), cut, H)
-    elif not _compiled_loop(F.gru_forward_loop, T, B, H, G, xh.dtype, A, k0, xh, gates, bx, bu, reset_after, aux,
+        _run_units_split(fast.gru_forward_loop_units, plan.blas, (A, xh, gates, bx, bu, aux, h, hu), cut, H)
+    elif not _compiled_loop(fast.gru_forward_loop, T, B, H, G, xh.dtype, A, k0, xh, gates, bx, bu, reset_after, aux,
                             keep_cache, h, hu, plan=plan):
         # no BLAS callable from compiled code: a Python loop, np.matmul per product (k0 is 0, as for the LSTM)
         A_rz, Wn_T, Un_T, hu_n = A[: 2 * H], A[2 * H :, :I], A[2 * H :, I:], hu[2 * H :]
@@ -123,11 +123,11 @@ def _gru_forward_fast(a, B, T, I, H, reset_after, keep_cache):
             np.matmul(Wn_T, xh[:I, t], out=gates[2 * H :, tg])
             if reset_after:
                 np.matmul(Un_T, h[:, t], out=hu_n)
-                F.gru_step_forward_after(gates, tg, hu, True, bx, bu, aux, t if aux.shape[1] == T else 0, h, t)
+                fast.gru_step_forward_after(gates, tg, hu, True, bx, bu, aux, t if aux.shape[1] == T else 0, h, t)
             else:  # the n block's product needs r first
-                F.gru_step_forward_before_rz(gates, tg, hu, True, bx, bu, aux, h, t)
+                fast.gru_step_forward_before_rz(gates, tg, hu, True, bx, bu, aux, h, t)
                 np.matmul(Un_T, aux[:, t], out=hu_n)
-                F.gru_step_forward_before_n(gates, tg, hu, bx, bu, h, t)
+                fast.gru_step_forward_before_n(gates, tg, hu, bx, bu, h, t)
     _raise_if_overflowed("gru_forward", {"h": _final_or_all(h, layout="ftb")}, a)
     if not keep_cache:
         return _readonly(_fm(h[:, 1:])), None
@@ -135,7 +135,7 @@ def _gru_forward_fast(a, B, T, I, H, reset_after, keep_cache):
 
 
 def _gru_backward_fast(dh, cache, dh_last, T, B, H, ra, keep_cache):
-    F = _fast()
+    fast = _fast().gru
     dz = _empty((G * H, T, B), cache.dtype) if keep_cache else cache.gates_s  # see gru_cell_backward
     dz_arg = dz if keep_cache else None  # the kernels' sign for "in place over the gates"
     dhu = _empty((H, T, B), dz.dtype) if ra else dz  # reset-before: a placeholder that is never written
@@ -148,19 +148,19 @@ def _gru_backward_fast(dh, cache, dh_last, T, B, H, ra, keep_cache):
     U, gates, aux, h = np.ascontiguousarray(cache.U), cache.gates_s, cache.aux_s, cache.h_s
     plan = _loop_plan(T, B, H, G, cache.dtype)
     Wp, dxp = _dx_in_loop(cache.W, plan, T)
-    if not _compiled_loop(F.gru_backward_loop, T, B, H, G, cache.dtype, dh_bm, use_dh, U, _packed_rows(U), gates, aux,
+    if not _compiled_loop(fast.gru_backward_loop, T, B, H, G, cache.dtype, dh_bm, use_dh, U, _packed_rows(U), gates, aux,
                           h, ra, dh_rec, dh_prev, drh, dz_arg, dhu, row, Wp, dxp, plan=plan):
         U_rz, U_n, dz_rz, dz_n = U[:, : 2 * H], U[:, 2 * H :], dz[: 2 * H], dz[2 * H :]
         for t in range(T - 1, -1, -1):
-            F.gru_step_backward(dh_bm, t, use_dh, dh_rec, gates, aux, h, ra, dz_arg, dhu, dh_prev, row)
+            fast.gru_step_backward(dh_bm, t, use_dh, dh_rec, gates, aux, h, ra, dz_arg, dhu, dh_prev, row)
             if ra:
                 np.matmul(U[:, : 2 * H], dz[: 2 * H, t], out=dh_rec)
                 dh_rec += U[:, 2 * H :] @ dhu[:, t]
             else:
                 np.matmul(U_n, dz_n[:, t], out=drh)
-                F.gru_step_backward_before_r(drh, gates, t, h, dz_arg, dh_prev)
+                fast.gru_step_backward_before_r(drh, gates, t, h, dz_arg, dh_prev)
                 np.matmul(U_rz, dz_rz[:, t], out=dh_rec)
-            F.add_into(dh_rec, dh_prev)
+            _fast().common.add_into(dh_rec, dh_prev)
     dx, dW, db = _fm_input_projection_backward(cache.x_s, cache.W, dz, dxp if Wp.shape[0] else None)
     dU = np.empty_like(U)
     dU[:, : 2 * H] = _fm_recurrent_weight_grad(h, dz[: 2 * H])

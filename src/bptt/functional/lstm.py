@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..cells import GATES
-from ..kernels import reference as K
+from ..kernels.reference import lstm as reference
 from ._cache import _Cache, _bm, _fm, _readonly
 from ._backend import _backend, _fast
 from ._checks import _check_backward, _check_forward, _checked_gradients, _final_or_all, _raise_if_overflowed
@@ -75,7 +75,7 @@ def lstm_forward(x, W, U, b, h0=None, c0=None, *, keep_cache=True, backend=None)
         x_tm = _time_major_copy(a["x"])
         gates = _input_projection(x_tm, a["W"], a["b"])
         c, tanh_c, h = (np.empty((T, B, H), gates.dtype) for _ in range(3))
-        K.lstm_forward_loop(gates, a["U"], a["h0"], a["c0"], c, tanh_c, h)
+        reference.lstm_forward_loop(gates, a["U"], a["h0"], a["c0"], c, tanh_c, h)
         _raise_if_overflowed(fn, {"h": _final_or_all(h)}, a)
         cache = LSTMCache("tbf", x_tm, a["W"], a["U"], a["h0"], gates, h, a["c0"], c, tanh_c)
         return _readonly(_bm(h)), (cache if keep_cache else None)
@@ -108,7 +108,7 @@ def lstm_backward(dh, cache, dh_last=None, dc_last=None, *, keep_cache=True):
     if cache.layout == "tbf":
         dz = np.empty((T, B, G * H), cache.dtype)
         dc = np.empty((T, B, H), cache.dtype)
-        dh0, dc0 = K.lstm_backward_loop(
+        dh0, dc0 = reference.lstm_backward_loop(
             _time_major_or_zeros(dh, cache), dh_last, dc_last, cache.U, cache.c0, cache.gates_s, cache.c_s, cache.tanh_c_s, dz, dc
         )
         dx, dW, db = _input_projection_backward(cache.x_s, cache.W, dz)
@@ -121,7 +121,7 @@ def lstm_backward(dh, cache, dh_last=None, dc_last=None, *, keep_cache=True):
 
 
 def _lstm_forward_fast(a, B, T, I, H, keep_cache):
-    F = _fast()
+    fast = _fast().lstm
     plan = _loop_plan(T, B, H, G, a["x"].dtype)
     if not keep_cache and _time_major_inference(plan, I, H, G):
         xh = _tm_stacked(a["x"], a["h0"], T)
@@ -130,26 +130,26 @@ def _lstm_forward_fast(a, B, T, I, H, keep_cache):
         args = (_loop_matrix(a["W"], a["U"], 0), xh, gates, a["b"], c)
         cut = _units_split(T, B, H, G, xh.dtype, plan)
         if cut:
-            _run_units_split(F.lstm_inference_loop_units, plan.blas, args, cut, H)
+            _run_units_split(fast.lstm_inference_loop_units, plan.blas, args, cut, H)
         else:
-            _compiled_loop(F.lstm_inference_loop, T, B, H, G, xh.dtype, *args, plan=plan)
+            _compiled_loop(fast.lstm_inference_loop, T, B, H, G, xh.dtype, *args, plan=plan)
         _raise_if_overflowed("lstm_forward", {"h": xh[T, I:]}, a)  # h_T (see _final_or_all)
         # the loop's products are this path's only BLAS calls, threaded per step by _compiled_loop:
         # no BLAS context for the whole call (setting and restoring the thread count, 2.5 µs)
         return _readonly(_tm_states(xh, I)), None
     with _blas_for(T, B, I, H, G):
-        return _lstm_forward_feature_major(F, a, B, T, I, H, keep_cache, plan)
+        return _lstm_forward_feature_major(fast, a, B, T, I, H, keep_cache, plan)
 
 
-def _lstm_forward_feature_major(F, a, B, T, I, H, keep_cache, plan):
+def _lstm_forward_feature_major(fast, a, B, T, I, H, keep_cache, plan):
     xh = _fm_stacked(a["x"], a["h0"], T)
     x_fm, h = xh[:I, :T], xh[I:]
     k0, gates, A = _loop_inputs(xh, a["W"], a["U"], plan, G, T, keep_cache, "lstm_gates")
     c = _states_ext(a["c0"], T if keep_cache else 0)
     cut = _units_split(T, B, H, G, xh.dtype, plan) if keep_cache and k0 == 0 and plan.blas is not None else 0
     if cut:
-        _run_units_split(F.lstm_forward_loop_units, plan.blas, (A, xh, gates, a["b"], c, h), cut, H)
-    elif not _compiled_loop(F.lstm_forward_loop, T, B, H, G, xh.dtype, A, k0, xh, gates, a["b"], c, h, keep_cache,
+        _run_units_split(fast.lstm_forward_loop_units, plan.blas, (A, xh, gates, a["b"], c, h), cut, H)
+    elif not _compiled_loop(fast.lstm_forward_loop, T, B, H, G, xh.dtype, A, k0, xh, gates, a["b"], c, h, keep_cache,
                             plan=plan):
         # no BLAS callable from compiled code: a Python loop, one np.matmul per step (k0 is 0: the
         # plan's blas is None, see _projection_in_loop)
@@ -157,7 +157,7 @@ def _lstm_forward_feature_major(F, a, B, T, I, H, keep_cache, plan):
             tg = t if gates.shape[1] == T else 0
             np.matmul(A, xh[:, t], out=gates[:, tg])  # (1) the product
             cp, cc = (t, t + 1) if keep_cache else (0, 0)
-            F.lstm_step_forward(gates, tg, a["b"], c, cp, cc, h, t)  # (1)-(4) fused
+            fast.lstm_step_forward(gates, tg, a["b"], c, cp, cc, h, t)  # (1)-(4) fused
     _raise_if_overflowed("lstm_forward", {"h": _final_or_all(h, layout="ftb")}, a)
     if not keep_cache:
         return _readonly(_fm(h[:, 1:])), None
@@ -165,7 +165,7 @@ def _lstm_forward_feature_major(F, a, B, T, I, H, keep_cache, plan):
 
 
 def _lstm_backward_fast(dh, cache, dh_last, dc_last, T, B, H, keep_cache):
-    F = _fast()
+    fast = _fast().lstm
     # spending the cache: dz over the gate values, dc over c_1 … c_T (see lstm_cell_backward)
     dz = _empty((G * H, T, B), cache.dtype) if keep_cache else cache.gates_s
     dc = _empty((H, T, B), cache.dtype) if keep_cache else cache.c_s[:, 1:]
@@ -177,10 +177,10 @@ def _lstm_backward_fast(dh, cache, dh_last, dc_last, T, B, H, keep_cache):
     U, gates, c = np.ascontiguousarray(cache.U), cache.gates_s, cache.c_s
     plan = _loop_plan(T, B, H, G, cache.dtype)
     Wp, dxp = _dx_in_loop(cache.W, plan, T)
-    if not _compiled_loop(F.lstm_backward_loop, T, B, H, G, cache.dtype, dh_bm, use_dh, U, _packed_rows(U), gates, c,
+    if not _compiled_loop(fast.lstm_backward_loop, T, B, H, G, cache.dtype, dh_bm, use_dh, U, _packed_rows(U), gates, c,
                           dh_rec, dc_next, dz_arg, dc_arg, row, Wp, dxp, plan=plan):
         for t in range(T - 1, -1, -1):
-            F.lstm_step_backward(dh_bm, t, use_dh, dh_rec, gates, c, dc_next, dz_arg, dc_arg, row)
+            fast.lstm_step_backward(dh_bm, t, use_dh, dh_rec, gates, c, dc_next, dz_arg, dc_arg, row)
             np.matmul(U, dz[:, t], out=dh_rec)  # (1) dh_{t-1} = dz_t Uᵀ
     dx, dW, dU, db = _fm_weight_grads(cache.xh_s, cache.W, dz, T, dxp if Wp.shape[0] else None)
     return {

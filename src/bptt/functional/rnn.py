@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import _validation as v
 from ..cells import GATES
-from ..kernels import reference as K
+from ..kernels.reference import rnn as reference
 from ..kernels.activations import ELEMENTWISE
 from ._cache import _Cache, _bm, _fm, _readonly
 from ._backend import _backend, _fast
@@ -52,7 +52,7 @@ def rnn_forward(x, W, U, b, h0=None, activation="tanh", *, keep_cache=True, back
         x_tm = _time_major_copy(a["x"])
         xw = _input_projection(x_tm, a["W"], a["b"])
         h = np.empty((T, B, H), xw.dtype)
-        K.rnn_forward_loop(xw, a["U"], a["h0"], activation, h)
+        reference.rnn_forward_loop(xw, a["U"], a["h0"], activation, h)
         _raise_if_overflowed(fn, {"h": _final_or_all(h, activation)}, a)
         cache = RNNCache("tbf", x_tm, a["W"], a["U"], a["h0"], h, h, activation)
         return _readonly(_bm(h)), (cache if keep_cache else None)
@@ -72,7 +72,7 @@ def rnn_backward(dh, cache, dh_last=None, *, keep_cache=True):
     T, B, H = cache.dims
     if cache.layout == "tbf":
         dz = np.empty_like(cache.h_s)
-        dh0 = K.rnn_backward_loop(_time_major_or_zeros(dh, cache), dh_last, cache.U, cache.activation, cache.h_s, dz)
+        dh0 = reference.rnn_backward_loop(_time_major_or_zeros(dh, cache), dh_last, cache.U, cache.activation, cache.h_s, dz)
         dx, dW, db = _input_projection_backward(cache.x_s, cache.W, dz)
         dU = _recurrent_weight_grad(cache.h0, cache.h_s, dz)
         grads = {"dx": dx, "dW": dW, "dU": dU, "db": db, "dh0": dh0, "dz": _bm(dz)}
@@ -83,19 +83,19 @@ def rnn_backward(dh, cache, dh_last=None, *, keep_cache=True):
 
 
 def _rnn_forward_fast(a, B, T, I, H, activation, keep_cache):
-    F = _fast()
-    code = F.ACTIVATION_CODES[activation]
+    fast = _fast().rnn
+    code = _fast().common.ACTIVATION_CODES[activation]
     xh = _fm_stacked(a["x"], a["h0"], T)
     x_fm, h = xh[:I, :T], xh[I:]
     plan = _loop_plan(T, B, H, G, xh.dtype)
     k0, pre, A = _loop_inputs(xh, a["W"], a["U"], plan, G, T, False, "rnn_pre")  # the cache keeps h, not x W
     cut = _units_split(T, B, H, G, xh.dtype, plan) if k0 == 0 and plan.blas is not None else 0
     if cut:
-        _run_units_split(F.rnn_forward_loop_units, plan.blas, (A, xh, pre, a["b"], code, h), cut, H)
-    elif not _compiled_loop(F.rnn_forward_loop, T, B, H, G, xh.dtype, A, k0, xh, pre, a["b"], code, h, plan=plan):
+        _run_units_split(fast.rnn_forward_loop_units, plan.blas, (A, xh, pre, a["b"], code, h), cut, H)
+    elif not _compiled_loop(fast.rnn_forward_loop, T, B, H, G, xh.dtype, A, k0, xh, pre, a["b"], code, h, plan=plan):
         for t in range(T):  # no BLAS callable from compiled code (and k0 is 0, as for the LSTM)
             np.matmul(A, xh[:, t], out=pre[:, 0])
-            F.rnn_step_forward(pre, 0, a["b"], code, h, t)
+            fast.rnn_step_forward(pre, 0, a["b"], code, h, t)
     _raise_if_overflowed("rnn_forward", {"h": _final_or_all(h, activation, "ftb")}, a)
     if not keep_cache:
         return _readonly(_fm(h[:, 1:])), None
@@ -103,16 +103,16 @@ def _rnn_forward_fast(a, B, T, I, H, activation, keep_cache):
 
 
 def _rnn_backward_fast(dh, cache, dh_last, T, B, H):
-    F = _fast()
-    code = F.ACTIVATION_CODES[cache.activation]
+    fast = _fast().rnn
+    code = _fast().common.ACTIVATION_CODES[cache.activation]
     dz = _empty((H, T, B), cache.dtype)
     use_dh = dh is not None
     dh_bm = np.ascontiguousarray(dh) if use_dh else dz
     dh_rec, U, h = _state_in(dh_last), np.ascontiguousarray(cache.U), cache.h_s
-    if not _compiled_loop(F.rnn_backward_loop, T, B, H, G, cache.dtype, dh_bm, use_dh, U, _packed_rows(U), h, code,
+    if not _compiled_loop(fast.rnn_backward_loop, T, B, H, G, cache.dtype, dh_bm, use_dh, U, _packed_rows(U), h, code,
                           dh_rec, dz):
         for t in range(T - 1, -1, -1):
-            F.rnn_step_backward(dh_bm, t, use_dh, dh_rec, h, code, dz)
+            fast.rnn_step_backward(dh_bm, t, use_dh, dh_rec, h, code, dz)
             np.matmul(U, dz[:, t], out=dh_rec)
     dx, dW, dU, db = _fm_weight_grads(cache.xh_s, cache.W, dz, T)
     return {"dx": dx, "dW": dW, "dU": dU, "db": db, "dh0": _state_out(dh_rec), "dz": _fm(dz)}
