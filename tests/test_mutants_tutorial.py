@@ -24,8 +24,7 @@ def test_fit_arguments_validation_split_defaults_to_tmvas_20_percent():
 
 
 def test_a_validation_size_as_a_percentage_is_the_fraction():
-    # (ValidationSize as a number of events is issue 19's: today it silently becomes 0.2, a bug
-    # that no test should pin down.)
+    # (ValidationSize as a number of events: tests/test_mutants_tutorial_validation.py.)
     _, args = network_from_options(HEAD + ":ValidationSize=25%")
     assert args["validation_split"] == 0.25
 

@@ -74,15 +74,16 @@ def _load_toml(path: str) -> dict:
         raise UsageError(f"{path}: not valid TOML: {exc}") from None
 
 
-def _training_setup(args):
-    """(model, fit arguments) from --options, or --layout/--input-layout[/--training-strategy], or --config."""
+def _training_setup(args, n_events: int):
+    """(model, fit arguments) from --options, or --layout/--input-layout[/--training-strategy], or --config;
+    ``n_events``, the number of training events, turns a ValidationSize in events into a fraction."""
     from .tutorial import network_from_options
 
     given = [name for name in ("options", "config", "layout") if getattr(args, name)]
     if len(given) != 1:
         raise UsageError("give exactly one of --options, --config, or --layout with --input-layout")
     if args.options:
-        return network_from_options(args.options, seed=args.seed)
+        return network_from_options(args.options, seed=args.seed, n_events=n_events)
     if args.layout:
         if not args.input_layout:
             raise UsageError("--layout needs --input-layout (e.g. --input-layout 10|30)")
@@ -119,10 +120,10 @@ def _training_setup(args):
 
 
 def _cmd_train(args) -> int:
-    model, fit_args = _training_setup(args)
+    X, y = _read_data(args.data, args)
+    model, fit_args = _training_setup(args, len(X))
     if args.epochs is not None:
         fit_args["epochs"] = args.epochs
-    X, y = _read_data(args.data, args)
     history = model.fit(X, y, verbose=not args.quiet, checkpoint=args.checkpoint, resume=args.resume, **fit_args)
     path = model.save(args.out)
     best = f", best epoch {history.best_epoch}" if history.best_epoch else ""
