@@ -228,7 +228,9 @@ class Sequential:
         return self.decision_function(X, batch_size)
 
     def evaluate(self, X, y, batch_size: int = 4096) -> dict[str, float]:
-        """The loss and, for binary classification, ROC AUC and accuracy on ``(X, y)``."""
+        """The loss and, for binary classification, ROC AUC and accuracy on ``(X, y)``; for ``softmax_ce``
+        the loss and the accuracy, ``y`` being class indices ``(n,)`` or class probabilities ``(n, C)``
+        (as the loss takes them; the accuracy then counts the most probable class as the label)."""
         from . import metrics
 
         out = self.decision_function(X, batch_size)
@@ -240,7 +242,8 @@ class Sequential:
             result["roc_auc"] = float(metrics.roc_auc(y, p))
             result["accuracy"] = float(metrics.accuracy(y, p))
         elif self.loss.name == "softmax_ce":
-            result["accuracy"] = float(np.mean(np.argmax(out, axis=-1) == y.reshape(-1)))
+            labels = np.argmax(y, axis=1) if y.ndim == 2 else y
+            result["accuracy"] = float(np.mean(np.argmax(out, axis=-1) == labels))
         return result
 
     def fit(self, X, y, **options):
