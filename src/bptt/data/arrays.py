@@ -82,7 +82,7 @@ def read_npz(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"{fn}: no such file: {path!r}; check the path (it is relative to {os.getcwd()!r})")
     try:
         npz = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as exc:
         raise ValueError(
             f"{fn}: {path!r} is not a NumPy .npz file ({type(exc).__name__}: {exc}); write one with "
             f"bptt.data.write_npz(path, X, y) or numpy.savez(path, x=X, y=y)"
@@ -228,12 +228,12 @@ class Standardizer:
 # ─────────────────────────────────────────────────────────────────────── splitting, batching
 
 
-def _rng(fn: str, seed) -> np.random.Generator:
+def _rng(fn: str, name: str, seed) -> np.random.Generator:
     if isinstance(seed, np.random.Generator):
         return seed
     if seed is None or (isinstance(seed, numbers.Integral) and not isinstance(seed, bool) and seed >= 0):
         return np.random.default_rng(seed)
-    raise ValueError(f"{fn}: seed must be a non-negative integer, a numpy Generator or None; got {seed!r}")
+    raise ValueError(f"{fn}: {name} must be a non-negative integer, a numpy Generator or None; got {seed!r}")
 
 
 def train_test_split(X, y, test_fraction: float = 0.2, seed=0, stratify: bool = True):
@@ -253,7 +253,7 @@ def train_test_split(X, y, test_fraction: float = 0.2, seed=0, stratify: bool = 
     X, y = check_xy(fn, X, y)
     if isinstance(test_fraction, bool) or not isinstance(test_fraction, numbers.Real) or not 0 < test_fraction < 1:
         raise ValueError(f"{fn}: test_fraction must be a number strictly between 0 and 1; got {test_fraction!r}")
-    rng = _rng(fn, seed)
+    rng = _rng(fn, "seed", seed)
     n = len(y)
     if stratify:
         test_parts = []
@@ -298,7 +298,7 @@ def iterate_batches(n: int, batch_size: int, rng=None, drop_last: bool = False) 
         raise ValueError(f"{fn}: n must be a non-negative integer (number of samples); got {n!r}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
         raise ValueError(f"{fn}: batch_size must be an integer >= 1; got {batch_size!r}")
-    order = np.arange(n) if rng is None else _rng(fn, rng).permutation(n)
+    order = np.arange(n) if rng is None else _rng(fn, "rng", rng).permutation(n)
     stop = n - n % batch_size if drop_last else n
     # a plain function returning a generator, so that bad arguments raise at the call
     return (order[start : start + batch_size] for start in range(0, stop, batch_size))
