@@ -382,6 +382,28 @@ def test_softmax_targets_are_class_indices(labels):
     assert h.loss == [pytest.approx(math.log(3), rel=1e-12)]
 
 
+def test_softmax_labels_that_are_no_class_are_refused_not_truncated():
+    """A label 2.5 names no class: fit used to train on class 2 (astype(int64) truncated it); the
+    loss's own check now refuses it, before any step."""
+    m = Sequential([Dense(1, 3, dtype=np.float64, seed=0)], loss="softmax_ce")
+    before = {k: p.copy() for k, p in m.parameters().items()}
+    with pytest.raises(ValueError, match=r"^SoftmaxCrossEntropy: class-index targets must be whole numbers; "
+                                         r"got non-integer floats such as 2\.5"):
+        fit(m, col(1.0, 2.0), [0.0, 2.5], epochs=1, optimizer="sgd", **PLAIN)
+    for k, p in m.parameters().items():
+        np.testing.assert_array_equal(p, before[k])
+
+
+def test_targets_of_feature_rows_are_converted_to_the_networks_dtype():
+    """(n, F) rows are not checked as sequences are: targets NumPy can turn into numbers (here an
+    object array of Fractions) are converted to the network's dtype."""
+    from fractions import Fraction
+
+    y = np.array([Fraction(1, 2), Fraction(1, 4)], dtype=object)
+    h = fit(unit(0.5), col(1.0, 2.0), y, epochs=1, optimizer=Frozen(), **PLAIN)
+    assert h.loss == [pytest.approx((0.0 + 0.75**2) / 2, rel=1e-12)]
+
+
 def test_softmax_targets_of_sequences():
     """(n, T, F) sequences: y passes fit's check as float32 and is used as class indices."""
     m = Sequential([Flatten(), Dense(2, 3, dtype=np.float64, seed=0)], loss="softmax_ce")

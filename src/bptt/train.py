@@ -221,8 +221,8 @@ def fit(
         Xa = np.asarray(Xa, dtype)
         out = model.forward(Xa[:1], training=False)
         model.reset_states()
-        if model.loss.name == "softmax_ce":
-            return Xa, np.asarray(ya).astype(np.int64).reshape(-1)
+        if model.loss.name == "softmax_ce":  # class indices, checked by the loss (2.5 is no class)
+            return Xa, np.asarray(ya).reshape(-1)
         return Xa, np.asarray(ya, dtype).reshape((len(Xa),) + out.shape[1:])
 
     Xt, Yt = prepare(Xt, yt)
