@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
-from bptt.io.model_file import load_checkpoint, load_model, read_file, save_model, write_file
+from bptt.io.model_file import load_checkpoint, read_file, save_model, write_file
+from bptt.model import load_model
 from bptt.model import Sequential
 
 

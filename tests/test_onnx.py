@@ -19,7 +19,8 @@ from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 from bptt.data.arrays import Standardizer  # noqa: E402
 from bptt.io import onnx as bptt_onnx  # noqa: E402
-from bptt.io.onnx import export_onnx, import_onnx  # noqa: E402
+from bptt.io.onnx import export_onnx  # noqa: E402
+from bptt.model import import_onnx  # noqa: E402
 from bptt.layers import GRU, LSTM, RNN, Dense, Flatten, Reshape  # noqa: E402
 from bptt.layers.dropout import Dropout  # noqa: E402
 from bptt.model import Sequential  # noqa: E402

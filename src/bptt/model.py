@@ -20,7 +20,7 @@ from .layers import GRU, LSTM, RNN, Dense, Flatten, Layer, Reshape
 from .layers.dropout import Dropout
 from .losses import Loss, make_loss, sigmoid_probability, softmax_probability
 
-__all__ = ["Sequential", "layer_config", "layer_from_config"]
+__all__ = ["Sequential", "import_onnx", "layer_config", "layer_from_config", "load_model"]
 
 _RECURRENT = {"LSTM": LSTM, "GRU": GRU, "RNN": RNN}
 
@@ -287,6 +287,26 @@ class Sequential:
     @classmethod
     def load(cls, path) -> "Sequential":
         """Read a model file written by :meth:`save` (no code is executed on load)."""
-        from .io.model_file import load_model
-
         return load_model(path)
+
+
+def load_model(path) -> Sequential:
+    """The network of a model file written by :meth:`Sequential.save` (or a checkpoint);
+    predictions are identical to the saved model's."""
+    from .io.model_file import read_model
+
+    config, params = read_model(path, "load_model")
+    model = Sequential.from_config(config)
+    model.set_parameters(params)
+    return model
+
+
+def import_onnx(path) -> Sequential:
+    """The network of an ONNX file written by :func:`bptt.io.export_onnx` (or shaped like one):
+    what :func:`bptt.io.onnx.read_onnx` reads, built as a ``Sequential``."""
+    from .io.onnx import read_onnx
+
+    layers, loss, standardizer = read_onnx(path, "import_onnx")
+    model = Sequential(layers, loss=loss)
+    model.standardizer = standardizer
+    return model

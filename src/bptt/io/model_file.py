@@ -9,7 +9,8 @@ copies bytes: no code from the file is ever executed (unlike pickle). bptt store
 * the arrays: parameters as ``param/<layer>.<name>``, and in checkpoints also ``best/…`` (the best
   weights so far) and ``optim/…`` (the optimizer's state).
 
-Writes are atomic: a temporary file in the same directory, then a rename.
+Writes are atomic: a temporary file in the same directory, then a rename. This module reads and
+writes configurations and arrays; it never builds a network (that is :func:`bptt.model.load_model`).
 """
 
 from __future__ import annotations
@@ -53,25 +54,22 @@ def read_file(path, fn: str = "read_file") -> tuple[dict, dict[str, np.ndarray]]
 
 
 def save_model(model, path) -> str:
-    """Write ``model`` (configuration, standardizer and parameters) to ``path``."""
+    """Write ``model`` (its :meth:`~bptt.model.Sequential.config` and parameters) to ``path``."""
     arrays = {f"param/{k}": p for k, p in model.parameters().items()}
     return write_file(path, {"model": model.config()}, arrays)
 
 
-def _model_from(document: dict, arrays: dict, path, fn: str):
-    from ..model import Sequential
-
+def _config_and_parameters(document: dict, arrays: dict, path, fn: str) -> tuple[dict, dict[str, np.ndarray]]:
     if "model" not in document:
         raise ValueError(f"{fn}: {os.fspath(path)!r} holds no model configuration")
-    model = Sequential.from_config(document["model"])
-    model.set_parameters({k[len("param/") :]: a for k, a in arrays.items() if k.startswith("param/")})
-    return model
+    return document["model"], {k[len("param/") :]: a for k, a in arrays.items() if k.startswith("param/")}
 
 
-def load_model(path):
-    """Read a model written by :func:`save_model`; predictions are identical to the saved model's."""
-    document, arrays = read_file(path, "load_model")
-    return _model_from(document, arrays, path, "load_model")
+def read_model(path, fn: str = "read_model") -> tuple[dict, dict[str, np.ndarray]]:
+    """``(configuration, parameters)`` of a file written by :func:`save_model` (or a checkpoint);
+    :func:`bptt.model.load_model` builds the network from them."""
+    document, arrays = read_file(path, fn)
+    return _config_and_parameters(document, arrays, path, fn)
 
 
 def save_checkpoint(path, model, state: dict, arrays: dict[str, np.ndarray]) -> str:
@@ -81,9 +79,12 @@ def save_checkpoint(path, model, state: dict, arrays: dict[str, np.ndarray]) -> 
     return write_file(path, {"model": model.config(), "training": state}, all_arrays)
 
 
-def load_checkpoint(path):
-    """``(model, state, arrays)`` from a checkpoint written by :func:`save_checkpoint`."""
-    document, arrays = read_file(path, "load_checkpoint")
+def load_checkpoint(path) -> tuple[dict, dict, dict[str, np.ndarray]]:
+    """``(configuration, state, arrays)`` from a checkpoint written by :func:`save_checkpoint`;
+    ``arrays`` holds every array of the file: the parameters (``param/…``), ``best/…``, ``optim/…``."""
+    fn = "load_checkpoint"
+    document, arrays = read_file(path, fn)
     if "training" not in document:
-        raise ValueError(f"load_checkpoint: {os.fspath(path)!r} is a model file, not a training checkpoint")
-    return _model_from(document, arrays, path, "load_checkpoint"), document["training"], arrays
+        raise ValueError(f"{fn}: {os.fspath(path)!r} is a model file, not a training checkpoint")
+    config, _ = _config_and_parameters(document, arrays, path, fn)
+    return config, document["training"], arrays

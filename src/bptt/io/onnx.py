@@ -38,7 +38,8 @@ Stateful layers are exported with their *zero* initial state: the ONNX graph com
 model computes after :meth:`~bptt.model.Sequential.reset_states`, for every batch independently;
 the carried state of a stateful layer is not part of the graph.
 
-:func:`import_onnx` reads graphs of this shape back (also ``Gemm`` for dense layers, ``MatMul``
+:func:`read_onnx` (and :func:`bptt.model.import_onnx`, which builds the network from what it
+reads) takes graphs of this shape back (also ``Gemm`` for dense layers, ``MatMul``
 without bias, float32 standardisation constants and ``Identity`` nodes) and raises ``ValueError``
 naming the first node it cannot translate.
 
@@ -47,7 +48,8 @@ Example::
     >>> import os, tempfile
     >>> import numpy as np
     >>> from bptt.model import Sequential
-    >>> from bptt.io.onnx import export_onnx, import_onnx
+    >>> from bptt.io.onnx import export_onnx
+    >>> from bptt.model import import_onnx
     >>> model = Sequential.from_tmva("LSTM|4|3|5|0|1,RESHAPE|FLAT,DENSE|8|TANH,LINEAR", "5|3", seed=0)
     >>> path = export_onnx(model, os.path.join(tempfile.mkdtemp(), "model.onnx"))
     >>> import onnxruntime as ort
@@ -70,7 +72,7 @@ import numpy as np
 
 from ..cells import GATES
 
-__all__ = ["export_onnx", "import_onnx"]
+__all__ = ["export_onnx", "read_onnx"]
 
 #: bptt gate blocks → ONNX gate blocks, as indices into the bptt block order.
 _LSTM_TO_ONNX = (0, 3, 1, 2)  # [i, f, g, o] → [i, o, f, c]
@@ -193,9 +195,8 @@ def export_onnx(model, path, *, opset: int = 17) -> str:
     fn = "export_onnx"
     from ..layers import GRU, LSTM, RNN, Dense, Flatten, Reshape
     from ..layers.dropout import Dropout
-    from ..model import Sequential
 
-    if not isinstance(model, Sequential):
+    if not all(hasattr(model, a) for a in ("layers", "loss", "standardizer", "decision_function")):
         raise ValueError(f"{fn}: model must be a bptt.model.Sequential; got {type(model).__name__}")
     if isinstance(opset, bool) or not isinstance(opset, (int, np.integer)) or opset < 14:
         raise ValueError(f"{fn}: opset must be an integer >= 14 (recurrent operators with 'layout'); got {opset!r}")
@@ -288,8 +289,8 @@ def export_onnx(model, path, *, opset: int = 17) -> str:
 class _Reader:
     """Walks the single chain of nodes from input ``x`` to the graph output."""
 
-    def __init__(self, graph, numpy_helper, path: str):
-        self.fn, self.path = "import_onnx", path
+    def __init__(self, graph, numpy_helper, path: str, fn: str):
+        self.fn, self.path = fn, path
         self.numpy_helper = numpy_helper
         self.consts = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
         self.nodes = []
@@ -303,7 +304,7 @@ class _Reader:
 
     def error(self, node, why: str) -> ValueError:
         where = f"node {node.name!r} ({node.op_type})" if node is not None else "the graph"
-        return ValueError(f"import_onnx: {self.path!r}: unsupported {where}: {why}")
+        return ValueError(f"{self.fn}: {self.path!r}: unsupported {where}: {why}")
 
     def const(self, node, name: str, what: str) -> np.ndarray:
         if name not in self.consts:
@@ -373,8 +374,10 @@ def _import_recurrent(r: _Reader, node, attrs: dict, kind: str):
     return layer
 
 
-def import_onnx(path):
-    """Read an ONNX file written by :func:`export_onnx` (or shaped like one) as a ``Sequential``.
+def read_onnx(path, fn: str = "read_onnx"):
+    """Read an ONNX file written by :func:`export_onnx` (or shaped like one) as the parts of a
+    network: ``(layers, loss, standardizer)``; :func:`bptt.model.import_onnx` builds the
+    ``Sequential`` (this module never imports the network, only the layers it is made of).
 
     The graph must be one chain from its single input to its single output, made of: an optional
     standardisation prefix (``Cast``, ``Sub`` by a constant mean, ``Div`` by a constant std);
@@ -393,7 +396,6 @@ def import_onnx(path):
 
     Example: see the module docstring.
     """
-    fn = "import_onnx"
     if not isinstance(path, (str, os.PathLike)):
         raise ValueError(f"{fn}: path must be a str or os.PathLike; got {type(path).__name__}")
     path = os.fspath(path)
@@ -408,10 +410,9 @@ def import_onnx(path):
         raise ValueError(f"{fn}: {path!r} holds no ONNX graph (an empty or non-ONNX file?)")
     from ..data.arrays import Standardizer
     from ..layers import Dense, Flatten, Reshape
-    from ..model import Sequential
 
     graph = proto.graph
-    r = _Reader(graph, numpy_helper, path)
+    r = _Reader(graph, numpy_helper, path, fn)
     inputs = [i.name for i in graph.input if i.name not in r.consts]
     if len(inputs) != 1 or len(graph.output) != 1:
         raise ValueError(f"{fn}: {path!r}: the graph must have one input and one output; got inputs {inputs}, "
@@ -543,11 +544,10 @@ def import_onnx(path):
         raise ValueError(f"{fn}: {path!r}: the graph holds no layer bptt can rebuild")
     props = {p.key: p.value for p in proto.metadata_props}
     loss = props.get(_LOSS_KEY, "bce" if squeezed_output else "mse")
-    model = Sequential(layers, loss=loss)
+    standardizer = None
     if mean is not None or std is not None:
         n = len(mean if mean is not None else std)
-        s = Standardizer()
-        s.mean_ = mean if mean is not None else np.zeros(n)
-        s.std_ = std if std is not None else np.ones(n)
-        model.standardizer = s
-    return model
+        standardizer = Standardizer()
+        standardizer.mean_ = mean if mean is not None else np.zeros(n)
+        standardizer.std_ = std if std is not None else np.ones(n)
+    return layers, loss, standardizer
