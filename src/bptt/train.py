@@ -16,11 +16,13 @@ Example::
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -137,6 +139,67 @@ def fit(
             history and best weights.
         resume: a checkpoint to continue from; the result is the same as an uninterrupted run.
     """
+    _check_options(
+        model, epochs=epochs, batch_size=batch_size, early_stopping=early_stopping, clip_norm=clip_norm,
+        validation_split=validation_split, checkpoint_every=checkpoint_every, min_delta=min_delta,
+        regularization=regularization, weight_decay=weight_decay, shuffle=shuffle,
+    )
+    Xt, yt, Xv, yv, shuffle_seed = _split(model, X, y, validation_data, validation_split, seed)
+    opt = _optimizer(optimizer, learning_rate, momentum)
+    run = _Run(model, opt, np.random.default_rng(shuffle_seed), checkpoint, options={
+        "epochs": int(epochs), "batch_size": int(batch_size), "optimizer": opt.config(), "seed": seed,
+        "validation_split": validation_split, "weight_decay": weight_decay, "regularization": regularization,
+        "clip_norm": clip_norm, "standardize": standardize, "shuffle": shuffle, "drop_last": drop_last,
+        "early_stopping": early_stopping, "data": _fingerprint(Xt, yt),
+    })
+    if resume is not None:
+        _resume(run, resume, epochs)
+    elif standardize:
+        model.standardizer = Standardizer().fit(Xt)
+    Xt, Yt = _prepare(model, Xt, yt)
+    if Xv is not None:
+        Xv, Yv = _prepare(model, Xv, yv)
+    tqdm = None
+    if verbose:
+        from tqdm.auto import tqdm
+
+    with _threads_for(model, Xt, batch_size):
+        try:
+            for epoch in range(run.epoch + 1, epochs + 1):
+                t0 = time.perf_counter()
+                train_loss, seen = _train_epoch(
+                    run, Xt, Yt, epoch, epochs, batch_size, shuffle, drop_last, weight_decay, regularization,
+                    clip_norm, tqdm,
+                )
+                val_loss = _batched_loss(model, Xv, Yv, batch_size) if Xv is not None else float("nan")
+                improved, stop = _record(
+                    run, epoch, train_loss, val_loss, Xv is not None, time.perf_counter() - t0, min_delta, early_stopping
+                )
+                if verbose:
+                    _report_epoch(run.history, epoch, epochs, seen, Xv is not None, improved)
+                if epoch % checkpoint_every == 0 or stop or epoch == epochs:
+                    _checkpoint(run, epoch)
+                if stop:
+                    if verbose:
+                        print(f"early stopping: no improvement for {early_stopping} epochs; "
+                              f"best epoch {run.history.best_epoch}", file=sys.stderr)
+                    break
+        except KeyboardInterrupt:
+            if checkpoint is not None and verbose:
+                print(f"\ninterrupted; the last completed epoch is in {os.fspath(checkpoint)!r}: continue with resume=", file=sys.stderr)
+            raise
+    if restore_best and run.best_params is not None:
+        model.set_parameters(run.best_params)
+    model.history = run.history
+    return run.history
+
+
+# ── the steps of fit, in the order it takes them
+
+
+def _check_options(model, *, epochs, batch_size, early_stopping, clip_norm, validation_split, checkpoint_every,
+                   min_delta, regularization, weight_decay, shuffle) -> None:
+    """Every option checked before any work: a ValueError naming the option and the value."""
     fn = "fit"
     if not isinstance(epochs, (int, np.integer)) or epochs < 1:
         raise ValueError(f"{fn}: epochs must be a positive integer; got {epochs!r}")
@@ -164,170 +227,173 @@ def fit(
             f"{fn}: shuffle must be False for a network with stateful layers (they carry the state from "
             f"one batch to the next); got shuffle=True"
         )
+
+
+def _split(model, X, y, validation_data, validation_split, seed):
+    """``(Xt, yt, Xv, yv, shuffle_seed)``: the checked data, the validation part held out
+    (stratified for classification), and the seed of the batch order, both drawn from ``seed``."""
+    fn = "fit"
     X, y = check_xy(fn, X, y) if np.ndim(X) == 3 else (np.asarray(X), np.asarray(y))
     split_seed, shuffle_seed = (int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(2))
     if validation_data is not None:
-        Xt, yt = X, y
         Xv, yv = check_xy(fn, *validation_data) if np.ndim(validation_data[0]) == 3 else validation_data
-    elif validation_split > 0:
+        return X, y, Xv, yv, shuffle_seed
+    if validation_split > 0:
         Xt, Xv, yt, yv = train_test_split(X, y, validation_split, seed=split_seed, stratify=model.loss.name != "mse")
-    else:
-        Xt, yt, Xv, yv = X, y, None, None
+        return Xt, yt, Xv, yv, shuffle_seed
+    return X, y, None, None, shuffle_seed
 
-    opt = _optimizer(optimizer, learning_rate, momentum)
-    rng = np.random.default_rng(shuffle_seed)
-    history = History()
-    best_params: dict[str, np.ndarray] | None = None
-    wait, start_epoch = 0, 0
-    options = {
-        "epochs": int(epochs), "batch_size": int(batch_size), "optimizer": opt.config(), "seed": seed,
-        "validation_split": validation_split, "weight_decay": weight_decay, "regularization": regularization,
-        "clip_norm": clip_norm, "standardize": standardize, "shuffle": shuffle, "drop_last": drop_last,
-        "early_stopping": early_stopping, "data": _fingerprint(Xt, yt),
-    }
 
-    if resume is not None:
-        from .io.model_file import load_checkpoint
+@dataclass(eq=False)
+class _Run:
+    """What a training run carries from epoch to epoch, and what a checkpoint holds."""
 
-        saved, state, arrays = load_checkpoint(resume)
-        if saved.config()["layers"] != model.config()["layers"]:
-            raise ValueError(f"{fn}: the checkpoint {os.fspath(resume)!r} holds a different network; build the same layers")
-        for key in ("batch_size", "seed", "data", "optimizer", "validation_split", "shuffle"):
-            if state["options"][key] != options[key]:
-                raise ValueError(
-                    f"{fn}: resume needs the same {key} as the interrupted run: the checkpoint has "
-                    f"{state['options'][key]!r}, this call {options[key]!r}"
-                )
-        model.set_parameters(saved.parameters())
-        model.standardizer = saved.standardizer
-        opt.load_state_dict({k[len("optim/") :]: a for k, a in arrays.items() if k.startswith("optim/")})
-        rng.bit_generator.state = state["shuffle_rng"]
-        for layer, layer_state in zip(model.layers, state["layer_rngs"]):
-            if layer_state is not None:
-                layer.set_rng_state(layer_state)
-        history = History.from_dict(state["history"])
-        best = {k[len("best/") :]: a for k, a in arrays.items() if k.startswith("best/")}
-        best_params = best or None
-        wait, start_epoch = state["wait"], state["epoch"]
-        if history.stopped_early:
-            start_epoch = epochs  # that run had finished
-    elif standardize:
-        model.standardizer = Standardizer().fit(Xt)
+    model: Any
+    opt: Optimizer
+    rng: np.random.Generator  # the batch order
+    checkpoint: Any
+    options: dict
+    history: History = field(default_factory=History)
+    best_params: dict | None = None
+    wait: int = 0  # epochs without improvement
+    epoch: int = 0  # the last completed epoch
 
-    dtype = model.dtype
 
-    def prepare(Xa, ya):
-        Xa = model.standardizer.transform(Xa) if model.standardizer is not None else Xa
-        Xa = np.asarray(Xa, dtype)
-        out = model.forward(Xa[:1], training=False)
-        model.reset_states()
-        if model.loss.name == "softmax_ce":  # class indices, checked by the loss (2.5 is no class)
-            return Xa, np.asarray(ya).reshape(-1)
-        return Xa, np.asarray(ya, dtype).reshape((len(Xa),) + out.shape[1:])
+def _resume(run: _Run, resume, epochs: int) -> None:
+    """Put back the state of an interrupted run from its checkpoint; refuse a different network
+    or changed options that would make the result differ from an uninterrupted run."""
+    from .io.model_file import load_checkpoint
 
-    Xt, Yt = prepare(Xt, yt)
-    if Xv is not None:
-        Xv, Yv = prepare(Xv, yv)
+    fn, model = "fit", run.model
+    config, state, arrays = load_checkpoint(resume)
+    if config["layers"] != json.loads(json.dumps(model.config()["layers"])):
+        raise ValueError(f"{fn}: the checkpoint {os.fspath(resume)!r} holds a different network; build the same layers")
+    for key in ("batch_size", "seed", "data", "optimizer", "validation_split", "shuffle"):
+        if state["options"][key] != run.options[key]:
+            raise ValueError(
+                f"{fn}: resume needs the same {key} as the interrupted run: the checkpoint has "
+                f"{state['options'][key]!r}, this call {run.options[key]!r}"
+            )
+    model.set_parameters({k[len("param/") :]: a for k, a in arrays.items() if k.startswith("param/")})
+    model.standardizer = Standardizer.from_dict(config["standardizer"]) if config.get("standardizer") else None
+    run.opt.load_state_dict({k[len("optim/") :]: a for k, a in arrays.items() if k.startswith("optim/")})
+    run.rng.bit_generator.state = state["shuffle_rng"]
+    for layer, layer_state in zip(model.layers, state["layer_rngs"]):
+        if layer_state is not None:
+            layer.set_rng_state(layer_state)
+    run.history = History.from_dict(state["history"])
+    best = {k[len("best/") :]: a for k, a in arrays.items() if k.startswith("best/")}
+    run.best_params = best or None
+    run.wait, run.epoch = state["wait"], state["epoch"]
+    if run.history.stopped_early:
+        run.epoch = epochs  # that run had finished
 
-    def save_state(epoch: int) -> None:
-        if checkpoint is None:
-            return
-        from .io.model_file import save_checkpoint
 
-        arrays = {f"optim/{k}": np.asarray(a) for k, a in opt.state_dict().items()}
-        if best_params is not None:
-            arrays.update({f"best/{k}": a for k, a in best_params.items()})
-        state = {
-            "epoch": epoch, "wait": wait, "history": history.to_dict(), "options": options,
-            "shuffle_rng": rng.bit_generator.state,
-            "layer_rngs": [layer.get_rng_state() if hasattr(layer, "get_rng_state") else None for layer in model.layers],
-        }
-        save_checkpoint(checkpoint, model, state, arrays)
+def _prepare(model, Xa, ya):
+    """Inputs standardised in the model's dtype; targets shaped as the network's outputs."""
+    Xa = model.standardizer.transform(Xa) if model.standardizer is not None else Xa
+    Xa = np.asarray(Xa, model.dtype)
+    out = model.forward(Xa[:1], training=False)
+    model.reset_states()
+    if model.loss.name == "softmax_ce":  # class indices, checked by the loss (2.5 is no class)
+        return Xa, np.asarray(ya).reshape(-1)
+    return Xa, np.asarray(ya, model.dtype).reshape((len(Xa),) + out.shape[1:])
 
-    tqdm = None
-    if verbose:
-        from tqdm.auto import tqdm
 
-    # A training step costs about 6 flops per parameter per sample and time step; below
-    # FIT_SINGLE_THREAD_FLOPS a batch's many small GEMMs are faster on one BLAS thread.
+def _threads_for(model, Xt, batch_size: int):
+    """One BLAS thread for small networks: a training step costs about 6 flops per parameter per
+    sample and time step; below FIT_SINGLE_THREAD_FLOPS a batch's many small GEMMs are faster so."""
     steps = Xt.shape[1] if Xt.ndim == 3 else 1
     n_params = sum(p.size for p in model.parameters().values())
-    threads = single_threaded_if(6 * batch_size * steps * n_params < FIT_SINGLE_THREAD_FLOPS)
+    return single_threaded_if(6 * batch_size * steps * n_params < FIT_SINGLE_THREAD_FLOPS)
 
-    with threads:
-        epoch = start_epoch
+
+def _train_epoch(run: _Run, Xt, Yt, epoch, epochs, batch_size, shuffle, drop_last, weight_decay, regularization,
+                 clip_norm, tqdm) -> tuple[float, int]:
+    """One pass over the training part in mini-batches: ``(mean training loss, samples seen)``."""
+    model, opt = run.model, run.opt
+    model.reset_states()
+    batches = list(iterate_batches(len(Xt), batch_size, run.rng if shuffle else None, drop_last))
+    bar = tqdm(total=len(batches), desc=f"epoch {epoch}/{epochs}", unit="batch", leave=False, file=sys.stderr) if tqdm else None
+    total, seen = 0.0, 0
+    for k, idx in enumerate(batches):
         try:
-            for epoch in range(start_epoch + 1, epochs + 1):
-                t0 = time.perf_counter()
-                model.reset_states()
-                batches = list(iterate_batches(len(Xt), batch_size, rng if shuffle else None, drop_last))
-                bar = tqdm(total=len(batches), desc=f"epoch {epoch}/{epochs}", unit="batch", leave=False, file=sys.stderr) if tqdm else None
-                total, seen = 0.0, 0
-                for k, idx in enumerate(batches):
-                    try:
-                        out = model.forward(Xt[idx], training=True)
-                        loss, dout = model.loss.value_and_grad(out, Yt[idx])
-                        model.backward(dout)
-                    except NonFiniteError as exc:  # the data were checked: this is the network diverging
-                        raise FloatingPointError(
-                            f"fit: NaN or Inf inside the network at epoch {epoch}, batch {k + 1}: training diverged; "
-                            f"lower the learning rate (now {getattr(opt, 'lr', '?')}) or set clip_norm ({exc})"
-                        ) from exc
-                    params, grads = model.parameters(), model.gradients()
-                    if weight_decay:
-                        loss += penalty_and_grad(params, grads, regularization, weight_decay)
-                    grad_norm = math.sqrt(sum(float(np.vdot(g, g)) for g in grads.values()))
-                    if not (math.isfinite(loss) and math.isfinite(grad_norm)):
-                        what = f"the loss became {loss}" if not math.isfinite(loss) else f"the gradient norm became {grad_norm}"
-                        raise FloatingPointError(
-                            f"fit: {what} at epoch {epoch}, batch {k + 1}: training diverged; lower the "
-                            f"learning rate (now {getattr(opt, 'lr', '?')}) or set clip_norm"
-                        )
-                    if clip_norm is not None and grad_norm > clip_norm:
-                        clip_grad_norm(grads, clip_norm)
-                    opt.step(params, grads)
-                    total += loss * len(idx)
-                    seen += len(idx)
-                    if bar is not None:
-                        bar.update(1)
-                        bar.set_postfix(loss=f"{total / seen:.4f}", refresh=False)
-                if bar is not None:
-                    bar.close()
-                model.reset_states()
-                train_loss = total / seen
-                val_loss = _batched_loss(model, Xv, Yv, batch_size) if Xv is not None else float("nan")
-                monitored = val_loss if Xv is not None else train_loss
-                history.epoch.append(epoch)
-                history.loss.append(float(train_loss))
-                history.val_loss.append(float(val_loss))
-                history.seconds.append(time.perf_counter() - t0)
-                improved = history.best_loss is None or monitored < history.best_loss - min_delta
-                if improved:
-                    history.best_loss, history.best_epoch, wait = float(monitored), epoch, 0
-                    best_params = {k: p.copy() for k, p in model.parameters().items()}
-                else:
-                    wait += 1
-                stop = early_stopping is not None and wait >= early_stopping
-                history.stopped_early = stop
-                if verbose:
-                    rate = seen / history.seconds[-1]
-                    val = f"  val_loss {val_loss:.4f}" if Xv is not None else ""
-                    print(
-                        f"epoch {epoch}/{epochs}  loss {train_loss:.4f}{val}  {history.seconds[-1]:.1f} s  "
-                        f"{rate:,.0f} samples/s{'  *' if improved else ''}",
-                        file=sys.stderr,
-                    )
-                if epoch % checkpoint_every == 0 or stop or epoch == epochs:
-                    save_state(epoch)
-                if stop:
-                    if verbose:
-                        print(f"early stopping: no improvement for {early_stopping} epochs; best epoch {history.best_epoch}", file=sys.stderr)
-                    break
-        except KeyboardInterrupt:
-            if checkpoint is not None and verbose:
-                print(f"\ninterrupted; the last completed epoch is in {os.fspath(checkpoint)!r}: continue with resume=", file=sys.stderr)
-            raise
-    if restore_best and best_params is not None:
-        model.set_parameters(best_params)
-    model.history = history
-    return history
+            out = model.forward(Xt[idx], training=True)
+            loss, dout = model.loss.value_and_grad(out, Yt[idx])
+            model.backward(dout)
+        except NonFiniteError as exc:  # the data were checked: this is the network diverging
+            raise FloatingPointError(
+                f"fit: NaN or Inf inside the network at epoch {epoch}, batch {k + 1}: training diverged; "
+                f"lower the learning rate (now {getattr(opt, 'lr', '?')}) or set clip_norm ({exc})"
+            ) from exc
+        params, grads = model.parameters(), model.gradients()
+        if weight_decay:
+            loss += penalty_and_grad(params, grads, regularization, weight_decay)
+        grad_norm = math.sqrt(sum(float(np.vdot(g, g)) for g in grads.values()))
+        if not (math.isfinite(loss) and math.isfinite(grad_norm)):
+            what = f"the loss became {loss}" if not math.isfinite(loss) else f"the gradient norm became {grad_norm}"
+            raise FloatingPointError(
+                f"fit: {what} at epoch {epoch}, batch {k + 1}: training diverged; lower the "
+                f"learning rate (now {getattr(opt, 'lr', '?')}) or set clip_norm"
+            )
+        if clip_norm is not None and grad_norm > clip_norm:
+            clip_grad_norm(grads, clip_norm)
+        opt.step(params, grads)
+        total += loss * len(idx)
+        seen += len(idx)
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{total / seen:.4f}", refresh=False)
+    if bar is not None:
+        bar.close()
+    model.reset_states()
+    return total / seen, seen
+
+
+def _record(run: _Run, epoch, train_loss, val_loss, validated, seconds, min_delta, early_stopping) -> tuple[bool, bool]:
+    """The epoch into the history; the best weights kept when the monitored loss (validation, else
+    training) improved by more than ``min_delta``: ``(improved, stop)``."""
+    history = run.history
+    monitored = val_loss if validated else train_loss
+    history.epoch.append(epoch)
+    history.loss.append(float(train_loss))
+    history.val_loss.append(float(val_loss))
+    history.seconds.append(seconds)
+    improved = history.best_loss is None or monitored < history.best_loss - min_delta
+    if improved:
+        history.best_loss, history.best_epoch, run.wait = float(monitored), epoch, 0
+        run.best_params = {k: p.copy() for k, p in run.model.parameters().items()}
+    else:
+        run.wait += 1
+    stop = early_stopping is not None and run.wait >= early_stopping
+    history.stopped_early = stop
+    run.epoch = epoch
+    return improved, stop
+
+
+def _report_epoch(history: History, epoch, epochs, seen, validated, improved) -> None:
+    """The epoch's summary line on stderr."""
+    rate = seen / history.seconds[-1]
+    val = f"  val_loss {history.val_loss[-1]:.4f}" if validated else ""
+    print(
+        f"epoch {epoch}/{epochs}  loss {history.loss[-1]:.4f}{val}  {history.seconds[-1]:.1f} s  "
+        f"{rate:,.0f} samples/s{'  *' if improved else ''}",
+        file=sys.stderr,
+    )
+
+
+def _checkpoint(run: _Run, epoch: int) -> None:
+    """The run's state after ``epoch`` into the checkpoint file (atomically), if there is one."""
+    if run.checkpoint is None:
+        return
+    from .io.model_file import save_checkpoint
+
+    arrays = {f"optim/{k}": np.asarray(a) for k, a in run.opt.state_dict().items()}
+    if run.best_params is not None:
+        arrays.update({f"best/{k}": a for k, a in run.best_params.items()})
+    state = {
+        "epoch": epoch, "wait": run.wait, "history": run.history.to_dict(), "options": run.options,
+        "shuffle_rng": run.rng.bit_generator.state,
+        "layer_rngs": [layer.get_rng_state() if hasattr(layer, "get_rng_state") else None for layer in run.model.layers],
+    }
+    save_checkpoint(run.checkpoint, run.model, state, arrays)
