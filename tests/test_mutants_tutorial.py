@@ -1,4 +1,4 @@
-"""bptt.tutorial's TMVA-options bridge where mutation testing found no test (docs/mutation.md).
+"""bptt.tmva.network's TMVA-options bridge where mutation testing found no test (docs/mutation.md).
 
 Each test names what it pins down; the expected values are written out by hand from TMVA's
 conventions and the documented behaviour, never taken from the code under test.
@@ -13,7 +13,8 @@ import pytest
 
 from bptt.model import Sequential
 from bptt.tmva import TMVAOptionError, TrainingStrategy, parse_options
-from bptt.tutorial import _write_json, fit_arguments, format_table, network_from_options
+from bptt.tmva.network import fit_arguments, network_from_options
+from bptt.tmva.tutorial import _write_json, format_table
 
 LAYOUT = "LSTM|4|3|5|0|1,RESHAPE|FLAT,DENSE|6|TANH,LINEAR"
 HEAD = "InputLayout=5|3:Layout=" + LAYOUT

@@ -1,4 +1,4 @@
-"""bptt.tutorial.run_tutorial, in process, at a few hundred events (docs/mutation.md: "no tests").
+"""bptt.tmva.tutorial.run_tutorial, in process, at a few hundred events (docs/mutation.md: "no tests").
 
 ``run_tutorial`` is the job behind ``bptt tutorial``; the command line's tests run it in a
 subprocess and tests/test_training_glue.py at full size, neither of which mutation testing can
@@ -44,7 +44,7 @@ from bptt.data.root import read_tmva_root
 from bptt.data.toy import make_tutorial_data
 from bptt.model import Sequential
 from bptt.trace import model_flow
-from bptt.tutorial import run_tutorial
+from bptt.tmva.tutorial import run_tutorial
 
 EVENTS, EPOCHS, SEED = 260, 2, 3  # 2 × round(0.2 × 260) = 104 test events: more than the 100 traced
 CELLS = ["LSTM", "GRU", "RNN"]

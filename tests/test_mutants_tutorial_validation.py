@@ -3,7 +3,7 @@
 TMVA's MethodDL takes ValidationSize as a fraction (0.2), a percentage (20%) or a number of events
 (100); a number of events must be fewer than the training events (TMVA stops with "Validation size
 ... is larger than or equal in size to training set"). bptt's fit takes a fraction, so
-``bptt.tutorial`` turns a number of events into ``events / n_events``; before, it silently became
+``bptt.tmva.network`` turns a number of events into ``events / n_events``; before, it silently became
 0.2, whatever the count (the two mutants of that fallback survived, docs/mutation.md). Pinned
 here: the fraction for a count, the refusals (a count of at least the events, a count without
 the number of events) with messages that name ValidationSize, the count and the events, and the
@@ -22,7 +22,7 @@ from bptt.cli import main
 from bptt.data.arrays import train_test_split, write_npz
 from bptt.io.model_file import load_checkpoint
 from bptt.tmva import TMVAOptionError, TrainingStrategy
-from bptt.tutorial import fit_arguments, network_from_options, validation_split
+from bptt.tmva.network import fit_arguments, network_from_options, validation_split
 
 HEAD = "InputLayout=5|3:Layout=LSTM|4|3|5|0|1,RESHAPE|FLAT,DENSE|6|TANH,LINEAR"
 

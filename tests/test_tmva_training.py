@@ -19,7 +19,7 @@ from bptt.layers.dropout import Dropout
 from bptt.model import Sequential
 from bptt.optim import make_optimizer
 from bptt.tmva import TMVAOptionError, parse_training_strategy
-from bptt.tutorial import fit_arguments, network_from_options
+from bptt.tmva.network import fit_arguments, network_from_options
 
 LAYOUT = "LSTM|4|3|5|0|1,RESHAPE|FLAT,DENSE|6|TANH,LINEAR"
 HEAD = "InputLayout=5|3:Layout=" + LAYOUT

@@ -110,7 +110,7 @@ TUTORIAL_AUC_FLOOR = 0.88
 
 @pytest.fixture(scope="module")
 def tutorial(tmp_path_factory):
-    from bptt.tutorial import run_tutorial
+    from bptt.tmva.tutorial import run_tutorial
 
     out = tmp_path_factory.mktemp("tutorial")
     return out, run_tutorial(str(out), verbose=False)

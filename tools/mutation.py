@@ -55,10 +55,14 @@ EQUIVALENT = ROOT / "docs" / "mutation" / "equivalent"
 # tests/test_mutants_<module>*.py are the tests written to kill surviving mutants. An entry
 # "!node-id-prefix" deselects tests (pytest's --deselect). Left out for time: test_training_glue.py
 # (its fixture trains the tutorial at full size; its fit tests train for 40 epochs).
-OPTIONS_TESTS = ["tests/test_tmva*.py", "tests/test_option*.py"]  # TMVA options → network → fit
+OPTIONS_TESTS = ["tests/test_tmva*.py", "tests/test_option*.py", "tests/test_mutants_tmva*.py"]  # TMVA options → network → fit
 MODULES: dict[str, list[str]] = {
-    "src/bptt/tmva.py": [*OPTIONS_TESTS],
-    "src/bptt/tutorial.py": [*OPTIONS_TESTS],
+    "src/bptt/tmva/layout.py": [*OPTIONS_TESTS],
+    "src/bptt/tmva/options.py": [*OPTIONS_TESTS],
+    "src/bptt/tmva/_common.py": [*OPTIONS_TESTS],
+    "src/bptt/tmva/layers.py": [*OPTIONS_TESTS, "tests/test_model.py", "tests/test_mutants_model*.py"],
+    "src/bptt/tmva/network.py": [*OPTIONS_TESTS, "tests/test_mutants_tutorial*.py"],
+    "src/bptt/tmva/tutorial.py": [*OPTIONS_TESTS, "tests/test_mutants_tutorial*.py"],
     "src/bptt/train.py": ["tests/test_train.py", "tests/test_option*.py"],
     "src/bptt/model.py": ["tests/test_model.py", "tests/test_train.py", "tests/test_onnx.py"],
     "src/bptt/metrics.py": ["tests/test_metrics.py", "tests/test_plots.py"],
@@ -74,7 +78,8 @@ MODULES: dict[str, list[str]] = {
 # minutes on 2 cores), and, where given, only the mutants matching mutmut name globs. Its baseline
 # is docs/mutation/results-ci.json, a run of this same subset (make mutation-ci-baseline).
 CI_MODULES: dict[str, list[str]] = {
-    "src/bptt/tmva.py": ["tests/test_tmva.py"],
+    "src/bptt/tmva/layout.py": ["tests/test_tmva.py", "tests/test_mutants_tmva*.py"],
+    "src/bptt/tmva/options.py": ["tests/test_tmva.py", "tests/test_mutants_tmva*.py"],
     "src/bptt/metrics.py": ["tests/test_metrics.py", "tests/test_plots.py"],
 }
 CI_MUTANTS: dict[str, list[str]] = {}

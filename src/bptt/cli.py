@@ -31,7 +31,7 @@ def _cmd_example(args) -> int:
 
 
 def _cmd_tutorial(args) -> int:
-    from .tutorial import format_table, run_tutorial
+    from .tmva.tutorial import format_table, run_tutorial
 
     networks = [n.strip().upper() for n in args.networks.split(",") if n.strip()]
     bad = [n for n in networks if n not in ("LSTM", "GRU", "RNN")]
@@ -77,7 +77,7 @@ def _load_toml(path: str) -> dict:
 def _training_setup(args, n_events: int):
     """(model, fit arguments) from --options, or --layout/--input-layout[/--training-strategy], or --config;
     ``n_events``, the number of training events, turns a ValidationSize in events into a fraction."""
-    from .tutorial import network_from_options
+    from .tmva.network import network_from_options
 
     given = [name for name in ("options", "config", "layout") if getattr(args, name)]
     if len(given) != 1:

@@ -100,8 +100,10 @@ class Sequential:
     # ── building
 
     @classmethod
-    def from_tmva(cls, layout: str, input_layout: str | tuple, *, loss="bce", seed=0, dtype=np.float32, dropout=None):
-        """Build the network a TMVA ``Layout`` / ``InputLayout`` pair describes.
+    def from_tmva(cls, layout, input_layout, *, loss="bce", seed=0, dtype=np.float32, dropout=None):
+        """Build the network a TMVA ``Layout`` / ``InputLayout`` pair describes (strings, or as
+        :func:`bptt.tmva.parse_layout` / :func:`bptt.tmva.parse_input_layout` give them): the
+        layers of :func:`bptt.tmva.layers.build_layers`.
 
         Recurrent tokens become LSTM/GRU/RNN layers (``rememberState`` → ``stateful``,
         ``returnSequence`` → ``return_sequences``), ``RESHAPE|FLAT`` → Flatten, ``DENSE|n|ACT`` →
@@ -109,45 +111,9 @@ class Sequential:
         DropConfig, one dropout probability per layer, applied to that layer's input (TMVA's
         MethodDL turns each value p into a keep-probability 1 − p; 0 means no dropout).
         """
-        from . import tmva
+        from .tmva.layers import build_layers
 
-        specs = tmva.parse_layout(layout)
-        T, F = input_layout if isinstance(input_layout, tuple) else tmva.parse_input_layout(input_layout)
-        tmva.check_layout(specs, (T, F))
-        rng = np.random.default_rng(seed)
-        layers: list[Layer] = []
-        shape: tuple[int, ...] = (T, F)  # per-sample shape flowing through the network
-        rates = list(dropout or [])
-        for k, spec in enumerate(specs):
-            if k < len(rates) and rates[k] > 0.0:
-                layers.append(Dropout(rates[k], seed=int(rng.integers(2**31))))
-            p = spec.params
-            sub_seed = int(rng.integers(2**31))
-            if spec.kind in ("lstm", "gru", "rnn"):
-                options = {"reset_after": p["reset_after"]} if spec.kind == "gru" else {}
-                if spec.kind == "rnn":
-                    options["activation"] = p.get("activation", "tanh")
-                layers.append(
-                    _RECURRENT[spec.kind.upper()](
-                        shape[-1], p["state_size"], return_sequences=p["return_sequence"], stateful=p["remember_state"],
-                        dtype=dtype, seed=sub_seed, **options,
-                    )
-                )
-                shape = (shape[0], p["state_size"]) if p["return_sequence"] else (p["state_size"],)
-            elif spec.kind == "flatten":
-                layers.append(Flatten(dtype=dtype))
-                shape = (int(np.prod(shape)),)
-            elif spec.kind == "reshape":
-                target = (p["depth"], p["height"], p["width"])
-                target = tuple(s for s in target if s != 1) or (1,)
-                layers.append(Reshape(target, dtype=dtype))
-                shape = target
-            elif spec.kind == "dense":
-                layers.append(Dense(shape[-1], p["units"], activation=p["activation"], dtype=dtype, seed=sub_seed))
-                shape = shape[:-1] + (p["units"],)
-            else:  # pragma: no cover - parse_layout only yields the kinds above
-                raise ValueError(f"Sequential.from_tmva: unsupported layer {spec.token!r}")
-        return cls(layers, loss=loss)
+        return cls(build_layers(layout, input_layout, seed=seed, dtype=dtype, dropout=dropout), loss=loss)
 
     # ── the network
 
