@@ -52,35 +52,35 @@ EQUIVALENT = ROOT / "docs" / "mutation" / "equivalent"
 # (and the doctests of its file), not every test that happens to import it. That keeps a run to
 # minutes: the README's end-to-end test, the command line's subprocess tests and the sklearn
 # estimator checks would run for nearly every mutant. Globs take in test files added later;
-# tests/test_mutants_<module>*.py are the tests written to kill surviving mutants. An entry
+# tests/<area>/test_mutants_<module>*.py are the tests written to kill surviving mutants. An entry
 # "!node-id-prefix" deselects tests (pytest's --deselect). Left out for time: test_training_glue.py
 # (its fixture trains the tutorial at full size; its fit tests train for 40 epochs).
-OPTIONS_TESTS = ["tests/test_tmva*.py", "tests/test_option*.py", "tests/test_mutants_tmva*.py"]  # TMVA options → network → fit
+OPTIONS_TESTS = ["tests/tmva/test_tmva*.py", "tests/tmva/test_option*.py", "tests/tmva/test_mutants_tmva*.py"]  # TMVA options → network → fit
 MODULES: dict[str, list[str]] = {
     "src/bptt/tmva/layout.py": [*OPTIONS_TESTS],
     "src/bptt/tmva/options.py": [*OPTIONS_TESTS],
     "src/bptt/tmva/_common.py": [*OPTIONS_TESTS],
-    "src/bptt/tmva/layers.py": [*OPTIONS_TESTS, "tests/test_model.py", "tests/test_mutants_model*.py"],
-    "src/bptt/tmva/network.py": [*OPTIONS_TESTS, "tests/test_mutants_tutorial*.py"],
-    "src/bptt/tmva/tutorial.py": [*OPTIONS_TESTS, "tests/test_mutants_tutorial*.py"],
-    "src/bptt/train.py": ["tests/test_train.py", "tests/test_option*.py"],
-    "src/bptt/model.py": ["tests/test_model.py", "tests/test_train.py", "tests/test_onnx.py"],
-    "src/bptt/metrics.py": ["tests/test_metrics.py", "tests/test_plots.py"],
-    "src/bptt/data/arrays.py": ["tests/test_data.py", "tests/test_train.py"],
-    "src/bptt/data/root.py": ["tests/test_root.py", "tests/test_data.py"],
-    "src/bptt/io/model_file.py": ["tests/test_model.py", "tests/test_train.py"],
-    "src/bptt/losses.py": ["tests/test_losses.py"],
-    "src/bptt/optim.py": ["tests/test_optim.py", "tests/test_train.py"],
-    "src/bptt/regularization.py": ["tests/test_optim.py", "tests/test_train.py"],
+    "src/bptt/tmva/layers.py": [*OPTIONS_TESTS, "tests/train/test_model.py", "tests/train/test_mutants_model*.py"],
+    "src/bptt/tmva/network.py": [*OPTIONS_TESTS, "tests/tmva/test_mutants_tutorial*.py"],
+    "src/bptt/tmva/tutorial.py": [*OPTIONS_TESTS, "tests/tmva/test_mutants_tutorial*.py"],
+    "src/bptt/train.py": ["tests/train/test_train.py", "tests/tmva/test_option*.py"],
+    "src/bptt/model.py": ["tests/train/test_model.py", "tests/train/test_train.py", "tests/io/test_onnx.py"],
+    "src/bptt/metrics.py": ["tests/core/test_metrics.py", "tests/core/test_plots.py"],
+    "src/bptt/data/arrays.py": ["tests/io/test_data.py", "tests/train/test_train.py"],
+    "src/bptt/data/root.py": ["tests/io/test_root.py", "tests/io/test_data.py"],
+    "src/bptt/io/model_file.py": ["tests/train/test_model.py", "tests/train/test_train.py"],
+    "src/bptt/losses.py": ["tests/core/test_losses.py"],
+    "src/bptt/optim.py": ["tests/train/test_optim.py", "tests/train/test_train.py"],
+    "src/bptt/regularization.py": ["tests/train/test_optim.py", "tests/train/test_train.py"],
 }
 
 # CI's short fixed subset: a fixed list of modules and test files, fast and deterministic (a few
 # minutes on 2 cores), and, where given, only the mutants matching mutmut name globs. Its baseline
 # is docs/mutation/results-ci.json, a run of this same subset (make mutation-ci-baseline).
 CI_MODULES: dict[str, list[str]] = {
-    "src/bptt/tmva/layout.py": ["tests/test_tmva.py", "tests/test_mutants_tmva*.py"],
-    "src/bptt/tmva/options.py": ["tests/test_tmva.py", "tests/test_mutants_tmva*.py"],
-    "src/bptt/metrics.py": ["tests/test_metrics.py", "tests/test_plots.py"],
+    "src/bptt/tmva/layout.py": ["tests/tmva/test_tmva.py", "tests/tmva/test_mutants_tmva*.py"],
+    "src/bptt/tmva/options.py": ["tests/tmva/test_tmva.py", "tests/tmva/test_mutants_tmva*.py"],
+    "src/bptt/metrics.py": ["tests/core/test_metrics.py", "tests/core/test_plots.py"],
 }
 CI_MUTANTS: dict[str, list[str]] = {}
 PROFILES = {"full": MODULES, "ci": CI_MODULES}
@@ -105,7 +105,7 @@ def _expand(patterns: list[str], base: Path) -> list[str]:
 
 
 def _mutants_tests(module: str) -> list[str]:
-    return [f"tests/test_mutants_{Path(module).stem}*.py"]
+    return [f"tests/*/test_mutants_{Path(module).stem}*.py"]
 
 
 def module_config(profile: str, module: str, base: Path = ROOT) -> dict:

@@ -9,7 +9,7 @@ an edit to fast/common.py alone would do the same to lstm.py, gru.py and rnn.py.
 So each compiled module records, as ``COMPILED_DEPENDENCIES``, the fingerprint of every module
 compiled into its kernels, directly or through another (:data:`DEPENDENCIES`): a change there
 means a change to the module itself, and Numba compiles its kernels afresh.
-tests/test_kernel_cache.py fails until the recorded values are current;
+tests/kernels/test_kernel_cache.py fails until the recorded values are current;
 ``python -m bptt.kernels.fingerprint`` writes the current ones into the modules (``--check`` only
 lists the stale ones).
 """

@@ -8,7 +8,7 @@ on, where tanh rounds to ±1, and σ(x) = ½ tanh(x/2) + ½, plain arithmetic th
 saturation, derivatives formed from them (1 − y², y(1 − y)) carry a relative error of up to a few
 1e-4, like any float32 tanh (PyTorch's: ~4e-5), and at saturation they are exactly 0, as the
 reference's: inputs of ~1e4 would otherwise turn derivatives of 2.4e-7 into weight gradients of
-~0.1 where the exact ones are 0 (tests/test_saturation.py). In float64 they are libm's ``tanh``
+~0.1 where the exact ones are 0 (tests/core/test_saturation.py). In float64 they are libm's ``tanh``
 and ``exp``: the float64 path is the verification path.
 """
 
@@ -26,7 +26,7 @@ from ..microkernel import (DOT_NR, DOT_ROWS, LANES, MR, NC, dot_column_0, dot_co
                            dot_tile_0, dot_tile_1, dot_tile_2, dot_tile_3, own_product, own_product_p)
 
 #: The fingerprint of the modules compiled into this module's kernels (see bptt.kernels.fingerprint;
-#: ``python -m bptt.kernels.fingerprint`` updates it; tests/test_kernel_cache.py checks it).
+#: ``python -m bptt.kernels.fingerprint`` updates it; tests/kernels/test_kernel_cache.py checks it).
 COMPILED_DEPENDENCIES = "2f14a191bb705024"
 
 _JIT = dict(cache=True, fastmath=True, error_model="numpy", nogil=True, boundscheck=False)

@@ -10,8 +10,8 @@ from ..sync import publish, wait_for
 from .common import _INLINE, _JIT, _add_step, _columns, _product, _product_packed, _step_slot, sigmoid_, tanh_
 
 #: The fingerprint of the modules compiled into this module's kernels (see bptt.kernels.fingerprint;
-#: ``python -m bptt.kernels.fingerprint`` updates it; tests/test_kernel_cache.py checks it).
-COMPILED_DEPENDENCIES = "f6e28a4da6c74e67"
+#: ``python -m bptt.kernels.fingerprint`` updates it; tests/kernels/test_kernel_cache.py checks it).
+COMPILED_DEPENDENCIES = "03dae0e876e8aac5"
 
 
 # ─────────────────────────────────────────────────────────────────────── step kernels

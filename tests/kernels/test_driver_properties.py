@@ -1,7 +1,7 @@
 """Random sizes through every driver of the fast path, against the reference backend.
 
 bptt.functional plans each call (``_loop_plan``, ``_units_split``, ``_time_major_inference``,
-``_dx_in_loop``, ``_dot_tiles_for``) and runs one of several compiled drivers; tests/test_backends.py
+``_dx_in_loop``, ``_dot_tiles_for``) and runs one of several compiled drivers; tests/kernels/test_backends.py
 runs each on a fixed list of shapes. Here hypothesis draws the sizes (with the constraints a
 driver needs to be chosen at all: multiples of the micro-kernel's tiles, batches that can be cut),
 the cell, the dtype, whether ``dh`` is given, and whether the backward spends its cache, and
@@ -26,7 +26,7 @@ from bptt.kernels.microkernel import MR, NC, can_tile
 from bptt.functional import _plan
 from bptt.settings import OwnKernel, override
 
-#: The settings (bptt.settings) that force each driver, as tests/test_backends.py,
+#: The settings (bptt.settings) that force each driver, as tests/kernels/test_backends.py,
 #: test_loop_threads.py and test_microkernel.py force them.
 DRIVERS = {
     # as a user gets it: nothing forced

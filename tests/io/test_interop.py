@@ -31,7 +31,10 @@ from bptt.layers import GRU, LSTM, RNN  # noqa: E402
 import torch  # noqa: E402  (the test extra's PyTorch: a missing install fails, not skips)
 
 # Keras' own NumPy-2 migration warning, raised inside keras for every get_weights()/predict().
-pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning"),
+    pytest.mark.usefixtures("torch_one_thread"),  # tests/conftest.py
+]
 
 B, T, I, H = 3, 5, 4, 3
 

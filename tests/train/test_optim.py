@@ -17,6 +17,8 @@ from bptt.gradcheck import gradcheck
 from bptt.optim import OPTIMIZERS, SGD, Adadelta, Adagrad, Adam, Optimizer, RMSprop, make_optimizer
 from bptt.regularization import clip_grad_norm, penalty_and_grad
 
+pytestmark = pytest.mark.usefixtures("torch_one_thread")  # tests/conftest.py
+
 SHAPES = {"0.W": (4, 6), "0.U": (3, 6), "0.b": (6,)}
 STEPS = 10
 

@@ -25,7 +25,7 @@ def test_fit_arguments_validation_split_defaults_to_tmvas_20_percent():
 
 
 def test_a_validation_size_as_a_percentage_is_the_fraction():
-    # (ValidationSize as a number of events: tests/test_mutants_tutorial_validation.py.)
+    # (ValidationSize as a number of events: tests/tmva/test_mutants_tutorial_validation.py.)
     _, args = network_from_options(HEAD + ":ValidationSize=25%")
     assert args["validation_split"] == 0.25
 

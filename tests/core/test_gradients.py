@@ -1,6 +1,6 @@
 """Finite differences (float64, central) on every input, parameter and initial state of every cell,
 on both backends explicitly: the plain NumPy reference (the oracle of the fast path's parity
-tests, tests/test_backends.py) and the fast path (its default driver for each size)."""
+tests, tests/kernels/test_backends.py) and the fast path (its default driver for each size)."""
 
 from __future__ import annotations
 

@@ -21,6 +21,8 @@ from bptt.losses import (
     softmax_probability,
 )
 
+pytestmark = pytest.mark.usefixtures("torch_one_thread")  # tests/conftest.py
+
 TOL = {np.float64: 1e-12, np.float32: 1e-6}
 DTYPES = [np.float64, np.float32]
 DT_IDS = ["float64", "float32"]

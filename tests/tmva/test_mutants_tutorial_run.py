@@ -1,7 +1,7 @@
 """bptt.tmva.tutorial.run_tutorial, in process, at a few hundred events (docs/mutation.md: "no tests").
 
 ``run_tutorial`` is the job behind ``bptt tutorial``; the command line's tests run it in a
-subprocess and tests/test_training_glue.py at full size, neither of which mutation testing can
+subprocess and tests/train/test_training_glue.py at full size, neither of which mutation testing can
 use. Here it runs three times, each once per module (the whole file takes seconds):
 
 * ``run_a``: 260 + 260 generated events, two epochs, seed 3, the three networks named in mixed
@@ -23,7 +23,7 @@ by several tests would be credited to the first of them only, and mutmut would r
 against each mutant.
 
 The plotting functions are replaced by recorders of what they are asked to draw (the drawing is
-tests/test_plots.py's; the command line's tests check the PNG files): drawing the five figures
+tests/core/test_plots.py's; the command line's tests check the PNG files): drawing the five figures
 would take most of the run's time, and mutmut runs this file once per mutant.
 """
 

@@ -24,7 +24,7 @@ from bptt.gradcheck import numerical_gradient
 #: SHA-256 of the published file, shared/numerical_example.json, as it was published: the
 #: package's copy must be that file, byte for byte, whether or not shared/ is beside the checkout.
 PUBLISHED_SHA256 = "6dfcac52400b86585f96fbaf470435239c8bf4d8ae9b6ffa22036cb4bd06b0d6"
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "numerical_example.json"
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "numerical_example.json"
 
 
 def published() -> dict:

@@ -24,7 +24,7 @@ LARGEST = {np.float32: np.finfo(np.float32).max, np.float64: np.finfo(np.float64
 
 @pytest.fixture(params=["default", "small", "blas", "numpy-loop", "two-threads"])
 def fast_driver(request, monkeypatch):
-    """The fast path as it chooses, or forced onto each of its drivers as tests/test_backends.py does."""
+    """The fast path as it chooses, or forced onto each of its drivers as tests/kernels/test_backends.py does."""
     if request.param != "default":
         small = request.param == "small"
         monkeypatch.setattr(settings, "small_step_fmas", 1 << 40 if small else -1)

@@ -1,6 +1,6 @@
 """bptt.data.root where mutation testing found no test (docs/mutation.md, issue 17).
 
-Pins what the older tests (tests/test_root.py) left open, each against a small ROOT file written
+Pins what the older tests (tests/io/test_root.py) left open, each against a small ROOT file written
 here with uproot: the exact error messages of both functions (the argument named, the value shown,
 the tree and branch named), the branch kinds at their edges (scalar branches, a single entry, a
 branch empty in every entry, rows whose *first* entry is the odd one, nested arrays, strings, a
@@ -41,12 +41,6 @@ def write_trees(path, trees: dict[str, dict[str, np.ndarray]]):
                 t.extend(branches)
 
 
-def write_jagged(path, trees: dict[str, dict[str, list]]):
-    """TTrees with variable-length (counted float[n]) branches, from lists of per-entry lists."""
-    with uproot.recreate(path) as f:
-        for name, branches in trees.items():
-            t = f.mktree(name, {b: "var * float32" for b in branches})
-            t.extend({b: ak.Array(rows) for b, rows in branches.items()})
 
 
 GOOD_BKG = {"vars_time0": np.ones((2, 3), np.float32)}
@@ -178,7 +172,7 @@ def test_a_tree_without_entries_is_named(tmp_path, empty):
         read_tmva_root(path)
 
 
-def test_trees_of_a_single_entry(tmp_path):
+def test_trees_of_a_single_entry(tmp_path, write_jagged):
     path = tmp_path / "one.root"
     write_jagged(path, {"sgn": {"vars_time0": [[1.0, 2.0]], "vars_time1": [[3.0, 4.0]]}, "bkg": {"vars_time0": [[5.0, 6.0]], "vars_time1": [[7.0, 8.0]]}})
     X, y = read_tmva_root(path)
@@ -204,7 +198,7 @@ def test_scalar_branches_are_one_feature(tmp_path):
     np.testing.assert_array_equal(y, [1, 1, 1, 0, 0, 0])
 
 
-def test_a_branch_empty_in_every_entry_is_named(tmp_path):
+def test_a_branch_empty_in_every_entry_is_named(tmp_path, write_jagged):
     path = tmp_path / "t.root"
     write_jagged(path, {"sgn": {"vars_time0": [[], []], "vars_time1": [[1.0], [2.0]]}, "bkg": {"vars_time0": [[1.0]]}})
     message = "read_tmva_root: branch vars_time0 of tree 'sgn' is empty in every entry; it holds no features"
@@ -212,7 +206,7 @@ def test_a_branch_empty_in_every_entry_is_named(tmp_path):
         read_tmva_root(path)
 
 
-def test_rows_whose_first_entry_is_the_odd_one(tmp_path):
+def test_rows_whose_first_entry_is_the_odd_one(tmp_path, write_jagged):
     path = tmp_path / "t.root"
     write_jagged(path, {"sgn": {"vars_time0": [[1.0, 2.0, 3.0], [1.0, 2.0], [1.0, 2.0]]}, "bkg": {"vars_time0": [[1.0]]}})
     message = (

@@ -32,12 +32,6 @@ def arrays(n_sig=6, n_bkg=4, T=3, F=5, seed=0):
     )
 
 
-def write_jagged(path, trees: dict[str, dict[str, list]]):
-    """Write trees whose branches are jagged (counted float[n]) from lists of per-entry lists."""
-    with uproot.recreate(path) as f:
-        for name, branches in trees.items():
-            t = f.mktree(name, {b: "var * float32" for b in branches})
-            t.extend({b: ak.Array(rows) for b, rows in branches.items()})
 
 
 # ─────────────────────────────────────────────────────────────────────── fixed-size branches
@@ -112,7 +106,7 @@ def test_write_validates(tmp_path):
 # ───────────────────────────────────────────────────────────────────────── variable-length path
 
 
-def test_jagged_branches_are_read_as_regular_arrays(tmp_path):
+def test_jagged_branches_are_read_as_regular_arrays(tmp_path, write_jagged):
     sig, bkg = arrays(T=2, F=3)
     path = tmp_path / "jagged.root"
     write_jagged(
@@ -130,7 +124,7 @@ def test_jagged_branches_are_read_as_regular_arrays(tmp_path):
     np.testing.assert_array_equal(y, np.r_[np.ones(6), np.zeros(4)])
 
 
-def test_ragged_rows_are_an_error(tmp_path):
+def test_ragged_rows_are_an_error(tmp_path, write_jagged):
     rows = [[1.0] * 30 for _ in range(20)]
     rows[17] = [1.0] * 29
     good = [[1.0] * 30 for _ in range(20)]
@@ -196,7 +190,7 @@ def test_n_steps_larger_than_found(tmp_path):
         read_tmva_root(path, n_steps=0)
 
 
-def test_feature_count_differs_between_steps(tmp_path):
+def test_feature_count_differs_between_steps(tmp_path, write_jagged):
     path = tmp_path / "t.root"
     write_jagged(path, {"sgn": {"vars_time0": [[1.0, 2.0, 3.0]] * 4, "vars_time1": [[1.0, 2.0]] * 4}, "bkg": {"vars_time0": [[1.0]]}})
     with pytest.raises(

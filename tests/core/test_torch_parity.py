@@ -79,14 +79,7 @@ CELLS = tuple(GATES)
 DTYPES = (np.float64, np.float32)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _torch_single_thread():
-    """One intra-op thread for torch: these problems are tiny, and on a loaded machine the thread
-    pool's synchronisation costs ten times the arithmetic. Restored afterwards."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")  # tests/conftest.py
 
 
 # ───────────────────────────────────────────────────────────────────────────── problem setup

@@ -1,0 +1,45 @@
+"""Fixtures shared across the test areas.
+
+The suite is grouped by area: ``core/`` (the cells' numbers: gradients, parity with PyTorch, the
+worked example, layers, losses, metrics), ``kernels/`` (the fast path's drivers, planning,
+threads, memory, settings), ``train/`` (fit, optimizers, the network, scikit-learn), ``io/``
+(data, ROOT files, model files, ONNX, weight conversion), ``tmva/`` (booking strings, the network
+and training they describe, the tutorial), ``cli/`` (the commands, the README's code) and
+``project/`` (the benchmark harness, the import graph). ``problems.py`` holds the random problems
+the kernel tests share (``pythonpath`` includes ``tests``). Files named ``test_mutants_*`` were
+written to kill surviving mutants (docs/mutation.md).
+
+Tests reach the fast path's internals through ``bptt.settings`` (``settings.override(...)`` or
+``monkeypatch.setattr(settings, ...)``), not by patching module constants.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def torch_one_thread():
+    """One intra-op thread for PyTorch, restored afterwards: the reference problems are tiny, and
+    on a loaded machine the thread pool's synchronisation costs ten times the arithmetic."""
+    import torch  # a declared test dependency ([test] extra): imported, never skipped
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield torch
+    torch.set_num_threads(n)
+
+
+@pytest.fixture
+def write_jagged():
+    """``write_jagged(path, {tree: {branch: [row, ...]}})``: a ROOT file whose branches are
+    variable-length (counted ``float[n]``, read by uproot as TMVA's ``std::vector<float>``)."""
+    import awkward as ak
+    import uproot
+
+    def write(path, trees: dict[str, dict[str, list]]):
+        with uproot.recreate(path) as f:
+            for name, branches in trees.items():
+                t = f.mktree(name, {b: "var * float32" for b in branches})
+                t.extend({b: ak.Array(rows) for b, rows in branches.items()})
+
+    return write
