@@ -19,6 +19,7 @@ from .layout import LayerSpec, check_layout, parse_input_layout, parse_layout
 __all__ = ["build_layers"]
 
 _RECURRENT = {"LSTM": LSTM, "GRU": GRU, "RNN": RNN}
+_KINDS = ("lstm", "gru", "rnn", "flatten", "reshape", "dense")
 
 
 def build_layers(layout: str | list[LayerSpec], input_layout: str | tuple[int, int], *, seed=0, dtype=np.float32,
@@ -61,6 +62,9 @@ def build_layers(layout: str | list[LayerSpec], input_layout: str | tuple[int, i
         elif spec.kind == "dense":
             layers.append(Dense(shape[-1], p["units"], activation=p["activation"], dtype=dtype, seed=sub_seed))
             shape = shape[:-1] + (p["units"],)
-        else:  # pragma: no cover - parse_layout only yields the kinds above
-            raise ValueError(f"Sequential.from_tmva: unsupported layer {spec.token!r}")
+        else:  # parse_layout yields only the kinds above; a LayerSpec list written by hand may not
+            raise ValueError(
+                f"build_layers: layer {spec.position} {spec.token!r} has kind {spec.kind!r}; bptt builds "
+                f"{', '.join(_KINDS)}"
+            )
     return layers
