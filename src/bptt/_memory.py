@@ -3,9 +3,8 @@
 A training step allocates its caches and gradients afresh (tens of MB for mid-size networks) and
 frees them when the next step replaces them. glibc serves blocks above its mmap threshold with
 fresh mappings and gives freed heap memory back to the system above its trim threshold, so every
-step page-faults its arrays in again: on this project's 2-core machine that was 40 % of an LSTM
-(B 256, T 30, H 64) training step (16.4 ms → 9.7 ms, minor faults 192 k → 33 k with the setting
-below). :func:`keep_freed_memory` raises both thresholds once (the mmap one to glibc's 32 MiB
+step page-faults its arrays in again, a large share of a mid-size training step
+(docs/performance.md, "Freed memory kept"). :func:`keep_freed_memory` raises both thresholds once (the mmap one to glibc's 32 MiB
 maximum, so larger arrays are still mapped, with transparent huge pages where NumPy asks for them):
 freed memory is reused by the next step instead of being returned. The peak is unchanged; the
 process keeps its high-water mark. It is applied when bptt's fast kernels are first used; set

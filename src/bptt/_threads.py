@@ -3,7 +3,7 @@
 OpenBLAS splits every GEMM above a tiny size across its threads; for the small GEMMs of small
 recurrent networks the threads' start and synchronisation cost more than the arithmetic (and
 much more when the cores are shared). :func:`blas_threads` switches NumPy's BLAS to ``n``
-threads for a block and back (about 2 µs), through threadpoolctl; without threadpoolctl, or a
+threads for a block and back, through threadpoolctl; without threadpoolctl, or a
 BLAS it does not know, it does nothing.
 """
 
@@ -37,7 +37,7 @@ class blas_threads:
     """Run the block with NumPy's BLAS limited to ``n`` threads (never raises it above its setting).
 
     A plain class rather than a generator context: it is entered up to four times per call of a
-    small network (2.5 against 6.1 µs per use here)."""
+    small network (docs/performance.md, "Switching BLAS threads")."""
 
     __slots__ = ("n", "changed")
 

@@ -34,9 +34,8 @@ from .regularization import REGULARIZATIONS, clip_grad_norm, penalty_and_grad
 
 __all__ = ["History", "fit"]
 
-#: Below this many flops per training batch, fit runs NumPy's BLAS on one thread: the tutorial
-#: network (~49 MFLOP per batch of 100) trained in 0.30 s single-threaded against 0.36 s with two
-#: threads for 20 epochs on an idle 2-core machine (benchmarks/tutorial_training.py).
+#: Below this many flops per training batch (about 6 per parameter, sample and step), fit runs
+#: NumPy's BLAS on one thread (docs/performance.md, "fit's BLAS threads").
 FIT_SINGLE_THREAD_FLOPS = 60_000_000
 
 

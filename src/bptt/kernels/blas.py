@@ -165,9 +165,8 @@ def blas_kernels() -> dict[str, Any]:
     """Which kernels NumPy's BLAS runs, and whether they are narrower than the CPU's vectors.
 
     OpenBLAS picks its kernels for the CPU it finds unless ``OPENBLAS_CORETYPE`` names others; a
-    core type without AVX-512 on a CPU with it can run GEMMs far below the CPU's rate (on this
-    project's 2-core AMD Zen 5 machine, Haswell kernels: 231 against 432 GFLOP/s for the 1024³
-    float32 matmul). bptt leaves such a setting alone; the bench reports it, since it moves both
+    core type without AVX-512 on a CPU with it can run GEMMs far below the CPU's rate
+    (docs/performance.md, "BLAS core types"). bptt leaves such a setting alone; the bench reports it, since it moves both
     the bptt timings and the GEMM floor, and the time loops take it into account (see
     ``bptt.functional._own_kernel``). Read once per process, as OpenBLAS reads the variable."""
     info: dict[str, Any] = {"library": None, "version": None, "core": None,

@@ -11,15 +11,10 @@ The tile follows the CPU's vector registers (:data:`TILES`, chosen once from LLV
 host CPU, the same view Numba compiles and keys its disk cache by):
 
 * AVX-512 (32 registers of 16 floats): 8 × 32 (16 accumulators), and 16 × 16 for parts of 16
-  columns (the halves of a batch of 32 run on two threads). On this project's 2-core AMD Zen 5
-  with OpenBLAS's Haswell kernels, single-threaded: 190-227 GFLOP/s on the forward per-step
-  shapes against OpenBLAS's 87-98 (one thread) and 99-205 (two); 178 for the 16 × 16 tile.
+  columns (the halves of a batch of 32 run on two threads).
 * otherwise (AVX2 and narrower: 16 registers of 8 floats): 4 × 16 (8 accumulators, 2 vectors of
   ``h_t`` and one broadcast per k, 11 registers). The 8 × 32 tile would need 32 accumulators and
-  spills: on a 2-core AMD EPYC with AVX2 only (GEMM rate 64 GFLOP/s on two cores) it ran at
-  15-19 GFLOP/s on one core, the 4 × 16 one at 28-38 (OpenBLAS single-threaded: 12-37). Also
-  tried: 6 × 16 (22-39: 37 → 22 on the medium row's shape, within ±11 % of 4 × 16 on the others),
-  8 × 8 (23-32), 3 × 32 (19-34), 2 × 32 (13-37).
+  spills. The tiles tried and their rates: docs/performance.md, "Micro-kernel tiles".
 
 :func:`own_product` tiles a whole product with them when the shapes allow (float32; M a multiple
 of a tile's rows, the column count of its columns) and returns False otherwise, so the caller falls
@@ -130,10 +125,9 @@ MR2, NC2 = TILES[-1]
 
 
 #: ``own`` modes: use the micro-kernel for every product that suits it, or only for products with
-#: at least as many rows as terms (M ≥ K: the forward ones). With rows of X strided by T·B (the
-#: step slices), it reaches 184-214 GFLOP/s single-threaded on the forward products of the grid
-#: but 130-155 on the backward ones (M = H, K = G·H: X re-read from far-apart rows for every 8
-#: rows of A), where OpenBLAS's Haswell kernels on two threads reach 151-176. The backward loops
+#: at least as many rows as terms (M ≥ K: the forward ones): with rows of X strided by T·B (the
+#: step slices) it is slower on the backward products (M = H, K = G·H: X re-read from far-apart
+#: rows for every 8 rows of A) than on the forward ones (docs/performance.md). The backward loops
 #: also pass A packed (:func:`own_product_p`), which a tile reads as one stream.
 ALL, FORWARD_SHAPES = 2, 1
 
@@ -154,7 +148,7 @@ def pack_rows(A, out):
     """``out[p, k, r] = A[p·PANEL + r, k]``: A (M, K), M a multiple of :data:`PANEL`, in panels of
     PANEL rows with the values of one k side by side, so a tile reads A as one stream."""
     P = out.shape[2]
-    for p in range(out.shape[0]):  # rows of A read in order: (2048, 512) 0.48 ms, k outside r 5.2 ms
+    for p in range(out.shape[0]):  # rows of A read in order (ten times faster than k outside r)
         for r in range(P):
             for k in range(out.shape[1]):
                 out[p, k, r] = A[p * P + r, k]
@@ -163,8 +157,8 @@ def pack_rows(A, out):
 def own_product_p(own, Ap, r0, c0, M, K, X, x0, t, out, o0, to, beta, b0, b1):  # pragma: no cover - compiled only
     """:func:`own_product` of A given packed by :func:`pack_rows` (``Ap (M / PANEL, K, PANEL)``).
     Row-major, a tile reads MR rows of A far apart (the backward product ``dz_t Uᵀ``: rows of
-    G·H values): one core, M 512, K 2048 (the large LSTM row), 16 columns: 46 GFLOP/s row-major,
-    91 packed; 32 columns: 81 and 102; K 1536 (the GRU), 16 columns: 88 and 113 (AVX-512 Zen 4)."""
+    G·H values); packed, it reads them as one stream, faster at every shape measured
+    (docs/performance.md, "Micro-kernel tiles")."""
     raise NotImplementedError
 
 
@@ -311,9 +305,8 @@ def _dot_tile_kernel(MR: int, NR: int):
 
 #: Row counts of the dot tiles, the main one's first: with AVX-512's 32 registers 6 × 4 (24
 #: accumulators), the bands of fewer rows at the end of C in tiles of 4, 2 and 1 rows (94 rows: 15
-#: tiles of 6 and one of 4); with AVX2's 16, 2 × 4 and 1 × 4. Two threads, float32, same-process
-#: (GFLOP/s, rows × columns over K = 7680, Zen 4), 4 × 4 against 6 × 4: 96 × 64 130 → 160,
-#: 96 × 256 150 → 164.
+#: tiles of 6 and one of 4); with AVX2's 16, 2 × 4 and 1 × 4 (6 × 4 against 4 × 4:
+#: docs/performance.md, "Micro-kernel tiles").
 DOT_ROWS = (6, 4, 2, 1) if WIDE else (2, 1, 1, 1)
 #: Columns of the dot tiles; the last ``N mod DOT_NR`` columns of C take tiles of one column.
 DOT_NR = 4

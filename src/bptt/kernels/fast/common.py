@@ -27,7 +27,7 @@ from ..microkernel import (DOT_NR, DOT_ROWS, LANES, MR, NC, dot_column_0, dot_co
 
 #: The fingerprint of the modules compiled into this module's kernels (see bptt.kernels.fingerprint;
 #: ``python -m bptt.kernels.fingerprint`` updates it; tests/kernels/test_kernel_cache.py checks it).
-COMPILED_DEPENDENCIES = "2f14a191bb705024"
+COMPILED_DEPENDENCIES = "b539b7145651f4e4"
 
 _JIT = dict(cache=True, fastmath=True, error_model="numpy", nogil=True, boundscheck=False)
 _INLINE = dict(_JIT, inline="always")
@@ -137,9 +137,8 @@ def all_finite(a: np.ndarray) -> bool:
     """Whether a C-contiguous float32 or float64 array holds no NaN and no Inf: whether the largest
     exponent field of its values is below the all-ones field of those two. Integer operations, so
     ``fastmath`` (which lets LLVM assume every float finite and fold ``isfinite`` to true) cannot
-    change the answer, and they vectorise: µs against ``np.isfinite(a).all()``, float32, 2-core
-    AVX-512 Xeon, (100, 10, 30) 1.5 vs 3.8, (256, 30, 30) 13.5 vs 21, (30, 40) 0.27 vs 1.0, (40,)
-    0.23 vs 0.82 (a max over the bits widened to 64, before: 3.9, 28.7, 0.40, 0.28)."""
+    change the answer, and they vectorise: faster than ``np.isfinite(a).all()`` at every size
+    measured (docs/performance.md, "The finite check")."""
     return not _has_non_finite(a)
 
 
@@ -340,9 +339,8 @@ def to_feature_major(a, out):
 
     * Batches of up to :data:`BLOCKS_MAX_BATCH` and 16 to :data:`BLOCKS_MAX_FEATURES` features: per
       step, in blocks of 16 output rows, b outer: each b reads 16 adjacent features (one cache line)
-      and appends one value to each of 16 rows. µs against the paths below (float32, the grid's x
-      and dh): (64, 100, 32) 148 → 91, (64, 100, 128) 823 → 309, (128, 50, 64) 261 → 144,
-      (128, 50, 256) 1236 → 900, (32, 200, 128) 1026 → 311, (100, 10, 30) 12.0 → 10.5.
+      and appends one value to each of 16 rows (faster than the paths below on every grid shape:
+      docs/performance.md, "Feature-major copies").
     * Otherwise, up to 64 features, row by row of the output (the whole ``(B, F)`` slice of a step
       stays in cache): (256, 30, 64) 305 against 365 in blocks; more, in 16 × 16 tiles:
       (32, 200, 512) 4472 against 4821.
@@ -386,8 +384,8 @@ BLOCKS_MAX_FEATURES = 256
 def transpose_into(src, out, c0):
     """``out[m, c0 + k] = src[k, m]``: ``src (K, M)`` transposed into columns ``[c0, c0 + K)`` of
     ``out``. In blocks of 16 output rows, k outer: each k reads 16 adjacent values of src (one
-    cache line) and appends one value to each of 16 output rows. (2048 × 640) from (128, 2048)
-    and (512, 2048): 0.53 ms against NumPy's strided copy, 3.78 ms; (1024 × 320): 0.13 vs 0.93."""
+    cache line) and appends one value to each of 16 output rows: several times faster than
+    NumPy's strided copy (docs/performance.md, "Transposes")."""
     K, M = src.shape
     for m0 in range(0, M - M % 16, 16):
         for k in range(K):
@@ -404,9 +402,7 @@ def _add_step(acc, dh, t, b0, b1):
     ``dh (B, T, H)``, joins the recurrent one. In blocks of 16 rows of acc, b outer: each b reads
     16 adjacent values of dh (a cache line) and adds one to each of 16 rows. Inside the loop, on
     its threads, instead of a feature-major copy of dh before it (one pass over memory on one
-    thread): same-process A/B of the training step, 2-core Zen 4, RNN medium 3.85 → 3.45 ms,
-    long 8.36 → 7.08, large 73.5 → 68.8; LSTM long 28.8 → 27.4, large 286 → 281; GRU long
-    24.1 → 22.7."""
+    thread; docs/performance.md, "dh read in the loop")."""
     H = acc.shape[0]
     H16 = H - H % 16
     u0, u1 = _columns(b0, b1)

@@ -13,7 +13,7 @@ from .common import (_INLINE, _JIT, _add_step, _columns, _dx_step, _dz_array, _p
 
 #: The fingerprint of the modules compiled into this module's kernels (see bptt.kernels.fingerprint;
 #: ``python -m bptt.kernels.fingerprint`` updates it; tests/kernels/test_kernel_cache.py checks it).
-COMPILED_DEPENDENCIES = "03dae0e876e8aac5"
+COMPILED_DEPENDENCIES = "f4d3ba8c350d825b"
 
 
 # ─────────────────────────────────────────────────────────────────────── step kernels

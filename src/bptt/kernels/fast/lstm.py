@@ -16,7 +16,7 @@ from .common import (_INLINE, _JIT, _add_step, _columns, _dx_step, _dz_array, _p
 
 #: The fingerprint of the modules compiled into this module's kernels (see bptt.kernels.fingerprint;
 #: ``python -m bptt.kernels.fingerprint`` updates it; tests/kernels/test_kernel_cache.py checks it).
-COMPILED_DEPENDENCIES = "03dae0e876e8aac5"
+COMPILED_DEPENDENCIES = "f4d3ba8c350d825b"
 
 
 # ─────────────────────────────────────────────────────────────────────── step kernels
@@ -123,10 +123,9 @@ def _ol_is_float32(a):
 def lstm_cell_forward_inference(gates, tg, bias, c, h, hr, ht, j0, j1, b0, b1):
     """:func:`lstm_cell_forward` when nothing is kept for a backward pass, in float32: stages
     (2)-(4) in one pass over the batch, the gate values in registers only (``gates[:, tg]`` is read,
-    not written), c_t over c_{t-1} in the one slot of ``c``. Same-process A/B of the whole loop
-    against the staged passes: medium 2.16 → 1.97 ms, long 6.14 → 5.68, wide 18.4 → 17.4, large
-    79.9 → 75.0; the small rows unchanged. (With its stores, one pass was slower: 3.5x on the
-    tutorial row, where LLVM no longer vectorised it.) Not for float64, the verification path:
+    not written), c_t over c_{t-1} in the one slot of ``c``: faster than the staged passes on the
+    medium to large rows, the same on the small ones (docs/performance.md, "One-pass LSTM
+    inference cell"); with its stores kept, LLVM stops vectorising it. Not for float64, the verification path:
     there the inference forward gives the bits of the cached one, while fastmath contracts this
     expression differently (float32: within a few ulps of it). Hidden units ``[j0, j1)``."""
     u0, u1 = _columns(b0, b1)
