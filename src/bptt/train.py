@@ -177,7 +177,7 @@ def fit(
                 if verbose:
                     _report_epoch(run.history, epoch, epochs, seen, Xv is not None, improved)
                 if epoch % checkpoint_every == 0 or stop or epoch == epochs:
-                    _checkpoint(run, epoch)
+                    _checkpoint(run)
                 if stop:
                     if verbose:
                         print(f"early stopping: no improvement for {early_stopping} epochs; "
@@ -381,8 +381,9 @@ def _report_epoch(history: History, epoch, epochs, seen, validated, improved) ->
     )
 
 
-def _checkpoint(run: _Run, epoch: int) -> None:
-    """The run's state after ``epoch`` into the checkpoint file (atomically), if there is one."""
+def _checkpoint(run: _Run) -> None:
+    """The run's state after its last completed epoch into the checkpoint file (atomically), if
+    there is one."""
     if run.checkpoint is None:
         return
     from .io.model_file import save_checkpoint
@@ -391,7 +392,7 @@ def _checkpoint(run: _Run, epoch: int) -> None:
     if run.best_params is not None:
         arrays.update({f"best/{k}": a for k, a in run.best_params.items()})
     state = {
-        "epoch": epoch, "wait": run.wait, "history": run.history.to_dict(), "options": run.options,
+        "epoch": run.epoch, "wait": run.wait, "history": run.history.to_dict(), "options": run.options,
         "shuffle_rng": run.rng.bit_generator.state,
         "layer_rngs": [layer.get_rng_state() if hasattr(layer, "get_rng_state") else None for layer in run.model.layers],
     }
