@@ -12,7 +12,10 @@ class TMVAOptionError(ValueError):
     __module__ = "bptt.tmva"  # its public name, as tracebacks show it
 
 
-_INT = re.compile(r"\+?\d+")
+#: The numbers TMVA's C++ reads (ASCII digits, as ``std::stoi``/``atof`` take them): Python's own
+#: ``int``/``float`` would also take other scripts' digits ("٣") and underscores ("1_000").
+_INT = re.compile(r"\+?[0-9]+")
+_FLOAT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 
 
 def _positive_int(text: str) -> int | None:
@@ -24,10 +27,9 @@ def _positive_int(text: str) -> int | None:
 
 def _float(text: str) -> float | None:
     """``text`` as a finite float, or None."""
-    try:
-        x = float(text)
-    except ValueError:
+    if not _FLOAT.fullmatch(text.strip()):
         return None
+    x = float(text)
     return x if math.isfinite(x) else None
 
 
