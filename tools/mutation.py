@@ -67,7 +67,7 @@ MODULES: dict[str, list[str]] = {
     "src/bptt/model.py": ["tests/train/test_model.py", "tests/train/test_train.py", "tests/io/test_onnx.py"],
     "src/bptt/metrics.py": ["tests/core/test_metrics.py", "tests/core/test_plots.py"],
     "src/bptt/data/arrays.py": ["tests/io/test_data.py", "tests/train/test_train.py"],
-    "src/bptt/data/root.py": ["tests/io/test_root.py", "tests/io/test_data.py"],
+    "src/bptt/data/root.py": ["tests/io/test_root*.py", "tests/io/test_data.py"],
     "src/bptt/io/model_file.py": ["tests/train/test_model.py", "tests/train/test_train.py"],
     "src/bptt/losses.py": ["tests/core/test_losses.py"],
     "src/bptt/optim.py": ["tests/train/test_optim.py", "tests/train/test_train.py"],

@@ -243,6 +243,11 @@ def read_tmva_root(
     fn = "read_tmva_root"
     _check_name(fn, "signal_tree", signal_tree)
     _check_name(fn, "background_tree", background_tree)
+    if signal_tree == background_tree:
+        raise ValueError(
+            f"{fn}: signal_tree and background_tree are both {signal_tree!r}: every event would be in both "
+            f"classes; give one tree per class"
+        )
     if not isinstance(branch_prefix, str) or not branch_prefix:
         raise ValueError(f"{fn}: branch_prefix must be a non-empty string; got {branch_prefix!r}")
     if n_steps is not None and (isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 1):
