@@ -635,10 +635,11 @@ def test_the_message_of_an_interrupted_run(tmp_path, recorded, capsys, checkpoin
     ],
 )
 def test_small_batches_train_on_one_blas_thread(layers, shape, threads):
-    threadpoolctl = pytest.importorskip("threadpoolctl")
+    import threadpoolctl  # a dependency of bptt: imported, never skipped
+
     controller = threadpoolctl.ThreadpoolController().select(user_api="blas")
-    if not controller.lib_controllers:
-        pytest.skip("no BLAS threadpoolctl can control")
+    # NumPy's wheels bring a BLAS threadpoolctl controls; without one, fit's rule cannot act either
+    assert controller.lib_controllers, "threadpoolctl sees no BLAS library: fit cannot set its threads here"
     seen = []  # the fewest threads of a BLAS library: fit limits NumPy's (torch may bring another)
     opt = Frozen(on_step=lambda: seen.append(min(lc.get_num_threads() for lc in controller.lib_controllers)))
     m = Sequential(layers, loss="mse")
