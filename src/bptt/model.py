@@ -75,6 +75,22 @@ def layer_from_config(cfg: dict, *, dtype=np.float32, seed=None) -> Layer:
     raise ValueError(f"layer_from_config: unknown layer type {kind!r}")
 
 
+def _check_inputs(inputs):
+    """A model file's ``inputs`` list, checked (names are strings, sizes positive integers)."""
+    if inputs is None:
+        return None
+    ok = isinstance(inputs, list) and all(
+        isinstance(d, dict) and set(d) == {"name", "size"} and isinstance(d["name"], str) and d["name"]
+        and isinstance(d["size"], int) and not isinstance(d["size"], bool) and d["size"] > 0
+        for d in inputs
+    )
+    if not ok or not inputs:
+        raise ValueError(
+            f"Sequential.from_config: inputs must be a non-empty list of {{'name': str, 'size': int > 0}}; got {inputs!r}"
+        )
+    return [dict(d) for d in inputs]
+
+
 class Sequential:
     """A stack of layers trained end to end.
 
@@ -95,6 +111,10 @@ class Sequential:
             raise ValueError(f"Sequential: layers must be a non-empty list of bptt layers; got {layers!r}")
         self.loss: Loss = make_loss(loss) if isinstance(loss, str) else loss
         self.standardizer = None
+        #: The inputs the network reads from a file: ``[{"name": branch or expression, "size": n}, …]``
+        #: in order, concatenated to one event's ``T·F`` values (see :class:`bptt.data.events.Events`);
+        #: None when the model was not trained from named inputs. Saved with the model.
+        self.inputs: list[dict] | None = None
         self.history = None
 
     # ── building
@@ -229,6 +249,7 @@ class Sequential:
             "dtype": self.dtype.name,
             "layers": [layer_config(layer) for layer in self.layers],
             "standardizer": None if self.standardizer is None else self.standardizer.to_dict(),
+            "inputs": self.inputs,
         }
 
     @classmethod
@@ -242,6 +263,7 @@ class Sequential:
             from .data.arrays import Standardizer
 
             model.standardizer = Standardizer.from_dict(config["standardizer"])
+        model.inputs = _check_inputs(config.get("inputs"))
         return model
 
     def save(self, path) -> str:
