@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import json
 import struct
 
 import numpy as np
@@ -96,7 +97,8 @@ def test_save_load_round_trip(tmp_path, layout, loss):
     raw = open(path, "rb").read()
     (n,) = struct.unpack("<Q", raw[:8])
     assert raw[8:9] == b"{" and b"bptt-model" in raw[8 : 8 + n]
-    assert b"pickle" not in raw and not raw.startswith(b"\x80")
+    header = json.loads(raw[8 : 8 + n])  # the whole header is JSON (a pickle would not parse)
+    assert "__metadata__" in header and 8 + n < len(raw) and b"pickle" not in raw
 
 
 def test_model_file_errors_and_atomic_save(tmp_path, monkeypatch):
