@@ -60,6 +60,21 @@ def _read_data(path: str, args) -> tuple:
     )
 
 
+def _read_events(path: str, args):
+    """The events of DATA with TMVA's default split (half of each class for training, SplitSeed=100)
+    and the names of the branches the inputs come from (``Events.variables``)."""
+    import numpy as np
+
+    from .data.events import Events, tmva_split
+
+    X, y = _read_data(path, args)
+    variables = []
+    if not path.endswith(".npz"):
+        variables = [(f"{args.prefix}{j}", int(X.shape[2])) for j in range(X.shape[1])]
+    return Events(X=X, y=y, weights=np.ones(len(y)), is_train=tmva_split(y, seed=100), variables=variables,
+                  source=os.path.basename(path))
+
+
 def _load_toml(path: str) -> dict:
     try:
         import tomllib
