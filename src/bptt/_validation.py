@@ -85,3 +85,24 @@ def choice(fn: str, name: str, value: Any, allowed: tuple) -> Any:
     if value not in allowed:
         raise ValueError(f"{fn}: {name} must be one of {', '.join(map(repr, allowed))}; got {value!r}")
     return value
+
+
+def sample_weight(fn: str, value: Any, n: int) -> np.ndarray | None:
+    """``value`` as float64 per-event weights ``(n,)``, finite (any sign: TMVA's event weights may
+    be negative; each caller says what it does with them), or None when ``value`` is None."""
+    if value is None:
+        return None
+    try:
+        w = np.asarray(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{fn}: sample_weight must be an array of shape ({n},); NumPy cannot convert it ({exc})") from None
+    if w.dtype.kind not in "biuf":
+        raise ValueError(f"{fn}: sample_weight must hold numbers, one weight per event; got dtype {w.dtype}")
+    if w.shape != (n,):
+        raise ValueError(f"{fn}: sample_weight must have one weight per event, shape ({n},); got shape {w.shape}")
+    w = w.astype(np.float64)
+    bad = ~np.isfinite(w)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ValueError(f"{fn}: sample_weight contains {w[i]} at index {i}; every weight must be finite")
+    return w

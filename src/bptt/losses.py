@@ -15,6 +15,15 @@ class (``make_loss`` name)  L for outputs x and targets y, N elements (B rows fo
 (``"mse"``)                 dL/dx = 2 (x − y) / N           = ``nn.MSELoss``
 =========================  ==================================================================
 
+Event weights (TMVA's per-event weights, scikit-learn's ``sample_weight``): with
+``sample_weight=w`` of shape ``(B,)`` the value is ``Σ_b w_b ℓ_b / W``, ℓ_b being row b's loss (the
+mean over its elements; for ``softmax_ce`` the row's cross-entropy), and ``W = Σ_b w_b`` by
+default, the weighted mean (as ``sklearn.metrics.log_loss`` and ``mean_squared_error`` with
+``sample_weight``): weights 2 count an event twice, weights 1 give the unweighted value. Weights may
+be negative (TMVA's NLO events); the default W must be positive. ``weight_total=W`` sets the divisor
+instead: :func:`bptt.train.fit` passes each batch's share of the training set's total weight, so
+that the batches' losses add up to the training set's weighted mean.
+
 Both cross-entropies work on logits, never on probabilities, so they stay finite and exact for
 any logit (log(1 + e^−|x|) and the log-sum-exp with the maximum subtracted cannot overflow); use
 :func:`sigmoid_probability` / :func:`softmax_probability` to turn logits into probabilities.
@@ -83,21 +92,54 @@ def _log_softmax(x: np.ndarray) -> np.ndarray:
 
 
 class Loss:
-    """Base class: ``value_and_grad(outputs, targets)`` → (mean loss, dL/d outputs); ``loss(o, t)``
-    is the value alone. ``name`` is the canonical name for :func:`make_loss`."""
+    """Base class: ``value_and_grad(outputs, targets, sample_weight=None, *, weight_total=None)`` →
+    (mean loss, dL/d outputs); ``loss(o, t)`` is the value alone. ``name`` is the canonical name
+    for :func:`make_loss`. Weights: see the module's docstring."""
 
     name: str = ""
 
-    def value_and_grad(self, outputs, targets) -> tuple[float, np.ndarray]:
+    def value_and_grad(self, outputs, targets, sample_weight=None, *, weight_total=None) -> tuple[float, np.ndarray]:
         raise NotImplementedError  # pragma: no cover - abstract
 
-    def __call__(self, outputs, targets) -> float:
-        return self.value_and_grad(outputs, targets)[0]
+    def __call__(self, outputs, targets, sample_weight=None, *, weight_total=None) -> float:
+        return self.value_and_grad(outputs, targets, sample_weight, weight_total=weight_total)[0]
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
     # --- shared checks ---------------------------------------------------------------------
+    def _row_factors(self, sample_weight, weight_total, x: np.ndarray) -> np.ndarray | None:
+        """None without weights; else each row's factor ``w_b / W`` (float64, shape ``(B,)``), W
+        being ``weight_total`` or, by default, ``Σ w``: the loss is ``Σ_b w_b ℓ_b / W``."""
+        fn = type(self).__name__
+        if sample_weight is None:
+            if weight_total is not None:
+                raise ValueError(f"{fn}: weight_total={weight_total!r} needs sample_weight (it divides Σ w·loss); pass both or neither")
+            return None
+        if x.ndim == 0:
+            raise ValueError(f"{fn}: sample_weight needs outputs with a batch axis (B, ...); got a 0-D output")
+        w = v.sample_weight(fn, sample_weight, x.shape[0])
+        if weight_total is None:
+            total = float(w.sum())
+            if not total > 0:
+                raise ValueError(
+                    f"{fn}: sample_weight sums to {total:g}; a weighted mean needs a positive sum of weights "
+                    f"(give weight_total, the positive number that divides Σ w·loss, for batches of mixed signs)"
+                )
+        else:
+            ok = isinstance(weight_total, (int, float, np.integer, np.floating)) and not isinstance(weight_total, bool)
+            total = float(weight_total) if ok else float("nan")
+            if not (np.isfinite(total) and total > 0):
+                raise ValueError(f"{fn}: weight_total must be a finite positive number (it divides Σ w·loss); got {weight_total!r}")
+        return w / total
+
+    @staticmethod
+    def _element_factors(rows: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """Row factors spread over each row's elements: ``w_b / W / k``, k elements per row, shaped to
+        broadcast against ``x`` (a row's loss is the mean of its elements' losses)."""
+        k = x.size // x.shape[0]
+        return (rows / k).reshape((x.shape[0],) + (1,) * (x.ndim - 1))
+
     def _outputs(self, outputs, layout: str, ndim: int | None = None) -> np.ndarray:
         fn = f"{type(self).__name__}"
         return v.float_array(fn, "outputs", outputs, np.ndim(outputs) if ndim is None else ndim, layout)
@@ -149,16 +191,21 @@ class BinaryCrossEntropy(Loss):
 
     name = "bce"
 
-    def value_and_grad(self, outputs, targets):
+    def value_and_grad(self, outputs, targets, sample_weight=None, *, weight_total=None):
         x = self._outputs(outputs, "(B,) or (B, 1) logits")
         t = self._float_targets(targets, x)
         self._probability_targets(t)
+        rows = self._row_factors(sample_weight, weight_total, x)
         n = x.size
         e = np.exp(-np.abs(x))  # e^−|x| in (0, 1]
-        value = float(np.mean(np.maximum(x, 0) - x * t + np.log1p(e)))
         sig = np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
-        grad = ((sig - t) / n).astype(x.dtype, copy=False)
-        return value, grad
+        if rows is None:
+            value = float(np.mean(np.maximum(x, 0) - x * t + np.log1p(e)))
+            grad = ((sig - t) / n).astype(x.dtype, copy=False)
+            return value, grad
+        f = self._element_factors(rows, x)
+        value = float(np.sum(f * (np.maximum(x, 0) - x * t + np.log1p(e))))
+        return value, (f * (sig - t)).astype(x.dtype, copy=False)
 
 
 class SoftmaxCrossEntropy(Loss):
@@ -184,8 +231,7 @@ class SoftmaxCrossEntropy(Loss):
 
     name = "softmax_ce"
 
-    def value_and_grad(self, outputs, targets):
-        fn = type(self).__name__
+    def value_and_grad(self, outputs, targets, sample_weight=None, *, weight_total=None):
         x = self._outputs(outputs, "(B, C) logits", ndim=2)
         B, C = x.shape
         logp = _log_softmax(x)
@@ -194,15 +240,21 @@ class SoftmaxCrossEntropy(Loss):
         if t_arr.ndim == 1:
             k = self._class_indices(t_arr, B, C)
             rows = np.arange(B)
-            value = float(-np.mean(logp[rows, k]))
+            losses = -logp[rows, k]  # (B,): each row's loss
             grad = p
             grad[rows, k] -= 1.0
-            grad /= B
         else:
             t = self._float_targets(targets, x)
             self._probability_targets(t)
-            value = float(-np.sum(t * logp) / B)
-            grad = (p * t.sum(axis=1, keepdims=True) - t) / B
+            losses = -np.sum(t * logp, axis=1)
+            grad = p * t.sum(axis=1, keepdims=True) - t
+        factors = self._row_factors(sample_weight, weight_total, x)
+        if factors is None:
+            value = float(np.sum(losses) / B)
+            grad /= B
+        else:
+            value = float(np.sum(factors * losses))
+            grad *= factors[:, None]
         return value, grad.astype(x.dtype, copy=False)
 
     def _class_indices(self, t: np.ndarray, B: int, C: int) -> np.ndarray:
@@ -240,13 +292,18 @@ class MeanSquaredError(Loss):
 
     name = "mse"
 
-    def value_and_grad(self, outputs, targets):
+    def value_and_grad(self, outputs, targets, sample_weight=None, *, weight_total=None):
         x = self._outputs(outputs, "outputs of any shape")
         t = self._float_targets(targets, x)
+        rows = self._row_factors(sample_weight, weight_total, x)
         diff = x - t
-        value = float(np.mean(diff * diff))
-        grad = (diff * (2.0 / x.size)).astype(x.dtype, copy=False)
-        return value, grad
+        if rows is None:
+            value = float(np.mean(diff * diff))
+            grad = (diff * (2.0 / x.size)).astype(x.dtype, copy=False)
+            return value, grad
+        f = self._element_factors(rows, x)
+        value = float(np.sum(f * diff * diff))
+        return value, (f * 2.0 * diff).astype(x.dtype, copy=False)
 
 
 #: Loss names and aliases (for :func:`make_loss`) → classes.

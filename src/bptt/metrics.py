@@ -105,14 +105,23 @@ def _average_ranks(s: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def roc_auc(y_true, scores) -> float:
+def roc_auc(y_true, scores, sample_weight=None) -> float:
     """Area under the ROC curve, exactly: the Mann–Whitney U statistic over ``n_pos · n_neg``.
 
     It is the probability that a random signal event scores higher than a random background event,
     ties counting one half (ranks of tied scores are averaged). Equals the trapezoidal area under
     :func:`roc_curve`.
+
+    With ``sample_weight`` ``(n,)`` every pair (signal i, background j) counts ``w_i · w_j``:
+    ``Σ w_i w_j [s_i > s_j] (+ ½ when tied) / (W_signal · W_background)``, which is
+    ``sklearn.metrics.roc_auc_score(y, s, sample_weight=w)``. Negative weights (TMVA's) count with
+    their sign, and each class's total weight must be positive; the weighted ROC curve may then
+    turn back, where scikit-learn refuses ("x is neither increasing nor decreasing") and this gives
+    the same pair sum, the signed area under the curve.
     """
     y, s = _check("roc_auc", y_true, scores, both_classes=True)
+    if sample_weight is not None:
+        return _weighted_auc(y, s, _as_1d("roc_auc", "sample_weight", sample_weight, len(y)))
     ranks = _average_ranks(s)
     n_pos = int(y.sum())
     n_neg = len(y) - n_pos
@@ -120,12 +129,39 @@ def roc_auc(y_true, scores) -> float:
     return float(u / (n_pos * n_neg))
 
 
-def accuracy(y_true, scores, threshold: float = 0.5) -> float:
+def _weighted_auc(y: np.ndarray, s: np.ndarray, w: np.ndarray) -> float:
+    """:func:`roc_auc` with weights: over the groups of tied scores in increasing order, each
+    group's signal weight times (the background weight below it + half the group's own)."""
+    order = np.argsort(s, kind="mergesort")
+    starts = np.r_[0, np.flatnonzero(np.diff(s[order])) + 1]
+    y_sorted, w_sorted = y[order], w[order]
+    signal = np.add.reduceat(np.where(y_sorted, w_sorted, 0.0), starts)
+    background = np.add.reduceat(np.where(y_sorted, 0.0, w_sorted), starts)
+    totals = {"signal": float(signal.sum()), "background": float(background.sum())}
+    for name, total in totals.items():
+        if not total > 0:
+            raise ValueError(
+                f"roc_auc: the {name} events' sample_weight sums to {total:g}; the ROC AUC needs a positive "
+                f"total weight per class (negative weights outweigh the positive ones: check the weights)"
+            )
+    below = np.cumsum(background) - background
+    return float(np.sum(signal * (below + background / 2.0)) / (totals["signal"] * totals["background"]))
+
+
+def accuracy(y_true, scores, threshold: float = 0.5, sample_weight=None) -> float:
     """Fraction of events classified correctly, an event being signal when ``score >= threshold``.
 
-    Use ``threshold=0.5`` for probabilities, ``0.0`` for logits.
+    Use ``threshold=0.5`` for probabilities, ``0.0`` for logits. With ``sample_weight`` ``(n,)``:
+    the weighted fraction ``Σ w [correct] / Σ w`` (``sklearn.metrics.accuracy_score`` with
+    ``sample_weight``); weights may be negative, their sum must be positive.
     """
     y, s = _check("accuracy", y_true, scores, both_classes=False)
     if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) or not math.isfinite(threshold):
         raise ValueError(f"accuracy: threshold must be a finite number (0.5 for probabilities); got {threshold!r}")
-    return float(np.mean((s >= threshold) == y))
+    if sample_weight is None:
+        return float(np.mean((s >= threshold) == y))
+    w = _as_1d("accuracy", "sample_weight", sample_weight, len(y))
+    total = float(w.sum())
+    if not total > 0:
+        raise ValueError(f"accuracy: sample_weight sums to {total:g}; a weighted fraction needs a positive sum of weights")
+    return float(np.sum(w[(s >= threshold) == y]) / total)
