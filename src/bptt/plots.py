@@ -233,3 +233,134 @@ def plot_gradient_flow(flow, path, title: str | None = None) -> str:
     ax_line.grid(True, alpha=0.3)
     ax_line.legend()
     return _save(fig, path)
+
+
+# ──────────────────────────────────────────────── TMVA's evaluation plots: rejection, overtraining
+
+__all__ += ["plot_rejection", "plot_overtraining"]
+
+
+def plot_rejection(curves: Mapping, path, title: str = "Background rejection versus signal efficiency") -> str:
+    """TMVA's ROC plot: background rejection 1 − ε_B against signal efficiency ε_S, one line per
+    network (the best classifiers reach the top right corner); write it as a PNG, return the path.
+
+    Args:
+        curves: ``{name: (eff_s, rejection, roc_integral)}``, e.g. from
+            :func:`bptt.metrics.efficiency_curve` (``eff_s``, ``1 - eff_b``) and the ROC integral
+            (:func:`bptt.metrics.roc_auc`). Each line is labelled with its ROC integral.
+        path: the ``.png`` file to create or replace.
+        title: plot title.
+
+    The diagonal 1 − ε_S (a classifier that guesses) is drawn dashed for reference.
+    """
+    fn = "plot_rejection"
+    path = _check_path(fn, path)
+    if not isinstance(curves, Mapping) or not curves:
+        raise ValueError(f"{fn}: curves must be a non-empty dict {{name: (eff_s, rejection, roc_integral)}}; got {curves!r}")
+    checked = []
+    for name, value in curves.items():
+        if not isinstance(value, (tuple, list)) or len(value) != 3:
+            raise ValueError(f"{fn}: curves[{name!r}] must be a tuple (eff_s, rejection, roc_integral); got {type(value).__name__}")
+        eff_s = _rate(fn, name, "eff_s", value[0])
+        rejection = _rate(fn, name, "rejection", value[1])
+        if eff_s.shape != rejection.shape:
+            raise ValueError(
+                f"{fn}: curves[{name!r}] eff_s and rejection must have the same length; got {len(eff_s)} and {len(rejection)}"
+            )
+        area = value[2]
+        if isinstance(area, bool) or not isinstance(area, numbers.Real) or not math.isfinite(area):
+            raise ValueError(f"{fn}: curves[{name!r}] roc_integral must be a finite number; got {area!r}")
+        checked.append((str(name), eff_s, rejection, float(area)))
+
+    fig = _new_figure()
+    ax = fig.add_subplot()
+    ax.plot([0, 1], [1, 0], linestyle="--", color="0.6", linewidth=1, label="random guess (0.5)")
+    for name, eff_s, rejection, area in checked:
+        ax.plot(eff_s, rejection, linewidth=1.8, label=f"{name} (ROC integral = {area:.3f})")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.01)
+    ax.set_xlabel("signal efficiency ε_S")
+    ax.set_ylabel("background rejection 1 − ε_B")
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="lower left")
+    return _save(fig, path)
+
+
+def _weighted_values(fn: str, where: str, value) -> tuple[np.ndarray, np.ndarray]:
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise ValueError(f"{fn}: {where} must be a tuple (scores, weights); got {type(value).__name__}")
+    try:
+        s, w = np.asarray(value[0], np.float64), np.asarray(value[1], np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{fn}: {where} must hold numbers (scores, weights)") from None
+    if s.ndim != 1 or s.shape != w.shape or len(s) == 0 or not (np.isfinite(s).all() and np.isfinite(w).all()):
+        raise ValueError(
+            f"{fn}: {where} must be two finite 1-D arrays of the same non-zero length; got shapes {s.shape} and {w.shape}"
+        )
+    return s, w
+
+
+def plot_overtraining(test: Mapping, train: Mapping, path, *, value_range, bins: int = 40, ks: Mapping | None = None,
+                      title: str = "Classifier output: training vs test") -> str:
+    """TMVA's overtraining plot: the classifier output per class, the test sample as filled
+    histograms (signal blue, background red hatched) and the training sample as points with error
+    bars, each normalised to unit area; the Kolmogorov–Smirnov probabilities in the title. Returns
+    the path.
+
+    Args:
+        test, train: ``{"signal": (scores, weights), "background": (scores, weights)}``.
+        path: the ``.png`` file to create or replace.
+        value_range: ``(low, high)`` of the ``bins`` equal bins (:func:`bptt.results.output_range`).
+        ks: ``{"signal": p, "background": p}``, the overtraining test's probabilities, or None.
+        title: plot title.
+    """
+    fn = "plot_overtraining"
+    path = _check_path(fn, path)
+    classes = ("signal", "background")
+    data = {}
+    for where, group in (("test", test), ("train", train)):
+        if not isinstance(group, Mapping) or set(group) != set(classes):
+            got = sorted(map(str, group)) if isinstance(group, Mapping) else type(group).__name__
+            raise ValueError(f"{fn}: {where} must be a dict with 'signal' and 'background' (scores, weights); got {got}")
+        for c in classes:
+            data[where, c] = _weighted_values(fn, f"{where}[{c!r}]", group[c])
+    try:
+        low, high = (float(v) for v in value_range)
+    except (TypeError, ValueError):
+        raise ValueError(f"{fn}: value_range must be (low, high); got {value_range!r}") from None
+    if not (math.isfinite(low) and math.isfinite(high) and low < high):
+        raise ValueError(f"{fn}: value_range must be two finite numbers, low < high; got {value_range!r}")
+    if isinstance(bins, bool) or not isinstance(bins, numbers.Integral) or bins < 1:
+        raise ValueError(f"{fn}: bins must be a positive integer; got {bins!r}")
+
+    edges = np.linspace(low, high, int(bins) + 1)
+    width = (high - low) / bins
+    colours = {"signal": "#3b6fb6", "background": "#d7301f"}
+    fig = _new_figure()
+    ax = fig.add_subplot()
+    for c in classes:
+        s, w = data["test", c]
+        counts, _ = np.histogram(s, edges, weights=w)
+        total = counts.sum() * width
+        ax.hist(edges[:-1], edges, weights=counts / total if total > 0 else counts, histtype="stepfilled",
+                alpha=0.35 if c == "signal" else 0.25, color=colours[c], hatch=None if c == "signal" else "//",
+                edgecolor=colours[c], linewidth=1.2, label=f"{c.capitalize()} (test sample)")
+    centres = (edges[:-1] + edges[1:]) / 2
+    for c in classes:
+        s, w = data["train", c]
+        counts, _ = np.histogram(s, edges, weights=w)
+        sumw2, _ = np.histogram(s, edges, weights=w * w)
+        total = counts.sum() * width
+        scale = 1.0 / total if total > 0 else 1.0
+        ax.errorbar(centres, counts * scale, yerr=np.sqrt(sumw2) * scale, fmt="o", markersize=3.5, color=colours[c],
+                    elinewidth=1, capsize=0, label=f"{c.capitalize()} (training sample)")
+    ax.set_xlim(low, high)
+    ax.set_xlabel("classifier output")
+    ax.set_ylabel("(1/N) dN/dx")
+    if ks is not None:
+        title = f"{title}\nKolmogorov-Smirnov test: signal (background) probability = {ks['signal']:.3g} ({ks['background']:.3g})"
+    ax.set_title(title, fontsize=10)
+    ax.legend(loc="upper center", fontsize=8, ncols=2)
+    ax.set_ylim(0, ax.get_ylim()[1] * 1.25)  # room for the legend
+    return _save(fig, path)

@@ -1,0 +1,353 @@
+"""TMVA's evaluation figures (bptt.metrics' efficiencies and KS test, bptt.results): expected values
+by hand, from scikit-learn and scipy, and from ROOT 6.40's own TH1::KolmogorovTest on fixed
+histograms (tests/fixtures/ks_root.json, written by tools/make_ks_oracle.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+import scipy.stats
+from scipy.special import kolmogorov
+from sklearn import metrics as skm
+
+from bptt.metrics import efficiency_curve, kolmogorov_probability, ks_test_binned, roc_auc, signal_efficiency_at
+from bptt.results import (
+    Sample,
+    classifier_output,
+    classifier_results,
+    output_histograms,
+    output_range,
+    overtraining_test,
+)
+
+ORACLE = os.path.join(os.path.dirname(__file__), os.pardir, "fixtures", "ks_root.json")
+
+
+@pytest.fixture(scope="module")
+def root_oracle():
+    with open(ORACLE) as f:
+        return json.load(f)
+
+
+def weighted_sample(seed, n=400, ties=False):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    s = y * 0.8 + rng.normal(0, 1, n)
+    if ties:
+        s = np.round(s, 1)
+    return y, s, rng.uniform(0.2, 3.0, n)
+
+
+# ──────────────────────────────────────────────────────────── efficiencies, by hand and sklearn
+
+# y, s, w by hand: sorted by score: 0.9 S(2), 0.8 B(1), 0.4 S(1), 0.1 B(3); signal weight 3, background 4
+HAND = ([1, 0, 1, 0], [0.9, 0.8, 0.4, 0.1], [2.0, 1.0, 1.0, 3.0])
+
+
+def test_efficiency_curve_by_hand():
+    eff_b, eff_s, cuts = efficiency_curve(*HAND[:2], sample_weight=HAND[2])
+    np.testing.assert_allclose(eff_b, [0, 0, 0.25, 0.25, 1])
+    np.testing.assert_allclose(eff_s, [0, 2 / 3, 2 / 3, 1, 1])
+    np.testing.assert_array_equal(cuts, [np.inf, 0.9, 0.8, 0.4, 0.1])
+    # without weights every event counts 1
+    eff_b, eff_s, _ = efficiency_curve(*HAND[:2])
+    np.testing.assert_allclose(eff_b, [0, 0, 0.5, 0.5, 1])
+    np.testing.assert_allclose(eff_s, [0, 0.5, 0.5, 1, 1])
+
+
+def test_signal_efficiency_at_by_hand():
+    y, s, w = HAND
+    # between (0, 2/3) and (0.25, 2/3): flat
+    assert signal_efficiency_at(y, s, 0.01, w) == pytest.approx(2 / 3)
+    # exactly on the vertical step at eff_b = 0.25: the top of it
+    assert signal_efficiency_at(y, s, 0.25, w) == pytest.approx(1.0)
+    # tied scores: the straight line from (0, 0) to (1, 1)
+    assert signal_efficiency_at([1, 0], [0.5, 0.5], 0.3) == pytest.approx(0.3)
+    # a sloped segment: 3 S → (0, 1/2); 2 S and 2 B tied → (1/2, 1); 1 B → (1, 1); at 1/4: 3/4
+    assert signal_efficiency_at([1, 1, 0, 0], [3, 2, 2, 1], 0.25) == pytest.approx(0.75)
+
+
+def test_roc_integral_by_hand():
+    # pairs (signal, background) weighted: 0.9 beats both (2·1 + 2·3), 0.4 beats 0.1 (1·3): 11 of 3·4
+    assert roc_auc(*HAND[:2], sample_weight=HAND[2]) == pytest.approx(11 / 12)
+    eff_b, eff_s, _ = efficiency_curve(*HAND[:2], sample_weight=HAND[2])
+    assert np.trapezoid(eff_s, eff_b) == pytest.approx(11 / 12)
+
+
+@pytest.mark.parametrize("ties", [False, True])
+@pytest.mark.parametrize("seed", range(3))
+def test_efficiency_curve_and_levels_match_sklearn(seed, ties):
+    y, s, w = weighted_sample(seed, ties=ties)
+    eff_b, eff_s, cuts = efficiency_curve(y, s, w)
+    fpr, tpr, thr = skm.roc_curve(y, s, sample_weight=w, drop_intermediate=False)
+    np.testing.assert_allclose(eff_b, fpr, atol=1e-12)
+    np.testing.assert_allclose(eff_s, tpr, atol=1e-12)
+    np.testing.assert_array_equal(cuts[1:], thr[1:])
+    for level in (0.01, 0.1, 0.3):
+        # np.interp is the straight line between the points around the level (fpr increases strictly
+        # here except along vertical steps, which a random level does not hit)
+        assert signal_efficiency_at(y, s, level, w) == pytest.approx(np.interp(level, fpr, tpr), abs=1e-12)
+
+
+def test_negative_weights_follow_the_curve_from_the_origin():
+    # sorted: 0.9 S(1), 0.8 B(2), 0.5 B(-1), 0.3 S(1), 0.2 B(1); background total 2
+    y, s, w = [1, 1, 0, 0, 0], [0.9, 0.3, 0.8, 0.5, 0.2], [1, 1, 2, -1, 1]
+    eff_b, eff_s, _ = efficiency_curve(y, s, w)
+    np.testing.assert_allclose(eff_b, [0, 0, 1, 0.5, 0.5, 1])
+    np.testing.assert_allclose(eff_s, [0, 0.5, 0.5, 0.5, 1, 1])
+    assert signal_efficiency_at(y, s, 0.3, w) == pytest.approx(0.5)  # first crossing of 0.3: (0, .5)→(1, .5)
+
+
+def test_efficiency_errors():
+    with pytest.raises(ValueError, match=r"^efficiency_curve: the background events' sample_weight sums to -1; "):
+        efficiency_curve([1, 0, 0], [0.2, 0.1, 0.3], [1, -2, 1])
+    with pytest.raises(ValueError, match=r"^efficiency_curve: sample_weight must have one value per label, shape \(2,\)"):
+        efficiency_curve([1, 0], [0.2, 0.1], [1, 1, 1])
+    with pytest.raises(ValueError, match=r"^efficiency_curve: sample_weight contains NaN at index 1"):
+        efficiency_curve([1, 0], [0.2, 0.1], [1, np.nan])
+    for bad in (0, 1, 1.5, -0.1, True, "0.1", None):
+        with pytest.raises(ValueError, match=r"^signal_efficiency_at: background_efficiency must be a number in \(0, 1\)"):
+            signal_efficiency_at([1, 0], [0.2, 0.1], bad)
+
+
+# ──────────────────────────────────────────────────────────── Kolmogorov–Smirnov
+
+@pytest.mark.parametrize("z", [0.0, 0.04, 0.2, 0.5, 0.8, 0.99, 1.0, 1.3, 2.0, 3.5, 8.0])
+def test_kolmogorov_probability_matches_scipy(z):
+    assert kolmogorov_probability(z) == pytest.approx(kolmogorov(z), rel=1e-12, abs=1e-300)
+    assert kolmogorov_probability(-z) == kolmogorov_probability(z)
+
+
+def test_kolmogorov_probability_rejects_non_numbers():
+    for bad in (float("nan"), "1", None, True):
+        with pytest.raises(ValueError, match=r"^kolmogorov_probability: z must be a number"):
+            kolmogorov_probability(bad)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_ks_unweighted_one_event_per_bin_is_the_unbinned_test(seed):
+    rng = np.random.default_rng(seed)
+    a, b = rng.normal(size=300), rng.normal(0.15 * seed, 1, size=200)
+    values = np.unique(np.r_[a, b])
+    h1 = np.bincount(np.searchsorted(values, a), minlength=len(values))
+    h2 = np.bincount(np.searchsorted(values, b), minlength=len(values))
+    probability, distance = ks_test_binned(h1, h2)
+    expected = scipy.stats.ks_2samp(a, b)
+    assert distance == pytest.approx(expected.statistic, abs=1e-12)
+    assert probability == pytest.approx(scipy.stats.kstwobign.sf(np.sqrt(300 * 200 / 500) * expected.statistic), rel=1e-10)
+
+
+def test_ks_matches_root_kolmogorov_test(root_oracle):
+    assert len(root_oracle["histograms"]) == 4
+    for case in root_oracle["histograms"]:
+        probability, distance = ks_test_binned(case["counts1"], case["counts2"], case["sumw2_1"], case["sumw2_2"])
+        assert distance == pytest.approx(case["distance"], abs=1e-12), case["name"]
+        # ROOT's TMath::KolmogorovProb truncates its series: agreement to 1e-8
+        assert probability == pytest.approx(case["probability"], abs=1e-8), case["name"]
+
+
+def test_ks_by_hand():
+    # cumulative fractions (1/2, 1) and (0, 1): D = 1/2; n = 2·2/(2+2) = 1 → Q(0.5)
+    assert ks_test_binned([1, 1], [0, 2]) == (pytest.approx(kolmogorov(0.5)), 0.5)
+    # weights: effective entries (Σw)²/Σw² = 16/8 = 2 and 2: same as above
+    assert ks_test_binned([2, 2], [0, 4], [4, 4], [0, 8])[0] == pytest.approx(kolmogorov(0.5))
+    assert ks_test_binned([3, 1, 2], [3, 1, 2]) == (1.0, 0.0)
+
+
+def test_ks_errors():
+    with pytest.raises(ValueError, match=r"^ks_test_binned: counts1 and counts2 must have the same bins; got 2 and 3 bins"):
+        ks_test_binned([1, 2], [1, 2, 3])
+    with pytest.raises(ValueError, match=r"^ks_test_binned: each histogram needs a positive sum of contents; got 0 and 3"):
+        ks_test_binned([0, 0], [1, 2])
+    with pytest.raises(ValueError, match=r"^ks_test_binned: sumw2_1 and sumw2_2 must have one value per bin, 2"):
+        ks_test_binned([1, 2], [1, 2], [1], [1, 2])
+    with pytest.raises(ValueError, match=r"^ks_test_binned: counts2 must be a non-empty 1-D array of finite bin contents"):
+        ks_test_binned([1, 2], [1, np.inf])
+
+
+# ──────────────────────────────────────────────────────────── TMVA's overtraining check, as ROOT
+
+def oracle_sample(part) -> Sample:
+    return Sample.checked("oracle", (np.asarray(part["scores"], np.float32).astype(np.float64),
+                                     part["classes"], np.asarray(part["weights"], np.float32).astype(np.float64)))
+
+
+def test_tmva_binning_and_overtraining_match_root(root_oracle):
+    assert [c["name"] for c in root_oracle["tmva"]] == ["similar", "overtrained_weighted", "outlier"]
+    for case in root_oracle["tmva"]:
+        test, train = oracle_sample(case["test"]), oracle_sample(case["train"])
+        low, high = output_range(test)
+        assert (low, high) == (pytest.approx(case["low"], abs=1e-12), pytest.approx(case["high"], abs=1e-12))
+        result = overtraining_test(train, test)
+        assert result["nbins"] == 40
+        for label, signal in (("signal", True), ("background", False)):
+            counts, sumw2 = output_histograms(*test.of_class(signal), low, high)
+            ref = case[label]
+            # ROOT normalised its histograms (NormHist): compare shapes and effective entries
+            np.testing.assert_allclose(counts / counts.sum(), np.divide(ref["counts1"], sum(ref["counts1"])), atol=1e-12)
+            np.testing.assert_allclose(counts.sum() ** 2 / sumw2.sum(), sum(ref["counts1"]) ** 2 / sum(ref["sumw2_1"]), rtol=1e-9)
+            assert result[label]["distance"] == pytest.approx(ref["distance"], abs=1e-9), (case["name"], label)
+            assert result[label]["probability"] == pytest.approx(ref["probability"], abs=1e-8), (case["name"], label)
+    # the fixture has what it should: an overtrained case that fails, a similar one that passes,
+    # and an outlier that narrows the range below the test sample's largest output
+    assert root_oracle["tmva"][1]["signal"]["probability"] < 1e-2 < root_oracle["tmva"][0]["signal"]["probability"]
+    outlier = root_oracle["tmva"][2]
+    assert outlier["high"] < max(outlier["test"]["scores"])
+
+
+def test_output_histograms_find_bins_as_root():
+    # ROOT's bin of x: 1 + int(nbins·(x − low)/(high − low)); the top edge belongs to the overflow
+    counts, sumw2 = output_histograms([0.0, 0.25, 0.5, 0.999, 1.0, -0.01], [1, 2, 3, 4, 5, 6], 0.0, 1.0, nbins=4)
+    np.testing.assert_array_equal(counts, [1, 2, 3, 4])
+    np.testing.assert_array_equal(sumw2, [1, 4, 9, 16])
+
+
+def test_training_outputs_all_outside_the_range_fail_the_test():
+    test = Sample.checked("test", ([0.1, 0.2, 0.6, 0.7], [0, 0, 1, 1], None))
+    train = Sample.checked("train", ([5.0, 6.0, 0.65, 0.62], [0, 0, 1, 1], None))
+    result = overtraining_test(train, test)
+    assert result["background"] == {"probability": 0.0, "distance": 1.0}
+    assert result["signal"]["probability"] > 0.5
+
+
+# ──────────────────────────────────────────────────────────── classifier_results, files, table
+
+@pytest.fixture(scope="module")
+def results():
+    rng = np.random.default_rng(5)
+
+    def sample(n, sharper):
+        y = rng.integers(0, 2, n)
+        s = 1 / (1 + np.exp(-rng.normal((1.0 + sharper) * (2 * y - 1), 1.0)))
+        return s, y, rng.uniform(0.5, 1.5, n)
+
+    train, test = sample(600, 0.8), sample(500, 0.0)
+    return classifier_results("BPTT_LSTM", train=train, test=test), train, test
+
+
+def test_classifier_results_figures(results):
+    r, train, test = results
+    m = r.metrics
+    assert m["roc_integral"]["test"] == pytest.approx(skm.roc_auc_score(test[1], test[0], sample_weight=test[2]), abs=1e-12)
+    assert m["roc_integral"]["train"] == pytest.approx(skm.roc_auc_score(train[1], train[0], sample_weight=train[2]), abs=1e-12)
+    fpr, tpr, _ = skm.roc_curve(test[1], test[0], sample_weight=test[2], drop_intermediate=False)
+    for key, level in (("0.01", 0.01), ("0.10", 0.1), ("0.30", 0.3)):
+        e = m["signal_efficiency"][key]
+        assert e["test"] == pytest.approx(np.interp(level, fpr, tpr), abs=1e-12)
+        w = test[2][test[1] == 1]
+        assert e["test_error"] == pytest.approx(np.sqrt(e["test"] * (1 - e["test"]) * np.sum(w**2) / w.sum() ** 2))
+    assert m["events"]["test"]["signal"] == int(np.sum(test[1] == 1))
+    assert m["events"]["train"]["background_weight"] == pytest.approx(train[2][train[1] == 0].sum())
+    assert m["weighted"] is True
+    # the training sample is sharper: its efficiencies are higher and the KS test sees it
+    assert m["signal_efficiency"]["0.10"]["train"] > m["signal_efficiency"]["0.10"]["test"]
+    assert m["overtraining"]["signal"]["probability"] < 0.01
+
+
+def test_table_in_tmva_style(results):
+    r = results[0]
+    text = r.table()
+    e = r.metrics["signal_efficiency"]
+    row = [line for line in text.splitlines() if line.startswith("dataset              BPTT_LSTM      : ")]
+    assert row == [f"dataset              BPTT_LSTM      : {e['0.01']['test']:.3f} ({e['0.01']['train']:.3f})       "
+                   f"{e['0.10']['test']:.3f} ({e['0.10']['train']:.3f})      {e['0.30']['test']:.3f} ({e['0.30']['train']:.3f})"]
+    assert "Name:         Method:          @B=0.01    @B=0.10    @B=0.30    ROC-integ" in text
+    assert f"{r.metrics['roc_integral']['test']:.3f}" in text
+    assert "Testing for overtraining using the Kolmogorov-Smirnov test" in text
+    assert "overtrained?" in text  # the probability is below 0.05
+    assert "event weights used" in text
+
+
+def test_unweighted_results_say_so():
+    y = np.r_[np.ones(50), np.zeros(50)]
+    s = np.linspace(0, 1, 100)[::-1] + 0.0
+    r = classifier_results("M", train=(s, y, None), test=(s, y, np.ones(100)))
+    assert r.metrics["weighted"] is False
+    assert r.metrics["roc_integral"]["test"] == 1.0
+    assert r.metrics["overtraining"]["signal"] == {"probability": 1.0, "distance": 0.0}
+    assert "event weights: none" in r.table()
+
+
+def test_write_root_trees(results, tmp_path):
+    import uproot
+
+    r, train, test = results
+    rng = np.random.default_rng(1)
+    X_train, X_test = rng.normal(size=(600, 2, 3)), rng.normal(size=(500, 2, 3))
+    path = r.write_root(tmp_path / "out.root", X_train, X_test, [("vars_time0", 3), ("x*2", 1), ("y", 2)])
+    assert os.listdir(tmp_path) == ["out.root"]
+    with uproot.open(path) as f:
+        assert {k.split(";")[0] for k in f.keys()} == {"dataset", "dataset/TrainTree", "dataset/TestTree"}
+        for tree, (s, y, w), X in (("TrainTree", train, X_train), ("TestTree", test, X_test)):
+            t = f[f"dataset/{tree}"]
+            assert t.classname == "TTree"
+            a = t.arrays(library="np")
+            assert list(a) == ["classID", "className", "weight", "vars_time0", "x_2", "y", "BPTT_LSTM"]
+            np.testing.assert_array_equal(a["classID"], np.where(y == 1, 0, 1))  # TMVA: 0 signal, 1 background
+            assert list(a["className"][:6]) == ["Signal" if v == 1 else "Background" for v in y[:6]]
+            np.testing.assert_allclose(a["weight"], w, rtol=1e-7)
+            np.testing.assert_allclose(a["BPTT_LSTM"], s, rtol=1e-7)
+            flat = X.reshape(len(X), 6)
+            np.testing.assert_allclose(a["vars_time0"], flat[:, :3], rtol=1e-7)
+            np.testing.assert_allclose(a["x_2"], flat[:, 3], rtol=1e-7)
+            np.testing.assert_allclose(a["y"], flat[:, 4:], rtol=1e-7)
+            assert a["x_2"].ndim == 1 and a["y"].shape == (len(X), 2)
+
+
+def test_write_root_errors(results, tmp_path):
+    r = results[0]
+    with pytest.raises(ValueError, match=r"^write_root: the inputs must hold 6 values per event for 600 events"):
+        r.write_root(tmp_path / "a.root", np.zeros((600, 5)), np.zeros((500, 6)), [("a", 6)])
+    with pytest.raises(ValueError, match=r"^write_root: variables given without the inputs"):
+        r.write_root(tmp_path / "a.root", None, None, [("a", 6)])
+    bad = classifier_results("weight", train=(r.train.scores, r.train.y, None), test=(r.test.scores, r.test.y, None))
+    with pytest.raises(ValueError, match=r"^write_root: the method name 'weight' must be a branch name"):
+        bad.write_root(tmp_path / "a.root")
+    assert os.listdir(tmp_path) == []
+
+
+def test_write_json_and_plots(results, tmp_path):
+    r = results[0]
+    path = r.write_json(tmp_path / "m.json", source="data.root")
+    data = json.loads(open(path).read())
+    assert data["method"] == "BPTT_LSTM" and data["source"] == "data.root"
+    assert data["metrics"]["roc_integral"] == r.metrics["roc_integral"]
+    paths = r.plot(str(tmp_path), prefix="m_")
+    assert [os.path.basename(p) for p in paths] == ["m_overtraining.png", "m_roc.png"]
+    for p in paths:
+        assert open(p, "rb").read(8) == b"\x89PNG\r\n\x1a\n" and os.path.getsize(p) > 10_000
+
+
+def test_classifier_results_input_errors():
+    with pytest.raises(ValueError, match=r"^classifier_results: test must be a tuple \(scores, y, weights\); got dict"):
+        classifier_results("M", train=([0.1, 0.2], [0, 1], None), test={})
+    with pytest.raises(ValueError, match=r"^classifier_results \(train\): y_true holds only label 1"):
+        classifier_results("M", train=([0.1, 0.2], [1, 1], None), test=([0.1, 0.2], [0, 1], None))
+
+
+class _Loss:
+    def __init__(self, name):
+        self.name = name
+
+
+class _Model:
+    def __init__(self, loss, out):
+        self.loss, self.out = _Loss(loss), np.asarray(out)
+
+    def predict_proba(self, X):
+        return self.out
+
+    def decision_function(self, X):
+        return self.out
+
+
+def test_classifier_output_of_each_loss():
+    X = np.zeros((3, 1, 1))
+    np.testing.assert_array_equal(classifier_output(_Model("bce", [0.1, 0.9, 0.5]), X), [0.1, 0.9, 0.5])
+    np.testing.assert_array_equal(classifier_output(_Model("mse", [[0.3], [0.2], [1.5]]), X), [0.3, 0.2, 1.5])
+    np.testing.assert_array_equal(classifier_output(_Model("softmax_ce", [[0.3, 0.7], [0.9, 0.1], [0.5, 0.5]]), X), [0.7, 0.1, 0.5])
+    with pytest.raises(ValueError, match=r"^classifier_output: a softmax_ce network with output shape \(3,\) gives no"):
+        classifier_output(_Model("softmax_ce", np.ones((3, 3)) / 3), X)
