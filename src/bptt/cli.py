@@ -1,4 +1,4 @@
-"""The ``bptt`` command line: ``example``, ``tutorial``, ``train``, ``evaluate``, ``trace``.
+"""The ``bptt`` command line: ``example``, ``tutorial``, ``train``, ``evaluate``, ``apply``, ``trace``.
 
 User mistakes (a missing file, a wrong tree or branch name, a bad option) end with a one-line
 message on stderr and exit code 2, never a traceback.
@@ -164,6 +164,24 @@ def _cmd_evaluate(args) -> int:
     return 0
 
 
+def _cmd_apply(args) -> int:
+    from .apply import DEFAULT_STEP_SIZE, apply_file, score_name_for
+    from .model import Sequential
+
+    if not os.path.isfile(args.model):
+        raise UsageError(f"no such model file: {args.model!r}")
+    out = args.out or os.path.splitext(os.path.basename(args.data))[0] + "_scored.root"
+    s = apply_file(
+        Sequential.load(args.model), args.data, args.tree, out, branches=args.branch, out_tree=args.out_tree,
+        score_name=args.score_name or score_name_for(args.model), prefix=args.prefix,
+        step_size=DEFAULT_STEP_SIZE if args.step_size is None else args.step_size, progress=not args.quiet,
+        log=lambda note: print(f"bptt apply: note: {note}", file=sys.stderr),
+    )
+    print(f"scored {s['events']} events in {s['seconds']:.1f} s ({s['events_per_second']:,.0f} events/s); wrote "
+          f"{s['out']} (tree {s['tree']}: {', '.join(s['branches'])})")
+    return 0
+
+
 def _cmd_trace(args) -> int:
     import numpy as np
 
@@ -276,6 +294,28 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--json", default=None, help="also write the figures as JSON to this file")
     _data_options(ev)
     ev.set_defaults(func=_cmd_evaluate)
+
+    ap = sub.add_parser(
+        "apply",
+        help="score a ROOT file with a model: a new ROOT file with the score of every event (TMVA's Reader)",
+        description="Score every entry of a tree of DATA with MODEL, reading the model's input branches (as the "
+        "model file names them) in chunks, and write a new ROOT file with a tree of the same entries: the "
+        "--branch branches copied from DATA and the score (signal probability of a bce model). Without --branch "
+        "the output holds only the score, a friend tree of the input (TTree::AddFriend).",
+    )
+    ap.add_argument("model", help="model file written by bptt train or bptt tutorial")
+    ap.add_argument("data", help="ROOT file to score")
+    ap.add_argument("--tree", default=None, help="tree to score (default: the file's only tree)")
+    ap.add_argument("--out", default=None, help="ROOT file to write (default: DATA's name + _scored.root, here)")
+    ap.add_argument("--branch", action="append", default=[], metavar="NAME",
+                    help="copy this branch of DATA to the output (repeatable; glob patterns such as 'jet_*')")
+    ap.add_argument("--score-name", default=None, help="the score branch's name (default: the model file's name)")
+    ap.add_argument("--out-tree", default=None, help="the output tree's name (default: the input tree's)")
+    ap.add_argument("--prefix", default=None,
+                    help="for a model file that does not name its inputs: per-time-step branch prefix (default vars_time)")
+    ap.add_argument("--step-size", type=int, default=None, help="entries per chunk (default 10000)")
+    ap.add_argument("--quiet", action="store_true", help="no progress bar")
+    ap.set_defaults(func=_cmd_apply)
 
     tc = sub.add_parser(
         "trace",
