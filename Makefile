@@ -49,5 +49,18 @@ mutation-ci: $(VENV)/.mutation
 mutation-ci-baseline: $(VENV)/.mutation
 	nice -n 10 $(PY) tools/mutation.py run --profile ci --jobs $(MUTATION_JOBS) --save docs/mutation/results-ci.json
 
+# The ROOT files of tests/fixtures/, written by real ROOT (tools/make_root_fixtures.py): a venv of its
+# own with the package index's `root` package (PyROOT; seconds to install), kept in build/rootvenv.
+ROOTVENV ?= build/rootvenv
+
+$(ROOTVENV)/.root:
+	$(PYTHON) -m venv $(ROOTVENV)
+	$(ROOTVENV)/bin/python -m pip install --quiet root
+	touch $@
+
+.PHONY: fixtures
+fixtures: $(ROOTVENV)/.root
+	$(ROOTVENV)/bin/python tools/make_root_fixtures.py --out tests/fixtures
+
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .hypothesis
