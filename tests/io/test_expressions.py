@@ -142,7 +142,8 @@ def test_index_out_of_range():
     with pytest.raises(ExpressionError, match="out of range; arr has 3 values"):
         evaluate("arr[3]", COLS)
     with pytest.raises(ExpressionError, match="holds one number per entry"):
-        evaluate("a[0]", COLS)
+        evaluate("a[1]", COLS)
+    assert evaluate("a[0]", COLS).tolist() == [2.5, -1.5]  # ROOT: a[0] of a scalar branch is a
 
 
 def test_limits_on_length_and_depth():

@@ -479,7 +479,12 @@ def _binary(op, a, b):
 
 def _index(values, name, i, text):
     if isinstance(values, float) or getattr(values, "ndim", 1) < 2:
-        raise ExpressionError(f"expression {text!r}: {name}[{i}] indexes {name}, which holds one number per entry", text)
+        if i == 0:  # TTreeFormula reads x[0] of a one-number branch as x
+            return values
+        raise ExpressionError(
+            f"expression {text!r}: {name}[{i}] indexes {name}, which holds one number per entry (TTreeFormula would "
+            f"ignore the index); write {name} or {name}[0]", text,
+        )
     if _is_ak(values):
         import awkward as ak
 

@@ -233,6 +233,12 @@ def assign_split(n_undefined: int, n_train_trees: int, n_test_trees: int, n_trai
                 k += 1
         test_idx = np.asarray(order[:need_test], dtype=np.int64)
         train_idx = np.flatnonzero(train_mask)
+        if len(train_idx) < need_train:
+            warnings.warn(
+                f"SplitMode=Alternate: {n_train} training events asked but alternating over {n_undefined} events "
+                f"gives {len(train_idx) + n_train_trees}, as in TMVA; use SplitMode=Random or Block for more",
+                UserWarning, stacklevel=4,
+            )
     else:
         train_idx = idx[:need_train]
         test_idx = idx[test_start: test_start + need_test]
