@@ -6,6 +6,9 @@ or the compiled loops of bptt.kernels.fast, and returns the outputs with a cache
 or the gradients. The fast path's choices (threads, products, tiles, thresholds) are made in
 :mod:`._plan` from the one settings object, :data:`bptt.settings.settings`; its array layout
 (feature-major ``(features, T, B)``, workspaces, weight-gradient products) is :mod:`._arrays`.
+Each forward function takes ``lengths=`` (variable lengths, PyTorch's packed-sequence semantics)
+and ``reverse=`` (each sequence read backwards from its last real step), :mod:`._lengths`;
+:func:`final_state` picks each sequence's final state from ``h``.
 All arrays the caller sees are batch-major (``x`` is ``(B, T, I)``); row-vector algebra
 ``z_t = x_t W + h_{t-1} U + b``. Inputs must be finite, and so are the results: one that
 overflows (NaN or Inf from finite inputs, such as a loss gradient of 3e38 in float32) raises
@@ -31,6 +34,7 @@ Example (the published worked example, B=1, T=2, I=2, H=1)::
 from ._backend import BACKENDS, default_backend
 from ._checks import NonFiniteResultError
 from .gru import GRUCache, gru_backward, gru_forward
+from ._lengths import final_state
 from .lstm import LSTMCache, lstm_backward, lstm_forward
 from .rnn import RNNCache, rnn_backward, rnn_forward
 
@@ -45,6 +49,7 @@ __all__ = [
     "gru_backward",
     "rnn_forward",
     "rnn_backward",
+    "final_state",
     "default_backend",
     "BACKENDS",
 ]

@@ -65,13 +65,28 @@ class _Cache:
                 f"keep_cache=True (the default)"
             )
 
+    @property
+    def arrangement(self):
+        """The processing order of a forward call with ``lengths`` or ``reverse``
+        (bptt.functional._lengths._Arrangement), or None."""
+        return self.__dict__.get("_arrangement")
+
+    def _arranged(self, arrangement) -> "_Cache":
+        """This cache, recording the forward call's processing order (None: the caller's)."""
+        object.__setattr__(self, "_arrangement", arrangement)
+        return self
+
     def _bm(self, a: np.ndarray) -> np.ndarray:
-        """A stored per-step array as a read-only batch-major ``(B, T, ·)`` view."""
-        return _readonly(_bm(a) if self.layout == "tbf" else _fm(a))
+        """A stored per-step array as a read-only batch-major ``(B, T, ·)`` view (with lengths or
+        reverse: a copy in the caller's order, zeros at the padded steps)."""
+        view = _bm(a) if self.layout == "tbf" else _fm(a)
+        if self.arrangement is not None:
+            view = self.arrangement.scatter(view, zero_padded=True)
+        return _readonly(view)
 
     def _states_bm(self, a: np.ndarray) -> np.ndarray:
         """A per-step state array as ``(B, T, H)``; the fast layout drops its slot 0 (the initial state)."""
-        return _readonly(_bm(a) if self.layout == "tbf" else _fm(a[:, 1:]))
+        return self._bm(a if self.layout == "tbf" else a[:, 1:])
 
     @property
     def dtype(self) -> np.dtype:

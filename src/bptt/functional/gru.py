@@ -14,6 +14,7 @@ from ..cells import GATES
 from ..kernels.reference import gru as reference
 from ._cache import _Cache, _bm, _fm, _readonly
 from ._backend import _backend, _fast
+from ._lengths import _caller_order, _ends, _rounding, _sequences
 from ._checks import _check_backward, _check_forward, _checked_gradients, _final_or_all, _raise_if_overflowed
 from ._plan import _blas_for, _compiled_loop, _loop_plan, _run_units_split, _units_split
 from ._arrays import (
@@ -34,7 +35,8 @@ class GRUCache(_Cache):
     aux_s: np.ndarray  # h_{t-1} U_n + bu_n (reset_after) or r ⊙ h_{t-1} (reset before)
 
 
-def gru_forward(x, W, U, b, b_u, h0=None, reset_after=True, *, keep_cache=True, backend=None):
+def gru_forward(x, W, U, b, b_u, h0=None, reset_after=True, *, lengths=None, reverse=False, keep_cache=True,
+                backend=None):
     """GRU over a batch of sequences. Gate blocks in the order [r, z, n]::
 
         r = σ(x W_r + b_r + h U_r + bu_r)      z = σ(x W_z + b_z + h U_z + bu_z)
@@ -45,7 +47,7 @@ def gru_forward(x, W, U, b, b_u, h0=None, reset_after=True, *, keep_cache=True, 
     Args:
         x: ``(B, T, I)``.  W: ``(I, 3H)``.  U: ``(H, 3H)``.  b: ``(3H,)`` input bias.
         b_u: ``(3H,)`` recurrent bias.  h0: ``(B, H)``, zeros when omitted.
-        keep_cache, backend: as for :func:`lstm_forward`.
+        lengths, reverse, keep_cache, backend: as for :func:`lstm_forward`.
 
     Returns:
         ``(h (B, T, H), cache)``; ``cache.gates (B, T, 3H)`` holds r, z, n at every step.
@@ -55,17 +57,22 @@ def gru_forward(x, W, U, b, b_u, h0=None, reset_after=True, *, keep_cache=True, 
     reset_after = bool(reset_after)
     backend = _backend(fn, backend)
     a, (B, T, I, H) = _check_forward(fn, x, W, U, b, G, {"h0": h0}, {"b_u": b_u})
-    if backend == "reference":
-        x_tm = _time_major_copy(a["x"])
-        xw = _input_projection(x_tm, a["W"], a["b"])
-        gates = np.empty_like(xw)
-        aux, h = np.empty((T, B, H), xw.dtype), np.empty((T, B, H), xw.dtype)
-        reference.gru_forward_loop(xw, a["U"], a["b_u"], a["h0"], reset_after, gates, aux, h)
-        _raise_if_overflowed(fn, {"h": _final_or_all(h)}, a)
-        cache = GRUCache("tbf", x_tm, a["W"], a["U"], a["h0"], gates, h, a["b_u"], reset_after, aux)
-        return _readonly(_bm(h)), (cache if keep_cache else None)
-    with _blas_for(T, B, I, H, G):
-        return _gru_forward_fast(a, B, T, I, H, reset_after, keep_cache)
+    seq = _sequences(fn, lengths, reverse, B, T)
+    if backend == "fast":
+        with _blas_for(T, B, I, H, G):
+            out = _gru_forward_fast(a, B, T, I, H, reset_after, keep_cache, seq)
+        if out is not None:
+            return out
+    arr = seq.arranged() if seq is not None else None
+    x_tm = _time_major_copy(a["x"] if arr is None else arr.gather(a["x"]))
+    xw = _input_projection(x_tm, a["W"], a["b"])
+    gates = np.empty_like(xw)
+    aux, h = np.empty((T, B, H), xw.dtype), np.empty((T, B, H), xw.dtype)
+    h_T = reference.gru_forward_loop(xw, a["U"], a["b_u"], a["h0"], reset_after, gates, aux, h,
+                                     None if arr is None else arr.sorted_lengths)
+    _raise_if_overflowed(fn, {"h": h_T}, a)
+    cache = GRUCache("tbf", x_tm, a["W"], a["U"], a["h0"], gates, h, a["b_u"], reset_after, aux)._arranged(arr)
+    return _readonly(_bm(h) if arr is None else arr.scatter(_bm(h))), (cache if keep_cache else None)
 
 
 def gru_backward(dh, cache, dh_last=None, *, keep_cache=True):
@@ -79,11 +86,17 @@ def gru_backward(dh, cache, dh_last=None, *, keep_cache=True):
     dh, dh_last = _check_backward("gru_backward", cache, GRUCache, dh, {"dh_last": dh_last}, keep_cache)
     T, B, H = cache.dims
     ra = cache.reset_after
+    arr = cache.arrangement
+    finals = {"dh_last": dh_last, "b_u": cache.b_u}
+    if arr is not None:  # into the processing order
+        dh = None if dh is None else arr.gather(dh)
+        dh_last = arr.rows_in(dh_last)
     if cache.layout == "tbf":
         dz = np.empty((T, B, G * H), cache.dtype)
         dhu = np.empty_like(dz) if ra else None
         dh0 = reference.gru_backward_loop(
-            _time_major_or_zeros(dh, cache), dh_last, cache.U, cache.h0, ra, cache.gates_s, cache.aux_s, cache.h_s, dz, dhu
+            _time_major_or_zeros(dh, cache), dh_last, cache.U, cache.h0, ra, cache.gates_s, cache.aux_s, cache.h_s, dz, dhu,
+            None if arr is None else arr.sorted_lengths,
         )
         dx, dW, db = _input_projection_backward(cache.x_s, cache.W, dz)
         if ra:  # the recurrent product h U + b_u received dhu
@@ -98,23 +111,35 @@ def gru_backward(dh, cache, dh_last=None, *, keep_cache=True):
     else:
         with _blas_for(T, B, cache.n_inputs, H, G):
             grads = _gru_backward_fast(dh, cache, dh_last, T, B, H, ra, keep_cache)
-    return _checked_gradients("gru_backward", grads, cache, dh, {"dh_last": dh_last, "b_u": cache.b_u})
+    if arr is not None:
+        grads = _caller_order(grads, arr)
+    return _checked_gradients("gru_backward", grads, cache, dh, finals)
 
 
-def _gru_forward_fast(a, B, T, I, H, reset_after, keep_cache):
+def _gru_forward_fast(a, B, T, I, H, reset_after, keep_cache, seq):
+    """The fast forward, or None with lengths and no BLAS callable from compiled code (see
+    bptt.functional.lstm._lstm_forward_fast)."""
     fast = _fast().gru
+    plan = _loop_plan(T, B, H, G, a["x"].dtype)
+    arr = None
+    if seq is not None:
+        if plan.blas is None:
+            return None
+        arr = seq.arranged(plan, _rounding(plan, a["x"].dtype))
+        a = dict(a, x=arr.gather(a["x"]), h0=arr.rows_in(a["h0"]))
     xh = _fm_stacked(a["x"], a["h0"], T)
     x_fm, h = xh[:I, :T], xh[I:]
-    plan = _loop_plan(T, B, H, G, xh.dtype)
     k0, gates, A = _loop_inputs(xh, a["W"], a["U"], plan, G, T, keep_cache, "gru_gates")
     aux = _empty((H, T if (keep_cache or not reset_after) else 1, B), xh.dtype)
     bx, bu = a["b"], a["b_u"]
     hu = _workspace("hu", (G * H, B), xh.dtype)
-    cut = _units_split(T, B, H, G, xh.dtype, plan) if reset_after and k0 == 0 and plan.blas is not None else 0
+    cut = 0
+    if arr is None and reset_after and k0 == 0 and plan.blas is not None:
+        cut = _units_split(T, B, H, G, xh.dtype, plan)
     if cut:
         _run_units_split(fast.gru_forward_loop_units, plan.blas, (A, xh, gates, bx, bu, aux, h, hu), cut, H)
     elif not _compiled_loop(fast.gru_forward_loop, T, B, H, G, xh.dtype, A, k0, xh, gates, bx, bu, reset_after, aux,
-                            keep_cache, h, hu, plan=plan):
+                            keep_cache, h, hu, _ends(T, plan, arr), plan=plan):
         # no BLAS callable from compiled code: a Python loop, np.matmul per product (k0 is 0, as for the LSTM)
         A_rz, Wn_T, Un_T, hu_n = A[: 2 * H], A[2 * H :, :I], A[2 * H :, I:], hu[2 * H :]
         for t in range(T):
@@ -128,10 +153,13 @@ def _gru_forward_fast(a, B, T, I, H, reset_after, keep_cache):
                 fast.gru_step_forward_before_rz(gates, tg, hu, True, bx, bu, aux, h, t)
                 np.matmul(Un_T, aux[:, t], out=hu_n)
                 fast.gru_step_forward_before_n(gates, tg, hu, bx, bu, h, t)
-    _raise_if_overflowed("gru_forward", {"h": _final_or_all(h, layout="ftb")}, a)
+    final = _final_or_all(h, layout="ftb") if arr is None else h[:, arr.final_slots(), np.arange(B)]
+    _raise_if_overflowed("gru_forward", {"h": final}, a)
+    h_bm = _fm(h[:, 1:]) if arr is None else arr.scatter(_fm(h[:, 1:]))
     if not keep_cache:
-        return _readonly(_fm(h[:, 1:])), None
-    return _readonly(_fm(h[:, 1:])), GRUCache("ftb", x_fm, a["W"], a["U"], a["h0"], gates, h, a["b_u"], reset_after, aux)
+        return _readonly(h_bm), None
+    cache = GRUCache("ftb", x_fm, a["W"], a["U"], a["h0"], gates, h, a["b_u"], reset_after, aux)._arranged(arr)
+    return _readonly(h_bm), cache
 
 
 def _gru_backward_fast(dh, cache, dh_last, T, B, H, ra, keep_cache):
@@ -142,14 +170,16 @@ def _gru_backward_fast(dh, cache, dh_last, T, B, H, ra, keep_cache):
     row = _workspace("gru_backward_row", (B,), cache.dtype)
     use_dh = dh is not None
     dh_bm = np.ascontiguousarray(dh) if use_dh else dz
+    arr = cache.arrangement
     dh_rec = _state_in(dh_last)
+    dh_fin = dh_rec if arr is None else _state_in(dh_last)  # see _lstm_backward_fast
     dh_prev = _workspace("dh_prev", (H, B), cache.dtype)
     drh = _workspace("drh", (H, B), cache.dtype)
     U, gates, aux, h = np.ascontiguousarray(cache.U), cache.gates_s, cache.aux_s, cache.h_s
-    plan = _loop_plan(T, B, H, G, cache.dtype)
+    plan = _loop_plan(T, B, H, G, cache.dtype) if arr is None else arr.plan
     Wp, dxp = _dx_in_loop(cache.W, plan, T)
     if not _compiled_loop(fast.gru_backward_loop, T, B, H, G, cache.dtype, dh_bm, use_dh, U, _packed_rows(U), gates, aux,
-                          h, ra, dh_rec, dh_prev, drh, dz_arg, dhu, row, Wp, dxp, plan=plan):
+                          h, ra, dh_rec, dh_fin, dh_prev, drh, dz_arg, dhu, row, Wp, dxp, _ends(T, plan, arr), plan=plan):
         U_rz, U_n, dz_rz, dz_n = U[:, : 2 * H], U[:, 2 * H :], dz[: 2 * H], dz[2 * H :]
         for t in range(T - 1, -1, -1):
             fast.gru_step_backward(dh_bm, t, use_dh, dh_rec, gates, aux, h, ra, dz_arg, dhu, dh_prev, row)

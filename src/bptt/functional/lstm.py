@@ -17,6 +17,7 @@ from ..cells import GATES
 from ..kernels.reference import lstm as reference
 from ._cache import _Cache, _bm, _fm, _readonly
 from ._backend import _backend, _fast
+from ._lengths import _caller_order, _ends, _rounding, _sequences
 from ._checks import _check_backward, _check_forward, _checked_gradients, _final_or_all, _raise_if_overflowed
 from ._plan import (
     _blas_for, _compiled_loop, _loop_plan, _run_units_split, _time_major_inference, _units_split,
@@ -46,7 +47,7 @@ class LSTMCache(_Cache):
         return self._states_bm(self.c_s)
 
 
-def lstm_forward(x, W, U, b, h0=None, c0=None, *, keep_cache=True, backend=None):
+def lstm_forward(x, W, U, b, h0=None, c0=None, *, lengths=None, reverse=False, keep_cache=True, backend=None):
     """LSTM over a batch of sequences (TMVA ``LSTMLayer::Forward``, PyTorch ``nn.LSTM`` transposed).
 
     Gate blocks in the order [i, f, g, o] (input, forget, candidate, output)::
@@ -60,26 +61,43 @@ def lstm_forward(x, W, U, b, h0=None, c0=None, *, keep_cache=True, backend=None)
         x: ``(B, T, I)`` inputs, float32 or float64.
         W: ``(I, 4H)`` input weights.  U: ``(H, 4H)`` state weights.  b: ``(4H,)`` bias.
         h0, c0: ``(B, H)`` initial states; zeros when omitted.
+        lengths: ``(B,)`` integers, ``1 <= lengths[b] <= T``: sequence b's steps ``t >= lengths[b]``
+            are padding (PyTorch's ``pack_padded_sequence``): ``h`` is 0 there, the final states
+            are those after step ``lengths[b] - 1`` (:func:`final_state`), and padded steps take
+            and pass no gradient. None: every sequence has T steps.
+        reverse: True runs each sequence from its last real step back to step 0 (the reverse
+            direction of a bidirectional layer); ``h[:, t]`` still belongs to input step t, and the
+            final states are those after step 0.
         keep_cache: False for inference: nothing is kept for a backward pass and the cache
             returned is None.
         backend: ``"fast"`` (compiled kernels; the default) or ``"reference"`` (plain NumPy).
 
     Returns:
-        ``(h, cache)``: ``h (B, T, H)`` the hidden state at every step (``h[:, -1]`` is h_T), and an
-        :class:`LSTMCache` exposing ``gates (B, T, 4H)`` and ``c (B, T, H)``.
+        ``(h, cache)``: ``h (B, T, H)`` the hidden state at every step (``h[:, -1]`` is h_T without
+        lengths), and an :class:`LSTMCache` exposing ``gates (B, T, 4H)`` and ``c (B, T, H)``.
     """
     fn = "lstm_forward"
     backend = _backend(fn, backend)
     a, (B, T, I, H) = _check_forward(fn, x, W, U, b, G, {"h0": h0, "c0": c0})
-    if backend == "reference":
-        x_tm = _time_major_copy(a["x"])
-        gates = _input_projection(x_tm, a["W"], a["b"])
-        c, tanh_c, h = (np.empty((T, B, H), gates.dtype) for _ in range(3))
-        reference.lstm_forward_loop(gates, a["U"], a["h0"], a["c0"], c, tanh_c, h)
-        _raise_if_overflowed(fn, {"h": _final_or_all(h)}, a)
-        cache = LSTMCache("tbf", x_tm, a["W"], a["U"], a["h0"], gates, h, a["c0"], c, tanh_c)
-        return _readonly(_bm(h)), (cache if keep_cache else None)
-    return _lstm_forward_fast(a, B, T, I, H, keep_cache)
+    seq = _sequences(fn, lengths, reverse, B, T)
+    if backend == "fast":
+        out = _lstm_forward_fast(a, B, T, I, H, keep_cache, seq)
+        if out is not None:
+            return out
+    return _lstm_forward_reference(a, B, T, H, keep_cache, seq)
+
+
+def _lstm_forward_reference(a, B, T, H, keep_cache, seq):
+    arr = seq.arranged() if seq is not None else None
+    x_tm = _time_major_copy(a["x"] if arr is None else arr.gather(a["x"]))
+    gates = _input_projection(x_tm, a["W"], a["b"])
+    c, tanh_c, h = (np.empty((T, B, H), gates.dtype) for _ in range(3))
+    h_T, _ = reference.lstm_forward_loop(gates, a["U"], a["h0"], a["c0"], c, tanh_c, h,
+                                         None if arr is None else arr.sorted_lengths)
+    _raise_if_overflowed("lstm_forward", {"h": h_T}, a)
+    cache = LSTMCache("tbf", x_tm, a["W"], a["U"], a["h0"], gates, h, a["c0"], c, tanh_c)._arranged(arr)
+    out = _bm(h) if arr is None else arr.scatter(_bm(h))
+    return _readonly(out), (cache if keep_cache else None)
 
 
 def lstm_backward(dh, cache, dh_last=None, dc_last=None, *, keep_cache=True):
@@ -105,11 +123,17 @@ def lstm_backward(dh, cache, dh_last=None, dc_last=None, *, keep_cache=True):
         "lstm_backward", cache, LSTMCache, dh, {"dh_last": dh_last, "dc_last": dc_last}, keep_cache
     )
     T, B, H = cache.dims
+    arr = cache.arrangement
+    finals = {"dh_last": dh_last, "dc_last": dc_last, "c0": cache.c0}
+    if arr is not None:  # into the processing order
+        dh = None if dh is None else arr.gather(dh)
+        dh_last, dc_last = arr.rows_in(dh_last), arr.rows_in(dc_last)
     if cache.layout == "tbf":
         dz = np.empty((T, B, G * H), cache.dtype)
         dc = np.empty((T, B, H), cache.dtype)
         dh0, dc0 = reference.lstm_backward_loop(
-            _time_major_or_zeros(dh, cache), dh_last, dc_last, cache.U, cache.c0, cache.gates_s, cache.c_s, cache.tanh_c_s, dz, dc
+            _time_major_or_zeros(dh, cache), dh_last, dc_last, cache.U, cache.c0, cache.gates_s, cache.c_s, cache.tanh_c_s, dz, dc,
+            None if arr is None else arr.sorted_lengths,
         )
         dx, dW, db = _input_projection_backward(cache.x_s, cache.W, dz)
         dU = _recurrent_weight_grad(cache.h0, cache.h_s, dz)
@@ -117,13 +141,23 @@ def lstm_backward(dh, cache, dh_last=None, dc_last=None, *, keep_cache=True):
     else:
         with _blas_for(T, B, cache.n_inputs, H, G):
             grads = _lstm_backward_fast(dh, cache, dh_last, dc_last, T, B, H, keep_cache)
-    return _checked_gradients("lstm_backward", grads, cache, dh, {"dh_last": dh_last, "dc_last": dc_last, "c0": cache.c0})
+    if arr is not None:  # back into the caller's order
+        grads = _caller_order(grads, arr)
+    return _checked_gradients("lstm_backward", grads, cache, dh, finals)
 
 
-def _lstm_forward_fast(a, B, T, I, H, keep_cache):
+def _lstm_forward_fast(a, B, T, I, H, keep_cache, seq):
+    """The fast forward, or None where it does not run: with lengths and no BLAS callable from
+    compiled code (the reference kernels then run; without lengths the Python loop does)."""
     fast = _fast().lstm
     plan = _loop_plan(T, B, H, G, a["x"].dtype)
-    if not keep_cache and _time_major_inference(plan, I, H, G):
+    arr = None
+    if seq is not None:
+        if plan.blas is None:
+            return None
+        arr = seq.arranged(plan, _rounding(plan, a["x"].dtype))
+        a = dict(a, x=arr.gather(a["x"]), h0=arr.rows_in(a["h0"]), c0=arr.rows_in(a["c0"]))
+    elif not keep_cache and _time_major_inference(plan, I, H, G):
         xh = _tm_stacked(a["x"], a["h0"], T)
         gates = _workspace("lstm_gates", (G * H, 1, B), xh.dtype)
         c = _states_ext(a["c0"], 0)
@@ -138,34 +172,40 @@ def _lstm_forward_fast(a, B, T, I, H, keep_cache):
         # no BLAS context for the whole call (setting and restoring the thread count, 2.5 µs)
         return _readonly(_tm_states(xh, I)), None
     with _blas_for(T, B, I, H, G):
-        return _lstm_forward_feature_major(fast, a, B, T, I, H, keep_cache, plan)
+        return _lstm_forward_feature_major(fast, a, B, T, I, H, keep_cache, plan, arr)
 
 
-def _lstm_forward_feature_major(fast, a, B, T, I, H, keep_cache, plan):
+def _lstm_forward_feature_major(fast, a, B, T, I, H, keep_cache, plan, arr):
     xh = _fm_stacked(a["x"], a["h0"], T)
     x_fm, h = xh[:I, :T], xh[I:]
     k0, gates, A = _loop_inputs(xh, a["W"], a["U"], plan, G, T, keep_cache, "lstm_gates")
     c = _states_ext(a["c0"], T if keep_cache else 0)
-    cut = _units_split(T, B, H, G, xh.dtype, plan) if keep_cache and k0 == 0 and plan.blas is not None else 0
+    cut = 0
+    if arr is None and keep_cache and k0 == 0 and plan.blas is not None:
+        cut = _units_split(T, B, H, G, xh.dtype, plan)
     if cut:
         _run_units_split(fast.lstm_forward_loop_units, plan.blas, (A, xh, gates, a["b"], c, h), cut, H)
     elif not _compiled_loop(fast.lstm_forward_loop, T, B, H, G, xh.dtype, A, k0, xh, gates, a["b"], c, h, keep_cache,
-                            plan=plan):
+                            _ends(T, plan, arr), plan=plan):
         # no BLAS callable from compiled code: a Python loop, one np.matmul per step (k0 is 0: the
-        # plan's blas is None, see _projection_in_loop)
+        # plan's blas is None, see _projection_in_loop; never with lengths)
         for t in range(T):
             tg = t if gates.shape[1] == T else 0
             np.matmul(A, xh[:, t], out=gates[:, tg])  # (1) the product
             cp, cc = (t, t + 1) if keep_cache else (0, 0)
             fast.lstm_step_forward(gates, tg, a["b"], c, cp, cc, h, t)  # (1)-(4) fused
-    _raise_if_overflowed("lstm_forward", {"h": _final_or_all(h, layout="ftb")}, a)
+    final = _final_or_all(h, layout="ftb") if arr is None else h[:, arr.final_slots(), np.arange(B)]
+    _raise_if_overflowed("lstm_forward", {"h": final}, a)
+    h_bm = _fm(h[:, 1:]) if arr is None else arr.scatter(_fm(h[:, 1:]))
     if not keep_cache:
-        return _readonly(_fm(h[:, 1:])), None
-    return _readonly(_fm(h[:, 1:])), LSTMCache("ftb", x_fm, a["W"], a["U"], a["h0"], gates, h, a["c0"], c, None, xh)
+        return _readonly(h_bm), None
+    cache = LSTMCache("ftb", x_fm, a["W"], a["U"], a["h0"], gates, h, a["c0"], c, None, xh)._arranged(arr)
+    return _readonly(h_bm), cache
 
 
 def _lstm_backward_fast(dh, cache, dh_last, dc_last, T, B, H, keep_cache):
     fast = _fast().lstm
+    arr = cache.arrangement
     # spending the cache: dz over the gate values, dc over c_1 … c_T (see lstm_cell_backward)
     dz = _empty((G * H, T, B), cache.dtype) if keep_cache else cache.gates_s
     dc = _empty((H, T, B), cache.dtype) if keep_cache else cache.c_s[:, 1:]
@@ -174,11 +214,14 @@ def _lstm_backward_fast(dh, cache, dh_last, dc_last, T, B, H, keep_cache):
     use_dh = dh is not None
     dh_bm = np.ascontiguousarray(dh) if use_dh else dz  # as the loops read it; dz: a placeholder never read
     dh_rec, dc_next = _state_in(dh_last), _state_in(dc_last)
+    # the final states' gradients enter each sequence at its last real step; without lengths all
+    # at step T - 1, where dh_rec and dc_next hold them already
+    dh_fin, dc_fin = (dh_rec, dc_next) if arr is None else (_state_in(dh_last), _state_in(dc_last))
     U, gates, c = np.ascontiguousarray(cache.U), cache.gates_s, cache.c_s
-    plan = _loop_plan(T, B, H, G, cache.dtype)
+    plan = _loop_plan(T, B, H, G, cache.dtype) if arr is None else arr.plan
     Wp, dxp = _dx_in_loop(cache.W, plan, T)
     if not _compiled_loop(fast.lstm_backward_loop, T, B, H, G, cache.dtype, dh_bm, use_dh, U, _packed_rows(U), gates, c,
-                          dh_rec, dc_next, dz_arg, dc_arg, row, Wp, dxp, plan=plan):
+                          dh_rec, dc_next, dh_fin, dc_fin, dz_arg, dc_arg, row, Wp, dxp, _ends(T, plan, arr), plan=plan):
         for t in range(T - 1, -1, -1):
             fast.lstm_step_backward(dh_bm, t, use_dh, dh_rec, gates, c, dc_next, dz_arg, dc_arg, row)
             np.matmul(U, dz[:, t], out=dh_rec)  # (1) dh_{t-1} = dz_t Uᵀ

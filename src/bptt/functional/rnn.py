@@ -14,7 +14,8 @@ from ..kernels.reference import rnn as reference
 from ..kernels.activations import ELEMENTWISE
 from ._cache import _Cache, _bm, _fm, _readonly
 from ._backend import _backend, _fast
-from ._checks import _check_backward, _check_forward, _checked_gradients, _final_or_all, _raise_if_overflowed
+from ._lengths import _caller_order, _ends, _rounding, _sequences
+from ._checks import _check_backward, _check_forward, _checked_gradients, _raise_if_overflowed
 from ._plan import _blas_for, _compiled_loop, _loop_plan, _run_units_split, _units_split
 from ._arrays import (
     _empty, _fm_stacked, _fm_weight_grads, _input_projection, _input_projection_backward,
@@ -32,14 +33,14 @@ class RNNCache(_Cache):
     xh_s: np.ndarray | None = None  # fast kernels: x_s and h_s stacked in one array (see _fm_stacked)
 
 
-def rnn_forward(x, W, U, b, h0=None, activation="tanh", *, keep_cache=True, backend=None):
+def rnn_forward(x, W, U, b, h0=None, activation="tanh", *, lengths=None, reverse=False, keep_cache=True, backend=None):
     """Simple (Elman) RNN over a batch of sequences::
 
         h_t = act(x_t W + h_{t-1} U + b),   act ∈ {"tanh", "relu", "sigmoid", "identity"}
 
     Args:
         x: ``(B, T, I)``.  W: ``(I, H)``.  U: ``(H, H)``.  b: ``(H,)``.  h0: ``(B, H)`` or zeros.
-        keep_cache, backend: as for :func:`lstm_forward`.
+        lengths, reverse, keep_cache, backend: as for :func:`lstm_forward`.
 
     Returns:
         ``(h (B, T, H), cache)``; ``cache.gates`` is ``h`` itself (the only "gate").
@@ -48,16 +49,20 @@ def rnn_forward(x, W, U, b, h0=None, activation="tanh", *, keep_cache=True, back
     v.choice(fn, "activation", activation, ELEMENTWISE)
     backend = _backend(fn, backend)
     a, (B, T, I, H) = _check_forward(fn, x, W, U, b, G, {"h0": h0})
-    if backend == "reference":
-        x_tm = _time_major_copy(a["x"])
-        xw = _input_projection(x_tm, a["W"], a["b"])
-        h = np.empty((T, B, H), xw.dtype)
-        reference.rnn_forward_loop(xw, a["U"], a["h0"], activation, h)
-        _raise_if_overflowed(fn, {"h": _final_or_all(h, activation)}, a)
-        cache = RNNCache("tbf", x_tm, a["W"], a["U"], a["h0"], h, h, activation)
-        return _readonly(_bm(h)), (cache if keep_cache else None)
-    with _blas_for(T, B, I, H, G):
-        return _rnn_forward_fast(a, B, T, I, H, activation, keep_cache)
+    seq = _sequences(fn, lengths, reverse, B, T)
+    if backend == "fast":
+        with _blas_for(T, B, I, H, G):
+            out = _rnn_forward_fast(a, B, T, I, H, activation, keep_cache, seq)
+        if out is not None:
+            return out
+    arr = seq.arranged() if seq is not None else None
+    x_tm = _time_major_copy(a["x"] if arr is None else arr.gather(a["x"]))
+    xw = _input_projection(x_tm, a["W"], a["b"])
+    h = np.empty((T, B, H), xw.dtype)
+    h_T = reference.rnn_forward_loop(xw, a["U"], a["h0"], activation, h, None if arr is None else arr.sorted_lengths)
+    _raise_if_overflowed(fn, {"h": h if activation == "relu" else h_T}, a)
+    cache = RNNCache("tbf", x_tm, a["W"], a["U"], a["h0"], h, h, activation)._arranged(arr)
+    return _readonly(_bm(h) if arr is None else arr.scatter(_bm(h))), (cache if keep_cache else None)
 
 
 def rnn_backward(dh, cache, dh_last=None, *, keep_cache=True):
@@ -70,36 +75,56 @@ def rnn_backward(dh, cache, dh_last=None, *, keep_cache=True):
     """
     dh, dh_last = _check_backward("rnn_backward", cache, RNNCache, dh, {"dh_last": dh_last}, keep_cache)
     T, B, H = cache.dims
+    arr = cache.arrangement
+    finals = {"dh_last": dh_last}
+    if arr is not None:  # into the processing order
+        dh = None if dh is None else arr.gather(dh)
+        dh_last = arr.rows_in(dh_last)
     if cache.layout == "tbf":
         dz = np.empty_like(cache.h_s)
-        dh0 = reference.rnn_backward_loop(_time_major_or_zeros(dh, cache), dh_last, cache.U, cache.activation, cache.h_s, dz)
+        dh0 = reference.rnn_backward_loop(_time_major_or_zeros(dh, cache), dh_last, cache.U, cache.activation, cache.h_s, dz,
+                                          None if arr is None else arr.sorted_lengths)
         dx, dW, db = _input_projection_backward(cache.x_s, cache.W, dz)
         dU = _recurrent_weight_grad(cache.h0, cache.h_s, dz)
         grads = {"dx": dx, "dW": dW, "dU": dU, "db": db, "dh0": dh0, "dz": _bm(dz)}
     else:
         with _blas_for(T, B, cache.n_inputs, H, G):
             grads = _rnn_backward_fast(dh, cache, dh_last, T, B, H)
-    return _checked_gradients("rnn_backward", grads, cache, dh, {"dh_last": dh_last})
+    if arr is not None:
+        grads = _caller_order(grads, arr)
+    return _checked_gradients("rnn_backward", grads, cache, dh, finals)
 
 
-def _rnn_forward_fast(a, B, T, I, H, activation, keep_cache):
+def _rnn_forward_fast(a, B, T, I, H, activation, keep_cache, seq):
+    """The fast forward, or None with lengths and no BLAS callable from compiled code (see
+    bptt.functional.lstm._lstm_forward_fast)."""
     fast = _fast().rnn
     code = _fast().common.ACTIVATION_CODES[activation]
+    plan = _loop_plan(T, B, H, G, a["x"].dtype)
+    arr = None
+    if seq is not None:
+        if plan.blas is None:
+            return None
+        arr = seq.arranged(plan, _rounding(plan, a["x"].dtype))
+        a = dict(a, x=arr.gather(a["x"]), h0=arr.rows_in(a["h0"]))
     xh = _fm_stacked(a["x"], a["h0"], T)
     x_fm, h = xh[:I, :T], xh[I:]
-    plan = _loop_plan(T, B, H, G, xh.dtype)
     k0, pre, A = _loop_inputs(xh, a["W"], a["U"], plan, G, T, False, "rnn_pre")  # the cache keeps h, not x W
-    cut = _units_split(T, B, H, G, xh.dtype, plan) if k0 == 0 and plan.blas is not None else 0
+    cut = _units_split(T, B, H, G, xh.dtype, plan) if arr is None and k0 == 0 and plan.blas is not None else 0
     if cut:
         _run_units_split(fast.rnn_forward_loop_units, plan.blas, (A, xh, pre, a["b"], code, h), cut, H)
-    elif not _compiled_loop(fast.rnn_forward_loop, T, B, H, G, xh.dtype, A, k0, xh, pre, a["b"], code, h, plan=plan):
+    elif not _compiled_loop(fast.rnn_forward_loop, T, B, H, G, xh.dtype, A, k0, xh, pre, a["b"], code, h,
+                            _ends(T, plan, arr), plan=plan):
         for t in range(T):  # no BLAS callable from compiled code (and k0 is 0, as for the LSTM)
             np.matmul(A, xh[:, t], out=pre[:, 0])
             fast.rnn_step_forward(pre, 0, a["b"], code, h, t)
-    _raise_if_overflowed("rnn_forward", {"h": _final_or_all(h, activation, "ftb")}, a)
+    final = h if activation == "relu" else (h[:, -1] if arr is None else h[:, arr.final_slots(), np.arange(B)])
+    _raise_if_overflowed("rnn_forward", {"h": final}, a)
+    h_bm = _fm(h[:, 1:]) if arr is None else arr.scatter(_fm(h[:, 1:]))
     if not keep_cache:
-        return _readonly(_fm(h[:, 1:])), None
-    return _readonly(_fm(h[:, 1:])), RNNCache("ftb", x_fm, a["W"], a["U"], a["h0"], h[:, 1:], h, activation, xh)
+        return _readonly(h_bm), None
+    cache = RNNCache("ftb", x_fm, a["W"], a["U"], a["h0"], h[:, 1:], h, activation, xh)._arranged(arr)
+    return _readonly(h_bm), cache
 
 
 def _rnn_backward_fast(dh, cache, dh_last, T, B, H):
@@ -109,8 +134,11 @@ def _rnn_backward_fast(dh, cache, dh_last, T, B, H):
     use_dh = dh is not None
     dh_bm = np.ascontiguousarray(dh) if use_dh else dz
     dh_rec, U, h = _state_in(dh_last), np.ascontiguousarray(cache.U), cache.h_s
+    arr = cache.arrangement
+    dh_fin = dh_rec if arr is None else _state_in(dh_last)  # see _lstm_backward_fast
+    plan = _loop_plan(T, B, H, G, cache.dtype) if arr is None else arr.plan
     if not _compiled_loop(fast.rnn_backward_loop, T, B, H, G, cache.dtype, dh_bm, use_dh, U, _packed_rows(U), h, code,
-                          dh_rec, dz):
+                          dh_rec, dh_fin, dz, _ends(T, plan, arr), plan=plan):
         for t in range(T - 1, -1, -1):
             fast.rnn_step_backward(dh_bm, t, use_dh, dh_rec, h, code, dz)
             np.matmul(U, dz[:, t], out=dh_rec)

@@ -444,6 +444,43 @@ def _dz_array(dz, gates):
     return dz
 
 
+# ───────────────────────────────────────────── variable lengths (bptt.functional._lengths)
+# The loop drivers take ``ends (T, 4)``: for step t, the columns of the part starting at ``b0``
+# (the first of two parts, or the whole batch, when b0 is 0; else the second) whose sequences are
+# still running end at ``ends[t, q]`` (the cells run over ``[b0, ends[t, q])``) and its products
+# over ``[b0, ends[t, q + 1])``, the former rounded up to the micro-kernel's tile (q = 0 or 2,
+# :func:`_part`). The caller sorts the sequences by length, longest first, within each part, so
+# that the running ones are always a prefix of the part's columns: the loops do no work past it
+# but to keep the padded steps' slots at zero. Without lengths every end is the part's end.
+
+
+@nb.njit(**_INLINE)
+def _part(b0):
+    """The first column of ``ends`` for the part starting at ``b0``: 0 (first part), or 2."""
+    return 0 if b0 == 0 else 2
+
+
+@nb.njit(**_INLINE)
+def _zero_columns(a, r0, r1, t, c0, c1):
+    """``a[r, t, c] = 0`` for the rows ``[r0, r1)`` and the columns ``[c0, c1)``: a padded step's
+    slot of a per-step array (states, deltas), so that it holds zeros and the products over all
+    T·B columns after the loop (the weight gradients) add nothing from it."""
+    u0, u1 = _columns(c0, c1)
+    for r in range(r0, r1):
+        for b in range(u0, u1):
+            a[r, t, b] = 0
+
+
+@nb.njit(**_INLINE)
+def _copy_columns(dst, src, c0, c1):
+    """``dst[:, c] = src[:, c]`` for the columns ``[c0, c1)`` (2-D arrays): the final-state
+    gradients of the sequences whose last real step the backward loop has reached."""
+    u0, u1 = _columns(c0, c1)
+    for r in range(dst.shape[0]):
+        for b in range(u0, u1):
+            dst[r, b] = src[r, b]
+
+
 @nb.njit(**_INLINE)
 def _dx_step(blas, own, Wp, dz, t, dx, b0, b1):
     """``dx[:, t] = Wp @ dz[:, t]`` over the columns ``[b0, b1)`` when ``Wp`` is given (W's rows

@@ -8,12 +8,12 @@ from __future__ import annotations
 import numba as nb
 
 from ..sync import publish, wait_for
-from .common import (_INLINE, _JIT, _add_step, _columns, _dx_step, _dz_array, _product, _product_packed, _step_slot,
-                     sigmoid_, tanh_)
+from .common import (_INLINE, _JIT, _add_step, _columns, _copy_columns, _dx_step, _dz_array, _part, _product,
+                     _product_packed, _step_slot, _zero_columns, sigmoid_, tanh_)
 
 #: The fingerprint of the modules compiled into this module's kernels (see bptt.kernels.fingerprint;
 #: ``python -m bptt.kernels.fingerprint`` updates it; tests/kernels/test_kernel_cache.py checks it).
-COMPILED_DEPENDENCIES = "f4d3ba8c350d825b"
+COMPILED_DEPENDENCIES = "295c15b34e1b5f6a"
 
 
 # ─────────────────────────────────────────────────────────────────────── step kernels
@@ -138,7 +138,7 @@ def gru_cell_backward_before_r(drh, gates, t, h, dz, dh_prev, b0, b1):
 
 
 @nb.njit(**_JIT)
-def gru_forward_loop(blas, own, A, k0, xh, gates, bx, bu, reset_after, aux, keep, h, hu, b0, b1):
+def gru_forward_loop(blas, own, A, k0, xh, gates, bx, bu, reset_after, aux, keep, h, hu, ends, b0, b1):
     """The whole GRU forward loop over ``xh (I + H, T + 1, B)``, the stacked inputs and states
     (``h`` its state rows, h0 in slot 0), as :func:`.lstm.lstm_forward_loop`:
 
@@ -149,59 +149,90 @@ def gru_forward_loop(blas, own, A, k0, xh, gates, bx, bu, reset_after, aux, keep
       ``h_{t-1} U``.
 
     Without ``keep`` a reset-after ``aux`` is one ``(H, 1, B)`` slot. (Reset-before: the n
-    block's product, ``(r ⊙ h_{t-1}) U_n``, waits for r in either form.)"""
+    block's product, ``(r ⊙ h_{t-1}) U_n``, waits for r in either form.) ``ends``: the running
+    sequences' columns per step (see bptt.kernels.fast.common, "variable lengths"); a padded
+    step's slots of h and aux are zeros."""
     H = h.shape[0]
     I = xh.shape[0] - H
     cu = A.shape[1] - H  # the column of A where U's part starts: I, or 0 when A is Uᵀ
     hu3 = hu.reshape((hu.shape[0], 1, hu.shape[1]))
     fused = k0 == 0
+    q = _part(b0)
     for t in range(h.shape[1] - 1):
+        ce, pe = ends[t, q], ends[t, q + 1]
         tg, ta = _step_slot(gates, h, t), _step_slot(aux, h, t)
-        if fused:
-            _product(blas, own, A, 0, 0, 2 * H, I + H, xh, 0, t, gates, 0, tg, 0.0, b0, b1)
-            _product(blas, own, A, 2 * H, 0, H, I, xh, 0, t, gates, 2 * H, tg, 0.0, b0, b1)
+        if fused and pe > b0:
+            _product(blas, own, A, 0, 0, 2 * H, I + H, xh, 0, t, gates, 0, tg, 0.0, b0, pe)
+            _product(blas, own, A, 2 * H, 0, H, I, xh, 0, t, gates, 2 * H, tg, 0.0, b0, pe)
         if reset_after:
-            if fused:
-                _product(blas, own, A, 2 * H, cu, H, H, xh, I, t, hu3, 2 * H, 0, 0.0, b0, b1)
-            else:
-                _product(blas, own, A, 0, 0, 3 * H, H, xh, I, t, hu3, 0, 0, 0.0, b0, b1)
-            gru_cell_forward_after(gates, tg, hu, fused, bx, bu, aux, ta, h, t, 0, H, b0, b1)
+            if pe > b0:
+                if fused:
+                    _product(blas, own, A, 2 * H, cu, H, H, xh, I, t, hu3, 2 * H, 0, 0.0, b0, pe)
+                else:
+                    _product(blas, own, A, 0, 0, 3 * H, H, xh, I, t, hu3, 0, 0, 0.0, b0, pe)
+            gru_cell_forward_after(gates, tg, hu, fused, bx, bu, aux, ta, h, t, 0, H, b0, ce)
         else:
-            if not fused:
-                _product(blas, own, A, 0, 0, 2 * H, H, xh, I, t, hu3, 0, 0, 0.0, b0, b1)
-            gru_cell_forward_before_rz(gates, tg, hu, fused, bx, bu, aux, h, t, b0, b1)
-            _product(blas, own, A, 2 * H, cu, H, H, aux, 0, t, hu3, 2 * H, 0, 0.0, b0, b1)
-            gru_cell_forward_before_n(gates, tg, hu, bx, bu, h, t, b0, b1)
+            if not fused and pe > b0:
+                _product(blas, own, A, 0, 0, 2 * H, H, xh, I, t, hu3, 0, 0, 0.0, b0, pe)
+            gru_cell_forward_before_rz(gates, tg, hu, fused, bx, bu, aux, h, t, b0, ce)
+            if ce < b1:  # before the product reads them
+                _zero_columns(aux, 0, H, t, max(ce, b0), b1)
+            if pe > b0:
+                _product(blas, own, A, 2 * H, cu, H, H, aux, 0, t, hu3, 2 * H, 0, 0.0, b0, pe)
+            gru_cell_forward_before_n(gates, tg, hu, bx, bu, h, t, b0, ce)
+        if ce < b1:
+            _zero_columns(h, 0, H, t + 1, max(ce, b0), b1)
+            if reset_after and aux.shape[1] == h.shape[1] - 1:
+                _zero_columns(aux, 0, H, ta, max(ce, b0), b1)
 
 
 @nb.njit(**_JIT)
-def gru_backward_loop(blas, own, dh, use_dh, U, Up, gates, aux, h, reset_after, dh_rec, dh_prev, drh, dz, dhu, row, Wp,
-                      dx, b0, b1):
-    """The whole GRU backward loop; ``dh_rec`` holds dL/dh_T on entry and dh0 on exit.
+def gru_backward_loop(blas, own, dh, use_dh, U, Up, gates, aux, h, reset_after, dh_rec, dh_fin, dh_prev, drh, dz, dhu,
+                      row, Wp, dx, ends, b0, b1):
+    """The whole GRU backward loop; ``dh_rec`` holds dh0 on exit, ``dh_fin`` the gradient of the
+    final state, which enters each sequence's column at its last real step (as
+    :func:`.lstm.lstm_backward_loop`: ``ends``; without lengths it may be ``dh_rec`` itself).
     ``dhu (H, T, B)``: the n block of dL/d(h U + b_u), written only when ``reset_after`` (its r
     and z blocks are dz's, not written twice); otherwise pass any 3-D array.
     ``Wp``, ``dx``: as for :func:`.lstm.lstm_backward_loop`, ``dx_t = W dz_t`` at each step. ``dz``
     None: dz is written over ``gates`` (see :func:`gru_cell_backward`); ``row``: a scratch row of
-    B values."""
+    B values. A padded step's slots of dz (and dhu) are zeros."""
     out = _dz_array(dz, gates)
-    u0, u1 = _columns(b0, b1)
     H, B = dh_rec.shape
     dh_rec3, drh3 = dh_rec.reshape((H, 1, B)), drh.reshape((H, 1, B))
+    q = _part(b0)
+    started = b0  # the columns [b0, started) have reached their last real step
     for t in range(gates.shape[1] - 1, -1, -1):
+        ce, pe = ends[t, q], ends[t, q + 1]
+        if ce > started:
+            _copy_columns(dh_rec, dh_fin, started, ce)
+            started = ce
         if use_dh:
-            _add_step(dh_rec, dh, t, b0, b1)
-        gru_cell_backward(dh_rec, gates, t, aux, h, reset_after, dz, dhu, dh_prev, row, b0, b1)
+            _add_step(dh_rec, dh, t, b0, ce)
+        gru_cell_backward(dh_rec, gates, t, aux, h, reset_after, dz, dhu, dh_prev, row, b0, ce)
+        if ce < b1:
+            _zero_columns(out, 0, 3 * H, t, max(ce, b0), b1)
+            if reset_after:
+                _zero_columns(dhu, 0, H, t, max(ce, b0), b1)
         if reset_after:  # dh_{t-1} = U_rz dz_rz + U_n dhu_n
-            _product_packed(blas, own, U, Up, 0, 0, H, 2 * H, out, 0, t, dh_rec3, 0, 0, 0.0, b0, b1)
-            _product_packed(blas, own, U, Up, 0, 2 * H, H, H, dhu, 0, t, dh_rec3, 0, 0, 1.0, b0, b1)
+            if pe > b0:
+                _product_packed(blas, own, U, Up, 0, 0, H, 2 * H, out, 0, t, dh_rec3, 0, 0, 0.0, b0, pe)
+                _product_packed(blas, own, U, Up, 0, 2 * H, H, H, dhu, 0, t, dh_rec3, 0, 0, 1.0, b0, pe)
         else:
-            _product_packed(blas, own, U, Up, 0, 2 * H, H, H, out, 2 * H, t, drh3, 0, 0, 0.0, b0, b1)
-            gru_cell_backward_before_r(drh, gates, t, h, dz, dh_prev, b0, b1)
-            _product_packed(blas, own, U, Up, 0, 0, H, 2 * H, out, 0, t, dh_rec3, 0, 0, 0.0, b0, b1)
-        _dx_step(blas, own, Wp, out, t, dx, b0, b1)
+            if pe > b0:
+                _product_packed(blas, own, U, Up, 0, 2 * H, H, H, out, 2 * H, t, drh3, 0, 0, 0.0, b0, pe)
+            gru_cell_backward_before_r(drh, gates, t, h, dz, dh_prev, b0, ce)
+            if pe > b0:
+                _product_packed(blas, own, U, Up, 0, 0, H, 2 * H, out, 0, t, dh_rec3, 0, 0, 0.0, b0, pe)
+        if pe > b0:
+            _dx_step(blas, own, Wp, out, t, dx, b0, pe)
+        if Wp.shape[0] != 0 and pe < b1:
+            _zero_columns(dx, 0, dx.shape[0], t, max(pe, b0), b1)
+        u0, u1 = _columns(b0, ce)
         for j in range(H):
             for b in range(u0, u1):
                 dh_rec[j, b] += dh_prev[j, b]
+
 
 @nb.njit(**_JIT)
 def gru_forward_loop_units(blas, own, A, xh, gates, bx, bu, aux, h, hu, flags, p, j0, j1):

@@ -11,12 +11,12 @@ from numba import types
 from numba.extending import overload
 
 from ..sync import publish, wait_for
-from .common import (_INLINE, _JIT, _add_step, _columns, _dx_step, _dz_array, _product, _product_packed, _step_slot,
-                     sigmoid_, tanh_)
+from .common import (_INLINE, _JIT, _add_step, _columns, _copy_columns, _dx_step, _dz_array, _part, _product,
+                     _product_packed, _step_slot, _zero_columns, sigmoid_, tanh_)
 
 #: The fingerprint of the modules compiled into this module's kernels (see bptt.kernels.fingerprint;
 #: ``python -m bptt.kernels.fingerprint`` updates it; tests/kernels/test_kernel_cache.py checks it).
-COMPILED_DEPENDENCIES = "f4d3ba8c350d825b"
+COMPILED_DEPENDENCIES = "295c15b34e1b5f6a"
 
 
 # ─────────────────────────────────────────────────────────────────────── step kernels
@@ -146,7 +146,7 @@ def lstm_cell_forward_inference(gates, tg, bias, c, h, hr, ht, j0, j1, b0, b1):
 
 
 @nb.njit(**_JIT)
-def lstm_forward_loop(blas, own, A, k0, xh, gates, bias, c, h, keep, b0, b1):
+def lstm_forward_loop(blas, own, A, k0, xh, gates, bias, c, h, keep, ends, b0, b1):
     """The whole forward loop. ``xh (I + H, T + 1, B)`` holds the stacked inputs and states of
     ``bptt.functional._fm_stacked`` and ``h`` is its state rows (slot 0 the initial state); ``c``
     is ``(H, T + 1, B)`` like h when ``keep``, else (inference) one ``(H, 1, B)`` slot updated in
@@ -157,36 +157,64 @@ def lstm_forward_loop(blas, own, A, k0, xh, gates, bias, c, h, keep, b0, b1):
     * ``k0`` I, ``A = Uᵀ``: the recurrent part only, added to ``gates (4H, T, B)``, which holds x W
       of all steps on entry (the input projection as one product before the loop).
 
-    ``gates`` holds the gate values on exit when it has a slot per step."""
+    ``gates`` holds the gate values on exit when it has a slot per step. ``ends``: the running
+    sequences' columns per step (see bptt.kernels.fast.common, "variable lengths"); a padded
+    step's slots of h (and of c when ``keep``) are zeros, and a finished sequence's c stays in
+    the one slot of inference."""
     H = h.shape[0]
+    q = _part(b0)
     for t in range(h.shape[1] - 1):
+        ce, pe = ends[t, q], ends[t, q + 1]
         tg = _step_slot(gates, h, t)
-        _product(blas, own, A, 0, 0, 4 * H, A.shape[1], xh, k0, t, gates, 0, tg, 1.0 if k0 else 0.0, b0, b1)
+        if pe > b0:
+            _product(blas, own, A, 0, 0, 4 * H, A.shape[1], xh, k0, t, gates, 0, tg, 1.0 if k0 else 0.0, b0, pe)
         if keep:
-            lstm_cell_forward(gates, tg, bias, c, t, t + 1, h, 0, t + 1, 0, H, b0, b1)
+            lstm_cell_forward(gates, tg, bias, c, t, t + 1, h, 0, t + 1, 0, H, b0, ce)
         elif _is_float32(gates):
-            lstm_cell_forward_inference(gates, tg, bias, c, h, 0, t + 1, 0, H, b0, b1)
+            lstm_cell_forward_inference(gates, tg, bias, c, h, 0, t + 1, 0, H, b0, ce)
         else:
-            lstm_cell_forward(gates, tg, bias, c, 0, 0, h, 0, t + 1, 0, H, b0, b1)
+            lstm_cell_forward(gates, tg, bias, c, 0, 0, h, 0, t + 1, 0, H, b0, ce)
+        if ce < b1:
+            _zero_columns(h, 0, H, t + 1, max(ce, b0), b1)
+            if keep:
+                _zero_columns(c, 0, H, t + 1, max(ce, b0), b1)
 
 
 @nb.njit(**_JIT)
-def lstm_backward_loop(blas, own, dh, use_dh, U, Up, gates, c, dh_rec, dc_next, dz, dc, row, Wp, dx, b0, b1):
-    """The whole backward loop; ``dh_rec``/``dc_next`` hold the final-state gradients on entry and
-    dh0/dc0 on exit. With ``Wp`` (W's rows padded to a multiple of the tile's, ``(Ip, 4H)``; else
-    an empty array) each step also writes ``dx_t = Wp dz_t`` into slot t of ``dx (Ip, T, B)``,
-    while dz_t is in cache. ``dz`` and ``dc`` None: dz is written over ``gates`` and dc over c
-    (see :func:`lstm_cell_backward`). ``row``: a scratch row of B values (each thread uses its
-    own columns of it)."""
+def lstm_backward_loop(blas, own, dh, use_dh, U, Up, gates, c, dh_rec, dc_next, dh_fin, dc_fin, dz, dc, row, Wp, dx,
+                       ends, b0, b1):
+    """The whole backward loop; ``dh_rec``/``dc_next`` hold dh0/dc0 on exit. ``dh_fin``/``dc_fin``
+    ``(H, B)``: the final-state gradients, which enter each sequence's column at its last real
+    step (``ends``, see bptt.kernels.fast.common; without lengths, all at step T − 1: they may
+    then be ``dh_rec``/``dc_next`` themselves). A padded step's slots of dz and dc are zeros. With
+    ``Wp`` (W's rows padded to a multiple of the tile's, ``(Ip, 4H)``; else an empty array) each
+    step also writes ``dx_t = Wp dz_t`` into slot t of ``dx (Ip, T, B)``, while dz_t is in cache.
+    ``dz`` and ``dc`` None: dz is written over ``gates`` and dc over c (see
+    :func:`lstm_cell_backward`). ``row``: a scratch row of B values (each thread uses its own
+    columns of it)."""
     out = _dz_array(dz, gates)
+    dcs, s = _dc_array(dc, c)
     H, B = dh_rec.shape
     dh_rec3 = dh_rec.reshape((H, 1, B))
+    q = _part(b0)
+    started = b0  # the columns [b0, started) have reached their last real step
     for t in range(gates.shape[1] - 1, -1, -1):
+        ce, pe = ends[t, q], ends[t, q + 1]
+        if ce > started:
+            _copy_columns(dh_rec, dh_fin, started, ce)
+            _copy_columns(dc_next, dc_fin, started, ce)
+            started = ce
         if use_dh:
-            _add_step(dh_rec, dh, t, b0, b1)
-        lstm_cell_backward(dh_rec, gates, t, c, dc_next, dz, dc, row, b0, b1)
-        _product_packed(blas, own, U, Up, 0, 0, H, 4 * H, out, 0, t, dh_rec3, 0, 0, 0.0, b0, b1)  # (1) dh_{t-1} = dz_t Uᵀ
-        _dx_step(blas, own, Wp, out, t, dx, b0, b1)
+            _add_step(dh_rec, dh, t, b0, ce)
+        lstm_cell_backward(dh_rec, gates, t, c, dc_next, dz, dc, row, b0, ce)
+        if ce < b1:
+            _zero_columns(out, 0, 4 * H, t, max(ce, b0), b1)
+            _zero_columns(dcs, 0, H, t + s, max(ce, b0), b1)
+        if pe > b0:
+            _product_packed(blas, own, U, Up, 0, 0, H, 4 * H, out, 0, t, dh_rec3, 0, 0, 0.0, b0, pe)  # (1) dh_{t-1} = dz_t Uᵀ
+            _dx_step(blas, own, Wp, out, t, dx, b0, pe)
+        if Wp.shape[0] != 0 and pe < b1:
+            _zero_columns(dx, 0, dx.shape[0], t, max(pe, b0), b1)
 
 
 @nb.njit(**_JIT)

@@ -7,11 +7,12 @@ from __future__ import annotations
 import numba as nb
 
 from ..sync import publish, wait_for
-from .common import _INLINE, _JIT, _add_step, _columns, _product, _product_packed, _step_slot, sigmoid_, tanh_
+from .common import (_INLINE, _JIT, _add_step, _columns, _copy_columns, _part, _product, _product_packed, _step_slot,
+                     _zero_columns, sigmoid_, tanh_)
 
 #: The fingerprint of the modules compiled into this module's kernels (see bptt.kernels.fingerprint;
 #: ``python -m bptt.kernels.fingerprint`` updates it; tests/kernels/test_kernel_cache.py checks it).
-COMPILED_DEPENDENCIES = "f4d3ba8c350d825b"
+COMPILED_DEPENDENCIES = "295c15b34e1b5f6a"
 
 
 # ─────────────────────────────────────────────────────────────────────── step kernels
@@ -65,26 +66,45 @@ def rnn_cell_backward(dh_rec, h, t, code, dz, b0, b1):
 
 
 @nb.njit(**_JIT)
-def rnn_forward_loop(blas, own, A, k0, xh, a, bias, code, h, b0, b1):
+def rnn_forward_loop(blas, own, A, k0, xh, a, bias, code, h, ends, b0, b1):
     """The whole forward loop, as :func:`.lstm.lstm_forward_loop`: step t's product (1),
     ``A @ xh[k0:, t]``, goes into the step's slot of ``a``: one ``(H, 1, B)`` slot when it takes
-    the inputs too (``k0`` 0), else ``a (H, T, B)`` holds x W of all steps (``k0`` I, A = Uᵀ)."""
+    the inputs too (``k0`` 0), else ``a (H, T, B)`` holds x W of all steps (``k0`` I, A = Uᵀ).
+    ``ends``: the running sequences' columns per step (bptt.kernels.fast.common, "variable
+    lengths"); a padded step's slots of h are zeros."""
     H = h.shape[0]
+    q = _part(b0)
     for t in range(h.shape[1] - 1):
+        ce, pe = ends[t, q], ends[t, q + 1]
         ta = _step_slot(a, h, t)
-        _product(blas, own, A, 0, 0, H, A.shape[1], xh, k0, t, a, 0, ta, 1.0 if k0 else 0.0, b0, b1)
-        rnn_cell_forward(a, ta, bias, code, h, t, 0, H, b0, b1)
+        if pe > b0:
+            _product(blas, own, A, 0, 0, H, A.shape[1], xh, k0, t, a, 0, ta, 1.0 if k0 else 0.0, b0, pe)
+        rnn_cell_forward(a, ta, bias, code, h, t, 0, H, b0, ce)
+        if ce < b1:
+            _zero_columns(h, 0, H, t + 1, max(ce, b0), b1)
 
 
 @nb.njit(**_JIT)
-def rnn_backward_loop(blas, own, dh, use_dh, U, Up, h, code, dh_rec, dz, b0, b1):
+def rnn_backward_loop(blas, own, dh, use_dh, U, Up, h, code, dh_rec, dh_fin, dz, ends, b0, b1):
+    """The whole backward loop; ``dh_rec`` holds dh0 on exit, ``dh_fin`` the final state's
+    gradient, entering each column at its sequence's last real step (as
+    :func:`.lstm.lstm_backward_loop`). A padded step's slots of dz are zeros."""
     H, B = dh_rec.shape
     dh_rec3 = dh_rec.reshape((H, 1, B))
+    q = _part(b0)
+    started = b0
     for t in range(h.shape[1] - 2, -1, -1):
+        ce, pe = ends[t, q], ends[t, q + 1]
+        if ce > started:
+            _copy_columns(dh_rec, dh_fin, started, ce)
+            started = ce
         if use_dh:
-            _add_step(dh_rec, dh, t, b0, b1)
-        rnn_cell_backward(dh_rec, h, t, code, dz, b0, b1)
-        _product_packed(blas, own, U, Up, 0, 0, H, H, dz, 0, t, dh_rec3, 0, 0, 0.0, b0, b1)
+            _add_step(dh_rec, dh, t, b0, ce)
+        rnn_cell_backward(dh_rec, h, t, code, dz, b0, ce)
+        if ce < b1:
+            _zero_columns(dz, 0, H, t, max(ce, b0), b1)
+        if pe > b0:
+            _product_packed(blas, own, U, Up, 0, 0, H, H, dz, 0, t, dh_rec3, 0, 0, 0.0, b0, pe)
 
 
 @nb.njit(**_JIT)

@@ -7,10 +7,12 @@ from __future__ import annotations
 import numpy as np
 
 from ..activations import sigmoid
+from .lstm import padded
 
 
-def gru_forward_loop(xw, U, b_u, h0, reset_after, gates, aux, h):
-    """GRU forward over time.
+def gru_forward_loop(xw, U, b_u, h0, reset_after, gates, aux, h, lengths=None):
+    """GRU forward over time; returns the final states. ``lengths``: as for
+    bptt.kernels.reference.lstm.lstm_forward_loop (zeros at padded steps, the state carried).
 
     ``xw (T, B, 3H)`` is ``x_t W + b``. Writes the gate values ``[r, z, n]`` into ``gates``, ``h``,
     and into ``aux (T, B, H)`` what the backward pass needs beyond them: ``h_{t-1} U_n + bu_n``
@@ -36,16 +38,24 @@ def gru_forward_loop(xw, U, b_u, h0, reset_after, gates, aux, h):
             np.multiply(r, h_prev, out=aux[t])
             np.tanh(xw[t, :, 2 * H :] + aux[t] @ U[:, 2 * H :] + b_u[2 * H :], out=n)  # (2)
         h[t] = n + z * (h_prev - n)  # (3)
-        h_prev = h[t]
+        pad = padded(lengths, t)
+        if pad is None:
+            h_prev = h[t]
+        else:
+            h_prev = np.where(pad, h_prev, h[t])
+            for a in (gates[t], aux[t], h[t]):
+                a[pad[:, 0]] = 0
+    return h_prev
 
 
-def gru_backward_loop(dh, dh_last, U, h0, reset_after, gates, aux, h, dz, dhu):
+def gru_backward_loop(dh, dh_last, U, h0, reset_after, gates, aux, h, dz, dhu, lengths=None):
     """GRU backward through time: the stages of :func:`gru_forward_loop` in reverse.
 
     Writes ``dz (T, B, 3H)``, the gradient w.r.t. the pre-activations ``[a_r, a_z, a_n]`` (which
     is also the gradient of ``x W + b``), and, when ``reset_after``, ``dhu (T, B, 3H)``, the
     gradient of ``h_{t-1} U + b_u`` (it differs from ``dz`` in the n block by the factor r).
-    Returns ``dh0``.
+    Returns ``dh0``. ``lengths``: padded steps have dz (and dhu) 0 and pass the carried state's
+    gradient through.
     """
     H = h0.shape[1]
     dh_next = dh_last
@@ -75,5 +85,12 @@ def gru_backward_loop(dh, dh_last, U, h0, reset_after, gates, aux, h, dz, dhu):
             dh_prev += dhu[t] @ U.T
         else:
             dh_prev += dz[t, :, : 2 * H] @ U[:, : 2 * H].T
-        dh_next = dh_prev
+        pad = padded(lengths, t)
+        if pad is None:
+            dh_next = dh_prev
+        else:
+            dh_next = np.where(pad, dh_next, dh_prev)
+            dz[t][pad[:, 0]] = 0
+            if reset_after:
+                dhu[t][pad[:, 0]] = 0
     return dh_next

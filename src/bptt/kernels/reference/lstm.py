@@ -9,11 +9,14 @@ import numpy as np
 from ..activations import sigmoid
 
 
-def lstm_forward_loop(gates, U, h0, c0, c, tanh_c, h):
+def lstm_forward_loop(gates, U, h0, c0, c, tanh_c, h, lengths=None):
     """LSTM forward over time.
 
     ``gates (T, B, 4H)`` holds ``x_t W + b`` on entry and the gate values ``[i, f, g, o]`` on exit.
-    Writes ``c``, ``tanh_c`` and ``h`` (each ``(T, B, H)``).
+    Writes ``c``, ``tanh_c`` and ``h`` (each ``(T, B, H)``). ``lengths (B,)``: sequence b has
+    ``lengths[b]`` real steps; at its padded steps (t ≥ lengths[b]) every array written holds 0
+    and its states h, c are carried unchanged (:func:`padded`), so that the states after the
+    loop are each sequence's final states.
 
         (1) z_t = x_t W + b + h_{t-1} U
         (2) i, f, o = σ(z_i, z_f, z_o)      g = tanh(z_g)
@@ -32,15 +35,24 @@ def lstm_forward_loop(gates, U, h0, c0, c, tanh_c, h):
         c[t] = f * c_prev + i * g  # (3)
         np.tanh(c[t], out=tanh_c[t])  # (4)
         np.multiply(o, tanh_c[t], out=h[t])  # (4)
-        h_prev, c_prev = h[t], c[t]
+        pad = padded(lengths, t)
+        if pad is None:
+            h_prev, c_prev = h[t], c[t]
+        else:  # padded steps: zeros out, the states carried
+            h_prev, c_prev = np.where(pad, h_prev, h[t]), np.where(pad, c_prev, c[t])
+            for a in (z, c[t], tanh_c[t], h[t]):
+                a[pad[:, 0]] = 0
+    return h_prev, c_prev
 
 
-def lstm_backward_loop(dh, dh_last, dc_last, U, c0, gates, c, tanh_c, dz, dc):
+def lstm_backward_loop(dh, dh_last, dc_last, U, c0, gates, c, tanh_c, dz, dc, lengths=None):
     """LSTM backward through time: the stages of :func:`lstm_forward_loop` in reverse.
 
     ``dh (T, B, H)`` is dL/dh_t from outside the recurrence; ``dh_last``/``dc_last (B, H)`` add to
     the gradients of the final states. Writes ``dz (T, B, 4H)`` (dL/dz_t) and ``dc (T, B, H)``
-    (the total dL/dc_t) and returns ``(dh0, dc0)``.
+    (the total dL/dc_t) and returns ``(dh0, dc0)``. ``lengths``: as for the forward loop; a padded
+    step passes the gradients of the states it carried through unchanged, ignores its ``dh`` and
+    has ``dz`` and ``dc`` 0.
     """
     H = c0.shape[1]
     dh_next, dc_next = dh_last, dc_last  # gradients flowing in from step t + 1
@@ -49,6 +61,7 @@ def lstm_backward_loop(dh, dh_last, dc_last, U, c0, gates, c, tanh_c, dz, dc):
         g_t = gates[t]
         i, f, g, o = g_t[:, :H], g_t[:, H : 2 * H], g_t[:, 2 * H : 3 * H], g_t[:, 3 * H :]
         dh_t = dh[t] + dh_next
+        dc_next_in = dc_next
         # (4) h_t = o ⊙ tanh(c_t)
         do = dh_t * tanh_c[t]
         dc[t] = dc_next + dh_t * o * (1.0 - tanh_c[t] * tanh_c[t])
@@ -63,5 +76,18 @@ def lstm_backward_loop(dh, dh_last, dc_last, U, c0, gates, c, tanh_c, dz, dc):
         dz[t, :, 2 * H : 3 * H] = dg * (1.0 - g * g)
         dz[t, :, 3 * H :] = do * o * (1.0 - o)
         # (1) z_t = x_t W + b + h_{t-1} U   (the W and U parts are summed by the caller)
-        dh_next = dz[t] @ U.T
+        pad = padded(lengths, t)
+        if pad is None:
+            dh_next = dz[t] @ U.T
+        else:  # padded steps: the carried states' gradients pass through
+            dh_next = np.where(pad, dh_next, dz[t] @ U.T)
+            dc_next = np.where(pad, dc_next_in, dc_next)
+            dz[t][pad[:, 0]] = 0
+            dc[t][pad[:, 0]] = 0
     return dh_next, dc_next
+
+
+def padded(lengths, t):
+    """``(B, 1)`` booleans: whether step t of each sequence is padding (``t ≥ lengths[b]``), or
+    None without lengths."""
+    return None if lengths is None else (t >= lengths)[:, None]
