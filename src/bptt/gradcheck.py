@@ -145,7 +145,8 @@ def check_primitive(cell: str, *, loss: str = "all", seed: int = 0, eps: float =
         loss: ``"outputs"`` — L = Σ_t h_t·R_t; ``"final"`` — L = h_T·R_h (+ c_T·R_c for the LSTM);
             ``"all"`` (default) — the sum of both. R are fixed random weights from ``seed``.
         **arrays_and_options: the forward function's arrays (``x, W, U, b``, ``b_u`` for the GRU,
-            optional initial states) and options (``reset_after``, ``activation``). Arrays are
+            optional initial states) and options (``reset_after``, ``activation``, ``lengths``,
+            ``reverse``: the final states are then those of bptt.functional.final_state). Arrays are
             copied to float64; initial states that are passed are checked as well.
     """
     fn = "check_primitive"
@@ -170,10 +171,12 @@ def check_primitive(cell: str, *, loss: str = "all", seed: int = 0, eps: float =
     def scalar() -> float:
         h_, cache_ = forward(**arrays, **options)
         terms = [] if R is None else [weighted_sum(h_, R)]
+        # the final states: after each sequence's last real step with lengths= (after step 0 with reverse=)
+        sequences = {k: options[k] for k in ("lengths", "reverse") if k in options}
         if "dh_last" in finals:
-            terms.append(weighted_sum(h_[:, -1], finals["dh_last"]))
+            terms.append(weighted_sum(F.final_state(h_, **sequences), finals["dh_last"]))
         if "dc_last" in finals:
-            terms.append(weighted_sum(cache_.c[:, -1], finals["dc_last"]))
+            terms.append(weighted_sum(F.final_state(cache_.c, **sequences), finals["dc_last"]))
         return math.fsum(terms)
 
     grads = backward(R, cache, **finals)

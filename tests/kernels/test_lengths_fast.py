@@ -1,0 +1,190 @@
+"""``lengths=`` / ``reverse=`` in the fast kernels where the small torch-parity draws of
+tests/core/test_lengths_parity.py do not reach: batches the loops cut in two (the sequences dealt
+to the parts alternately), float32 products on bptt's micro-kernel over the running columns
+rounded up to its tile, the spent cache (``keep_cache=False``), inference; and the rules the
+contract states outright: lengths all T give the bits of no lengths, finite differences, the
+validation messages.
+
+The oracle here is the reference backend, itself checked against PyTorch's packed sequences in
+tests/core/test_lengths_parity.py.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bptt import functional as F
+from bptt.gradcheck import check_primitive
+from bptt.settings import settings
+
+CELLS = ("lstm", "gru", "gru_before", "rnn_tanh", "rnn_relu")
+
+
+def problem(cell, B, T, I, H, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    G = {"lstm": 4, "gru": 3, "gru_before": 3}.get(cell, 1)
+    p = {"x": rng.standard_normal((B, T, I)), "W": 0.4 * rng.standard_normal((I, G * H)),
+         "U": 0.4 * rng.standard_normal((H, G * H)), "b": 0.3 * rng.standard_normal(G * H),
+         "h0": 0.5 * rng.standard_normal((B, H)), "dh": rng.standard_normal((B, T, H)),
+         "dh_last": rng.standard_normal((B, H))}
+    if cell == "lstm":
+        p.update(c0=rng.standard_normal((B, H)), dc_last=rng.standard_normal((B, H)))
+    if cell.startswith("gru"):
+        p["b_u"] = 0.3 * rng.standard_normal(G * H)
+    return {k: a.astype(dtype) for k, a in p.items()}
+
+
+def run(cell, p, backend, keep_cache=True, forward_only=False, **seq):
+    if cell == "lstm":
+        h, cache = F.lstm_forward(p["x"], p["W"], p["U"], p["b"], p["h0"], p["c0"], backend=backend,
+                                  keep_cache=not forward_only, **seq)
+        if forward_only:
+            return {"h": h}
+        out = {"h": h, "c": cache.c, "gates": cache.gates}
+        g = F.lstm_backward(p["dh"], cache, p["dh_last"], p["dc_last"], keep_cache=keep_cache)
+    elif cell.startswith("gru"):
+        h, cache = F.gru_forward(p["x"], p["W"], p["U"], p["b"], p["b_u"], p["h0"], reset_after=cell == "gru",
+                                 backend=backend, keep_cache=not forward_only, **seq)
+        if forward_only:
+            return {"h": h}
+        out = {"h": h, "gates": cache.gates}
+        g = F.gru_backward(p["dh"], cache, p["dh_last"], keep_cache=keep_cache)
+    else:
+        h, cache = F.rnn_forward(p["x"], p["W"], p["U"], p["b"], p["h0"], activation=cell[4:], backend=backend,
+                                 keep_cache=not forward_only, **seq)
+        if forward_only:
+            return {"h": h}
+        out = {"h": h}
+        g = F.rnn_backward(p["dh"], cache, p["dh_last"], keep_cache=keep_cache)
+    out.update(g)
+    return out
+
+
+def rel(a, b):
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300))
+
+
+def ragged(B, T, seed=1):
+    rng = np.random.default_rng(seed)
+    L = np.clip(rng.poisson(T / 3, B), 1, T)
+    L[rng.integers(B)] = T
+    return L
+
+
+@pytest.fixture
+def loop_threads(monkeypatch):
+    return lambda n: monkeypatch.setattr(settings, "loop_threads", n)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("B,H", [(67, 16), (64, 32)])
+def test_fast_matches_reference_on_cut_batches_and_tiles(cell, dtype, threads, B, H, loop_threads):
+    """Both directions, the cached backward and the spent one (dz, dc written over the cache),
+    and inference: fast against reference, zeros at the padded steps of h and of every per-step
+    gradient (the fast kernels leave padded slots unwritten but for zeroing them)."""
+    loop_threads(threads)
+    T, I = 9, 5
+    p = problem(cell, B, T, I, H, dtype)
+    L = ragged(B, T)
+    padded = np.arange(T)[None, :] >= L[:, None]
+    tol = 1e-12 if dtype == np.float64 else 2e-5
+    for reverse in (False, True):
+        seq = dict(lengths=L, reverse=reverse)
+        want = run(cell, p, "reference", **seq)
+        for keep in (True, False):
+            got = run(cell, p, "fast", keep_cache=keep, **seq)
+            errors = {k: rel(got[k], want[k]) for k in want}
+            assert max(errors.values()) <= tol, (keep, reverse, errors)
+            for k in ("h", "dx", "dz") + (("dc", "c") if cell == "lstm" else ()):
+                assert not np.any(got[k][padded]), k
+        h = run(cell, p, "fast", forward_only=True, **seq)["h"]
+        assert rel(h, want["h"]) <= tol
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("backend", F.BACKENDS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_lengths_all_t_give_the_bits_of_no_lengths(cell, backend, dtype):
+    B, T = 33, 6
+    p = problem(cell, B, T, 4, 16, dtype)
+    plain = run(cell, p, backend)
+    full = run(cell, p, backend, lengths=np.full(B, T), reverse=False)
+    for k in plain:
+        assert np.array_equal(plain[k], full[k]), k
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_reverse_is_the_forward_pass_over_each_sequence_read_backwards(cell):
+    """A hand-built oracle: reversing each sequence's real steps, running forward with the same
+    lengths and reversing back gives reverse=True."""
+    B, T = 7, 6
+    p = problem(cell, B, T, 3, 4, np.float64)
+    L = np.array([6, 1, 3, 6, 2, 5, 4])
+    flip = np.array([[L[b] - 1 - t if t < L[b] else t for t in range(T)] for b in range(B)])
+    rows = np.arange(B)[:, None]
+    q = dict(p, x=p["x"][rows, flip], dh=p["dh"][rows, flip])
+    for backend in F.BACKENDS:
+        want = run(cell, q, backend, lengths=L)
+        got = run(cell, p, backend, lengths=L, reverse=True)
+        for k in ("h", "dx", "dz"):
+            assert rel(got[k], want[k][rows, flip]) <= 1e-13, (backend, k)
+        for k in ("dW", "dU", "db", "dh0"):
+            assert rel(got[k], want[k]) <= 1e-13, (backend, k)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("backend", F.BACKENDS)
+@pytest.mark.parametrize("reverse", [False, True])
+def test_finite_differences(cell, backend, reverse):
+    rng = np.random.default_rng(3)
+    B, T, I, H = 4, 5, 3, 3
+    G = {"lstm": 4, "gru": 3, "rnn": 1}[cell]
+    arrays = dict(x=rng.standard_normal((B, T, I)), W=0.5 * rng.standard_normal((I, G * H)),
+                  U=0.5 * rng.standard_normal((H, G * H)), b=0.3 * rng.standard_normal(G * H),
+                  h0=rng.standard_normal((B, H)))
+    if cell == "lstm":
+        arrays["c0"] = rng.standard_normal((B, H))
+    if cell == "gru":
+        arrays["b_u"] = 0.3 * rng.standard_normal(G * H)
+    report = check_primitive(cell, lengths=np.array([5, 2, 1, 4]), reverse=reverse, backend=backend, **arrays)
+    assert report.passed(1e-6), report.errors
+    # the padded steps of x have no effect: their numerical gradient is 0 as well
+    assert not np.any(report.numeric["x"][1, 2:]) and not np.any(report.numeric["x"][2, 1:])
+
+
+@pytest.mark.parametrize("lengths,message", [
+    (np.array([3.0, 2.0]), "got dtype float64 (convert it with np.asarray(lengths, dtype=np.int64))"),
+    (np.array([3, 2, 1]), "got shape (3,)"),
+    (np.array([[3, 2]]), "got shape (1, 2)"),
+    (np.array([0, 2]), "got lengths[0] = 0"),
+    (np.array([3, 4]), "got lengths[1] = 4"),
+    (True, "got True"),
+    (np.array([True, True]), "got dtype bool"),
+    ("ab", "got 'ab'"),
+])
+def test_lengths_are_validated(lengths, message):
+    x, W, U, b = np.zeros((2, 3, 1)), np.zeros((1, 4)), np.zeros((1, 4)), np.zeros(4)
+    with pytest.raises(ValueError) as e:
+        F.lstm_forward(x, W, U, b, lengths=lengths)
+    assert str(e.value).startswith("lstm_forward: lengths must be an integer array of shape (B,) = (2,) with "
+                                   "1 <= lengths[b] <= T = 3")
+    assert message in str(e.value)
+
+
+def test_reverse_is_validated_and_lists_are_accepted():
+    x, W, U, b = np.ones((2, 3, 1)), np.ones((1, 1)), np.ones((1, 1)), np.zeros(1)
+    with pytest.raises(ValueError, match=r"^rnn_forward: reverse must be True or False; got 'yes'$"):
+        F.rnn_forward(x, W, U, b, reverse="yes")
+    h, _ = F.rnn_forward(x, W, U, b, lengths=[3, 1])
+    assert np.array_equal(h[1, 1:], np.zeros((2, 1))) and np.all(h[1, 0] != 0)
+
+
+def test_final_state():
+    h = np.arange(2 * 3 * 1, dtype=float).reshape(2, 3, 1)
+    assert np.array_equal(F.final_state(h), [[2.0], [5.0]])
+    assert np.array_equal(F.final_state(h, [2, 1]), [[1.0], [3.0]])
+    assert np.array_equal(F.final_state(h, [2, 1], reverse=True), [[0.0], [3.0]])
