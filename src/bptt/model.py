@@ -100,8 +100,13 @@ class Sequential:
             a linear output), ``"softmax_ce"`` or ``"mse"``, or a :class:`bptt.losses.Loss`.
 
     Attributes:
-        standardizer: a :class:`bptt.data.arrays.Standardizer` fitted on the training data by
-            :meth:`fit` (``standardize=True``) and applied by every prediction; saved with the model.
+        input_transform: the transformation every input goes through before the first layer,
+            fitted on training data and saved with the model: a
+            :class:`bptt.data.arrays.Standardizer` (what :meth:`fit` fits with ``standardize=True``,
+            the Python default) or a :class:`bptt.transforms.VarTransform` (TMVA's ``VarTransform``,
+            set by :mod:`bptt.tmva.network` from a booking string), or None.
+        standardizer: the same object under its older name (reading and setting it is reading and
+            setting ``input_transform``); replacing a VarTransform by a Standardizer warns.
         history: the :class:`bptt.train.History` of the last :meth:`fit`.
     """
 
@@ -110,17 +115,43 @@ class Sequential:
         if not self.layers or not all(isinstance(layer, Layer) for layer in self.layers):
             raise ValueError(f"Sequential: layers must be a non-empty list of bptt layers; got {layers!r}")
         self.loss: Loss = make_loss(loss) if isinstance(loss, str) else loss
-        self.standardizer = None
+        self._input_transform = None
         #: The inputs the network reads from a file: ``[{"name": branch or expression, "size": n}, …]``
         #: in order, concatenated to one event's ``T·F`` values (see :class:`bptt.data.events.Events`);
         #: None when the model was not trained from named inputs. Saved with the model.
         self.inputs: list[dict] | None = None
         self.history = None
 
+    @property
+    def input_transform(self):
+        return self._input_transform
+
+    @input_transform.setter
+    def input_transform(self, value):
+        if value is not None and not (hasattr(value, "transform") and hasattr(value, "to_dict")):
+            raise ValueError(
+                f"Sequential.input_transform: expected a Standardizer, a VarTransform or None; got {type(value).__name__}"
+            )
+        from .data.arrays import Standardizer
+        from .transforms import VarTransform
+
+        if isinstance(self._input_transform, VarTransform) and isinstance(value, Standardizer):
+            import warnings
+
+            warnings.warn(
+                f"Sequential: VarTransform={self._input_transform.spec} is replaced by a Standardizer "
+                f"(fit(standardize=True)); pass standardize=False to keep TMVA's transformation",
+                UserWarning, stacklevel=3,
+            )
+        self._input_transform = value
+
+    standardizer = input_transform  # the older name of the same attribute
+
     # ── building
 
     @classmethod
-    def from_tmva(cls, layout, input_layout, *, loss="bce", seed=0, dtype=np.float32, dropout=None):
+    def from_tmva(cls, layout, input_layout, *, loss="bce", seed=0, dtype=np.float32, dropout=None,
+                  weight_initialization=None):
         """Build the network a TMVA ``Layout`` / ``InputLayout`` pair describes (strings, or as
         :func:`bptt.tmva.parse_layout` / :func:`bptt.tmva.parse_input_layout` give them): the
         layers of :func:`bptt.tmva.layers.build_layers`.
@@ -130,10 +161,14 @@ class Sequential:
         Dense, and a bare ``LINEAR`` → the output Dense layer with one unit. ``dropout``: TMVA's
         DropConfig, one dropout probability per layer, applied to that layer's input (TMVA's
         MethodDL turns each value p into a keep-probability 1 − p; 0 means no dropout).
+        ``weight_initialization``: TMVA's ``WeightInitialization`` name (XAVIER, XAVIERUNIFORM,
+        GAUSS, UNIFORM, IDENTITY, ZERO), applied as TMVA does (:mod:`bptt.tmva.layers`); None
+        keeps bptt's layer defaults.
         """
         from .tmva.layers import build_layers
 
-        return cls(build_layers(layout, input_layout, seed=seed, dtype=dtype, dropout=dropout), loss=loss)
+        return cls(build_layers(layout, input_layout, seed=seed, dtype=dtype, dropout=dropout,
+                                weight_initialization=weight_initialization), loss=loss)
 
     # ── the network
 
@@ -241,8 +276,13 @@ class Sequential:
     # ── configuration and files
 
     def config(self) -> dict:
-        """JSON-serialisable configuration: layers, loss, dtype and the fitted standardizer."""
-        return {
+        """JSON-serialisable configuration: layers, loss, dtype and the fitted input transformation
+        (``"standardizer"``: a Standardizer's record or None; ``"var_transform"``, present only
+        when the model holds one: a VarTransform's record)."""
+        from .transforms import VarTransform
+
+        t = self.input_transform
+        config = {
             "format": "bptt-model",
             "version": 1,
             "loss": self.loss.name,
@@ -251,6 +291,9 @@ class Sequential:
             "standardizer": None if self.standardizer is None else self.standardizer.to_dict(),
             "inputs": self.inputs,
         }
+        if isinstance(t, VarTransform):
+            config["var_transform"] = t.to_dict()
+        return config
 
     @classmethod
     def from_config(cls, config: dict) -> "Sequential":
@@ -259,10 +302,9 @@ class Sequential:
             raise ValueError("Sequential.from_config: not a bptt model configuration (format != 'bptt-model')")
         dtype = np.dtype(config.get("dtype", "float32"))
         model = cls([layer_from_config(c, dtype=dtype) for c in config["layers"]], loss=config.get("loss", "bce"))
-        if config.get("standardizer"):
-            from .data.arrays import Standardizer
+        from .transforms import input_transform_from_config
 
-            model.standardizer = Standardizer.from_dict(config["standardizer"])
+        model.input_transform = input_transform_from_config(config)
         model.inputs = _check_inputs(config.get("inputs"))
         return model
 

@@ -155,6 +155,8 @@ def fit(
         _resume(run, resume, epochs)
     elif standardize:
         model.standardizer = Standardizer().fit(Xt)
+    elif getattr(model.input_transform, "fitted", True) is False:  # TMVA's VarTransform, not yet fitted
+        model.input_transform.fit(Xt, yt)
     Xt, Yt = _prepare(model, Xt, yt)
     if Xv is not None:
         Xv, Yv = _prepare(model, Xv, yv)
@@ -274,7 +276,9 @@ def _resume(run: _Run, resume, epochs: int) -> None:
                 f"{state['options'][key]!r}, this call {run.options[key]!r}"
             )
     model.set_parameters({k[len("param/") :]: a for k, a in arrays.items() if k.startswith("param/")})
-    model.standardizer = Standardizer.from_dict(config["standardizer"]) if config.get("standardizer") else None
+    from .transforms import input_transform_from_config  # a Standardizer or TMVA's VarTransform
+
+    model.input_transform = input_transform_from_config(config)
     run.opt.load_state_dict({k[len("optim/") :]: a for k, a in arrays.items() if k.startswith("optim/")})
     run.rng.bit_generator.state = state["shuffle_rng"]
     for layer, layer_state in zip(model.layers, state["layer_rngs"]):

@@ -110,12 +110,13 @@ def test_recurrent_orthogonal_is_orthogonal_per_gate_block():
 @pytest.mark.parametrize(
     "name,function",
     [
-        ("XAVIER", init.glorot_normal),
+        ("XAVIER", init.tmva_xavier),  # TMVA's InitializeGlorotNormal: σ = √(6/(in+out)), cut at 2σ
         ("XAVIERUNIFORM", init.glorot_uniform),
         ("GAUSS", init.gaussian),
         ("UNIFORM", init.uniform),
         ("ZERO", init.zeros),
-        ("xavier", init.glorot_normal),
+        ("xavier", init.tmva_xavier),
+        ("IDENTITY", init.identity),
         ("XavierUniform", init.glorot_uniform),
         ("Gauss", init.gaussian),
         ("glorot_uniform", init.glorot_uniform),

@@ -59,12 +59,14 @@ def tutorial_fit(cell, X, y, epochs, seed):
     Layout={cell}|10|30|10|0|1,RESHAPE|FLAT,DENSE|64|TANH,LINEAR on InputLayout=10|1|30,
     CROSSENTROPY, DropConfig=0.0+0.+0.+0.; LearningRate=1e-3, Momentum=0.0, ConvergenceSteps=5,
     BatchSize=100, WeightDecay with Regularization=None (no penalty), Optimizer=ADAM,
-    ValidationSize=0.2; MaxEpochs replaced by ``epochs``; ``seed`` for RandomSeed."""
+    ValidationSize=0.2, WeightInitialization=XAVIERUNIFORM, VarTransform=None (the inputs as they
+    are: no standardisation); MaxEpochs replaced by ``epochs``; ``seed`` for RandomSeed."""
     model = Sequential.from_tmva(f"{cell}|10|30|10|0|1,RESHAPE|FLAT,DENSE|64|TANH,LINEAR", "10|1|30",
-                                 loss="bce", seed=seed, dropout=[0.0, 0.0, 0.0, 0.0])
+                                 loss="bce", seed=seed, dropout=[0.0, 0.0, 0.0, 0.0],
+                                 weight_initialization="XAVIERUNIFORM")
     history = model.fit(X, y, epochs=epochs, batch_size=100, optimizer="adam", learning_rate=1e-3, momentum=0.0,
                         early_stopping=5, weight_decay=0.0, regularization=None, validation_split=0.2, seed=seed,
-                        verbose=False)
+                        standardize=False, verbose=False)
     return model, history
 
 

@@ -69,7 +69,7 @@ PLAIN = dict(standardize=False, shuffle=False, verbose=False)
 
 
 def trained_from_options(text, X, y, **override):
-    model, args = network_from_options(text, dtype=np.float64)
+    model, args = network_from_options(text, dtype=np.float64, seed=0)
     args.update(PLAIN, validation_data=validation(), **override)
     model.fit(X, y, **args)
     return model, args
@@ -106,7 +106,8 @@ def test_network_from_options_builds_what_the_layout_says():
     assert model.loss.name == "mse"
     assert (args["seed"], args["validation_split"]) == (77, 0.3)
     # RandomSeed seeds the weights: the same network as from_tmva with that seed
-    same = Sequential.from_tmva(LAYOUT, "5|3", seed=77, dropout=[0.0, 0.5, 0.25, 0.0])
+    same = Sequential.from_tmva(LAYOUT, "5|3", seed=77, dropout=[0.0, 0.5, 0.25, 0.0],
+                                weight_initialization="XAVIER")  # TMVA's default WeightInitialization
     for k, p in same.parameters().items():
         np.testing.assert_array_equal(model.parameters()[k], p)
     other, _ = network_from_options(text.replace("RandomSeed=77", "RandomSeed=78"))
@@ -131,7 +132,11 @@ def test_remember_state_and_return_sequence_flags(cell, cls):
 def test_defaults_are_tmvas_when_the_strategy_is_missing():
     _, args = network_from_options(HEAD)
     assert (args["learning_rate"], args["batch_size"], args["epochs"], args["early_stopping"]) == (1e-5, 30, 2000, 100)
-    assert (args["optimizer"], args["momentum"], args["weight_decay"], args["seed"]) == ("adam", 0.3, 0.0, 0)
+    assert (args["optimizer"], args["momentum"], args["weight_decay"]) == ("adam", 0.3, 0.0)
+    # TMVA's RandomSeed=0 (its default) is a different seed every run (TRandom3(0)): one drawn per call
+    _, again = network_from_options(HEAD)
+    assert args["seed"] != again["seed"] and args["seed"] > 0 and again["seed"] > 0
+    assert args["standardize"] is False  # TMVA's VarTransform default is None: inputs as they are
 
 
 # ─────────────────────────────────────────── options → the weights training produces
@@ -167,7 +172,7 @@ def test_sgd_training_follows_learning_rate_batch_size_and_weight_decay(strategy
     X, y = task()
     trained, args = trained_from_options(booking(strategy), X, y)
     assert len(trained.history.loss) == epochs
-    twin, _ = network_from_options(booking(strategy), dtype=np.float64)
+    twin, _ = network_from_options(booking(strategy), dtype=np.float64, seed=0)
     hand_trained(twin, X, y, epochs=epochs, batch_size=batch, update=sgd_update(lr, l2, l1))
     for k, p in twin.parameters().items():
         np.testing.assert_allclose(trained.parameters()[k], p, rtol=1e-12, atol=1e-14, err_msg=k)
@@ -178,7 +183,7 @@ def test_sgd_momentum_is_tmvas():
     X, y = task()
     text = booking("LearningRate=0.05,Momentum=0.6,BatchSize=8,MaxEpochs=2,Optimizer=SGD")
     trained, _ = trained_from_options(text, X, y)
-    twin, _ = network_from_options(text, dtype=np.float64)
+    twin, _ = network_from_options(text, dtype=np.float64, seed=0)
     velocity: dict = {}
 
     def update(params, grads):
@@ -204,7 +209,7 @@ def test_optimizer_key_chooses_the_optimizer_with_its_learning_rate(name, hyper)
     X, y = task()
     text = booking(f"LearningRate={hyper['lr']},Momentum=0.25,BatchSize=16,MaxEpochs=2,Optimizer={name}")
     trained, _ = trained_from_options(text, X, y)
-    twin, _ = network_from_options(text, dtype=np.float64)
+    twin, _ = network_from_options(text, dtype=np.float64, seed=0)
     opt = make_optimizer(name.lower(), **hyper)
     hand_trained(twin, X, y, epochs=2, batch_size=16, update=opt.step)
     for k, p in twin.parameters().items():
@@ -262,15 +267,16 @@ def test_cli_train_with_a_booking_string_equals_python(tmp_path):
     assert "trained 3 epochs" in run.stdout
     from_cli = Sequential.load(str(out))
     # the same run in Python, with fit's arguments written out by hand from TMVA's meanings
-    model = Sequential.from_tmva(LAYOUT, "5|3", seed=5)
+    # (TMVA's defaults for what the string leaves out: WeightInitialization=XAVIER, VarTransform=None)
+    model = Sequential.from_tmva(LAYOUT, "5|3", seed=5, weight_initialization="XAVIER")
     model.fit(X, y, epochs=3, batch_size=12, optimizer="sgd", learning_rate=0.02, momentum=0.0, early_stopping=100,
-              weight_decay=0.1, regularization="L2", validation_split=0.25, seed=5, verbose=False)
+              weight_decay=0.1, regularization="L2", validation_split=0.25, seed=5, standardize=False, verbose=False)
     for k, p in model.parameters().items():
         np.testing.assert_array_equal(from_cli.parameters()[k], p, err_msg=k)
     # and the options really mattered: another learning rate trains other weights
-    other = Sequential.from_tmva(LAYOUT, "5|3", seed=5)
+    other = Sequential.from_tmva(LAYOUT, "5|3", seed=5, weight_initialization="XAVIER")
     other.fit(X, y, epochs=3, batch_size=12, optimizer="sgd", learning_rate=0.01, momentum=0.0, early_stopping=100,
-              weight_decay=0.1, regularization="L2", validation_split=0.25, seed=5, verbose=False)
+              weight_decay=0.1, regularization="L2", validation_split=0.25, seed=5, standardize=False, verbose=False)
     assert not np.array_equal(other.parameters()["0.W"], from_cli.parameters()["0.W"])
 
 
