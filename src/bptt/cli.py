@@ -46,33 +46,51 @@ def _cmd_tutorial(args) -> int:
     return 0
 
 
-def _read_data(path: str, args) -> tuple:
+def _loader(path: str, args):
+    """The DataLoader of DATA and the data options (bptt.data.sources)."""
+    from .data.sources import loader_for_file
+
+    return loader_for_file(
+        path, trees=args.tree, signal_trees=args.signal_tree, background_trees=args.background_tree,
+        class_branch=args.class_branch, signal_cut=args.signal_cut, background_cut=args.background_cut,
+        variables=args.variables, variables_arrays=args.variables_array, weight=args.weight, cut=args.cut,
+        prefix=args.prefix,
+    )
+
+
+def _check_data_path(path: str) -> None:
     if not os.path.exists(path):
         raise UsageError(f"no such file: {path!r}")
+
+
+def _read_data(path: str, args) -> tuple:
+    """(X, y) of every event of DATA that passes the cuts (for evaluate and trace)."""
+    _check_data_path(path)
     if path.endswith(".npz"):
         from .data.arrays import read_npz
 
         return read_npz(path)
-    from .data.root import read_tmva_root
-
-    return read_tmva_root(
-        path, signal_tree=args.signal_tree, background_tree=args.background_tree, branch_prefix=args.prefix
-    )
+    events = _loader(path, args).all_events()
+    return events.X, events.y
 
 
 def _read_events(path: str, args):
-    """The events of DATA with TMVA's default split (half of each class for training, SplitSeed=100)
-    and the names of the branches the inputs come from (``Events.variables``)."""
+    """The events of DATA split as TMVA's DataLoader splits them (--split, TMVA's
+    PrepareTrainingAndTestTree options; default: half of each class for training, SplitSeed=100),
+    with their weights and the names of the branches or expressions the inputs come from
+    (``Events.variables``). An .npz file: its arrays x and y, TMVA's default split, unit weights."""
     import numpy as np
 
     from .data.events import Events, tmva_split
 
-    X, y = _read_data(path, args)
-    variables = []
-    if not path.endswith(".npz"):
-        variables = [(f"{args.prefix}{j}", int(X.shape[2])) for j in range(X.shape[1])]
-    return Events(X=X, y=y, weights=np.ones(len(y)), is_train=tmva_split(y, seed=100), variables=variables,
-                  source=os.path.basename(path))
+    _check_data_path(path)
+    if path.endswith(".npz"):
+        from .data.arrays import read_npz
+
+        X, y = read_npz(path)
+        return Events(X=X, y=y, weights=np.ones(len(y)), is_train=tmva_split(y, seed=100), variables=[],
+                      source=os.path.basename(path))
+    return _loader(path, args).prepare_training_and_test_tree("", args.split or "")
 
 
 def _load_toml(path: str) -> dict:
@@ -222,10 +240,30 @@ def _cmd_trace(args) -> int:
 # ──────────────────────────────────────────────────────────────────────────────── parser
 
 
-def _data_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--signal-tree", default="sgn", help="signal tree of a ROOT file (default sgn)")
-    p.add_argument("--background-tree", default="bkg", help="background tree of a ROOT file (default bkg)")
-    p.add_argument("--prefix", default="vars_time", help="branch name prefix, one branch per time step (default vars_time)")
+def _data_options(p: argparse.ArgumentParser, split: bool = False) -> None:
+    g = p.add_argument_group(
+        "data (TMVA's DataLoader)",
+        "Trees are TREE or FILE:TREE, with an optional global weight after a comma (sig,0.5). Default: trees "
+        "sgn and bkg with the array branches PREFIX0, PREFIX1, … (TMVA's RNN tutorial).",
+    )
+    g.add_argument("--signal-tree", action="append", metavar="TREE", help="a signal tree (repeatable; default sgn)")
+    g.add_argument("--background-tree", action="append", metavar="TREE", help="a background tree (repeatable; default bkg)")
+    g.add_argument("--tree", action="append", metavar="TREE",
+                   help="a tree holding both classes (repeatable), with --class-branch or --signal-cut/--background-cut")
+    g.add_argument("--class-branch", metavar="NAME", help="with --tree: NAME==1 is signal, NAME==0 background")
+    g.add_argument("--signal-cut", default="", metavar="EXPR", help="signal events are those passing EXPR")
+    g.add_argument("--background-cut", default="", metavar="EXPR", help="background events are those passing EXPR")
+    g.add_argument("--variables", default="", metavar="A,B,C",
+                   help="input variables: branches or TTreeFormula expressions, comma-separated (AddVariable)")
+    g.add_argument("--variables-array", action="append", metavar="NAME:N",
+                   help="N values of the array branch NAME (AddVariablesArray; repeatable, one per time step)")
+    g.add_argument("--weight", default="", metavar="EXPR", help="event weight expression (SetWeightExpression)")
+    g.add_argument("--cut", default="", metavar="EXPR", help="a cut for both classes (TMVA's PrepareTrainingAndTestTree cut)")
+    g.add_argument("--prefix", default="vars_time", help="without --variables: the per-time-step branches' prefix (default vars_time)")
+    if split:
+        g.add_argument("--split", default="", metavar="OPTIONS",
+                       help="TMVA's PrepareTrainingAndTestTree options, e.g. 'nTrain_Signal=800:nTrain_Background=800:"
+                            "SplitMode=Random:SplitSeed=100:NormMode=NumEvents' (default: half of each class)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -281,7 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--checkpoint", default=None, help="checkpoint file written every epoch")
     tr.add_argument("--resume", default=None, help="continue from this checkpoint")
     tr.add_argument("--quiet", action="store_true", help="no progress output")
-    _data_options(tr)
+    _data_options(tr, split=True)
     tr.set_defaults(func=_cmd_train)
 
     ev = sub.add_parser(

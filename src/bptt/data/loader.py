@@ -215,6 +215,11 @@ class DataLoader:
         spec = parse_split_options(options)
         return read_events(self, spec, self.input_layout if input_layout is None else input_layout)
 
+    def all_events(self, input_layout=None) -> Events:
+        """Every event that passes the cuts, without a split (``is_train`` all False) and with the
+        weights as read: the events to evaluate or score a trained network on."""
+        return read_events(self, None, self.input_layout if input_layout is None else input_layout)
+
     # TMVA's names
     AddVariable = add_variable
     AddVariablesArray = add_variables_array

@@ -229,7 +229,8 @@ def _check_size(fn: str, opened, variables, max_bytes: int) -> None:
 
 
 def read_events(loader, spec, input_layout) -> Events:
-    """The loader's trees read, cut, split per ``spec`` (:class:`SplitOptions`) and renormalised."""
+    """The loader's trees read, cut, split per ``spec`` (:class:`SplitOptions`) and renormalised;
+    ``spec`` None: every event that passes the cuts, none for training, the weights as read."""
     fn = "PrepareTrainingAndTestTree"
     for cls in CLASSES:
         if not any(t.class_name == cls for t in loader.trees):
@@ -246,6 +247,16 @@ def read_events(loader, spec, input_layout) -> Events:
     finally:
         for f in files.values():
             f.close()
+    if spec is None:  # every event, no split, the weights as read
+        order = [cls for cls in loader.class_order]
+        x_all = [x for cls in order for k in parts[cls] for x, _ in parts[cls][k]]
+        w_all = [w for cls in order for k in parts[cls] for _, w in parts[cls][k]]
+        y_all = [np.full(len(w), 1.0 if cls == "Signal" else 0.0, np.float32)
+                 for cls in order for k in parts[cls] for _, w in parts[cls][k]]
+        y = np.concatenate(y_all)
+        return Events(X=np.concatenate(x_all).reshape((-1, *shape)), y=y, weights=np.concatenate(w_all),
+                      is_train=np.zeros(len(y), bool), variables=list(loader.variables),
+                      source=", ".join(f"{t.label} ({t.spec.class_name})" for t in opened))
     rng = np.random.default_rng(None if spec.split_seed == 0 else spec.split_seed)
     xs, ws, trains, labels, order = [], [], [], [], []
     counts = {}
