@@ -4,6 +4,10 @@
 - :mod:`bptt.data.root` — ROOT files in TMVA's layout (trees ``sgn``/``bkg``, branches
   ``vars_time{j}``), via uproot; uproot is imported only when a ROOT file is read or written.
 - :mod:`bptt.data.arrays` — ``.npz`` files, standardisation, train/test split, batches.
+- :mod:`bptt.data.loader` — TMVA's ``DataLoader``: trees, variables, weights, cuts and TMVA's split
+  (:mod:`bptt.data.splitting`) into :class:`bptt.data.events.Events`; :mod:`bptt.data.expressions`
+  reads TTreeFormula expressions, :mod:`bptt.data.inputs` a network's inputs from a tree's columns,
+  :mod:`bptt.data.sources` the command line's data options.
 
 Example::
 
