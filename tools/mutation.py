@@ -68,6 +68,8 @@ MODULES: dict[str, list[str]] = {
     "src/bptt/metrics.py": ["tests/core/test_metrics.py", "tests/core/test_plots.py"],
     "src/bptt/data/arrays.py": ["tests/io/test_data.py", "tests/train/test_train.py"],
     "src/bptt/data/root.py": ["tests/io/test_root*.py", "tests/io/test_data.py"],
+    "src/bptt/data/expressions.py": ["tests/io/test_expressions*.py", "tests/io/test_mutants_expressions*.py"],
+    "src/bptt/data/splitting.py": ["tests/io/test_loader*.py", "tests/io/test_mutants_loader*.py"],
     "src/bptt/io/model_file.py": ["tests/train/test_model.py", "tests/train/test_train.py"],
     "src/bptt/losses.py": ["tests/core/test_losses.py"],
     "src/bptt/optim.py": ["tests/train/test_optim.py", "tests/train/test_train.py"],

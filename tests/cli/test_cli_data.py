@@ -91,3 +91,19 @@ def test_mistakes_are_one_line_errors(argv, message, capsys, tmp_path):
     err = capsys.readouterr().err
     assert code == 2 and message in err, err
     assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_default_layout_refuses_steps_of_varying_width(tmp_path, capsys):
+    import awkward as ak
+    import uproot
+
+    path = tmp_path / "ragged.root"
+    with uproot.recreate(path) as f:
+        for name in ("sgn", "bkg"):
+            f[name] = {"vars_time0": ak.Array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0, 7.0]])}
+    code = cli.main(["evaluate", str(tmp_path / "none.bptt"), str(path)])
+    assert code == 2  # no model file
+    args = cli.build_parser().parse_args(["evaluate", "m.bptt", str(path)])
+    with pytest.raises(ValueError, match="entry 2 of vars_time0 has 3; every time step must have the same number"):
+        cli._read_data(str(path), args)
+    capsys.readouterr()

@@ -70,8 +70,9 @@ def _entry(entries, first_entry: int, k: int) -> int:
     return int(entries[k]) if entries is not None else first_entry + k
 
 
-def _array_values(name: str, size: int, column, entries, first_entry: int, where: str) -> np.ndarray:
-    """The first ``size`` values of an array branch per entry, as float32 ``(n, size)``."""
+def _array_values(name: str, size: int, column, entries, first_entry: int, where: str, exact: bool) -> np.ndarray:
+    """The first ``size`` values of an array branch per entry, as float32 ``(n, size)``; ``exact``:
+    every entry must hold exactly ``size`` values."""
     if _is_ak(column):
         import awkward as ak
 
@@ -79,13 +80,14 @@ def _array_values(name: str, size: int, column, entries, first_entry: int, where
             raise ValueError(f"{where}: AddVariablesArray({name!r}, {size}): branch {name} has type {column.type}; "
                              f"expected one list of numbers per event")
         counts = np.asarray(ak.num(column, axis=1))
-        short = np.flatnonzero(counts < size)
+        short = np.flatnonzero(counts != size if exact else counts < size)
         if short.size:
             k = int(short[0])
             raise ValueError(
                 f"{where}: AddVariablesArray({name!r}, {size}) needs {size} values per event but entry "
-                f"{_entry(entries, first_entry, k)} of {name} has {int(counts[k])}; give the size the branch has in "
-                f"every entry"
+                f"{_entry(entries, first_entry, k)} of {name} has {int(counts[k])}; "
+                + ("every time step must have the same number of features in every entry" if exact else
+                   "give the size the branch has in every entry")
             )
         return ak.to_numpy(column[:, :size]).astype(np.float32, copy=False)
     column = np.asarray(column)
@@ -93,7 +95,7 @@ def _array_values(name: str, size: int, column, entries, first_entry: int, where
         raise ValueError(f"{where}: AddVariablesArray({name!r}, {size}): branch {name} holds one number per event; "
                          f"use AddVariable({name!r})")
     column = column.reshape(len(column), -1)
-    if column.shape[1] < size:
+    if column.shape[1] < size or (exact and column.shape[1] != size):
         raise ValueError(
             f"{where}: AddVariablesArray({name!r}, {size}) needs {size} values per event but branch {name} holds "
             f"{column.shape[1]}; give the size the branch has"
@@ -101,7 +103,8 @@ def _array_values(name: str, size: int, column, entries, first_entry: int, where
     return column[:, :size].astype(np.float32, copy=False)
 
 
-def compute_inputs(columns, variables, *, first_entry: int = 0, entries=None, where: str = "inputs") -> np.ndarray:
+def compute_inputs(columns, variables, *, first_entry: int = 0, entries=None, where: str = "inputs",
+                   exact: bool = False) -> np.ndarray:
     """One event's inputs per row: float32 ``(n, Σ sizes)``, the variables concatenated in order.
 
     Args:
@@ -110,6 +113,8 @@ def compute_inputs(columns, variables, *, first_entry: int = 0, entries=None, wh
         first_entry, entries: the entry number of row 0 (rows consecutive), or of every row
             (``entries``), for the messages.
         where: the source (file and tree) for the messages.
+        exact: an array branch must hold exactly its size in every entry (not at least: TMVA's
+            ``AddVariablesArray`` reads the first ``size`` values of a longer one).
 
     Raises:
         ValueError: a missing branch, an array shorter than its size, an expression giving several
@@ -121,7 +126,7 @@ def compute_inputs(columns, variables, *, first_entry: int = 0, entries=None, wh
         if expr is None:
             if name not in columns:
                 raise ValueError(f"{where}: no branch {name!r} (AddVariablesArray({name!r}, {size}))")
-            values = _array_values(name, size, columns[name], entries, first_entry, where)
+            values = _array_values(name, size, columns[name], entries, first_entry, where, exact)
         else:
             try:
                 values = expr.evaluate(columns, check_finite=False, first_entry=first_entry)

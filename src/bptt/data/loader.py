@@ -83,6 +83,7 @@ class DataLoader:
         self.weight_expressions = {c: "" for c in CLASSES}
         self.cuts = {c: "" for c in CLASSES}
         self.class_order: list[str] = []
+        self.exact_arrays = False  # True: an array branch must hold exactly its size (the tutorial layout's rule)
 
     # ── variables
     def add_variable(self, expression: str, title: str = "", unit: str = "", type: str = "F", min: float = 0.0,

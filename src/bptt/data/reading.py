@@ -172,7 +172,8 @@ def _read_tree(fn: str, loader, t: _Opened):
                     keep &= passes(v)
             idx = np.flatnonzero(keep)
             sub = _subset(cols, idx)
-            x = compute_inputs(sub, loader.variables, entries=entries[idx], where=f"{fn}: tree {t.label}")
+            x = compute_inputs(sub, loader.variables, entries=entries[idx], where=f"{fn}: tree {t.label}",
+                               exact=getattr(loader, "exact_arrays", False))
             w = np.full(len(idx), spec.weight, np.float64)
             if weight_expr:
                 w = w * _one_per_event(fn, "weight expression", weight_expr,

@@ -132,6 +132,7 @@ def loader_for_file(path: str, *, trees=(), signal_trees=(), background_trees=()
         (first_path, first_tree), _ = tree_spec((signal_trees or trees)[0], path)
         for name, size in _step_variables(first_path, first_tree, prefix):
             loader.add_variables_array(name, size)
+        loader.exact_arrays = True  # sizes taken from the first entry: every entry must have them
     for text in trees:
         (file, name), w = tree_spec(text, path, "--tree")
         if class_branch:
