@@ -7,6 +7,8 @@ built from standard operators, so any ONNX runtime computes ``model.decision_fun
 bptt                          ONNX (opset 17, float32)
 ============================  ==============================================================
 ``model.standardizer``        ``Cast(double) → Sub(mean) → Div(std) → Cast(float)``
+VarTransform N, D (TMVA)      ``Cast(double) → Reshape(B, T·F) → MatMul(A) → Add(c) → Reshape → Cast``;
+                              G has no ONNX form: refused (:func:`_export_var_transform`)
 LSTM / GRU / RNN              ``Transpose(1,0,2) → LSTM|GRU|RNN (layout=0) → Squeeze → …``
 ``return_sequences=True``     ``Y (T, 1, B, H) → Squeeze(axis 1) → Transpose(1,0,2)``
 ``return_sequences=False``    ``Y_h (1, B, H) → Squeeze(axis 0)``
@@ -163,6 +165,31 @@ def _export_recurrent(g: _GraphBuilder, layer, x: str, kind: str) -> str:
     return g.node("Squeeze", [y_h, g.const("axes", [0], np.int64)], "squeeze")[0]  # (B, H)
 
 
+def _export_var_transform(g, t, x: str, TensorProto, fn: str) -> str:
+    """TMVA's VarTransform as ``Cast(double) → Reshape(batch, T·F) → MatMul(A) → Add(c) →
+    Reshape(batch, T, F) → Cast(float)``: a chain of N and D steps is the affine map
+    ``x A + c`` on the flattened event (:meth:`bptt.transforms.VarTransform.affine`). G (TMVA's
+    Gaussianisation, a per-variable interpolated CDF) has no standard-operator form: refused."""
+    affine = t.affine() if t.fitted else None
+    if not t.fitted:
+        raise ValueError(f"{fn}: the model's VarTransform={t.spec} is not fitted; train the model first")
+    if affine is None:
+        raise ValueError(
+            f"{fn}: VarTransform={t.spec}: G (Gaussianisation) has no ONNX form in bptt; export a model trained "
+            f"with N and/or D only, or apply the transformation before the ONNX model"
+        )
+    A, c = affine
+    (x,) = g.node("Cast", [x], "x_double", to=TensorProto.DOUBLE)
+    if len(t.shape_) == 2:
+        (x,) = g.node("Reshape", [x, g.const("flat_shape", [0, -1], np.int64)], "flat_events")
+    (x,) = g.node("MatMul", [x, g.const("var_transform_A", A, np.float64)], "var_transform_matmul")
+    (x,) = g.node("Add", [x, g.const("var_transform_c", c, np.float64)], "var_transformed")
+    if len(t.shape_) == 2:
+        (x,) = g.node("Reshape", [x, g.const("event_shape", [0, *t.shape_], np.int64)], "events")
+    (x,) = g.node("Cast", [x], "x_float", to=TensorProto.FLOAT)
+    return x
+
+
 def export_onnx(model, path, *, opset: int = 17) -> str:
     """Write ``model`` (a :class:`bptt.model.Sequential`) as an ONNX file; return ``path``.
 
@@ -214,6 +241,10 @@ def export_onnx(model, path, *, opset: int = 17) -> str:
         first = next((layer for layer in model.layers if not isinstance(layer, Dropout)), None)
         n_features = first.params["W"].shape[0] if isinstance(first, Dense) else "features"
     x = "x"
+    if std is not None and hasattr(std, "affine"):  # TMVA's VarTransform: N and D are one affine map
+        x = _export_var_transform(g, std, x, TensorProto, fn)
+        n_features = std.shape_[-1]
+        std = None
     if std is not None and getattr(std, "mean_", None) is not None:
         # (x − mean) / std in float64, as Standardizer.transform computes it, then back to float32.
         (x,) = g.node("Cast", [x], "x_double", to=TensorProto.DOUBLE)
