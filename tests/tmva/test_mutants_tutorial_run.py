@@ -84,7 +84,7 @@ class Recorder:
 @contextlib.contextmanager
 def recorded_run():
     """Plots recorded, stdout and stderr captured."""
-    plots = {name: Recorder() for name in ("plot_roc", "plot_loss", "plot_gradient_flow")}
+    plots = {name: Recorder() for name in ("plot_rejection", "plot_loss", "plot_gradient_flow")}
     out, err = io.StringIO(), io.StringIO()
     with pytest.MonkeyPatch.context() as mp:
         for name, recorder in plots.items():
@@ -222,17 +222,17 @@ def check_gradient_norms_are_those_of_the_first_100_test_events(run_a, split):
 
 def check_the_roc_and_loss_plots(run_a, split):
     _, X_test, _, y_test = split
-    ((args, kwargs),) = run_a["plots"]["plot_roc"].calls
+    ((args, kwargs),) = run_a["plots"]["plot_rejection"].calls
     curves, path = args
     assert path == str(run_a["out"] / "roc.png")
     assert kwargs == {"title": "TMVA RNN tutorial: test ROC curves"}
     assert list(curves) == CELLS
-    for name, (fpr, tpr, auc) in curves.items():
+    for name, (eff_s, rejection, auc) in curves.items():  # TMVA's convention: 1 - eff_B against eff_S
         r = run_a["summary"]["networks"][name]
         p = Sequential.load(str(run_a["out"] / r["model_file"])).predict_proba(X_test)
         fpr_sk, tpr_sk, _ = roc_curve(y_test, p, drop_intermediate=False)
-        np.testing.assert_allclose(fpr, fpr_sk)
-        np.testing.assert_allclose(tpr, tpr_sk)
+        np.testing.assert_allclose(eff_s, tpr_sk)
+        np.testing.assert_allclose(rejection, 1 - fpr_sk)
         assert auc == pytest.approx(r["roc_auc"], abs=1e-12)
     ((args, kwargs),) = run_a["plots"]["plot_loss"].calls
     assert args[1] == str(run_a["out"] / "loss.png") and kwargs == {}
@@ -278,7 +278,7 @@ def check_the_same_seed_gives_the_same_network(run_a, run_b):
     first = Sequential.load(str(run_a["out"] / "model_gru.bptt")).parameters()
     for key, value in Sequential.load(str(run_b["out"] / "model_gru.bptt")).parameters().items():
         np.testing.assert_array_equal(value, first[key])
-    ((args, _),) = run_b["plots"]["plot_roc"].calls
+    ((args, _),) = run_b["plots"]["plot_rejection"].calls
     assert list(args[0]) == ["GRU"] and args[1] == str(run_b["out"] / "roc.png")
 
 
