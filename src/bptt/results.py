@@ -54,7 +54,7 @@ from . import metrics
 from ._files import atomic_path, atomic_write
 
 __all__ = ["EFFICIENCY_LEVELS", "NBINS_MVA_OUTPUT", "Sample", "ClassifierResults", "classifier_results",
-           "output_range", "output_histograms", "overtraining_test", "classifier_output"]
+           "evaluate_events", "output_range", "output_histograms", "overtraining_test", "classifier_output"]
 
 #: The background efficiencies of TMVA's table ("@B=0.01 @B=0.10 @B=0.30").
 EFFICIENCY_LEVELS = (0.01, 0.10, 0.30)
@@ -351,3 +351,18 @@ def classifier_output(model, X) -> np.ndarray:
         f"classifier_output: a {name} network with output shape {out.shape[1:]} gives no one-number classifier "
         f"output; evaluate a network with one output unit (or two softmax units)"
     )
+
+
+def evaluate_events(model, events, method: str) -> ClassifierResults:
+    """:func:`classifier_results` of a model trained on ``events.train()``
+    (:class:`bptt.data.events.Events`): its classifier output (:func:`classifier_output`) on the
+    training and the test events, with their classes and weights."""
+    if events.n_test == 0:
+        raise ValueError(
+            f"evaluate_events: the events of {events.source or 'the data'} have no test part (all {events.n_train} "
+            f"are for training); keep some for testing (TMVA's nTest_Signal / nTest_Background)"
+        )
+    samples = {}
+    for part, (X, y, w) in (("train", events.train()), ("test", events.test())):
+        samples[part] = (classifier_output(model, X), y, w)
+    return classifier_results(method, train=samples["train"], test=samples["test"])

@@ -18,6 +18,7 @@ from bptt.results import (
     Sample,
     classifier_output,
     classifier_results,
+    evaluate_events,
     output_histograms,
     output_range,
     overtraining_test,
@@ -351,3 +352,34 @@ def test_classifier_output_of_each_loss():
     np.testing.assert_array_equal(classifier_output(_Model("softmax_ce", [[0.3, 0.7], [0.9, 0.1], [0.5, 0.5]]), X), [0.7, 0.1, 0.5])
     with pytest.raises(ValueError, match=r"^classifier_output: a softmax_ce network with output shape \(3,\) gives no"):
         classifier_output(_Model("softmax_ce", np.ones((3, 3)) / 3), X)
+
+
+class _ScoreFirstInput:
+    """A stand-in classifier whose output is the event's first input value (a sigmoid network's
+    probability would do the same job; this keeps the expected scores exact)."""
+
+    loss = _Loss("bce")
+
+    def predict_proba(self, X):
+        return np.asarray(X)[:, 0, 0]
+
+
+def test_evaluate_events_scores_both_parts_in_file_order():
+    from bptt.data.events import Events
+
+    rng = np.random.default_rng(2)
+    X = rng.uniform(size=(40, 2, 3))
+    y = np.r_[np.ones(20), np.zeros(20)]
+    is_train = np.arange(40) % 2 == 0
+    w = rng.uniform(0.5, 2.0, 40)
+    events = Events(X=X, y=y, weights=w, is_train=is_train, variables=[("a", 3), ("b", 3)], source="f.root")
+    r = evaluate_events(_ScoreFirstInput(), events, "M")
+    np.testing.assert_array_equal(r.test.scores, X[~is_train, 0, 0])
+    np.testing.assert_array_equal(r.train.scores, X[is_train, 0, 0])
+    np.testing.assert_array_equal(r.train.weights, w[is_train])
+    np.testing.assert_array_equal(r.test.y, y[~is_train])
+    assert r.metrics["roc_integral"]["test"] == pytest.approx(
+        skm.roc_auc_score(y[~is_train], X[~is_train, 0, 0], sample_weight=w[~is_train]), abs=1e-12)
+    no_test = Events(X=X, y=y, weights=w, is_train=np.ones(40, bool), source="f.root")
+    with pytest.raises(ValueError, match=r"^evaluate_events: the events of f.root have no test part \(all 40 are for training\)"):
+        evaluate_events(_ScoreFirstInput(), no_test, "M")
