@@ -10,9 +10,11 @@ import json
 import os
 import sys
 import time
+import warnings
 
 
 from .._files import atomic_write
+from ._common import TMVAOptionWarning
 from .network import network_from_options
 
 #: The tutorial's booking string (TMVA_RNN_Classification.C), with ``{cell}`` for RNN/LSTM/GRU.
@@ -68,7 +70,12 @@ def run_tutorial(
     results, curves, histories = {}, {}, {}
     for cell in networks:
         cell = cell.upper()
-        model, args = network_from_options(TUTORIAL_OPTIONS.format(cell=cell), seed=seed)
+        with warnings.catch_warnings(record=True) as notes:  # the options bptt only notes, said once
+            warnings.simplefilter("always", TMVAOptionWarning)
+            model, args = network_from_options(TUTORIAL_OPTIONS.format(cell=cell), seed=seed)
+        if cell == networks[0].upper():
+            for note in notes:
+                say(f"note: {note.message}")
         args["epochs"] = epochs
         say(f"\n{cell}: {' → '.join(type(layer).__name__ for layer in model.layers)}")
         t0 = time.perf_counter()
