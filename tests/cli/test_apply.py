@@ -99,8 +99,8 @@ def test_a_failure_half_way_leaves_no_file_and_an_old_output_untouched(tmp_path,
         f["sgn"] = {b: X[:, j].astype(np.float32) for j, b in enumerate(STEPS)}
     out = tmp_path / "out.root"
     code, _, err = run(capsys, tmp_path / "m.bptt", data, "--tree", "sgn", "--out", out, "--step-size", "25", "--quiet")
-    assert code == 2 and err == "bptt apply: error: vars_time1 is NaN at entry 70; the model scores finite inputs only; " \
-                                "select the events (a cut) or fix the file\n"
+    assert code == 2 and err == "bptt apply: error: tree sgn: variable 'vars_time1' is nan in entry 70, an event that " \
+                                "passes the cuts (TMVA stops on a NaN or inf input too); add a cut that removes it\n"
     assert sorted(os.listdir(tmp_path)) == ["m.bptt", "nan.root"]
     out.write_bytes(b"old")
     assert run(capsys, tmp_path / "m.bptt", data, "--tree", "sgn", "--out", out, "--step-size", "25")[0] == 2
@@ -134,7 +134,8 @@ def test_a_softmax_model_writes_one_probability_per_class(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("extra, message", [
-    (["--tree", "Short"], r"vars_time1 has 3 values at entry 3; the model reads 4; score a file whose vars_time1 has 4 values per event"),
+    (["--tree", "Short"], r"tree Short: AddVariablesArray\('vars_time1', 4\) needs 4 values per event but entry 3 of "
+                          r"vars_time1 has 3; give the size the branch has in every entry"),
     ([], r"'.*apply_vectors.root' holds the trees 'Events', 'Short'; pass --tree <one of them>"),
     (["--tree", "sgn"], r"tree 'sgn' not found in '.*apply_vectors.root'; the file holds the trees: 'Events', 'Short'"),
     (["--tree", "Events", "--branch", "jet_*"], r"--branch 'jet_\*' matches no branch of the tree; the tree's branches are: "

@@ -208,23 +208,50 @@ def test_a_missing_branch_is_named_with_the_branches_the_tree_has():
 
 
 def test_a_branch_of_the_wrong_size_is_one_line_with_the_entry():
-    with pytest.raises(ValueError, match=r"^vars_time1 has 3 values at entry 3; the model reads 4; ") as info:
+    with pytest.raises(ValueError, match=r"^tree Short: AddVariablesArray\('vars_time1', 4\) needs 4 values per event but "
+                                         r"entry 3 of vars_time1 has 3; ") as info:
         Reader(lstm_model()).evaluate_file(FIXTURE, "Short", step_size=2)
     assert "\n" not in str(info.value)
     model = Sequential([Dense(4, 1)])
     model.inputs = [{"name": "fixed", "size": 4}]
-    with pytest.raises(ValueError, match=r"^fixed has 3 values per event; the model reads 4; "):
+    with pytest.raises(ValueError, match=r"^tree Events: AddVariablesArray\('fixed', 4\) needs 4 values per event but "
+                                         r"branch fixed holds 3; "):
         Reader(model).evaluate_file(FIXTURE, "Events")
     model.inputs = [{"name": "pt", "size": 4}]
-    with pytest.raises(ValueError, match=r"^pt has 1 value per event; the model reads 4; "):
+    with pytest.raises(ValueError, match=r"^tree Events: AddVariablesArray\('pt', 4\): branch pt holds one number per "
+                                         r"event; use AddVariable\('pt'\)"):
         Reader(model).evaluate_file(FIXTURE, "Events")
+
+
+def test_the_tutorial_layout_wants_exactly_its_width_as_training_does():
+    model = Sequential.from_tmva("LSTM|2|3|3|0|1,RESHAPE|FLAT,LINEAR", "3|3", seed=0)  # 3 features; the file has 4
+    with pytest.raises(ValueError, match=r"AddVariablesArray\('vars_time0', 3\) needs 3 values per event but branch "
+                                         r"vars_time0 holds 4"):
+        Reader(model).evaluate_file(FIXTURE, "Events")
+
+
+def test_expressions_and_the_first_values_of_an_array_as_training_reads_them():
+    """A variable is a TTreeFormula expression (AddVariable("abs(eta)")) or the first n values of an
+    array branch (AddVariablesArray("fixed", 2) on a float[3]); by hand, with the fixture's columns."""
+    model = Sequential([Dense(4, 1)])
+    w = np.array([[0.5], [-0.25], [1.0], [2.0]], np.float32)
+    model.set_parameters({"0.W": w, "0.b": np.array([0.1], np.float32)})
+    model.inputs = [{"name": "abs(eta)", "size": 1}, {"name": "pt/10", "size": 1}, {"name": "fixed", "size": 2}]
+    t = uproot.open(FIXTURE)["Events"]
+    eta, pt, fixed = (t[b].array(library="np") for b in ("eta", "pt", "fixed"))
+    expected = sigmoid(0.5 * np.abs(eta) - 0.25 * pt / 10 + fixed[:, 0] + 2.0 * fixed[:, 1] + 0.1)
+    reader = Reader(model)
+    assert reader.variables == [("abs(eta)", 1), ("pt/10", 1), ("fixed", 2)]
+    np.testing.assert_allclose(reader.evaluate_file(FIXTURE, "Events", step_size=25), expected, rtol=1e-5)
+    one = reader.evaluate({"eta": -2.0, "pt": 30.0, "fixed": [0.5, -0.5, 9.0]})
+    assert one == pytest.approx(float(sigmoid(0.5 * 2.0 - 0.75 + 0.5 - 1.0 + 0.1)), rel=1e-6)
 
 
 def test_nan_is_refused_naming_the_variable_and_the_entry():
     model = lstm_model()
     X = np.zeros((6, 3, 4), np.float32)
     X[4, 2, 1] = np.nan
-    with pytest.raises(ValueError, match=r"^vars_time2 is NaN at entry 4; "):
+    with pytest.raises(ValueError, match=r"variable 'vars_time2' is nan in entry 4"):
         Reader(model).evaluate({b: X[:, j] for j, b in enumerate(STEPS)})
 
 
@@ -254,7 +281,7 @@ def test_reader_arguments_are_checked(tmp_path):
     reader = Reader(model)
     with pytest.raises(ValueError, match=r"vars_time0 hold one event's values but vars_time1, vars_time2 hold arrays"):
         reader.evaluate({"vars_time0": [0.0] * 4, "vars_time1": np.zeros((2, 4)), "vars_time2": np.zeros((2, 4))})
-    with pytest.raises(ValueError, match=r"the inputs have no variable 'vars_time2'"):
+    with pytest.raises(ValueError, match=r"no branch 'vars_time2' \(AddVariablesArray\('vars_time2', 4\)\)"):
         reader.evaluate({"vars_time0": [0.0] * 4, "vars_time1": [0.0] * 4})
     with pytest.raises(ValueError, match="pass one event or a batch as a dict"):
         reader.evaluate(np.zeros((2, 3, 4)))

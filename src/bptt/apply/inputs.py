@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..data.inputs import check_variables, compute_inputs, input_branches
+
 __all__ = ["InputSpec", "branches_to_read", "check_fits", "event_shape", "input_spec", "to_inputs"]
 
 
@@ -30,11 +32,15 @@ class InputSpec:
         shape: one event's shape as the model takes it: ``(T, F)``, or ``(F,)`` for a network
             whose first layer is dense.
         note: empty, or one line saying how the inputs were chosen (the tutorial-layout fallback).
+        exact: an array branch must hold exactly its size in every entry (the tutorial layout, as
+            training reads it); otherwise its first ``size`` values are read, as TMVA's
+            ``AddVariablesArray`` does (:func:`bptt.data.inputs.compute_inputs`).
     """
 
     variables: tuple[tuple[str, int], ...]
     shape: tuple[int, ...]
     note: str = ""
+    exact: bool = False
 
     @property
     def size(self) -> int:
@@ -125,7 +131,7 @@ def input_spec(model, tree=None, prefix: str | None = None) -> InputSpec:
                 f"prefix={prefix!r} given, but the model file names its inputs ({_names(model.inputs)}); "
                 f"drop the prefix (--prefix)"
             )
-        variables = tuple((d["name"], int(d["size"])) for d in model.inputs)
+        variables = tuple(check_variables([(d["name"], d["size"]) for d in model.inputs], "the model's inputs"))
         spec = InputSpec(variables, event_shape(model, sum(s for _, s in variables)))
         check_fits(model, spec.shape)
         return spec
@@ -157,7 +163,7 @@ def input_spec(model, tree=None, prefix: str | None = None) -> InputSpec:
         f"reading TMVA's tutorial layout: branches {prefix}0{last}, {variables[0][1]} values each "
         f"(--prefix to change)"
     )
-    return InputSpec(variables, shape, note)
+    return InputSpec(variables, shape, note, exact=True)
 
 
 def _names(inputs) -> str:
@@ -191,43 +197,22 @@ def _branch_listing(tree) -> str:
     return _listing(tree.keys())
 
 
-def _expressions():
-    """helper C's bptt.data.expressions (TMVA expressions of branches), when present."""
-    try:
-        from ..data import expressions
-    except ImportError:  # before the expressions module: plain branch names only
-        return None
-    return expressions
-
-
 def branches_to_read(spec: InputSpec, keys) -> list[str]:
-    """The branches of a tree with branch names ``keys`` that ``spec``'s variables need, in order.
-    A variable is a branch of that name, or an expression of branches; a missing one is an error
-    naming it."""
+    """The branches of a tree with branch names ``keys`` that ``spec``'s variables read (array
+    branches, and the branches of expressions), in the tree's order; a missing one is an error
+    naming it and the variable that needs it."""
     keys = list(keys)
     known = set(keys)
-    out: list[str] = []
     for name, size in spec.variables:
-        needed = [name] if name in known else _expression_branches(name)
-        missing = [b for b in needed if b not in known]
-        if not needed or missing:
-            what = f"branch {name}" if needed == [name] or not needed else f"branch {', '.join(missing)} (for {name})"
+        missing = sorted(input_branches([(name, size)]) - known)
+        if missing:
+            what = f"branch {missing[0]}" + ("" if missing == [name] else f" (for {name})")
             raise ValueError(
                 f"the model reads {what} ({size} value{'s' if size > 1 else ''} per event) but the tree has "
                 f"no such branch; {_listing(keys)}; score a file with the model's input variables"
             )
-        out += [b for b in needed if b not in out]
-    return out
-
-
-def _expression_branches(name: str) -> list[str]:
-    expr = _expressions()
-    if expr is None:
-        return [name]
-    try:
-        return sorted(expr.branches_of(name))
-    except ValueError:
-        return [name]
+    needed = input_branches(spec.variables)
+    return [k for k in keys if k in needed]
 
 
 def _listing(keys) -> str:
@@ -239,93 +224,41 @@ def _listing(keys) -> str:
 # ────────────────────────────────────────────────────────── 3. columns → the model's input
 
 
-def _fields(columns) -> list[str]:
-    if hasattr(columns, "fields"):  # an awkward record array (a chunk, a dask-awkward partition)
-        return list(columns.fields)
+def _as_dict(columns) -> dict:
+    """``{name: column}`` from a dict (lists become arrays: NumPy, or awkward when ragged) or an awkward
+    record array (a chunk read by uproot, a dask-awkward partition)."""
     if isinstance(columns, Mapping):
-        return list(columns)
+        return {k: _as_array(v) for k, v in columns.items()}
+    if getattr(columns, "fields", None):
+        return {f: _as_array(columns[f]) for f in columns.fields}
     raise ValueError(
         f"the inputs must be a dict of arrays (name → values) or an awkward record array; got {type(columns).__name__}"
     )
 
 
-def _column(columns, name: str, first_entry: int = 0):
-    """Variable ``name`` from ``columns``: the column of that name, else the expression of columns."""
-    fields = _fields(columns)
-    if name in fields:
-        return columns[name]
-    expr = _expressions()
-    needed = None
-    if expr is not None:
-        try:
-            needed = expr.branches_of(name)
-        except ValueError:  # not an expression either
-            needed = None
-    if needed is None or not needed <= set(fields):
-        shown = ", ".join(fields[:10]) + (", …" if len(fields) > 10 else "")
-        raise ValueError(f"the inputs have no variable {name!r} (they have: {shown or 'none'}); give every variable the model reads")
-    n = len(columns[fields[0]]) if fields else None
-    return expr.evaluate(name, {b: columns[b] for b in needed}, n, first_entry=first_entry)
-
-
-def _as_matrix(values, name: str, size: int, first_entry: int) -> np.ndarray:
-    """One variable's values for n events as a float32 ``(n, size)`` array, checked."""
+def _as_array(values):
+    """A column as NumPy where it is regular (numbers, ``float[N]``), awkward where it is ragged
+    (``std::vector`` per event), as :mod:`bptt.data.reading` hands columns to ``compute_inputs``."""
     import awkward as ak
 
+    if isinstance(values, (list, tuple)):
+        try:
+            return np.asarray(values, dtype=np.float64)
+        except (ValueError, TypeError):  # ragged lists: one std::vector per event
+            values = ak.Array(list(values))
     if isinstance(values, ak.Array):
-        arr = values
-    elif isinstance(values, (list, tuple)):
-        arr = ak.Array(list(values))  # lists of lists may be ragged (std::vector values)
-    elif np.ndim(values):
-        arr = ak.Array(np.asarray(values))
-    else:
-        raise ValueError(f"variable {name} must hold one entry per event; got a single number (for one event, give all "
-                         f"variables as single values)")
-    if arr.ndim == 1:
-        matrix = ak.to_numpy(arr).reshape(-1, 1)
-    elif arr.ndim == 2:
-        content = arr.type.content
-        if isinstance(content, ak.types.RegularType) and content.size != size:  # float[k]: k in every entry
-            raise ValueError(
-                f"{name} has {content.size} value{'s' if content.size != 1 else ''} per event; the model reads {size}; "
-                f"score a file whose {name} has {size} values per event"
-            )
-        counts = np.asarray(ak.num(arr, axis=1))
-        bad = np.flatnonzero(counts != size)
-        if len(bad):
-            raise ValueError(
-                f"{name} has {int(counts[bad[0]])} values at entry {first_entry + int(bad[0])}; the model reads "
-                f"{size}; score a file whose {name} has {size} values per event"
-            )
-        matrix = ak.to_numpy(ak.to_regular(arr, axis=1)) if len(arr) else np.zeros((0, size))
-    else:
-        raise ValueError(f"{name} has nested type {arr.type}; expected a number or a list of numbers per event")
-    if matrix.shape[1] != size:
-        raise ValueError(
-            f"{name} has {matrix.shape[1]} value{'s' if matrix.shape[1] > 1 else ''} per event; the model reads "
-            f"{size}; score a file whose {name} has {size} values per event"
-        )
-    if matrix.dtype.kind not in "biuf":
-        raise ValueError(f"{name} holds {matrix.dtype} values; expected numbers")
-    return matrix
+        try:
+            return ak.to_numpy(values)
+        except (ValueError, TypeError):  # variable-length lists stay awkward
+            return values
+    return values
 
 
-def to_inputs(columns, spec: InputSpec, dtype=np.float32, first_entry: int = 0) -> np.ndarray:
+def to_inputs(columns, spec: InputSpec, dtype=np.float32, first_entry: int = 0, where: str = "inputs") -> np.ndarray:
     """The model's input ``(n, *spec.shape)`` from ``columns``: a dict of NumPy or awkward arrays,
-    or an awkward record array, one entry per event (``first_entry`` numbers the first one in
-    messages). Each variable must give its size per event; NaN or Inf is refused naming the entry."""
-    mats = [_as_matrix(_column(columns, name, first_entry), name, size, first_entry) for name, size in spec.variables]
-    n = {len(m) for m in mats}
-    if len(n) > 1:
-        raise ValueError(f"the variables have different numbers of events: {dict((nm, len(m)) for (nm, _), m in zip(spec.variables, mats))}")
-    X = np.concatenate(mats, axis=1).astype(dtype, copy=False) if len(mats) > 1 else mats[0].astype(dtype)
-    bad = ~np.isfinite(X)
-    if bad.any():
-        row, col = (int(i) for i in np.argwhere(bad)[0])
-        edges = np.cumsum([s for _, s in spec.variables])
-        name = spec.variables[int(np.searchsorted(edges, col, side="right"))][0]
-        raise ValueError(
-            f"{name} is {'NaN' if np.isnan(X[row, col]) else 'Inf'} at entry {first_entry + row}; the model "
-            f"scores finite inputs only; select the events (a cut) or fix the file"
-        )
-    return X.reshape((len(X),) + tuple(spec.shape))
+    or an awkward record array, one entry per event (``first_entry`` numbers the first one and
+    ``where`` names the source in messages). The variables are read as training read them
+    (:func:`bptt.data.inputs.compute_inputs`): an array's values, an expression's number; a
+    shorter array, a missing column, NaN or Inf is refused naming the variable and the entry."""
+    X = compute_inputs(_as_dict(columns), spec.variables, first_entry=first_entry, where=where, exact=spec.exact)
+    return X.astype(dtype, copy=False).reshape((len(X),) + tuple(spec.shape))

@@ -155,8 +155,8 @@ class Reader:
 
     @staticmethod
     def _is_event(data: Mapping, spec: InputSpec) -> bool:
-        """One event (every value a number, or a list of exactly the variable's size) or a batch (arrays
-        with one row per event); a dict that mixes both is refused."""
+        """One event (every value a number, or a list for an array variable) or a batch (arrays with one
+        row per event); a dict that mixes both is refused."""
         import awkward as ak
 
         votes = {}
@@ -173,7 +173,7 @@ class Reader:
             if ndim == 0:
                 votes[key] = True
             elif ndim == 1 and size is not None and size > 1:
-                votes[key] = len(value) == size and not isinstance(value[0], (list, tuple, np.ndarray))
+                votes[key] = True  # one event's array (a batch of arrays is 2-D or ragged)
             elif ndim == 1 and size is None:
                 continue  # a column read by an expression: its shape does not say
             else:

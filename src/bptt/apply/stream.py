@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from .inputs import InputSpec, _listing, branches_to_read, to_inputs
+from .inputs import InputSpec, _as_array, _listing, branches_to_read, to_inputs
 
 __all__ = ["DEFAULT_STEP_SIZE", "MAX_CHUNK_VALUES", "check_step_size", "open_tree", "read_chunks", "score",
            "score_chunks", "score_name_for", "select_branches"]
@@ -108,16 +108,9 @@ def score_name_for(path) -> str:
 
 
 def _copy_columns(chunk) -> dict:
-    import awkward as ak
-
-    out = {}
-    for name in chunk.fields:
-        col = chunk[name]
-        try:
-            out[name] = ak.to_numpy(col)  # scalars and fixed-size arrays
-        except (ValueError, TypeError):
-            out[name] = col  # variable-length lists: written as counted branches
-    return out
+    """A chunk's branches as the writer takes them: NumPy for numbers and fixed-size arrays, awkward
+    for variable-length lists (written as counted branches)."""
+    return {name: _as_array(chunk[name]) for name in chunk.fields}
 
 
 def select_branches(patterns: Sequence[str], keys) -> list[str]:
@@ -143,7 +136,7 @@ def score_chunks(model, spec: InputSpec, tree, *, copy: Sequence[str] = (), scor
     copy = list(copy)
     for first, chunk in read_chunks(tree, inputs + [b for b in copy if b not in inputs], step_size,
                                     entry_start, entry_stop):
-        X = to_inputs(chunk, spec, model.dtype, first_entry=first)
+        X = to_inputs(chunk, spec, model.dtype, first_entry=first, where=f"tree {tree.name}")
         columns = _copy_columns(chunk[copy]) if copy else {}
         columns[score_name] = score(model, X)
         yield first, columns
