@@ -185,7 +185,11 @@ def _cmd_evaluate(args) -> int:
 def _cmd_apply(args) -> int:
     from .apply import DEFAULT_STEP_SIZE, apply_file, score_name_for
     from .model import Sequential
+    from .scale.command import apply_many, is_many
 
+    if is_many(args):  # several files or --dask: one file per partition in --out DIR (bptt.scale)
+        return apply_many(args)
+    args.data = args.data[0]
     if not os.path.isfile(args.model):
         raise UsageError(f"no such model file: {args.model!r}")
     out = args.out or os.path.splitext(os.path.basename(args.data))[0] + "_scored.root"
@@ -342,7 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
         "the output holds only the score, a friend tree of the input (TTree::AddFriend).",
     )
     ap.add_argument("model", help="model file written by bptt train or bptt tutorial")
-    ap.add_argument("data", help="ROOT file to score")
+    ap.add_argument("data", nargs="+", help="ROOT file to score (several: see --dask)")
     ap.add_argument("--tree", default=None, help="tree to score (default: the file's only tree)")
     ap.add_argument("--out", default=None, help="ROOT file to write (default: DATA's name + _scored.root, here)")
     ap.add_argument("--branch", action="append", default=[], metavar="NAME",
@@ -353,6 +357,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="for a model file that does not name its inputs: per-time-step branch prefix (default vars_time)")
     ap.add_argument("--step-size", type=int, default=None, help="entries per chunk (default 10000)")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
+    from .scale.command import add_options as _scale_options
+
+    _scale_options(ap)
     ap.set_defaults(func=_cmd_apply)
 
     tc = sub.add_parser(
