@@ -75,6 +75,11 @@ def layer_from_config(cfg: dict, *, dtype=np.float32, seed=None) -> Layer:
     raise ValueError(f"layer_from_config: unknown layer type {kind!r}")
 
 
+def _check_flag(fn: str, name: str, value) -> None:
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{fn}: {name} must be True or False; got {value!r}")
+
+
 def _check_inputs(inputs):
     """A model file's ``inputs`` list, checked (names are strings, sizes positive integers)."""
     if inputs is None:
@@ -222,49 +227,76 @@ class Sequential:
             X = self.standardizer.transform(X)
         return np.asarray(X, self.dtype)
 
-    def decision_function(self, X, batch_size: int = 4096) -> np.ndarray:
-        """The network's raw outputs (logits for the cross-entropy losses), in batches, no cache."""
-        X = self._prepare("Sequential.decision_function", X)
+    def decision_function(self, X, batch_size: int = 4096, *, reset_states: bool = True) -> np.ndarray:
+        """The network's raw outputs (logits for the cross-entropy losses), in batches, no cache.
+
+        Stateful networks (TMVA ``rememberState``): the batches follow one another as in training,
+        row k of a batch continuing row k of the batch before, so the outputs depend on
+        ``batch_size`` (give the training's BatchSize for the training's meaning). The state starts
+        from zeros (``reset_states=True``, the default: the same call gives the same outputs); with
+        ``reset_states=False`` the first batch continues the state the network carries, e.g. from
+        the previous call. Afterwards the network keeps the state after the last batch, as Keras
+        leaves it (a following call with ``reset_states=False`` continues from there).
+        """
+        fn = "Sequential.decision_function"
+        self._check_batch_size(fn, batch_size)
+        _check_flag(fn, "reset_states", reset_states)
+        X = self._prepare(fn, X)
+        if reset_states:
+            self.reset_states()
         outs = [self.forward(X[i : i + batch_size], training=False) for i in range(0, len(X), batch_size)]
         out = np.concatenate(outs, axis=0)
         if self.loss.name == "bce" and out.ndim == 2 and out.shape[1] == 1:
             out = out[:, 0]
         return out
 
-    def predict_proba(self, X, batch_size: int = 4096) -> np.ndarray:
-        """Signal probability ``(n,)`` for ``bce``, class probabilities ``(n, C)`` for ``softmax_ce``."""
-        out = self.decision_function(X, batch_size)
-        if self.loss.name == "bce":
-            return sigmoid_probability(out)
-        if self.loss.name == "softmax_ce":
-            return softmax_probability(out)
-        raise ValueError(f"Sequential.predict_proba: the loss {self.loss.name!r} gives no probabilities; use predict")
+    @staticmethod
+    def _check_batch_size(fn: str, batch_size) -> None:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(f"{fn}: batch_size must be a positive integer (events per forward pass); got {batch_size!r}")
 
-    def predict(self, X, batch_size: int = 4096) -> np.ndarray:
-        """Class labels (0/1 for ``bce``, argmax for ``softmax_ce``) or the outputs for ``mse``."""
-        if self.loss.name == "bce":
-            return (self.predict_proba(X, batch_size) >= 0.5).astype(np.int64)
-        if self.loss.name == "softmax_ce":
-            return np.argmax(self.decision_function(X, batch_size), axis=-1)
-        return self.decision_function(X, batch_size)
+    def predict_proba(self, X, batch_size: int = 4096, *, reset_states: bool = True) -> np.ndarray:
+        """Signal probability ``(n,)`` for ``bce``, class probabilities ``(n, C)`` for ``softmax_ce``
+        (``batch_size``, ``reset_states``: see :meth:`decision_function`)."""
+        if self.loss.name not in ("bce", "softmax_ce"):
+            raise ValueError(f"Sequential.predict_proba: the loss {self.loss.name!r} gives no probabilities; use predict")
+        out = self.decision_function(X, batch_size, reset_states=reset_states)
+        return sigmoid_probability(out) if self.loss.name == "bce" else softmax_probability(out)
 
-    def evaluate(self, X, y, batch_size: int = 4096) -> dict[str, float]:
+    def predict(self, X, batch_size: int = 4096, *, reset_states: bool = True) -> np.ndarray:
+        """Class labels (0/1 for ``bce``, argmax for ``softmax_ce``) or the outputs for ``mse``
+        (``batch_size``, ``reset_states``: see :meth:`decision_function`)."""
+        if self.loss.name == "bce":
+            return (self.predict_proba(X, batch_size, reset_states=reset_states) >= 0.5).astype(np.int64)
+        out = self.decision_function(X, batch_size, reset_states=reset_states)
+        return np.argmax(out, axis=-1) if self.loss.name == "softmax_ce" else out
+
+    def evaluate(self, X, y, batch_size: int = 4096, *, sample_weight=None, reset_states: bool = True) -> dict[str, float]:
         """The loss and, for binary classification, ROC AUC and accuracy on ``(X, y)``; for ``softmax_ce``
         the loss and the accuracy, ``y`` being class indices ``(n,)`` or class probabilities ``(n, C)``
-        (as the loss takes them; the accuracy then counts the most probable class as the label)."""
+        (as the loss takes them; the accuracy then counts the most probable class as the label).
+
+        ``sample_weight`` ``(n,)``: event weights (TMVA's), giving the weighted loss ``Σ w ℓ / Σ w``,
+        the weighted ROC AUC and the weighted accuracy (:func:`bptt.metrics.roc_auc`,
+        :func:`bptt.metrics.accuracy`). ``batch_size``, ``reset_states``: see :meth:`decision_function`
+        (by default the same call gives the same figures, for stateful networks too).
+        """
         from . import metrics
 
-        out = self.decision_function(X, batch_size)
+        fn = "Sequential.evaluate"
+        out = self.decision_function(X, batch_size, reset_states=reset_states)
+        w = v.sample_weight(fn, sample_weight, len(out))
         y = np.asarray(y)
         target = y if self.loss.name == "softmax_ce" else y.reshape(out.shape).astype(out.dtype)
-        result = {"loss": float(self.loss(out, target))}
+        result = {"loss": float(self.loss(out, target, w))}
         if self.loss.name == "bce":
             p = sigmoid_probability(out)
-            result["roc_auc"] = float(metrics.roc_auc(y, p))
-            result["accuracy"] = float(metrics.accuracy(y, p))
+            result["roc_auc"] = float(metrics.roc_auc(y, p, sample_weight=w))
+            result["accuracy"] = float(metrics.accuracy(y, p, sample_weight=w))
         elif self.loss.name == "softmax_ce":
             labels = np.argmax(y, axis=1) if y.ndim == 2 else y
-            result["accuracy"] = float(np.mean(np.argmax(out, axis=-1) == labels))
+            correct = np.argmax(out, axis=-1) == labels
+            result["accuracy"] = float(np.mean(correct) if w is None else np.sum(w[correct]) / np.sum(w))
         return result
 
     def fit(self, X, y, **options):

@@ -46,7 +46,14 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_array, check_consistent_length, check_is_fitted, column_or_1d, validate_data
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_array,
+    check_consistent_length,
+    check_is_fitted,
+    column_or_1d,
+    validate_data,
+)
 
 from .data.arrays import Standardizer
 from .layers import GRU, LSTM, RNN, Dense, Flatten, Reshape
@@ -230,6 +237,14 @@ class _RecurrentEstimator(BaseEstimator):
         self.n_iter_ = len(history.epoch)
         return self
 
+    @staticmethod
+    def _sample_weight(sample_weight, X3):
+        """scikit-learn's ``sample_weight`` (None, a number or ``(n,)``; any sign; not all zero) as
+        float64 ``(n,)``, and the events it keeps: those of non-zero weight (a weight of 0 is the
+        event left out, exactly, as fit does)."""
+        w = _check_sample_weight(sample_weight, X3, dtype=np.float64)
+        return w, w != 0
+
     def _validation_split(self, y, stratify: bool) -> float:
         """``validation_split``, or 0 when a split would leave the validation or training part empty."""
         vs = float(self.validation_split)
@@ -280,8 +295,12 @@ class RecurrentClassifier(ClassifierMixin, _RecurrentEstimator):
         tags.classifier_tags.multi_class = True
         return tags
 
-    def fit(self, X, y):
-        """Train on ``X`` ``(n, T, F)`` / ``(n, T·F)`` and labels ``y`` ``(n,)``; return self."""
+    def fit(self, X, y, sample_weight=None):
+        """Train on ``X`` ``(n, T, F)`` / ``(n, T·F)`` and labels ``y`` ``(n,)``; return self.
+
+        ``sample_weight``: event weights ``(n,)`` (or one number for all), as in scikit-learn; the
+        loss minimised is the weighted mean (:func:`bptt.train.fit`), weight 0 leaves an event out.
+        """
         fn = "RecurrentClassifier.fit"
         self._check_params(fn)
         if y is None:
@@ -295,11 +314,13 @@ class RecurrentClassifier(ClassifierMixin, _RecurrentEstimator):
                 f"{fn}: y must hold at least 2 classes to train a classifier; got 1 class: {self.classes_[0]!r}"
             )
         loss, n_out, target = ("bce", 1, y_enc.astype(np.float32)) if C == 2 else ("softmax_ce", C, y_enc.astype(np.int64))
+        w, kept = self._sample_weight(sample_weight, X3)
         seed = self._seed()
         model = self._build(X3.shape[1], X3.shape[2], n_out, loss, seed)
         history = model.fit(
-            X3, target, validation_split=self._validation_split(y_enc, stratify=True),
-            standardize=bool(self.standardize), **self._fit_options(seed),
+            X3, target, validation_split=self._validation_split(y_enc[kept], stratify=True),
+            standardize=bool(self.standardize), sample_weight=None if sample_weight is None else w,
+            **self._fit_options(seed),
         )
         return self._finish(model, history)
 
@@ -360,8 +381,13 @@ class RecurrentRegressor(RegressorMixin, _RecurrentEstimator):
         tags.target_tags.single_output = True
         return tags
 
-    def fit(self, X, y):
-        """Train on ``X`` ``(n, T, F)`` / ``(n, T·F)`` and targets ``y`` ``(n,)`` or ``(n, k)``; return self."""
+    def fit(self, X, y, sample_weight=None):
+        """Train on ``X`` ``(n, T, F)`` / ``(n, T·F)`` and targets ``y`` ``(n,)`` or ``(n, k)``; return self.
+
+        ``sample_weight``: event weights ``(n,)`` (or one number for all), as in scikit-learn: the
+        weighted mean squared error is minimised; weight 0 leaves an event out (of the target and
+        input scaling too).
+        """
         fn = "RecurrentRegressor.fit"
         self._check_params(fn)
         if y is None:
@@ -371,6 +397,8 @@ class RecurrentRegressor(RegressorMixin, _RecurrentEstimator):
             raise ValueError(f"{fn}: y must have shape (n,) or (n, k); got {y.shape}")
         self._y_1d = y.ndim == 1
         self.n_outputs_ = 1 if y.ndim == 1 else y.shape[1]
+        w, kept = self._sample_weight(sample_weight, X3)
+        X3, y, w = X3[kept], y[kept], w[kept]
         Y = np.asarray(y, np.float64).reshape(len(y), self.n_outputs_)
         # standardize also scales the targets (the network then fits outputs of order 1); predict
         # maps back.
@@ -387,9 +415,10 @@ class RecurrentRegressor(RegressorMixin, _RecurrentEstimator):
         order = np.random.default_rng(seed).permutation(len(Z))
         val, train = order[:n_val], order[n_val:]
         model = self._build(X3.shape[1], X3.shape[2], self.n_outputs_, "mse", seed, flat_input=True)
+        weighted = sample_weight is not None
         history = model.fit(
-            Z[train], Y[train], validation_data=(Z[val], Y[val]) if n_val else None, validation_split=0.0,
-            standardize=False, **self._fit_options(seed),
+            Z[train], Y[train], validation_data=((Z[val], Y[val], w[val]) if weighted else (Z[val], Y[val])) if n_val else None,
+            validation_split=0.0, standardize=False, sample_weight=w[train] if weighted else None, **self._fit_options(seed),
         )
         return self._finish(model, history)
 

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _validation as v
 from ._threads import single_threaded_if
 from ._validation import NonFiniteError
 from .data.arrays import Standardizer, check_xy, iterate_batches, train_test_split
@@ -77,12 +78,22 @@ def _fingerprint(*arrays) -> str:
     return h.hexdigest()[:16]
 
 
-def _batched_loss(model, X, Y, batch_size) -> float:
+def _batched_loss(model, X, Y, batch_size, W=None) -> float:
+    """The loss on ``(X, Y)`` in batches, without training: the mean, or with event weights ``W``
+    the weighted mean ``Σ w ℓ / Σ w``. Stateful layers start from zeros and carry their state
+    from batch to batch, as in training; the state they held before is put back afterwards."""
+    held = [layer.get_state() for layer in model.layers]
+    model.reset_states()
     total = 0.0
     for i in range(0, len(X), batch_size):
         out = model.forward(X[i : i + batch_size], training=False)
-        total += model.loss(out, Y[i : i + batch_size]) * len(out)
-    return total / len(X)
+        if W is None:
+            total += model.loss(out, Y[i : i + batch_size]) * len(out)
+        else:
+            total += model.loss(out, Y[i : i + batch_size], W[i : i + batch_size], weight_total=W.sum())
+    for layer, state in zip(model.layers, held):
+        layer.set_state(state)
+    return total / len(X) if W is None else total
 
 
 def fit(
@@ -104,13 +115,15 @@ def fit(
     regularization: str | None = "L2",
     clip_norm: float | None = None,
     standardize: bool = True,
-    shuffle: bool = True,
+    shuffle: bool | None = None,
     drop_last: bool = False,
     seed: int = 0,
     verbose: bool = True,
     checkpoint: str | os.PathLike | None = None,
     checkpoint_every: int = 1,
     resume: str | os.PathLike | None = None,
+    sample_weight=None,
+    ignore_negative_weights: bool = False,
 ) -> History:
     """Train ``model`` on ``(X, y)`` with mini-batches; returns (and stores as ``model.history``) a History.
 
@@ -121,7 +134,8 @@ def fit(
         optimizer: a name (``adam``, ``sgd``, ``adagrad``, ``rmsprop``, ``adadelta``) built with
             ``learning_rate`` (and ``momentum`` for sgd/rmsprop), or an Optimizer instance.
         validation_split: fraction held out (stratified, from ``seed``) to monitor; ignored when
-            ``validation_data=(Xv, yv)`` is given; 0 monitors the training loss.
+            ``validation_data=(Xv, yv)`` or ``(Xv, yv, wv)`` (with event weights) is given; 0
+            monitors the training loss.
         early_stopping: stop after this many epochs without improvement of the monitored loss by
             more than ``min_delta`` (TMVA's ConvergenceSteps); None trains all epochs.
             ``restore_best`` puts back the best epoch's weights at the end.
@@ -129,27 +143,50 @@ def fit(
             weight matrices (not biases), TMVA's WeightDecay and Regularization.
         clip_norm: clip the global gradient norm to this value (None: no clipping).
         standardize: fit a per-feature Standardizer on the training part, stored with the model.
-        shuffle, drop_last: batch order and the last partial batch (networks with stateful layers
-            need ``shuffle=False``).
+        shuffle, drop_last: batch order (a new random order every epoch, or the data's order) and
+            the last partial batch. ``shuffle=None`` (the default) shuffles, except for networks
+            with stateful layers (TMVA ``rememberState``, Keras ``stateful=True``): their batches
+            keep the data's order (said in one line when ``verbose``), because row k of a batch
+            continues row k of the batch before; ``shuffle=True`` is refused for them. Their state
+            starts from zeros at every epoch and at every validation pass (which carries it from
+            batch to batch and leaves the training's state alone); a last partial batch continues
+            its rows' states. After fit their state is reset. (TMVA shuffles the events and keeps
+            the state across batches and epochs, which joins unrelated events.)
         seed: the validation split, the batch order: the same seed gives the same run.
         verbose: a progress bar per epoch and a summary line per epoch (on stderr).
         checkpoint: path of a checkpoint file written atomically every ``checkpoint_every`` epochs
             and when training stops (also on Ctrl-C): the model, optimizer state, random states,
             history and best weights.
         resume: a checkpoint to continue from; the result is the same as an uninterrupted run.
+        sample_weight: event weights ``(n,)`` (TMVA's per-event weights; None: all 1). The loss
+            minimised is the weighted mean ``Σ w ℓ / Σ w``: each batch's loss is ``Σ_batch w ℓ``
+            over its share ``batch size · mean(w)`` of the training part's total weight, as TMVA
+            averages ``w ℓ`` over a batch with weights normalised to a mean of 1, so the batches
+            add up to the weighted mean. The validation part (from ``validation_split``) keeps its
+            events' weights and its loss is weighted the same way. Events of weight 0 are left out
+            (as if absent); negative weights count with their sign; the training part's weights
+            must sum to a positive number. Equal weights train exactly as no weights.
+        ignore_negative_weights: leave the events with negative weights out of fit (training
+            and validation parts), TMVA's ``IgnoreNegWeightsInTraining`` ("events with negative
+            weights are ignored in the training, but are included for testing and performance
+            evaluation": :meth:`bptt.model.Sequential.evaluate` keeps them).
     """
     _check_options(
         model, epochs=epochs, batch_size=batch_size, early_stopping=early_stopping, clip_norm=clip_norm,
         validation_split=validation_split, checkpoint_every=checkpoint_every, min_delta=min_delta,
-        regularization=regularization, weight_decay=weight_decay, shuffle=shuffle,
+        regularization=regularization, weight_decay=weight_decay, ignore_negative_weights=ignore_negative_weights,
     )
-    Xt, yt, Xv, yv, shuffle_seed = _split(model, X, y, validation_data, validation_split, seed)
+    shuffle = _shuffle(model, shuffle, verbose)
+    Xt, yt, Xv, yv, shuffle_seed, wt, wv = _split(
+        model, X, y, validation_data, validation_split, seed, sample_weight, ignore_negative_weights
+    )
     opt = _optimizer(optimizer, learning_rate, momentum)
     run = _Run(model, opt, np.random.default_rng(shuffle_seed), checkpoint, options={
         "epochs": int(epochs), "batch_size": int(batch_size), "optimizer": opt.config(), "seed": seed,
         "validation_split": validation_split, "weight_decay": weight_decay, "regularization": regularization,
         "clip_norm": clip_norm, "standardize": standardize, "shuffle": shuffle, "drop_last": drop_last,
-        "early_stopping": early_stopping, "data": _fingerprint(Xt, yt),
+        "early_stopping": early_stopping, "ignore_negative_weights": bool(ignore_negative_weights),
+        "data": _fingerprint(Xt, yt) if wt is None else _fingerprint(Xt, yt, wt),
     })
     if resume is not None:
         _resume(run, resume, epochs)
@@ -170,9 +207,9 @@ def fit(
                 t0 = time.perf_counter()
                 train_loss, seen = _train_epoch(
                     run, Xt, Yt, epoch, epochs, batch_size, shuffle, drop_last, weight_decay, regularization,
-                    clip_norm, tqdm,
+                    clip_norm, tqdm, wt,
                 )
-                val_loss = _batched_loss(model, Xv, Yv, batch_size) if Xv is not None else float("nan")
+                val_loss = _batched_loss(model, Xv, Yv, batch_size, wv) if Xv is not None else float("nan")
                 improved, stop = _record(
                     run, epoch, train_loss, val_loss, Xv is not None, time.perf_counter() - t0, min_delta, early_stopping
                 )
@@ -199,7 +236,7 @@ def fit(
 
 
 def _check_options(model, *, epochs, batch_size, early_stopping, clip_norm, validation_split, checkpoint_every,
-                   min_delta, regularization, weight_decay, shuffle) -> None:
+                   min_delta, regularization, weight_decay, ignore_negative_weights) -> None:
     """Every option checked before any work: a ValueError naming the option and the value."""
     fn = "fit"
     if not isinstance(epochs, (int, np.integer)) or epochs < 1:
@@ -222,27 +259,85 @@ def _check_options(model, *, epochs, batch_size, early_stopping, clip_norm, vali
         math.isfinite(weight_decay) and weight_decay >= 0
     ):
         raise ValueError(f"{fn}: weight_decay must be a finite number >= 0; got {weight_decay!r}")
-    stateful = any(getattr(layer, "stateful", False) for layer in model.layers)
+    if not isinstance(ignore_negative_weights, (bool, np.bool_)):
+        raise ValueError(f"{fn}: ignore_negative_weights must be True or False; got {ignore_negative_weights!r}")
+
+
+def _shuffle(model, shuffle, verbose) -> bool:
+    """The batch order: ``shuffle``, or by default shuffled unless the network has stateful
+    layers, whose batches keep the data's order (said in one line when ``verbose``)."""
+    fn = "fit"
+    if shuffle is not None and not isinstance(shuffle, (bool, np.bool_)):
+        raise ValueError(f"{fn}: shuffle must be True, False or None (shuffle unless the network is stateful); got {shuffle!r}")
+    stateful = [type(layer).__name__ for layer in model.layers if getattr(layer, "stateful", False)]
     if stateful and shuffle:
         raise ValueError(
-            f"{fn}: shuffle must be False for a network with stateful layers (they carry the state from "
-            f"one batch to the next); got shuffle=True"
+            f"{fn}: shuffle must be False (or None) for a network with stateful layers ({', '.join(stateful)}: "
+            f"row k of a batch continues row k of the batch before); got shuffle=True"
         )
+    if stateful and shuffle is None and verbose:
+        print(f"fit: stateful layers ({', '.join(stateful)}; TMVA rememberState): batches in the data's order, "
+              f"each continuing the state of the one before; the state starts from zeros at every epoch", file=sys.stderr)
+    return not stateful if shuffle is None else bool(shuffle)
 
 
-def _split(model, X, y, validation_data, validation_split, seed):
-    """``(Xt, yt, Xv, yv, shuffle_seed)``: the checked data, the validation part held out
-    (stratified for classification), and the seed of the batch order, both drawn from ``seed``."""
+def _split(model, X, y, validation_data, validation_split, seed, sample_weight, ignore_negative):
+    """``(Xt, yt, Xv, yv, shuffle_seed, wt, wv)``: the checked data, the validation part held out
+    (stratified for classification), the seed of the batch order, both drawn from ``seed``, and
+    each part's event weights (None when unweighted)."""
     fn = "fit"
     X, y = check_xy(fn, X, y) if np.ndim(X) == 3 else (np.asarray(X), np.asarray(y))
     split_seed, shuffle_seed = (int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(2))
+    w = v.sample_weight(fn, sample_weight, len(X))
+    if w is not None:
+        keep = (w > 0) if ignore_negative else (w != 0)
+        if not keep.all():
+            X, y, w = X[keep], y[keep], w[keep]
+    wv = None
     if validation_data is not None:
-        Xv, yv = check_xy(fn, *validation_data) if np.ndim(validation_data[0]) == 3 else validation_data
-        return X, y, Xv, yv, shuffle_seed
-    if validation_split > 0:
-        Xt, Xv, yt, yv = train_test_split(X, y, validation_split, seed=split_seed, stratify=model.loss.name != "mse")
-        return Xt, yt, Xv, yv, shuffle_seed
-    return X, y, None, None, shuffle_seed
+        Xv, yv, wv = _validation_data(fn, validation_data, ignore_negative)
+        parts = (X, y, Xv, yv, w, wv)
+    elif validation_split > 0:
+        index = np.arange(len(X), dtype=np.float64).reshape(-1, 1, 1)  # the split of the events' indices
+        it, iv, _, _ = train_test_split(index, y, validation_split, seed=split_seed, stratify=model.loss.name != "mse")
+        train, val = it.reshape(-1).astype(np.intp), iv.reshape(-1).astype(np.intp)
+        parts = (X[train], y[train], X[val], y[val], None if w is None else w[train], None if w is None else w[val])
+    else:
+        parts = (X, y, None, None, w, None)
+    Xt, yt, Xv, yv, wt, wv = parts
+    wt, wv = _weights_in_use(fn, wt, "training part"), _weights_in_use(fn, wv, "validation part")
+    return Xt, yt, Xv, yv, shuffle_seed, wt, wv
+
+
+def _validation_data(fn, validation_data, ignore_negative):
+    """``(Xv, yv, wv)`` from ``validation_data``: ``(Xv, yv)`` or ``(Xv, yv, wv)``."""
+    if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+        raise ValueError(
+            f"{fn}: validation_data must be a tuple (Xv, yv) or (Xv, yv, sample_weight); got "
+            f"{type(validation_data).__name__}" + (f" of {len(validation_data)} items" if isinstance(validation_data, (tuple, list)) else "")
+        )
+    Xv, yv = validation_data[:2]
+    Xv, yv = check_xy(fn, Xv, yv) if np.ndim(Xv) == 3 else (Xv, yv)
+    wv = v.sample_weight(f"{fn}: validation_data", validation_data[2], len(Xv)) if len(validation_data) == 3 else None
+    if wv is not None:
+        keep = (wv > 0) if ignore_negative else (wv != 0)
+        if not keep.all():
+            Xv, yv, wv = Xv[keep], np.asarray(yv)[keep], wv[keep]
+    return Xv, yv, wv
+
+
+def _weights_in_use(fn, w, part):
+    """The weights of a part of the data: None when there are none or all are equal (which trains
+    exactly as no weights), refused when they do not sum to a positive number."""
+    if w is None:
+        return None
+    if len(w) == 0 or not w.sum() > 0:
+        raise ValueError(
+            f"{fn}: the {part}'s sample_weight sums to {w.sum():g} over {len(w)} events; the weighted loss "
+            f"Σ w·loss / Σ w needs a positive sum: check the weights (ignore_negative_weights=True leaves out "
+            f"events with negative weights; weights of zero leave events out)"
+        )
+    return None if (w == w[0]).all() else w / w.mean()
 
 
 @dataclass(eq=False)
@@ -269,11 +364,12 @@ def _resume(run: _Run, resume, epochs: int) -> None:
     config, state, arrays = load_checkpoint(resume)
     if config["layers"] != json.loads(json.dumps(model.config()["layers"])):
         raise ValueError(f"{fn}: the checkpoint {os.fspath(resume)!r} holds a different network; build the same layers")
-    for key in ("batch_size", "seed", "data", "optimizer", "validation_split", "shuffle"):
-        if state["options"][key] != run.options[key]:
+    for key in ("batch_size", "seed", "data", "optimizer", "validation_split", "shuffle", "ignore_negative_weights"):
+        saved = state["options"].get(key, False)  # checkpoints before ignore_negative_weights: False
+        if saved != run.options[key]:
             raise ValueError(
                 f"{fn}: resume needs the same {key} as the interrupted run: the checkpoint has "
-                f"{state['options'][key]!r}, this call {run.options[key]!r}"
+                f"{saved!r}, this call {run.options[key]!r}"
             )
     model.set_parameters({k[len("param/") :]: a for k, a in arrays.items() if k.startswith("param/")})
     from .transforms import input_transform_from_config  # a Standardizer or TMVA's VarTransform
@@ -312,8 +408,10 @@ def _threads_for(model, Xt, batch_size: int):
 
 
 def _train_epoch(run: _Run, Xt, Yt, epoch, epochs, batch_size, shuffle, drop_last, weight_decay, regularization,
-                 clip_norm, tqdm) -> tuple[float, int]:
-    """One pass over the training part in mini-batches: ``(mean training loss, samples seen)``."""
+                 clip_norm, tqdm, Wt=None) -> tuple[float, int]:
+    """One pass over the training part in mini-batches: ``(mean training loss, samples seen)``.
+    ``Wt``: event weights normalised to a mean of 1 (None: unweighted); a batch's loss is then
+    ``Σ w ℓ / batch size``."""
     model, opt = run.model, run.opt
     model.reset_states()
     batches = list(iterate_batches(len(Xt), batch_size, run.rng if shuffle else None, drop_last))
@@ -322,7 +420,10 @@ def _train_epoch(run: _Run, Xt, Yt, epoch, epochs, batch_size, shuffle, drop_las
     for k, idx in enumerate(batches):
         try:
             out = model.forward(Xt[idx], training=True)
-            loss, dout = model.loss.value_and_grad(out, Yt[idx])
+            if Wt is None:
+                loss, dout = model.loss.value_and_grad(out, Yt[idx])
+            else:
+                loss, dout = model.loss.value_and_grad(out, Yt[idx], Wt[idx], weight_total=len(idx))
             model.backward(dout)
         except NonFiniteError as exc:  # the data were checked: this is the network diverging
             raise FloatingPointError(

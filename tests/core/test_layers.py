@@ -118,13 +118,42 @@ def test_stateful_backward_uses_the_carried_state(cls, options):
     assert set(layer.state_grads) == {"d" + k for k in carried}
 
 
-def test_stateful_batch_size_change_is_an_error():
-    layer = LSTM(3, 4, stateful=True)
-    layer.forward(x_of((4, 2, 3), dtype=np.float32))
-    with pytest.raises(ValueError, match=r"LSTM.forward: .*batch size 4; got x with batch size 3.*reset_states\(\)"):
-        layer.forward(x_of((3, 2, 3), dtype=np.float32))
+def test_stateful_batch_size_change_continues_the_streams():
+    """Row k of a batch continues row k of the batch before (stream k): a smaller batch continues
+    the first streams and leaves the others' state alone; a larger one starts its extra rows from
+    zeros. Oracle: the functional LSTM with h0/c0 carried by hand."""
+    layer = LSTM(3, 4, stateful=True, seed=5, dtype=np.float64)
+    W, U, b = (layer.params[k] for k in ("W", "U", "b"))
+    x1, x2, x3 = x_of((4, 2, 3), seed=1), x_of((3, 2, 3), seed=2), x_of((6, 2, 3), seed=3)
+
+    def run(x, h0, c0):
+        h, cache = F.lstm_forward(x, W, U, b, h0=h0, c0=c0)
+        return h[:, -1], cache.c[:, -1]
+
+    h1, c1 = run(x1, None, None)
+    np.testing.assert_allclose(layer.forward(x1), h1, rtol=1e-12)
+    h2, c2 = run(x2, h1[:3], c1[:3])  # the partial batch continues streams 0-2
+    np.testing.assert_allclose(layer.forward(x2), h2, rtol=1e-12)
+    state = layer.get_state()
+    np.testing.assert_allclose(state["h0"], np.r_[h2, h1[3:]], rtol=1e-12)  # stream 3 kept its state
+    np.testing.assert_allclose(state["c0"], np.r_[c2, c1[3:]], rtol=1e-12)
+    h0 = np.r_[state["h0"], np.zeros((2, 4))]  # streams 4 and 5 are new: zeros
+    c0 = np.r_[state["c0"], np.zeros((2, 4))]
+    h3, _ = run(x3, h0, c0)
+    np.testing.assert_allclose(layer.forward(x3), h3, rtol=1e-12)
     layer.reset_states()
-    assert layer.forward(x_of((3, 2, 3), dtype=np.float32)).shape == (3, 4)
+    np.testing.assert_allclose(layer.forward(x2), run(x2, None, None)[0], rtol=1e-12)
+
+
+@pytest.mark.parametrize("cls", [GRU, RNN])
+def test_stateful_partial_batch_for_one_state_cells(cls):
+    layer = cls(2, 3, stateful=True, seed=4, dtype=np.float64)
+    twin = cls(2, 3, seed=4, dtype=np.float64)  # the same weights, no carried state
+    x1, x2 = x_of((5, 4, 2), seed=6), x_of((2, 4, 2), seed=7)
+    h1 = layer.forward(x1)
+    np.testing.assert_allclose(layer.forward(x2), twin.forward(x2, initial_state={"h0": h1[:2]}), rtol=1e-12)
+    assert layer.get_state()["h0"].shape == (5, 3)
+    np.testing.assert_array_equal(layer.get_state()["h0"][2:], h1[2:])
 
 
 def test_inference_keeps_no_cache():

@@ -101,8 +101,8 @@ def test_fit_errors():
     with pytest.raises(ValueError, match=r"fit: validation_split must be in \[0, 1\); got 1.5"):
         m.fit(X, y, validation_split=1.5)
     stateful = Sequential.from_tmva("LSTM|4|3|8|1|0,LINEAR", "8|3")
-    with pytest.raises(ValueError, match=r"fit: shuffle must be False for a network with stateful layers"):
-        stateful.fit(X, y)
+    with pytest.raises(ValueError, match=r"fit: shuffle must be False \(or None\) for a network with stateful layers \(LSTM"):
+        stateful.fit(X, y, shuffle=True)
     h = stateful.fit(X, y, shuffle=False, drop_last=True, batch_size=8, epochs=2, verbose=False)
     assert len(h.loss) == 2
 

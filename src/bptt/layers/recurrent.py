@@ -5,10 +5,15 @@ Each layer calls its :mod:`bptt.functional` pair. Options shared by all three:
 * ``return_sequences`` — output every step's h ``(B, T, H)`` (TMVA ``returnSequence``) or only
   the last one ``(B, H)``;
 * ``stateful`` — carry the final states of one batch into the next as its initial states (TMVA
-  ``rememberState``). Unlike TMVA, the backward pass uses the state the forward pass really started
-  from, and returns the gradient with respect to it in ``state_grads`` (``dh0``, and ``dc0`` for the
-  LSTM); gradients do not flow on into the previous batch (truncated BPTT: to chain segments, pass
-  ``state_grads`` as ``dh_last``/``dc_last`` of the previous segment with the functional API);
+  ``rememberState``, Keras ``stateful=True``): row k of a batch continues row k of the batch before
+  (the k-th *stream*). A smaller batch (the last, partial one) continues the first rows' streams and
+  leaves the state of the other streams as it was; a larger batch starts its extra rows from zeros.
+  Unlike TMVA, the backward pass uses the state the forward pass really started from, and returns
+  the gradient with respect to it in ``state_grads`` (``dh0``, and ``dc0`` for the LSTM); gradients
+  do not flow on into the previous batch (truncated BPTT: to chain segments, pass ``state_grads`` as
+  ``dh_last``/``dc_last`` of the previous segment with the functional API). ``reset_states()``
+  forgets the carried state; :meth:`bptt.model.Sequential.fit` and the predictions of
+  :class:`bptt.model.Sequential` call it where their docstrings say;
 * ``kernel_initializer`` (W, default ``"glorot_uniform"``), ``recurrent_initializer`` (U, default
   ``"orthogonal"``: one orthogonal ``(H, H)`` block per gate) and ``bias_initializer`` (default
   ``"zeros"``) — names for :func:`bptt.init.get_initializer`, kept as attributes of the same names.
@@ -88,21 +93,26 @@ class _Recurrent(Layer):
                 raise ValueError(f"{fn}: initial_state keys must be among {self._states}; got {sorted(unknown)}")
             initial = dict(initial_state)
         elif self.stateful and self.state is not None:
-            carried_b = self.state["h0"].shape[0]
-            if carried_b != x.shape[0]:
-                raise ValueError(
-                    f"{fn}: this stateful layer carries a state for batch size {carried_b}; got x with "
-                    f"batch size {x.shape[0]}. Keep the batch size fixed (drop the last partial batch) "
-                    f"or call reset_states() first"
-                )
-            initial = self.state
+            initial = self._carried(x.shape[0])
         else:
             initial = {}
         h, cache = self._forward_fn(x, initial)
         if self.stateful:
-            self.state = self._final_states(h, cache)
+            final = self._final_states(h, cache)
+            if self.state is not None and initial_state is None:
+                # streams beyond this batch's rows keep their state
+                final = {k: np.concatenate([a, self.state[k][len(a) :]]) for k, a in final.items()}
+            self.state = final
         self._cache = cache if training else None
         return h if self.return_sequences else h[:, -1]
+
+    def _carried(self, batch: int) -> dict[str, np.ndarray]:
+        """The initial states of a batch of ``batch`` rows: the carried state's first rows, zeros
+        for rows beyond the streams the layer carries."""
+        carried = self.state["h0"].shape[0]
+        if batch <= carried:
+            return {k: a[:batch] for k, a in self.state.items()}
+        return {k: np.concatenate([a, np.zeros((batch - carried,) + a.shape[1:], a.dtype)]) for k, a in self.state.items()}
 
     def backward(self, dy):
         """Backpropagate ``dy`` (the shape of the last output); fills ``grads`` and ``state_grads``."""
