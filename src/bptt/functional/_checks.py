@@ -159,5 +159,6 @@ def _checked_gradients(fn: str, grads: dict, cache, dh, finals: dict) -> dict:
     :data:`_UNCHECKED_GRADIENTS`) against the backward call's inputs: ``dh``, the final-state
     gradients and what the cache holds of the forward call's inputs."""
     inputs = {"dh": dh, **finals, "x": cache.x_s, "W": cache.W, "U": cache.U, "h0": cache.h0}
-    _raise_if_overflowed(fn, {k: g for k, g in grads.items() if k not in _UNCHECKED_GRADIENTS}, inputs)
+    # by key: the per-step deltas of a call with lengths are put in the caller's order when read
+    _raise_if_overflowed(fn, {k: grads[k] for k in grads if k not in _UNCHECKED_GRADIENTS}, inputs)
     return grads

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import _backend
+
 
 @dataclass(frozen=True, eq=False)
 class _Sequences:
@@ -136,14 +138,28 @@ class _Arrangement:
         return np.arange(self.steps.shape[1])[None, :] >= self.lengths[:, None]
 
     def gather(self, a: np.ndarray) -> np.ndarray:
-        """A caller's ``(B, T, F)`` array in the processing order (a new C-contiguous array)."""
-        return a[self.order[:, None], self.steps]
+        """A caller's ``(B, T, F)`` array in the processing order (a new C-contiguous array): by
+        the compiled copy of bptt.kernels.fast once it is loaded, else by NumPy."""
+        fast = _backend._fast_kernels
+        if fast is None or not a.flags.c_contiguous:
+            return a[self.order[:, None], self.steps]
+        out = np.empty(a.shape, a.dtype)
+        fast.gather_steps(a, self.order, self.steps, out)
+        return out
 
     def scatter(self, a: np.ndarray, zero_padded: bool = False) -> np.ndarray:
-        """A ``(B, T, F)`` array in the processing order back in the caller's (a new array);
-        ``zero_padded``: with zeros at the padded steps (arrays whose kernels leave them as they were)."""
+        """A ``(B, T, F)`` array in the processing order back in the caller's (a new C-contiguous
+        array); ``zero_padded``: with zeros at the padded steps (arrays whose kernels leave them
+        as they were). A batch-major view of a fast kernel's feature-major array is copied by
+        bptt.kernels.fast.scatter_feature_major (NumPy's fancy indexing over its strided rows
+        took 50 ms for the dz of the ragged benchmark row)."""
+        fast = _backend._fast_kernels
+        fm = a.transpose(2, 1, 0)
         out = np.empty(a.shape, a.dtype)
-        out[self.order[:, None], self.steps] = a
+        if fast is not None and fm.strides[2] == a.itemsize and a.dtype in (np.float32, np.float64):
+            fast.scatter_feature_major(fm, 0, self.order, self.steps, out)
+        else:
+            out[self.order[:, None], self.steps] = a
         if zero_padded:
             out[self.padded] = 0
         return out
@@ -164,16 +180,79 @@ class _Arrangement:
 
 
 def _caller_order(grads: dict, arr) -> dict:
-    """A backward call's gradients, computed in the processing order of ``arr``, in the caller's."""
-    out = {}
+    """A backward call's gradients, computed in the processing order of ``arr``, in the caller's;
+    the per-step deltas ``dz`` (and ``dc``) only when first read (:class:`_Gradients`)."""
+    out = _Gradients()
     for k, g in grads.items():
         if k in ("dh0", "dc0"):
             out[k] = arr.rows_out(g)
-        elif k in ("dx", "dz", "dc"):
+        elif k == "dx":
             out[k] = arr.scatter(g)
+        elif k in ("dz", "dc"):
+            out._later(k, lambda g=g: arr.scatter(g))
         else:
             out[k] = g
     return out
+
+
+class _Gradients(dict):
+    """The gradient dict of a backward call with lengths: a plain dict whose per-step deltas
+    (``dz``, and ``dc`` for the LSTM: ``(B, T, G·H)``, the largest arrays of the call) are put
+    back into the caller's order when first read, by any access (indexing, ``get``, ``items``,
+    ``values``, iteration into ``dict(...)``). A training step reads only ``dx`` and the parameter
+    gradients; copying dz back took about as long as the backward loop on the ragged benchmark row."""
+
+    _MISSING = object()
+
+    def _later(self, key, make) -> None:
+        self.__dict__.setdefault("_pending", {})[key] = make
+        dict.__setitem__(self, key, self._MISSING)
+
+    def _resolve(self, key):
+        value = dict.__getitem__(self, key)
+        if value is self._MISSING:
+            value = self.__dict__["_pending"].pop(key)()
+            dict.__setitem__(self, key, value)
+        return value
+
+    def __getitem__(self, key):
+        return self._resolve(key)
+
+    def get(self, key, default=None):
+        return self._resolve(key) if key in self else default
+
+    def __iter__(self):  # not dict's own iterator: dict(grads) and {**grads} then read through __getitem__
+        return iter(list(dict.keys(self)))
+
+    def keys(self):
+        return dict.keys(self)
+
+    def values(self):
+        return [self._resolve(k) for k in dict.keys(self)]
+
+    def items(self):
+        return [(k, self._resolve(k)) for k in dict.keys(self)]
+
+    def pop(self, key, *default):
+        if key in self:
+            value = self._resolve(key)
+            dict.pop(self, key)
+            return value
+        return dict.pop(self, key, *default)
+
+    def copy(self):
+        return dict(self.items())
+
+    def __repr__(self):
+        return repr(dict(self.items()))
+
+    def __eq__(self, other):
+        return dict(self.items()) == other
+
+    __hash__ = None
+
+    def __reduce__(self):
+        return (dict, (dict(self.items()),))
 
 
 def final_state(h, lengths=None, reverse=False) -> np.ndarray:

@@ -56,8 +56,8 @@ modules compiled into it (``COMPILED_DEPENDENCIES``, bptt.kernels.fingerprint).
 
 from . import common, gru, lstm, rnn
 from .common import (ACTIVATION_CODES, BLOCKS_MAX_BATCH, BLOCKS_MAX_FEATURES, NT_BLOCK, PROJECT_BLOCK_BYTES,
-                     _has_non_finite, activate_sigmoid, activate_tanh, add_into, all_finite, nt_product, project,
-                     sigmoid_, tanh_, to_feature_major, transpose_into)
+                     _has_non_finite, activate_sigmoid, activate_tanh, add_into, all_finite, gather_steps, nt_product,
+                     project, scatter_feature_major, sigmoid_, tanh_, to_feature_major, transpose_into)
 from .gru import (gru_backward_loop, gru_cell_backward, gru_cell_backward_before_r, gru_cell_forward_after,
                   gru_cell_forward_before_n, gru_cell_forward_before_rz, gru_forward_loop, gru_forward_loop_units,
                   gru_step_backward, gru_step_backward_before_r, gru_step_forward_after, gru_step_forward_before_n,
@@ -72,8 +72,8 @@ __all__ = [
     "common", "lstm", "gru", "rnn",
     # common
     "ACTIVATION_CODES", "BLOCKS_MAX_BATCH", "BLOCKS_MAX_FEATURES", "NT_BLOCK", "PROJECT_BLOCK_BYTES",
-    "activate_sigmoid", "activate_tanh", "add_into", "all_finite", "nt_product", "project", "sigmoid_", "tanh_",
-    "to_feature_major", "transpose_into",
+    "activate_sigmoid", "activate_tanh", "add_into", "all_finite", "gather_steps", "nt_product", "project",
+    "scatter_feature_major", "sigmoid_", "tanh_", "to_feature_major", "transpose_into",
     # lstm
     "lstm_backward_loop", "lstm_cell_backward", "lstm_cell_forward", "lstm_cell_forward_inference", "lstm_forward_loop",
     "lstm_forward_loop_units", "lstm_inference_loop", "lstm_inference_loop_units", "lstm_step_backward",

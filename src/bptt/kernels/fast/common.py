@@ -481,6 +481,41 @@ def _copy_columns(dst, src, c0, c1):
             dst[r, b] = src[r, b]
 
 
+@nb.njit(**_JIT)
+def gather_steps(a, order, steps, out):
+    """``out[k, s] = a[order[k], steps[k, s]]``: a caller's batch-major ``(B, T, F)`` array in the
+    processing order of bptt.functional._lengths (sorted sequences, reversed real steps)."""
+    B, T = steps.shape
+    F = a.shape[2]
+    for k in range(B):
+        ob = order[k]
+        for s in range(T):
+            ot = steps[k, s]
+            for j in range(np.uint64(0), np.uint64(F)):
+                out[k, s, j] = a[ob, ot, j]
+
+
+@nb.njit(**_JIT)
+def scatter_feature_major(src, s0, order, steps, out):
+    """``out[order[k], steps[k, s], j] = src[j, s0 + s, k]``: steps ``[s0, s0 + T)`` of a
+    feature-major ``(F, S, B)`` array in the processing order back into a caller's batch-major
+    ``(B, T, F)`` array. In blocks of 16 features, k inner: each k writes 16 adjacent values (a
+    cache line) and reads one value from each of 16 rows (as :func:`to_feature_major`)."""
+    B, T = steps.shape
+    F = src.shape[0]
+    F16 = F - F % 16
+    for s in range(T):
+        for j0 in range(0, F16, 16):
+            for k in range(B):
+                ob, ot = order[k], steps[k, s]
+                for r in range(16):
+                    out[ob, ot, j0 + r] = src[j0 + r, s0 + s, k]
+        for k in range(B):
+            ob, ot = order[k], steps[k, s]
+            for j in range(F16, F):
+                out[ob, ot, j] = src[j, s0 + s, k]
+
+
 @nb.njit(**_INLINE)
 def _dx_step(blas, own, Wp, dz, t, dx, b0, b1):
     """``dx[:, t] = Wp @ dz[:, t]`` over the columns ``[b0, b1)`` when ``Wp`` is given (W's rows

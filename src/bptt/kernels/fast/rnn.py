@@ -12,7 +12,7 @@ from .common import (_INLINE, _JIT, _add_step, _columns, _copy_columns, _part, _
 
 #: The fingerprint of the modules compiled into this module's kernels (see bptt.kernels.fingerprint;
 #: ``python -m bptt.kernels.fingerprint`` updates it; tests/kernels/test_kernel_cache.py checks it).
-COMPILED_DEPENDENCIES = "295c15b34e1b5f6a"
+COMPILED_DEPENDENCIES = "a4aeff12211a2aa5"
 
 
 # ─────────────────────────────────────────────────────────────────────── step kernels
