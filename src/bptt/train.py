@@ -60,14 +60,21 @@ class History:
         return cls(**d)
 
 
-def _optimizer(optimizer, learning_rate, momentum) -> Optimizer:
+def _optimizer(optimizer, learning_rate, momentum, options=None) -> Optimizer:
     if isinstance(optimizer, Optimizer):
+        if options:
+            raise ValueError(f"fit: optimizer_options {options!r} are for an optimizer given by name; got an "
+                             f"Optimizer instance {optimizer!r}: build it with those hyperparameters instead")
         return optimizer
     name = str(optimizer).lower()
     hyper = {"lr": learning_rate}
     if name in ("sgd", "rmsprop") and momentum:
         hyper["momentum"] = momentum
-    return make_optimizer(name, **hyper)
+    clash = sorted({"lr", "momentum"} & set(options or {}))
+    if clash:
+        raise ValueError(f"fit: optimizer_options must not hold {', '.join(clash)}; got {options!r}: use fit's "
+                         f"learning_rate and momentum")
+    return make_optimizer(name, **hyper, **(options or {}))
 
 
 def _fingerprint(*arrays) -> str:
@@ -106,6 +113,7 @@ def fit(
     optimizer="adam",
     learning_rate: float = 1e-3,
     momentum: float = 0.0,
+    optimizer_options: dict | None = None,
     validation_split: float = 0.2,
     validation_data=None,
     early_stopping: int | None = 5,
@@ -133,6 +141,9 @@ def fit(
         epochs, batch_size: TMVA's MaxEpochs and BatchSize.
         optimizer: a name (``adam``, ``sgd``, ``adagrad``, ``rmsprop``, ``adadelta``) built with
             ``learning_rate`` (and ``momentum`` for sgd/rmsprop), or an Optimizer instance.
+        optimizer_options: the named optimizer's other hyperparameters, e.g. ``{"beta1": 0.9,
+            "eps": 1e-7}`` for adam (:mod:`bptt.optim`; TMVA's ADAM_beta1, ADAM_eps ...); kept in
+            checkpoints with the optimizer's configuration.
         validation_split: fraction held out (stratified, from ``seed``) to monitor; ignored when
             ``validation_data=(Xv, yv)`` or ``(Xv, yv, wv)`` (with event weights) is given; 0
             monitors the training loss.
@@ -180,7 +191,7 @@ def fit(
     Xt, yt, Xv, yv, shuffle_seed, wt, wv = _split(
         model, X, y, validation_data, validation_split, seed, sample_weight, ignore_negative_weights
     )
-    opt = _optimizer(optimizer, learning_rate, momentum)
+    opt = _optimizer(optimizer, learning_rate, momentum, optimizer_options)
     run = _Run(model, opt, np.random.default_rng(shuffle_seed), checkpoint, options={
         "epochs": int(epochs), "batch_size": int(batch_size), "optimizer": opt.config(), "seed": seed,
         "validation_split": validation_split, "weight_decay": weight_decay, "regularization": regularization,

@@ -8,6 +8,8 @@ WeightDecay >= 0; a GRU token has at most 7 fields, the other recurrent tokens a
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from bptt.tmva import (
@@ -59,14 +61,23 @@ def test_validation_size_neither_fraction_nor_event_count(value):
         parse_options(f"ValidationSize={value}")
 
 
-@pytest.mark.parametrize("value, expected", [("7", (7,)), ("100|10", (100, 10)), ("100|10|30", (100, 10, 30))])
+@pytest.mark.parametrize("value, expected", [
+    ("7", (7, 0, 0)), ("100|10", (100, 10, 0)), ("100|10|30", (100, 10, 30)), ("0|0|0", (0, 0, 0)), ("0|5", (0, 5, 0)),
+])
 def test_batch_layout_accepted(value, expected):
+    """MethodDL::ParseBatchLayout: depth|height|width in that order, a missing field is 0 ("not given")."""
     assert parse_options(f"BatchLayout={value}")["batch_layout"] == expected
 
 
-@pytest.mark.parametrize("value", ["1|2|3|4", "10|x", "x", "0|5"])
-def test_batch_layout_refused(value):
-    with pytest.raises(TMVAOptionError, match=r"BatchLayout must be 1 to 3 positive integers separated by '\|'"):
+@pytest.mark.parametrize("value, message", [
+    ("1|2|3|4", "expected 1 to 3 numbers depth|height|width; got 4 fields"),
+    ("10|x", "field 2 must be an integer >= 0; got 'x'"),
+    ("x", "field 1 must be an integer >= 0; got 'x'"),
+    ("-1|5", "field 1 must be an integer >= 0; got '-1'"),
+    ("1|2000000", "field 2 is 2000000, above bptt's limit of 1048576"),
+])
+def test_batch_layout_refused(value, message):
+    with pytest.raises(TMVAOptionError, match=rf"^option 1 \(BatchLayout\): BatchLayout '{re.escape(value)}': {re.escape(message)}$"):
         parse_options(f"BatchLayout={value}")
 
 
@@ -156,8 +167,9 @@ def test_an_option_without_a_value():
 def test_input_layout_field_count_in_the_message():
     with pytest.raises(TMVAOptionError, match=r"got 4 fields$"):
         parse_input_layout("1|2|3|4")
-    with pytest.raises(TMVAOptionError, match=r"got 1 field$"):
-        parse_input_layout("7")
+    with pytest.raises(TMVAOptionError, match=r"got 5 fields$"):
+        parse_input_layout("1|2|3|4|5")
+    assert parse_input_layout("7") == (1, 7)  # one field: TMVA's 1|1|7, seven input variables
 
 
 @pytest.mark.parametrize("value", ["inf", "-inf", "nan", "1e400"])

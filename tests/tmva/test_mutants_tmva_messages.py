@@ -71,12 +71,13 @@ def test_an_empty_layer_shows_an_example_in_tmvas_upper_case(layout, position):
 
 
 @pytest.mark.parametrize("layout, message", [
-    ("TANH|4|5", "Layout token 1 'TANH|4|5': a token without a layer type is a dense layer written "
-                 "ACTIVATION[|units]; got 3 fields"),
-    ("DENSE|4|RELU,LINEAR|1|2|3", "Layout token 2 'LINEAR|1|2|3': a token without a layer type is a dense "
-                                  "layer written ACTIVATION[|units]; got 4 fields"),
+    ("TANH|4|5", "Layout token 1 'TANH|4|5': field 3: a second width '5' (field 2 is one); a dense layer "
+                 "takes one width and one activation"),
+    ("DENSE|4|RELU,LINEAR|1|2|3", "Layout token 2 'LINEAR|1|2|3': field 3: a second width '2' (field 2 is one); "
+                                  "a dense layer takes one width and one activation"),
     ("TANH|x", "Layout token 1 'TANH|x': field 2 must be a positive integer (number of units); got 'x'"),
-    ("SIGMOID|0", "Layout token 1 'SIGMOID|0': field 2 must be a positive integer (number of units); got '0'"),
+    ("SIGMOID|-1", "Layout token 1 'SIGMOID|-1': field 2: the width '-1' is -1, negative; write a positive integer "
+                   "or a formula of N (the number of input variables), e.g. N+10 or 2*N"),
 ])
 def test_a_dense_token_without_a_type(layout, message):
     with raises_exactly(message):

@@ -75,7 +75,7 @@ def test_strategy_refuses_the_first_value_past_each_boundary(entry, expected):
         ("ValidationSize=1e-6", "validation_size", 1e-6),
         ("ValidationSize=99.5%", "validation_size", 0.995),
         ("RandomSeed=0", "random_seed", 0),
-        ("BatchLayout=1", "batch_layout", (1,)),
+        ("BatchLayout=0", "batch_layout", (0, 0, 0)),  # TMVA's "not given"
         ("InputLayout=1|1", "input_layout", (1, 1)),
     ],
 )
@@ -86,7 +86,7 @@ def test_booking_accepts_its_boundary_values(option, key, value):
 @pytest.mark.parametrize(
     "option",
     ["ValidationSize=0", "ValidationSize=1", "ValidationSize=0%", "ValidationSize=100%", "ValidationSize=-0.2",
-     "RandomSeed=-1", "BatchLayout=0", "BatchLayout=1|1|1|1", "InputLayout=0|1", "InputLayout=1|0"],
+     "RandomSeed=-1", "BatchLayout=-1", "BatchLayout=1|1|1|1", "InputLayout=0|1", "InputLayout=1|0"],
 )
 def test_booking_refuses_the_first_value_past_each_boundary(option):
     name, _, value = option.partition("=")
@@ -100,10 +100,20 @@ def test_layout_accepts_size_one(token):
     assert 1 in spec.params.values()
 
 
-@pytest.mark.parametrize("token", ["LSTM|0|1|1", "GRU|1|0|1", "RNN|1|1|0", "DENSE|0|TANH", "RELU|0", "LSTM|1|1|1|2"])
+@pytest.mark.parametrize("token", ["LSTM|0|1|1", "GRU|1|0|1", "RNN|1|1|0", "DENSE|-1|TANH", "RELU|-2", "LSTM|1|1|1|2"])
 def test_layout_refuses_size_zero_and_flag_two(token):
-    with pytest.raises(TMVAOptionError, match=rf"Layout token 1 '{token.replace('|', '[|]')}': field \d must be"):
+    with pytest.raises(TMVAOptionError, match=rf"Layout token 1 '{token.replace('|', '[|]')}': field \d(:| must be)"):
         parse_layout(token)
+
+
+@pytest.mark.parametrize("token", ["DENSE|0|TANH", "RELU|0", "DENSE|TANH", "DENSE"])
+def test_a_dense_width_of_zero_or_none_is_the_output_layers(token):
+    """TMVA (ParseDenseLayer): a width of 0, or none, is the number of outputs (1 for a binary
+    classifier); the activation defaults to TANH."""
+    (spec,) = parse_layout(token)
+    assert spec.params["units"] == 1
+    (spec,) = parse_layout(token, n_outputs=4)
+    assert spec.params["units"] == 4
 
 
 def test_input_layout_of_one_step_and_one_feature_builds_and_runs():

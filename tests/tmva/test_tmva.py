@@ -17,6 +17,7 @@ from bptt.tmva import (
     parse_options,
     parse_training_strategy,
 )
+from bptt.tmva.layout import input_shape
 
 LAYOUT = "LSTM|10|30|10|0|1,RESHAPE|FLAT,DENSE|64|TANH,LINEAR"
 STRATEGY = (
@@ -73,7 +74,7 @@ def starts_with(msg: str, prefix: str) -> bool:
 def test_input_layout():
     assert parse_input_layout("10|30") == (10, 30)
     assert parse_input_layout("  InputLayout=10|30 ") == (10, 30)
-    assert parse_input_layout("1|10|30") == (10, 30)
+    assert parse_input_layout("1|10|30") == (1, 300)  # TMVA's depth|height|width: 1 step of 10×30 values
     assert parse_input_layout("inputlayout = 5 | 2") == (5, 2)
 
 
@@ -219,8 +220,28 @@ def test_other_dense_and_reshape_forms():
             "Layout token 1 'DENSE|64|SWISH': field 3 must be an activation (TANH, RELU, SIGMOID, IDENTITY or LINEAR); got 'SWISH'",
         ),
         (
-            "DENSE",
-            "Layout token 1 'DENSE': expected DENSE|units|ACTIVATION (ACTIVATION optional, default TANH); got 1 field",
+            "DENSE|64|TANH|32",
+            "Layout token 1 'DENSE|64|TANH|32': field 4: a second width '32' (field 2 is one); a dense layer takes one "
+            "width and one activation",
+        ),
+        (
+            "DENSE|RELU|64|TANH",
+            "Layout token 1 'DENSE|RELU|64|TANH': field 4: a second activation 'TANH' (field 2 is one)",
+        ),
+        (
+            "DENSE|N+|TANH",
+            "Layout token 1 'DENSE|N+|TANH': field 2: the width 'N+' cannot be evaluated (not a formula: write e.g. 64, "
+            "N+10 or (N+100)*2)",
+        ),
+        (
+            "DENSE|N+10|TANH",
+            "Layout token 1 'DENSE|N+10|TANH': field 2: the width 'N+10' uses N, the number of input variables, which "
+            "is not known here: give InputLayout",
+        ),
+        (
+            "DENSE|2**N|TANH",
+            "Layout token 1 'DENSE|2**N|TANH': field 2: the width '2**N' cannot be evaluated (only numbers, N, + - * / "
+            "and parentheses)",
         ),
         (
             "LSTM|10|30|10|0|1,RESHAPE|FLATTEN",
@@ -252,11 +273,11 @@ def test_malformed_layout_tokens(layout, message):
 @pytest.mark.parametrize(
     "text, message",
     [
-        ("10", "InputLayout '10': expected 2 numbers time|features (e.g. '10|30') or 3 numbers time|1|features (e.g. '10|1|30'); got 1 field"),
-        ("10|30|2|2", "InputLayout '10|30|2|2': expected 2 numbers"),
+        ("10|30|2|2", "InputLayout '10|30|2|2': expected 1 to 3 numbers depth|height|width: 'W' (W input variables, as 1|1|W), 'T|W' (T time steps of W features, as T|1|W) or 'D|H|W'; got 4 fields"),
+        ("x", "InputLayout 'x': field 1 must be a positive integer (number of input variables); got 'x'"),
         ("10|thirty", "InputLayout '10|thirty': field 2 must be a positive integer (number of features); got 'thirty'"),
         ("0|30", "InputLayout '0|30': field 1 must be a positive integer (number of time steps); got '0'"),
-        ("3|10|30", "InputLayout '3|10|30': a recurrent network takes time|1|features (or 1|time|features): field 1 or field 2 must be 1; got '3|10|30'; write e.g. InputLayout=3|1|30"),
+        ("1024|1024|2", "InputLayout '1024|1024|2': 1024×1024×2 = 2097152 values per event is above bptt's limit of 1048576 (2**20) values per event"),
         ("10|1|x", "InputLayout '10|1|x': field 3 must be a positive integer (width); got 'x'"),
     ],
 )
@@ -264,10 +285,20 @@ def test_malformed_input_layout(text, message):
     assert starts_with(error(parse_input_layout, text), message)
 
 
-@pytest.mark.parametrize("text", ["InputLayout=10|1|30", "10|1|30", "1|10|30", "10|30", " InputLayout = 10 | 30 "])
+@pytest.mark.parametrize("text", ["InputLayout=10|1|30", "10|1|30", "10|30", " InputLayout = 10 | 30 "])
 def test_input_layout_forms(text):
-    """TMVA's RNN tutorial writes time|1|features; 1|time|features and time|features mean the same."""
+    """TMVA's RNN tutorial writes time|features (TMVA pads it to time|1|features)."""
     assert parse_input_layout(text) == (10, 30)
+
+
+@pytest.mark.parametrize("text, shape, tf", [
+    ("7", (1, 1, 7), (1, 7)), ("1|1|7", (1, 1, 7), (1, 7)), ("10|30", (10, 1, 30), (10, 30)),
+    ("3|10|30", (3, 10, 30), (3, 300)), ("1|16|16", (1, 16, 16), (1, 256)),
+])
+def test_input_layout_is_tmvas_depth_height_width(text, shape, tf):
+    """MethodDL::ParseInputLayout: W is 1|1|W, T|W is T|1|W; an event is depth rows of height×width."""
+    assert input_shape(text) == shape
+    assert parse_input_layout(text) == tf
 
 
 @pytest.mark.parametrize(
@@ -308,7 +339,7 @@ def test_malformed_training_strategy(text, message):
         ("!H:V:Layuot=LINEAR", "option 3 'Layuot=LINEAR': unknown option 'Layuot'; expected one of H, V,"),
         ("H:H", "option 2 'H': H is already given as option 1; keep one"),
         ("ErrorStrategy=MSE", "option 1 'ErrorStrategy=MSE': ErrorStrategy must be one of CROSSENTROPY, SUMOFSQUARES, MUTUALEXCLUSIVE; got 'MSE'"),
-        ("Architecture=TPU", "option 1 'Architecture=TPU': Architecture must be one of CPU, GPU, STANDARD, OPENCL; got 'TPU'"),
+        ("Architecture=TPU", "option 1 'Architecture=TPU': Architecture must be one of CPU, GPU, STANDARD, OPENCL, CUDNN; got 'TPU'"),
         ("RandomSeed=abc", "option 1 'RandomSeed=abc': RandomSeed must be a non-negative integer; got 'abc'"),
         ("ValidationSize=1.5", "option 1 'ValidationSize=1.5': ValidationSize must be a fraction in (0, 1), a percentage such as 20%, or a number of events > 1; got '1.5'"),
         ("V=maybe", "option 1 'V=maybe': V must be True or False; got 'maybe'"),

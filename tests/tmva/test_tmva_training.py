@@ -86,7 +86,7 @@ def test_fit_arguments_translate_every_strategy_key():
     assert fit_arguments(s, 0.3) == {
         "epochs": 11, "batch_size": 33, "optimizer": "sgd", "learning_rate": 0.05, "momentum": 0.4,
         "early_stopping": 7, "weight_decay": 0.02,  # TMVA's L2 penalty λΣw² has gradient 2λw
-        "regularization": "L2", "validation_split": 0.3,
+        "regularization": "L2", "validation_split": 0.3, "optimizer_options": None,  # SGD has none
     }
     l1 = fit_arguments(parse_training_strategy("WeightDecay=0.01,Regularization=L1"))
     assert (l1["weight_decay"], l1["regularization"]) == (0.01, "L1")  # λΣ|w| in both conventions
@@ -199,10 +199,13 @@ def test_sgd_momentum_is_tmvas():
 @pytest.mark.parametrize(
     "name, hyper",
     [
-        ("ADAM", {"lr": 0.01}),
-        ("ADAGRAD", {"lr": 0.02}),
-        ("RMSPROP", {"lr": 0.003, "momentum": 0.25}),  # TMVA's RMSprop takes Momentum
-        ("ADADELTA", {"lr": 0.5}),
+        # TMVA's defaults of its optimizer keys (MethodDL: ADAM_beta1 0.9, ADAM_beta2 0.999,
+        # ADAM_eps 1e-7, ADAGRAD_eps 1e-8, RMSPROP_rho 0.9, RMSPROP_eps 1e-7, ADADELTA_rho 0.95,
+        # ADADELTA_eps 1e-8), not bptt's own defaults
+        ("ADAM", {"lr": 0.01, "beta1": 0.9, "beta2": 0.999, "eps": 1e-7}),
+        ("ADAGRAD", {"lr": 0.02, "eps": 1e-8}),
+        ("RMSPROP", {"lr": 0.003, "momentum": 0.25, "alpha": 0.9, "eps": 1e-7}),  # TMVA's RMSprop takes Momentum
+        ("ADADELTA", {"lr": 0.5, "rho": 0.95, "eps": 1e-8}),
     ],
 )
 def test_optimizer_key_chooses_the_optimizer_with_its_learning_rate(name, hyper):

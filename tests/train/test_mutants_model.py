@@ -297,13 +297,14 @@ def test_from_tmva_shape_layers_take_the_dtype(dtype):
         (Flatten, dtype), (Reshape, dtype), (Flatten, dtype), (Dense, dtype)]
 
 
-def test_from_tmva_recurrent_layer_after_a_flatten_gets_the_flat_size():
-    # check_layout does not look at what precedes a recurrent layer other than the input or another
-    # recurrent layer: the network is built (input size 15) and its forward pass refuses 2-D input.
-    model = Sequential.from_tmva("RESHAPE|FLAT,LSTM|4|15|5,LINEAR", "5|3")
-    assert model.layers[1].input_size == 15
-    with pytest.raises(ValueError, match=r"^LSTM\.forward: x must be a 3-D array"):
-        model.predict(sequences(2))
+def test_from_tmva_refuses_a_recurrent_layer_after_a_flatten():
+    # check_layout follows the shape through the layers: after RESHAPE|FLAT an event is one vector,
+    # which no recurrent layer can take (it used to be built and to fail in its forward pass).
+    message = ("Layout token 2 'LSTM|4|15|5': an LSTM needs a sequence (time steps × features), but token 1 "
+               "'RESHAPE|FLAT' gives one vector of 15 values per event, not a sequence; put RESHAPE|FLAT after "
+               "the last recurrent layer")
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        Sequential.from_tmva("RESHAPE|FLAT,LSTM|4|15|5,LINEAR", "5|3")
 
 
 # ── prediction

@@ -41,13 +41,23 @@ Example::
     (0.001, 100, 'adam', 20)
 """
 
-from ._common import TMVAOptionError
-from .layout import LayerSpec, check_layout, parse_input_layout, parse_layout
+from ._common import TMVAOptionError, TMVAOptionWarning
+from .layout import (
+    LayerSpec,
+    check_layout,
+    input_shape,
+    parse_batch_layout,
+    parse_input_layout,
+    parse_layout,
+)
 from .options import TrainingStrategy, parse_options, parse_training_strategy
 
 __all__ = [
     "TMVAOptionError",
+    "TMVAOptionWarning",
     "LayerSpec",
+    "input_shape",
+    "parse_batch_layout",
     "TrainingStrategy",
     "parse_input_layout",
     "parse_layout",

@@ -70,7 +70,9 @@ def fit_arguments(strategy: TrainingStrategy, validation_size=0.2, n_events: int
     TMVA's L2 penalty is ``λ Σ w²`` (gradient ``2 λ w``), bptt's ``(wd / 2) Σ w²``: TMVA's
     ``WeightDecay=λ`` with ``Regularization=L2`` is ``weight_decay = 2 λ`` here; with L1 the two agree.
     ``validation_size`` is TMVA's ValidationSize, a fraction or a number of events out of
-    ``n_events`` (see :func:`validation_split`).
+    ``n_events`` (see :func:`validation_split`). The phase optimizer's own keys (``ADAM_beta1``,
+    ``ADAM_beta2``, ``ADAM_eps``, ``ADAGRAD_eps``, ``RMSPROP_rho``, ``RMSPROP_eps``,
+    ``ADADELTA_rho``, ``ADADELTA_eps``, TMVA's defaults where absent) are ``optimizer_options``.
     """
     reg = strategy.regularization
     weight_decay = 0.0 if reg is None else (2.0 * strategy.weight_decay if reg == "L2" else strategy.weight_decay)
@@ -80,6 +82,7 @@ def fit_arguments(strategy: TrainingStrategy, validation_size=0.2, n_events: int
         "optimizer": strategy.optimizer,
         "learning_rate": strategy.learning_rate,
         "momentum": strategy.momentum,
+        "optimizer_options": strategy.optimizer_options() or None,
         "early_stopping": strategy.convergence_steps,
         "weight_decay": weight_decay,
         "regularization": reg,

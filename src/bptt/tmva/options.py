@@ -1,13 +1,39 @@
 """TMVA's ``TrainingStrategy`` (one :class:`TrainingStrategy` per phase) and the whole ``MethodDL``
-booking string (:func:`parse_options`)."""
+booking string (:func:`parse_options`).
+
+Size limits: a booking string may describe a network up to these sizes; beyond them it is refused
+with a :class:`~bptt.tmva.TMVAOptionError` naming the token, before anything is allocated
+(:func:`bptt.tmva.check_layout`, which :func:`bptt.tmva.layers.build_layers` calls before building):
+
+======================================  =====================  ==================================
+what                                    largest accepted        constant (``bptt.tmva._common``)
+======================================  =====================  ==================================
+units of one layer (state size, input    65 536                 ``MAX_UNITS``
+size, dense width, RESHAPE dimension)
+values per event (InputLayout's          2**20 = 1 048 576      ``MAX_INPUTS``
+depth × height × width, and after any
+layer)
+layers in a Layout                       1 024                  ``MAX_LAYERS``
+trainable parameters of the network      2**24 = 16 777 216     ``MAX_PARAMETERS``
+                                         (64 MiB in float32)
+characters of one width formula          200                    ``MAX_FORMULA_LENGTH``
+======================================  =====================  ==================================
+
+Parsing itself allocates memory in proportion to the string (its tokens and LayerSpecs, a few
+kB for a booking string), never the network; numbers of more than 18 digits are not converted
+(they are above every limit). The fuzz test (``tests/tmva/test_tmva_fuzz.py``) checks both on
+mutated booking strings.
+"""
 
 from __future__ import annotations
 
+import re
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._common import _INT, TMVAOptionError, _float, _positive_int, _strip_prefix
-from .layout import check_layout, parse_input_layout, parse_layout
+from ._common import TMVAOptionError, TMVAOptionWarning, _float, _int, _positive_int, _strip_prefix
+from .layout import check_layout, input_shape, parse_batch_layout, parse_layout
 
 __all__ = ["TrainingStrategy", "parse_training_strategy", "parse_options"]
 
@@ -32,6 +58,15 @@ class TrainingStrategy:
         repetitions, drop_repetitions, multithreading: ``Repetitions``, ``DropRepetitions`` and
             ``Multithreading``, accepted because TMVA strings carry them (TMVA's MethodDL itself
             ignores the first two); they have no effect in bptt.
+        adam_beta1, adam_beta2, adam_eps: ``ADAM_beta1`` (0.9), ``ADAM_beta2`` (0.999),
+            ``ADAM_eps`` (1e-7), read by TMVA for ``Optimizer=ADAM`` only (since ROOT 6.24);
+        adagrad_eps: ``ADAGRAD_eps`` (1e-8); rmsprop_rho, rmsprop_eps: ``RMSPROP_rho`` (0.9),
+            ``RMSPROP_eps`` (1e-7); adadelta_rho, adadelta_eps: ``ADADELTA_rho`` (0.95),
+            ``ADADELTA_eps`` (1e-8): each read for its own optimizer only. A key of another optimizer
+            than the phase's is ignored, as in TMVA, with a :class:`~bptt.tmva.TMVAOptionWarning`.
+            TMVA adds its epsilons where TensorFlow and Keras do (Adam: to √v without the bias
+            correction; RMSprop and Adagrad: inside the square root); bptt's optimizers add them
+            where PyTorch does, a difference that matters only when ε is comparable to the gradients.
     """
 
     learning_rate: float = 1e-5
@@ -47,11 +82,36 @@ class TrainingStrategy:
     repetitions: int = 1
     drop_repetitions: int = 1
     multithreading: bool = True
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.999
+    adam_eps: float = 1e-7
+    adagrad_eps: float = 1e-8
+    rmsprop_rho: float = 0.9
+    rmsprop_eps: float = 1e-7
+    adadelta_rho: float = 0.95
+    adadelta_eps: float = 1e-8
+
+    def optimizer_options(self) -> dict[str, float]:
+        """The phase's optimizer hyper-parameters under the names of :mod:`bptt.optim`'s classes
+        (Adam's beta1, beta2, eps; Adagrad's eps; RMSprop's alpha, eps; Adadelta's rho, eps).
+
+        >>> TrainingStrategy(optimizer="rmsprop", rmsprop_rho=0.8).optimizer_options()
+        {'alpha': 0.8, 'eps': 1e-07}
+        """
+        return {name: getattr(self, attr) for name, attr in _OPTIMIZER_OPTIONS[self.optimizer]}
 
 
 # ──────────────────────────────────────────────────────────────────────── TrainingStrategy
 
 _OPTIMIZERS = {"SGD": "sgd", "ADAM": "adam", "ADAGRAD": "adagrad", "RMSPROP": "rmsprop", "ADADELTA": "adadelta"}
+#: bptt optimizer → (its hyper-parameter, TrainingStrategy attribute) for each TMVA key it reads.
+_OPTIMIZER_OPTIONS = {
+    "sgd": (),
+    "adam": (("beta1", "adam_beta1"), ("beta2", "adam_beta2"), ("eps", "adam_eps")),
+    "adagrad": (("eps", "adagrad_eps"),),
+    "rmsprop": (("alpha", "rmsprop_rho"), ("eps", "rmsprop_eps")),
+    "adadelta": (("rho", "adadelta_rho"), ("eps", "adadelta_eps")),
+}
 
 
 def _v_positive_float(text):
@@ -65,6 +125,11 @@ def _v_nonneg_float(text):
 
 
 def _v_momentum(text):
+    x = _float(text)
+    return (x, None) if x is not None and 0 <= x < 1 else (None, "a number in [0, 1)")
+
+
+def _v_unit(text):
     x = _float(text)
     return (x, None) if x is not None and 0 <= x < 1 else (None, "a number in [0, 1)")
 
@@ -119,8 +184,37 @@ _STRATEGY_KEYS = {
     "Repetitions": ("repetitions", _v_positive_int, "unused by bptt"),
     "DropRepetitions": ("drop_repetitions", _v_positive_int, "unused by bptt"),
     "Multithreading": ("multithreading", _v_bool, "unused by bptt"),
+    "ADAM_beta1": ("adam_beta1", _v_unit, "Adam's first-moment decay"),
+    "ADAM_beta2": ("adam_beta2", _v_unit, "Adam's second-moment decay"),
+    "ADAM_eps": ("adam_eps", _v_positive_float, "Adam's epsilon"),
+    "ADAGRAD_eps": ("adagrad_eps", _v_positive_float, "Adagrad's epsilon"),
+    "RMSPROP_rho": ("rmsprop_rho", _v_unit, "RMSprop's decay"),
+    "RMSPROP_eps": ("rmsprop_eps", _v_positive_float, "RMSprop's epsilon"),
+    "ADADELTA_rho": ("adadelta_rho", _v_unit, "Adadelta's decay"),
+    "ADADELTA_eps": ("adadelta_eps", _v_positive_float, "Adadelta's epsilon"),
 }
 _STRATEGY_KEYS_UPPER = {k.upper(): k for k in _STRATEGY_KEYS}
+#: A value followed by another Key=Value without the ',' between them: "20DropConfig=0.0+0.".
+_GLUED = re.compile(r"(?P<number>[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)(?P<rest>(?P<key>[A-Za-z_][A-Za-z0-9_]*)\s*=.*)")
+
+
+def _glued(canonical: str, value: str, parse, head: str):
+    """TMVA reads ``MaxEpochs=20DropConfig=0.0`` (a ',' missing, as in TMVA_RNN_Classification's
+    dense network) as MaxEpochs=20: its C++ atoi/atof stop at the first letter, and the rest is
+    lost. bptt reads it the same way and says so; anything else after a number is an error."""
+    m = _GLUED.fullmatch(value)
+    if m is None or m.group("key").upper() not in _STRATEGY_KEYS_UPPER:
+        return None
+    parsed, expected = parse(m.group("number"))
+    if expected is not None:
+        return None
+    warnings.warn(
+        f"{head}: {value!r} looks like two entries without a ',' between them; TMVA reads "
+        f"{canonical}={m.group('number')} and ignores {m.group('rest')!r} (its atoi/atof stop at the first "
+        f"letter), and so does bptt; write '{canonical}={m.group('number')},{m.group('rest')}' to set both",
+        TMVAOptionWarning, stacklevel=5,
+    )
+    return parsed
 
 
 def _parse_phase(text: str, phase: int, n_phases: int) -> TrainingStrategy:
@@ -128,6 +222,7 @@ def _parse_phase(text: str, phase: int, n_phases: int) -> TrainingStrategy:
     if not text.strip():
         raise TMVAOptionError(f"{where}: empty phase; remove the extra '|' or write Key=Value pairs")
     values: dict[str, Any] = {}
+    entries: dict[str, str] = {}
     for i, entry in enumerate(text.split(","), start=1):
         entry = entry.strip()
         head = f"{where} entry {i} {entry!r}"
@@ -143,9 +238,21 @@ def _parse_phase(text: str, phase: int, n_phases: int) -> TrainingStrategy:
             raise TMVAOptionError(f"{head}: {canonical} is given twice in this phase; keep one")
         parsed, expected = parse(value)
         if expected is not None:
-            raise TMVAOptionError(f"{head}: {canonical} must be {expected} ({meaning}); got {value!r}")
+            parsed = _glued(canonical, value, parse, head)
+            if parsed is None:
+                raise TMVAOptionError(f"{head}: {canonical} must be {expected} ({meaning}); got {value!r}")
         values[name] = parsed
-    return TrainingStrategy(**values)
+        entries[name] = head
+    strategy = TrainingStrategy(**values)
+    used = {attr for _, attr in _OPTIMIZER_OPTIONS[strategy.optimizer]}
+    for key, (name, _, _) in _STRATEGY_KEYS.items():
+        if "_" in key and name in values and name not in used:
+            warnings.warn(
+                f"{entries[name]}: {key} is read for Optimizer={key.split('_')[0]} only and this phase's optimizer "
+                f"is {strategy.optimizer.upper()}; TMVA ignores it, and so does bptt",
+                TMVAOptionWarning, stacklevel=4,
+            )
+    return strategy
 
 
 def parse_training_strategy(text: str) -> TrainingStrategy | list[TrainingStrategy]:
@@ -171,7 +278,7 @@ def parse_training_strategy(text: str) -> TrainingStrategy | list[TrainingStrate
 
 _ERROR_STRATEGIES = ("CROSSENTROPY", "SUMOFSQUARES", "MUTUALEXCLUSIVE")
 _WEIGHT_INITS = ("XAVIER", "XAVIERUNIFORM", "GAUSS", "UNIFORM", "IDENTITY", "ZERO")
-_ARCHITECTURES = ("CPU", "GPU", "STANDARD", "OPENCL")
+_ARCHITECTURES = ("CPU", "GPU", "STANDARD", "OPENCL", "CUDNN")
 _VERBOSITY = ("DEFAULT", "DEBUG", "VERBOSE", "INFO", "WARNING", "ERROR", "FATAL")
 
 #: Boolean flags (``H``, ``!H``, ``H=False``) → result key.
@@ -180,6 +287,14 @@ _FLAGS = {
     "V": "verbose",
     "CreateMVAPdfs": "create_mva_pdfs",
     "IgnoreNegWeightsInTraining": "ignore_neg_weights_in_training",
+}
+#: The options with a list of values, in TMVA's order: a bare value such as ``CPU`` sets the option
+#: that has it (TMVA's "loose" option reading, Configurable::ParseOptions).
+_CHOICES = {
+    "ErrorStrategy": _ERROR_STRATEGIES,
+    "WeightInitialization": _WEIGHT_INITS,
+    "Architecture": _ARCHITECTURES,
+    "VerbosityLevel": _VERBOSITY,
 }
 #: Valued options → result key.
 _VALUED = {
@@ -217,16 +332,14 @@ def _validation_size(value: str):
     return None, "a fraction in (0, 1), a percentage such as 20%, or a number of events > 1"
 
 
+_MAX_SEED = 2**31 - 1  # TMVA's RandomSeed is a C++ int
+
+
 def _random_seed(value: str):
-    return (int(value), None) if _INT.fullmatch(value) else (None, "a non-negative integer")
-
-
-def _batch_layout(value: str):
-    fields = [f.strip() for f in value.split("|")]
-    nums = [_positive_int(f) for f in fields]
-    if not 1 <= len(fields) <= 3 or any(n is None for n in nums):
-        return None, "1 to 3 positive integers separated by '|'"
-    return tuple(nums), None
+    n = _int(value)
+    if n is None:
+        return None, "a non-negative integer"
+    return (n, None) if n <= _MAX_SEED else (None, f"at most {_MAX_SEED} (TMVA's seed is a C++ int)")
 
 
 def _free_text(value: str):
@@ -239,13 +352,46 @@ _VALUE_PARSERS = {
     "WeightInitialization": lambda s: _choice(s, _WEIGHT_INITS),
     "ValidationSize": _validation_size,
     "RandomSeed": _random_seed,
-    "BatchLayout": _batch_layout,
     "Architecture": lambda s: _choice(s, _ARCHITECTURES),
     "VerbosityLevel": lambda s: _choice(s, _VERBOSITY),
 }
 
 
-def parse_options(text: str) -> dict[str, Any]:
+def _split(text: str) -> list[tuple[int, str, str, str, str]]:
+    """The booking string's options as (position, item, key, '=' or '', value)."""
+    items = []
+    for i, raw in enumerate(text.split(":"), start=1):
+        item = raw.strip()
+        if not item:
+            if text.strip() == "":
+                break
+            raise TMVAOptionError(f"option {i} {item!r}: empty option; remove the extra ':'")
+        key, eq, value = item.partition("=")
+        if not eq:
+            loose = [name for name, allowed in _CHOICES.items() if key.strip().upper() in allowed]
+            if loose and key.strip().lstrip("!").upper() not in _ALL_OPTIONS:
+                key, eq, value = loose[0], "=", key  # TMVA: a bare 'CPU' is Architecture=CPU
+        items.append((i, item, key.strip(), eq, value.strip()))
+    return items
+
+
+def _parse_value(name: str, value: str, n_inputs: int | None, n_outputs: int):
+    if name == "InputLayout":
+        return input_shape(value)
+    if name == "Layout":
+        return parse_layout(value, n_inputs=n_inputs, n_outputs=n_outputs)
+    if name == "TrainingStrategy":
+        parsed = parse_training_strategy(value)
+        return parsed if isinstance(parsed, list) else [parsed]
+    if name == "BatchLayout":
+        return parse_batch_layout(value)
+    parsed, expected = _VALUE_PARSERS[name](value)
+    if expected is not None:
+        raise TMVAOptionError(f"{name} must be {expected}; got {value!r}")
+    return parsed
+
+
+def parse_options(text: str, *, n_inputs: int | None = None, n_outputs: int = 1) -> dict[str, Any]:
     """Parse a whole TMVA ``MethodDL`` booking string into a dict.
 
     The string is split at ``:`` (``Layout`` and ``TrainingStrategy`` values contain none). Only
@@ -255,33 +401,37 @@ def parse_options(text: str) -> dict[str, Any]:
       ``=True``/``=False``) → ``help``, ``verbose``, ``create_mva_pdfs``,
       ``ignore_neg_weights_in_training`` (bool);
     - ``ErrorStrategy``, ``WeightInitialization``, ``Architecture``, ``VerbosityLevel`` → the TMVA
-      name in upper case, checked against TMVA's choices; ``VarTransform`` → the text as written;
+      name in upper case, checked against TMVA's choices; as in TMVA, one of these values written
+      alone (``…:CPU``) sets its option (``Architecture=CPU``); ``VarTransform`` → the text as written;
     - ``ValidationSize`` → a float fraction (``0.2`` or ``20%``) or an int number of events;
-    - ``RandomSeed`` → int; ``InputLayout`` → ``(T, F)``; ``BatchLayout`` → tuple of ints;
+    - ``RandomSeed`` → int; ``InputLayout`` → ``(T, F)`` (:func:`bptt.tmva.parse_input_layout`);
+      ``BatchLayout`` → ``(depth, height, width)``, 0 where not given;
     - ``Layout`` → list of :class:`LayerSpec`; ``TrainingStrategy`` → list of
       :class:`TrainingStrategy` (one per phase).
 
-    When both InputLayout and Layout are given, :func:`check_layout` checks that they agree.
+    ``n_inputs``: the number of input variables, when known (TMVA's N in dense widths such as
+    ``N+10``; without InputLayout TMVA's input is 1|1|n_inputs); with InputLayout, its depth ×
+    height × width must equal it. ``n_outputs``: the width of a dense layer written with 0 or
+    none (1 for a binary classifier; the number of classes or targets otherwise).
+
+    The Layout is checked against the InputLayout (:func:`check_layout`: shapes and size limits).
     Option names are matched case-insensitively; an unknown or repeated option is an error.
 
     >>> opts = parse_options("!H:V:RandomSeed=1234:InputLayout=10|30:Layout=LSTM|10|30|10|0|1,LINEAR:"
-    ...                      "TrainingStrategy=BatchSize=100,MaxEpochs=20:Architecture=CPU")
-    >>> opts["help"], opts["verbose"], opts["input_layout"], len(opts["layout"]), opts["training_strategy"][0].batch_size
-    (False, True, (10, 30), 2, 100)
+    ...                      "TrainingStrategy=BatchSize=100,MaxEpochs=20:CPU")
+    >>> opts["help"], opts["verbose"], opts["input_layout"], len(opts["layout"]), opts["architecture"]
+    (False, True, (10, 30), 2, 'CPU')
     """
     if not isinstance(text, str):
         raise TMVAOptionError(f"parse_options: expected a string; got {type(text).__name__} {text!r}")
+    items = _split(text)
+    # InputLayout first, wherever it is: it gives N to the Layout's dense widths.
+    items.sort(key=lambda it: it[2].lstrip("!").strip().upper() != "INPUTLAYOUT")
     result: dict[str, Any] = {}
     positions: dict[str, int] = {}
-    for i, raw in enumerate(text.split(":"), start=1):
-        item = raw.strip()
+    shape = None
+    for i, item, key, eq, value in items:
         head = f"option {i} {item!r}"
-        if not item:
-            if text.strip() == "":
-                break
-            raise TMVAOptionError(f"{head}: empty option; remove the extra ':'")
-        key, eq, value = item.partition("=")
-        key, value = key.strip(), value.strip()
         negated = key.startswith("!")
         name = _ALL_OPTIONS.get(key.lstrip("!").strip().upper())
         if name is None:
@@ -307,25 +457,26 @@ def parse_options(text: str) -> dict[str, Any]:
             raise TMVAOptionError(f"{head}: '!' only negates flags such as !H; {name} takes a value")
         if not eq or not value:
             raise TMVAOptionError(f"{head}: {name} needs a value, written {name}=<value>")
+        inputs = n_inputs if shape is None else shape[0] * shape[1] * shape[2]
         try:
-            if name == "InputLayout":
-                parsed = parse_input_layout(value)
-            elif name == "Layout":
-                parsed = parse_layout(value)
-            elif name == "TrainingStrategy":
-                parsed = parse_training_strategy(value)
-                parsed = parsed if isinstance(parsed, list) else [parsed]
-            else:
-                parsed, expected = _VALUE_PARSERS[name](value)
-                if expected is not None:
-                    raise TMVAOptionError(f"{name} must be {expected}; got {value!r}")
+            parsed = _parse_value(name, value, inputs, n_outputs)
         except TMVAOptionError as exc:
-            nested = name in ("InputLayout", "Layout", "TrainingStrategy")
+            nested = name in ("InputLayout", "Layout", "TrainingStrategy", "BatchLayout")
             raise TMVAOptionError(f"{f'option {i} ({name})' if nested else head}: {exc}") from None
+        if name == "InputLayout":
+            shape, parsed = parsed, (parsed[0], parsed[1] * parsed[2])
+            if n_inputs is not None and parsed[0] * parsed[1] != n_inputs:
+                raise TMVAOptionError(
+                    f"option {i} (InputLayout): InputLayout={value} says {parsed[0]} time step{'s' if parsed[0] != 1 else ''} "
+                    f"of {parsed[1]} features, {parsed[0] * parsed[1]} values per event; the data has {n_inputs} "
+                    f"input variables"
+                )
         result[out_key] = parsed
+    if shape is None and n_inputs is not None:
+        shape = (1, 1, n_inputs)  # TMVA's default InputLayout
     if "layout" in result:
         try:
-            check_layout(result["layout"], result.get("input_layout"))
+            check_layout(result["layout"], None if shape is None else (shape[0], shape[1] * shape[2]))
         except TMVAOptionError as exc:
             raise TMVAOptionError(f"option {positions['layout']} (Layout): {exc}") from None
     return result
