@@ -95,7 +95,7 @@ def test_a_failure_half_way_leaves_no_file_and_an_old_output_untouched(tmp_path,
     X = np.random.default_rng(0).normal(size=(100, 3, 4))
     X[70, 1, 2] = np.nan
     data = tmp_path / "nan.root"
-    with uproot.recreate(data) as f:  # write_tmva_root refuses NaN; uproot writes what it is given
+    with uproot.recreate(data) as f:  # write_tmva_root refuses NaN; uproot writes a dict as an RNTuple
         f["sgn"] = {b: X[:, j].astype(np.float32) for j, b in enumerate(STEPS)}
     out = tmp_path / "out.root"
     code, _, err = run(capsys, tmp_path / "m.bptt", data, "--tree", "sgn", "--out", out, "--step-size", "25", "--quiet")

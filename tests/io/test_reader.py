@@ -294,3 +294,23 @@ def test_reader_arguments_are_checked(tmp_path):
         reader.evaluate_file(FIXTURE, "Events", step_size=0)
     with pytest.raises(ValueError, match=r"step_size=1000000000 entries × 12 values per event exceeds"):
         reader.evaluate_file(FIXTURE, "Events", step_size=10**9)
+
+
+def test_a_tree_in_a_directory_an_rntuple_and_a_file_without_trees(tmp_path):
+    model = lstm_model()
+    X = fixture_X()[:7].astype(np.float32)
+    path = tmp_path / "results.root"
+    with uproot.recreate(path) as f:  # TMVA's output file keeps its trees in the dataset directory
+        f.mktree("dataset/TestTree", {b: np.dtype((np.float32, (4,))) for b in STEPS})
+        f["dataset/TestTree"].extend({b: X[:, j] for j, b in enumerate(STEPS)})
+        f["ntuple"] = {b: X[:, j] for j, b in enumerate(STEPS)}  # uproot writes a dict as an RNTuple
+    assert uproot.open(path).classnames()["ntuple;1"] == "ROOT::RNTuple"
+    np.testing.assert_allclose(Reader(model).evaluate_file(path, "ntuple"), model.predict_proba(X), rtol=1e-6)
+    np.testing.assert_allclose(Reader(model).evaluate_file(path, "dataset/TestTree"), model.predict_proba(X), rtol=1e-6)
+    with uproot.recreate(tmp_path / "one.root") as f:
+        f.mktree("only", {b: np.dtype((np.float32, (4,))) for b in STEPS}).extend({b: X[:, j] for j, b in enumerate(STEPS)})
+    np.testing.assert_allclose(Reader(model).evaluate_file(tmp_path / "one.root"), model.predict_proba(X), rtol=1e-6)
+    empty = tmp_path / "empty.root"
+    uproot.recreate(empty).close()
+    with pytest.raises(ValueError, match=r"empty.root' holds no TTree or RNTuple; pass a file with the tree to score"):
+        Reader(model).evaluate_file(empty)

@@ -26,8 +26,8 @@ _TREE_CLASSES = ("TTree", "ROOT::RNTuple", "ROOT::Experimental::RNTuple")
 
 
 def open_tree(path, tree: str | None = None):
-    """The TTree ``tree`` of the ROOT file ``path`` (uproot); with ``tree=None`` the file's only tree.
-    Errors name the file and list the trees it holds."""
+    """The TTree (or RNTuple) ``tree`` of the ROOT file ``path`` (uproot); with ``tree=None`` the
+    file's only one. Errors name the file and list the trees it holds."""
     import uproot
 
     path = os.fspath(path)
@@ -37,17 +37,19 @@ def open_tree(path, tree: str | None = None):
         raise ValueError(f"{path!r} is a directory; pass the path of a .root file")
     try:
         f = uproot.open(path)
-        trees = sorted({n for n, c in f.classnames(cycle=False).items() if c in _TREE_CLASSES})
+        classes = f.classnames(cycle=False)
     except Exception as exc:  # uproot raises many kinds of errors for content that is not ROOT
         detail = " ".join(str(exc).split())
         raise ValueError(
             f"{path!r} is not a ROOT file that uproot can open ({type(exc).__name__}: {detail}); "
             f"pass a .root file written by ROOT or uproot"
         ) from None
-    listing = ", ".join(repr(t) for t in trees) or "none"
+    trees = sorted(n for n, c in classes.items() if c in _TREE_CLASSES)  # TTrees and RNTuples
+    listing = ", ".join(repr(t) for t in trees)
     if tree is None:
         if len(trees) != 1:
-            raise ValueError(f"{path!r} holds the trees {listing}; pass --tree <one of them>")
+            raise ValueError(f"{path!r} holds the trees {listing}; pass --tree <one of them>" if trees else
+                             f"{path!r} holds no TTree or RNTuple; pass a file with the tree to score")
         tree = trees[0]
     if tree not in trees:
         raise ValueError(f"tree {tree!r} not found in {path!r}; the file holds the trees: {listing}; pass --tree <one of them>")
