@@ -147,7 +147,8 @@ def test_two_phases_are_two_successive_fits():
     twin.fit(X, y, epochs=2, batch_size=10, optimizer="sgd", learning_rate=0.05, momentum=0.0, weight_decay=0.0,
              regularization=None, **common)
     twin.fit(X, y, epochs=3, batch_size=20, optimizer="adam", learning_rate=0.01, momentum=0.3, weight_decay=0.2,
-             regularization="L2", **common)
+             regularization="L2", optimizer_options={"beta1": 0.9, "beta2": 0.999, "eps": 1e-7},  # TMVA's TAdam
+             **common)
     for k, p in twin.parameters().items():
         np.testing.assert_array_equal(plan.model.parameters()[k], p, err_msg=k)
 
