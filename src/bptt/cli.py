@@ -152,15 +152,70 @@ def _training_setup(args, n_events: int):
     return model, fit_args
 
 
+def _result_files(args) -> dict:
+    """Where ``bptt train`` writes its results (checked before training): the ROOT file (--results,
+    default MODEL's name with .root), the JSON (MODEL's name with .json) and the plots' directory
+    (--plots, default MODEL's directory), with the method's name (--method, default as bptt apply's)."""
+    from .apply import score_name_for
+
+    stem = os.path.splitext(os.path.basename(args.out))[0]
+    directory = os.path.dirname(args.out)
+    files = {"root": args.results or os.path.join(directory, stem + ".root"),
+             "json": os.path.join(directory, stem + ".json"), "plots": args.plots or directory,
+             "prefix": stem + "_", "method": args.method or score_name_for(args.out)}
+    for key, option in (("root", "--results"), ("json", "--out")):
+        for other, what in ((args.data, "the input file"), (args.out, "the model file")):
+            if os.path.abspath(files[key]) == os.path.abspath(other):
+                raise UsageError(f"{option}: the results file {files[key]!r} would replace {what}; give another "
+                                 f"{'--results FILE' if key == 'root' else '--out name'}")
+    folder = os.path.dirname(os.path.abspath(files["root"]))
+    if not os.path.isdir(folder):
+        raise UsageError(f"--results: the directory {folder!r} does not exist; create it or give another --results")
+    if files["plots"] and os.path.exists(files["plots"]) and not os.path.isdir(files["plots"]):
+        raise UsageError(f"--plots: {files['plots']!r} is a file, not a directory; give a directory for the PNG files")
+    return files
+
+
+def _report_training(model, events, history, files: dict, model_path: str) -> None:
+    """TMVA's TestAllMethods / EvaluateAllMethods on the kept test events: the tables on stdout, the
+    output ROOT file, the plots and the JSON of the figures (:mod:`bptt.results`)."""
+    from . import plots, results
+
+    evaluation = results.evaluate_events(model, events, files["method"])
+    print()
+    print(evaluation.table())
+    inputs = (events.X[events.is_train], events.X[~events.is_train]) if events.variables else (None, None)
+    written = [evaluation.write_root(files["root"], *inputs, events.variables)]
+    if files["plots"]:
+        os.makedirs(files["plots"], exist_ok=True)
+    written += evaluation.plot(files["plots"], prefix=files["prefix"])
+    written.append(plots.plot_loss({files["method"]: {"train": history.loss, "val": history.val_loss}},
+                                   os.path.join(files["plots"], files["prefix"] + "loss.png")))
+    written.append(evaluation.write_json(
+        files["json"], source=events.source, model_file=model_path, results_file=files["root"],
+        epochs_run=len(history.loss), best_epoch=history.best_epoch,
+        inputs=model.inputs, split={"train": events.n_train, "test": events.n_test},
+    ))
+    print(f"\nwrote {', '.join(written)}")
+
+
 def _cmd_train(args) -> int:
-    X, y = _read_data(args.data, args)
+    events = _read_events(args.data, args)  # TMVA's training / test split; the test part is for the report
+    files = _result_files(args)
+    X, y, weights = events.train()
     model, fit_args = _training_setup(args, len(X))
     if args.epochs is not None:
         fit_args["epochs"] = args.epochs
+    if (weights != 1).any():
+        fit_args["sample_weight"] = weights
     history = model.fit(X, y, verbose=not args.quiet, checkpoint=args.checkpoint, resume=args.resume, **fit_args)
+    if events.variables:
+        model.inputs = [{"name": name, "size": int(size)} for name, size in events.variables]
     path = model.save(args.out)
     best = f", best epoch {history.best_epoch}" if history.best_epoch else ""
-    print(f"trained {len(history.loss)} epochs{best}; final loss {history.loss[-1]:.4f}; model written to {path}")
+    print(f"trained {len(history.loss)} epochs{best} on {events.n_train} events; final loss {history.loss[-1]:.4f}; "
+          f"model written to {path}")
+    _report_training(model, events, history, files, path)
     return 0
 
 
@@ -309,7 +364,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="train a network on a ROOT or npz file from TMVA option strings or a TOML config",
         description="Train on DATA (.root in TMVA's layout, or .npz with arrays x and y). The network and "
         "training come from TMVA option strings (--options, or --layout/--input-layout/--training-strategy) "
-        "or from a TOML file with [model] layout/input_layout and [training] keys of bptt.train.fit.",
+        "or from a TOML file with [model] layout/input_layout and [training] keys of bptt.train.fit. As TMVA, the "
+        "events are split into a training and a test part (by default half of each class at random, SplitSeed=100, "
+        "for .npz files too); the network trains on the training part and is evaluated on both: TMVA's tables "
+        "(ROC integral, signal efficiency at 1/10/30%% background efficiency, Kolmogorov-Smirnov overtraining "
+        "test), an output ROOT file with dataset/TrainTree and dataset/TestTree (classID, className, weight, "
+        "the inputs, the classifier output), a JSON of the figures and plots (classifier output training vs "
+        "test, background rejection vs signal efficiency, loss).",
     )
     tr.add_argument("data", help="input file: .root or .npz")
     tr.add_argument("--options", help="a whole TMVA MethodDL booking string")
@@ -322,6 +383,11 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--out", default="model.bptt", help="model file to write (default model.bptt)")
     tr.add_argument("--checkpoint", default=None, help="checkpoint file written every epoch")
     tr.add_argument("--resume", default=None, help="continue from this checkpoint")
+    tr.add_argument("--results", default=None,
+                    help="TMVA-style output ROOT file with dataset/TrainTree and dataset/TestTree (default: --out's name with .root)")
+    tr.add_argument("--plots", default=None, help="directory of the PNG plots (default: --out's directory)")
+    tr.add_argument("--method", default=None,
+                    help="the method's name: the classifier output's branch and the tables' row (default: --out's file name)")
     tr.add_argument("--quiet", action="store_true", help="no progress output")
     _data_options(tr, split=True)
     tr.set_defaults(func=_cmd_train)
