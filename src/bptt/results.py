@@ -191,7 +191,7 @@ class ClassifierResults:
             "DataSet       MVA              Signal efficiency at bkg eff.(error):",
             "Name:         Method:          @B=0.01    @B=0.10    @B=0.30    ROC-integ",
             f"{ds:<13} {name:<15}: "
-            + "  ".join(f"{eff[k]['test']:#1.3f}({min(int(1000 * eff[k]['test_error']), 99):02d})" for k in levels)
+            + "  ".join(f"{eff[k]['test']:#1.3f}({int(1000 * eff[k]['test_error']):02d})" for k in levels)
             + f"  {m['roc_integral']['test']:#1.3f}",
             _RULE,
             "",

@@ -383,3 +383,48 @@ def test_evaluate_events_scores_both_parts_in_file_order():
     no_test = Events(X=X, y=y, weights=w, is_train=np.ones(40, bool), source="f.root")
     with pytest.raises(ValueError, match=r"^evaluate_events: the events of f.root have no test part \(all 40 are for training\)"):
         evaluate_events(_ScoreFirstInput(), no_test, "M")
+
+
+def test_whole_table_of_a_perfect_classifier_by_hand():
+    y = np.r_[np.ones(50), np.zeros(50)]
+    s = np.linspace(1, 0, 100)
+    r = classifier_results("M", train=(s, y, None), test=(s, y, None), dataset="ds")
+    rule = "-" * 115
+    expected = "\n".join([
+        "Evaluation on 50 signal and 50 background test events (50 + 50 for training); event weights: none (every event counts 1)",
+        "",
+        "Evaluation results ranked by best signal efficiency and purity (area)",
+        rule,
+        "DataSet       MVA              Signal efficiency at bkg eff.(error):",
+        "Name:         Method:          @B=0.01    @B=0.10    @B=0.30    ROC-integ",
+        "ds            M              : 1.000(00)  1.000(00)  1.000(00)  1.000",
+        rule,
+        "",
+        "Testing efficiency compared to training efficiency (overtraining check)",
+        rule,
+        "DataSet              MVA              Signal efficiency: from test sample (from training sample) ",
+        "Name:                Method:          @B=0.01             @B=0.10            @B=0.30   ",
+        rule,
+        "ds                   M              : 1.000 (1.000)       1.000 (1.000)      1.000 (1.000)",
+        rule,
+        "",
+        "Testing for overtraining using the Kolmogorov-Smirnov test (40 bins, TH1::KolmogorovTest):",
+        "M: signal (background) probability = 1 (1)",
+    ])
+    assert r.table() == expected
+
+
+def test_table_of_weighted_events_and_large_errors():
+    # sorted: 0.9 B → (1/4, 0); 0.6 S(w 3) → (1/4, 3/4); 0.5 B → (1/2, 3/4); 0.3 S(w 1) → (1/2, 1); then B, B
+    y = [1, 1, 0, 0, 0, 0]
+    s = [0.6, 0.3, 0.9, 0.5, 0.2, 0.1]
+    w = [3.0, 1.0, 1.0, 1.0, 1.0, 1.0]
+    r = classifier_results("M", train=(s, y, w), test=(s, y, w))
+    e = r.metrics["signal_efficiency"]
+    assert (e["0.01"]["test"], e["0.10"]["test"], e["0.30"]["test"]) == (0.0, 0.0, 0.75)
+    # effective signal events (3 + 1)² / (9 + 1) = 1.6: error √(0.75 · 0.25 / 1.6) = 0.342, printed as TMVA: (342)
+    assert e["0.30"]["test_error"] == pytest.approx(np.sqrt(0.75 * 0.25 / 1.6))
+    assert r.metrics["roc_integral"]["test"] == pytest.approx(11 / 16)  # (3·3 + 1·2) / (4·4)
+    lines = r.table().splitlines()
+    assert lines[0].endswith("event weights used: signal 4, background 4 in the test sample")
+    assert lines[6] == "dataset       M              : 0.000(00)  0.000(00)  0.750(342)  0.688"
