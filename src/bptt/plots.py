@@ -67,6 +67,30 @@ def _rate(fn: str, name: str, what: str, value) -> np.ndarray:
     return a
 
 
+def _checked_curves(fn: str, curves, names: tuple[str, str, str]) -> list:
+    """``[(name, x, y, area), …]`` from ``{name: (x, y, area)}``: rates in [0, 1] of equal length and a
+    finite area; ``names`` are the three parts' names for the messages (e.g. fpr, tpr, auc)."""
+    x_name, y_name, area_name = names
+    if not isinstance(curves, Mapping) or not curves:
+        raise ValueError(f"{fn}: curves must be a non-empty dict {{name: ({x_name}, {y_name}, {area_name})}}; got {curves!r}")
+    checked = []
+    for name, value in curves.items():
+        if not isinstance(value, (tuple, list)) or len(value) != 3:
+            raise ValueError(
+                f"{fn}: curves[{name!r}] must be a tuple ({x_name}, {y_name}, {area_name}); got {type(value).__name__}"
+            )
+        x, y = _rate(fn, name, x_name, value[0]), _rate(fn, name, y_name, value[1])
+        if x.shape != y.shape:
+            raise ValueError(
+                f"{fn}: curves[{name!r}] {x_name} and {y_name} must have the same length; got {len(x)} and {len(y)}"
+            )
+        area = value[2]
+        if isinstance(area, bool) or not isinstance(area, numbers.Real) or not math.isfinite(area):
+            raise ValueError(f"{fn}: curves[{name!r}] {area_name} must be a finite number; got {area!r}")
+        checked.append((str(name), x, y, float(area)))
+    return checked
+
+
 def plot_roc(curves: Mapping, path, title: str = "ROC curve") -> str:
     """Plot the ROC curves of several networks on one plot and write it as a PNG; return the path.
 
@@ -80,22 +104,7 @@ def plot_roc(curves: Mapping, path, title: str = "ROC curve") -> str:
     """
     fn = "plot_roc"
     path = _check_path(fn, path)
-    if not isinstance(curves, Mapping) or not curves:
-        raise ValueError(f"{fn}: curves must be a non-empty dict {{name: (fpr, tpr, auc)}}; got {curves!r}")
-    checked = []
-    for name, value in curves.items():
-        if not isinstance(value, (tuple, list)) or len(value) != 3:
-            raise ValueError(f"{fn}: curves[{name!r}] must be a tuple (fpr, tpr, auc); got {type(value).__name__}")
-        fpr = _rate(fn, name, "fpr", value[0])
-        tpr = _rate(fn, name, "tpr", value[1])
-        if fpr.shape != tpr.shape:
-            raise ValueError(
-                f"{fn}: curves[{name!r}] fpr and tpr must have the same length; got {len(fpr)} and {len(tpr)}"
-            )
-        auc = value[2]
-        if isinstance(auc, bool) or not isinstance(auc, numbers.Real) or not math.isfinite(auc):
-            raise ValueError(f"{fn}: curves[{name!r}] auc must be a finite number; got {auc!r}")
-        checked.append((str(name), fpr, tpr, float(auc)))
+    checked = _checked_curves(fn, curves, ("fpr", "tpr", "auc"))
 
     fig = _new_figure()
     ax = fig.add_subplot()
@@ -255,22 +264,7 @@ def plot_rejection(curves: Mapping, path, title: str = "Background rejection ver
     """
     fn = "plot_rejection"
     path = _check_path(fn, path)
-    if not isinstance(curves, Mapping) or not curves:
-        raise ValueError(f"{fn}: curves must be a non-empty dict {{name: (eff_s, rejection, roc_integral)}}; got {curves!r}")
-    checked = []
-    for name, value in curves.items():
-        if not isinstance(value, (tuple, list)) or len(value) != 3:
-            raise ValueError(f"{fn}: curves[{name!r}] must be a tuple (eff_s, rejection, roc_integral); got {type(value).__name__}")
-        eff_s = _rate(fn, name, "eff_s", value[0])
-        rejection = _rate(fn, name, "rejection", value[1])
-        if eff_s.shape != rejection.shape:
-            raise ValueError(
-                f"{fn}: curves[{name!r}] eff_s and rejection must have the same length; got {len(eff_s)} and {len(rejection)}"
-            )
-        area = value[2]
-        if isinstance(area, bool) or not isinstance(area, numbers.Real) or not math.isfinite(area):
-            raise ValueError(f"{fn}: curves[{name!r}] roc_integral must be a finite number; got {area!r}")
-        checked.append((str(name), eff_s, rejection, float(area)))
+    checked = _checked_curves(fn, curves, ("eff_s", "rejection", "roc_integral"))
 
     fig = _new_figure()
     ax = fig.add_subplot()
