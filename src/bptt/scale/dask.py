@@ -184,8 +184,8 @@ def apply_files_dask(model, files: Sequence, tree: str | None, out_dir, *, clien
             log(the_plan.spec.note)
         for f in the_plan.empty_files:
             log(f"{f!r} has no entries: no output file for it")
-    cluster = None
-    if client is None:
+    cluster, own = None, client is None
+    if own:
         client, cluster = connect(scheduler, workers=workers, threads_per_worker=threads_per_worker)
     try:
         n_workers = len(client.scheduler_info()["workers"])
@@ -199,8 +199,9 @@ def apply_files_dask(model, files: Sequence, tree: str | None, out_dir, *, clien
         results, failed = _gather(futures, the_plan, progress, tqdm)
         client.cancel([shipped])
     finally:
-        if cluster is not None:
+        if own:
             client.close()
+        if cluster is not None:
             cluster.close()
     remove_stale_temporaries(the_plan)
     if failed:

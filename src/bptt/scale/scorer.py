@@ -33,7 +33,7 @@ import hashlib
 
 import numpy as np
 
-from ..apply import InputSpec, branches_to_read, score, to_inputs
+from ..apply import branches_to_read, score, to_inputs
 from .dask import model_bytes, worker_model
 
 __all__ = ["Scorer"]
@@ -75,7 +75,7 @@ class Scorer:
                 "Scorer: the model does not name its inputs and its layers do not fix the number of time steps; "
                 "pass Scorer(model, variables=[(name, size), …]) in training order"
             )
-        self.spec = InputSpec(tuple(reader.variables), reader._spec.shape)
+        self.spec = reader._spec
         probe = score(reader.model, np.zeros((1,) + self.spec.shape, reader.model.dtype))
         self.dtype = probe.dtype
         self.shape = tuple(probe.shape[1:])
@@ -92,7 +92,10 @@ class Scorer:
     # ── the three steps of coffea's numpy_call_wrapper
 
     def prepare(self, columns) -> np.ndarray:
-        """Awkward columns (an awkward record array, or a dict of arrays) → the model's input array."""
+        """Awkward columns (an awkward record array, or a dict of arrays) → the model's input array;
+        only the branches the model reads are looked at (a partition's other columns were not read)."""
+        if getattr(columns, "fields", None):
+            columns = columns[branches_to_read(self.spec, columns.fields)]
         return to_inputs(columns, self.spec, self.model.dtype)
 
     def run(self, X: np.ndarray) -> np.ndarray:
