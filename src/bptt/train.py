@@ -174,8 +174,8 @@ def fit(
             over its share ``batch size · mean(w)`` of the training part's total weight, as TMVA
             averages ``w ℓ`` over a batch with weights normalised to a mean of 1, so the batches
             add up to the weighted mean. The validation part (from ``validation_split``) keeps its
-            events' weights and its loss is weighted the same way. Events of weight 0 are left out
-            (as if absent); negative weights count with their sign; the training part's weights
+            events' weights and its loss is weighted the same way. Events of weight 0 are left out of
+            training (as if absent); negative weights count with their sign; the training part's weights
             must sum to a positive number. Equal weights train exactly as no weights.
         ignore_negative_weights: leave the events with negative weights out of fit (training
             and validation parts), TMVA's ``IgnoreNegWeightsInTraining`` ("events with negative
@@ -330,10 +330,9 @@ def _validation_data(fn, validation_data, ignore_negative):
     Xv, yv = validation_data[:2]
     Xv, yv = check_xy(fn, Xv, yv) if np.ndim(Xv) == 3 else (Xv, yv)
     wv = v.sample_weight(f"{fn}: validation_data", validation_data[2], len(Xv)) if len(validation_data) == 3 else None
-    if wv is not None:
-        keep = (wv > 0) if ignore_negative else (wv != 0)
-        if not keep.all():
-            Xv, yv, wv = Xv[keep], np.asarray(yv)[keep], wv[keep]
+    if wv is not None and ignore_negative and (wv < 0).any():
+        keep = wv >= 0  # events of weight 0 add nothing to the validation loss: they may stay
+        Xv, yv, wv = Xv[keep], np.asarray(yv)[keep], wv[keep]
     return Xv, yv, wv
 
 
@@ -342,7 +341,7 @@ def _weights_in_use(fn, w, part):
     exactly as no weights), refused when they do not sum to a positive number."""
     if w is None:
         return None
-    if len(w) == 0 or not w.sum() > 0:
+    if not w.sum() > 0:  # no events at all sum to 0 too
         raise ValueError(
             f"{fn}: the {part}'s sample_weight sums to {w.sum():g} over {len(w)} events; the weighted loss "
             f"Σ w·loss / Σ w needs a positive sum: check the weights (ignore_negative_weights=True leaves out "

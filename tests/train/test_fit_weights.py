@@ -138,6 +138,7 @@ def test_weight_zero_is_the_event_absent_and_equal_weights_are_no_weights():
 def test_ignore_negative_weights_leaves_those_events_out():
     X, y = data(30, seed=13)
     w = np.random.default_rng(14).uniform(-1.0, 2.0, size=30)
+    w[4] = 0.0  # left out too
     kw = dict(PLAIN, validation_split=0.2, shuffle=True, epochs=2, batch_size=6)
     ignored, kept_out, signed = net(), net(), net()
     ignored.fit(X, y, sample_weight=w, ignore_negative_weights=True, **kw)
@@ -148,10 +149,12 @@ def test_ignore_negative_weights_leaves_those_events_out():
     assert not np.allclose(signed.parameters()["0.W"], ignored.parameters()["0.W"])
     # the validation data too
     Xv, yv = data(9, seed=15)
-    wv = np.r_[-1.0, np.ones(8)]
+    wv = np.r_[-1.0, np.linspace(0.5, 2.0, 8)]
     h = net().fit(X, y, validation_data=(Xv, yv, wv), ignore_negative_weights=True, **dict(PLAIN, epochs=1, batch_size=6))
-    h1 = net().fit(X, y, validation_data=(Xv[1:], yv[1:]), **dict(PLAIN, epochs=1, batch_size=6))
+    h1 = net().fit(X, y, validation_data=(Xv[1:], yv[1:], wv[1:]), **dict(PLAIN, epochs=1, batch_size=6))
     assert h.val_loss == h1.val_loss
+    h2 = net().fit(X, y, validation_data=(Xv, yv, wv), **dict(PLAIN, epochs=1, batch_size=6))
+    assert h2.val_loss != h1.val_loss  # without the option the negative weight counts
 
 
 @pytest.mark.parametrize(
@@ -167,6 +170,8 @@ def test_ignore_negative_weights_leaves_those_events_out():
         ({"ignore_negative_weights": "yes"}, "fit: ignore_negative_weights must be True or False; got 'yes'"),
         ({"validation_data": (np.zeros((2, 5, 3)), np.zeros(2), np.ones(2), np.ones(2))},
          "fit: validation_data must be a tuple (Xv, yv) or (Xv, yv, sample_weight); got tuple of 4 items"),
+        ({"validation_data": [np.zeros((2, 5, 3))]},
+         "fit: validation_data must be a tuple (Xv, yv) or (Xv, yv, sample_weight); got list of 1 items"),
         ({"validation_data": (np.zeros((2, 5, 3)), np.zeros(2), np.ones(3))},
          "fit: validation_data: sample_weight must have one weight per event, shape (2,); got shape (3,)"),
         ({"validation_data": (np.zeros((2, 5, 3)), np.zeros(2), np.r_[1.0, -1.0])},
@@ -177,6 +182,13 @@ def test_weights_that_cannot_be_used_are_refused(kwargs, message):
     X, y = data(12)
     with pytest.raises(ValueError, match="^" + re.escape(message)):
         net().fit(X, y, **dict(PLAIN, epochs=1, **kwargs))
+
+
+def test_validation_data_of_another_kind_is_named():
+    X, y = data(12)
+    message = "fit: validation_data must be a tuple (Xv, yv) or (Xv, yv, sample_weight); got dict"
+    with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
+        net().fit(X, y, validation_data={"X": 1, "y": 2}, **dict(PLAIN, epochs=1))
 
 
 def test_a_weighted_run_resumes_exactly_and_refuses_other_weights(tmp_path):

@@ -181,6 +181,14 @@ def test_default_batch_order_is_the_datas_for_stateful_and_shuffled_otherwise():
     assert not np.array_equal(plain.parameters()["0.W"], unshuffled.parameters()["0.W"])
 
 
+def test_no_note_for_networks_without_state(capsys):
+    X, y = data(16)
+    stateful(stateful=0).fit(X, y, epochs=1, batch_size=8, verbose=True)
+    assert "stateful" not in capsys.readouterr().err
+    stateful().fit(X, y, epochs=1, batch_size=8, shuffle=False, verbose=True)  # asked for: nothing to say
+    assert "stateful" not in capsys.readouterr().err
+
+
 def test_shuffle_that_breaks_the_state_is_refused():
     X, y = data(16)
     message = ("fit: shuffle must be False (or None) for a network with stateful layers (LSTM: row k of a batch "
