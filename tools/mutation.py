@@ -55,7 +55,8 @@ EQUIVALENT = ROOT / "docs" / "mutation" / "equivalent"
 # tests/<area>/test_mutants_<module>*.py are the tests written to kill surviving mutants. An entry
 # "!node-id-prefix" deselects tests (pytest's --deselect). Left out for time: test_training_glue.py
 # (its fixture trains the tutorial at full size; its fit tests train for 40 epochs).
-OPTIONS_TESTS = ["tests/tmva/test_tmva*.py", "tests/tmva/test_option*.py", "tests/tmva/test_mutants_tmva*.py"]  # TMVA options → network → fit
+OPTIONS_TESTS = ["tests/tmva/test_tmva*.py", "tests/tmva/test_option*.py", "tests/tmva/test_mutants_tmva*.py",  # TMVA options → network → fit
+                 "!tests/tmva/test_tmva_fuzz.py", "!tests/tmva/test_tmva_booking_strings.py"]  # seconds per mutant: left out
 MODULES: dict[str, list[str]] = {
     "src/bptt/tmva/layout.py": [*OPTIONS_TESTS],
     "src/bptt/tmva/options.py": [*OPTIONS_TESTS],
@@ -81,9 +82,11 @@ MODULES: dict[str, list[str]] = {
 # CI's short fixed subset: a fixed list of modules and test files, fast and deterministic (a few
 # minutes on 2 cores), and, where given, only the mutants matching mutmut name globs. Its baseline
 # is docs/mutation/results-ci.json, a run of this same subset (make mutation-ci-baseline).
+PARSER_TESTS = ["tests/tmva/test_tmva_dense_widths.py", "tests/tmva/test_tmva_optimizer_keys.py",
+                "tests/tmva/test_tmva_shapes.py", "tests/tmva/test_tmva_ascii_numbers.py"]  # the parser's own, fast
 CI_MODULES: dict[str, list[str]] = {
-    "src/bptt/tmva/layout.py": ["tests/tmva/test_tmva.py", "tests/tmva/test_mutants_tmva*.py"],
-    "src/bptt/tmva/options.py": ["tests/tmva/test_tmva.py", "tests/tmva/test_mutants_tmva*.py"],
+    "src/bptt/tmva/layout.py": ["tests/tmva/test_tmva.py", "tests/tmva/test_mutants_tmva*.py", *PARSER_TESTS],
+    "src/bptt/tmva/options.py": ["tests/tmva/test_tmva.py", "tests/tmva/test_mutants_tmva*.py", *PARSER_TESTS],
     "src/bptt/metrics.py": ["tests/core/test_metrics.py", "tests/core/test_plots.py", "tests/core/test_weights.py"],
 }
 CI_MUTANTS: dict[str, list[str]] = {}

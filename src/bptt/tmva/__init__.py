@@ -18,13 +18,20 @@ Layout tokens (comma-separated; fields of a token are ``|``-separated, field 1 b
   and ``GRU``; the two flags are 0 or 1 (default 0). ``GRU`` takes an optional 7th field
   ``resetGateAfter`` (default 0, TMVA's CPU form ``n = tanh(x W_n + (r ⊙ h) U_n + …)``; 1 is the
   PyTorch/cuDNN form). TMVA's simple RNN uses tanh.
-- ``DENSE|units[|ACTIVATION]`` with ACTIVATION one of TANH (the default, as in TMVA), RELU, SIGMOID,
-  IDENTITY or LINEAR (= identity). TMVA's SOFTSIGN, GAUSS and SYMMRELU are rejected as unsupported.
+- ``DENSE|width|ACTIVATION`` or ``DENSE|ACTIVATION|width`` (TMVA reads both orders), ACTIVATION one
+  of TANH (the default, as in TMVA), RELU, SIGMOID, LINEAR (= identity) or bptt's IDENTITY; TMVA's
+  SOFTSIGN, GAUSS, SYMMRELU and FTANH are refused by name. The width is a number or, as in TMVA, a
+  formula of N, the number of input variables (InputLayout's depth × height × width): ``N+10``,
+  ``2*N``, ``(N+100)*2``, evaluated in floating point and truncated to an int; a width of 0, or
+  none, is the output layer's (1 for a binary classifier).
 - ``RESHAPE|FLAT`` (flatten each sequence to a vector) or ``RESHAPE|depth|height|width``.
 - A token without a layer type is a dense layer, as in TMVA (a legacy of its older DNN interface):
-  ``ACTIVATION[|units]``; units default to 1. So a bare ``LINEAR`` at the end is the network's
-  output layer: 1 unit, identity activation, for binary classification (the sigmoid of TMVA's
-  cross-entropy loss is applied by the loss, not by the layer).
+  ``ACTIVATION|width``, ``width|ACTIVATION`` or ``ACTIVATION``. So a bare ``LINEAR`` at the end is the
+  network's output layer: 1 unit, identity activation, for binary classification (the sigmoid of
+  TMVA's cross-entropy loss is applied by the loss, not by the layer).
+
+``InputLayout`` is TMVA's depth|height|width: ``W`` is ``1|1|W`` (W input variables), ``T|W`` is
+``T|1|W`` (T time steps of W features); an event is depth steps of height × width values.
 
 Every error is a :class:`TMVAOptionError` (a ``ValueError``) that quotes the offending token, gives
 its 1-based position and says what was expected.
