@@ -242,3 +242,37 @@ def test_inputs_with_the_same_name_are_refused(inputs, make_model, tmp_path, cap
     twin = shutil.copy(files[0], tmp_path / "other" / "a.root")
     assert main(["apply", str(tmp_path / "m.bptt"), files[0], str(twin), "--tree", "sgn", "--out", str(tmp_path / "o")]) == 2
     assert "have the same name 'a': their outputs (a-<start>-<stop>) would collide" in capsys.readouterr().err
+
+
+def _plant_kill(flags: str, target: str) -> None:
+    from bptt.apply import output
+
+    original = output.ScoreWriter.write
+
+    def write(self, columns):
+        original(self, columns)
+        if os.path.basename(self.path) == target and not os.listdir(flags):
+            open(os.path.join(flags, "killed"), "w").close()
+            os._exit(1)  # the worker process dies in the middle of the file
+
+    output.ScoreWriter._unplanted = original
+    output.ScoreWriter.write = write
+
+
+def test_a_worker_killed_midway_leaves_no_temporary_file(dask_client, inputs, make_model, tmp_path):
+    files, _ = inputs
+    make_model(tmp_path / "m.bptt")
+    flags = tmp_path / "failures"
+    flags.mkdir()
+    dask_client.run(_plant_kill, str(flags), "a-100-200.root")
+    try:
+        out = tmp_path / "out"
+        s = apply_files_dask(tmp_path / "m.bptt", files, "sgn", out, client=dask_client, entries_per_partition=100,
+                             step_size=50, retries=0, score_name="m")
+    finally:
+        dask_client.run(_unplant)
+        dask_client.wait_for_workers(2, timeout=120)  # the nanny restarts the killed worker
+    assert os.listdir(flags) == ["killed"]  # the worker died
+    assert s["partitions"] == 6
+    assert sorted(os.listdir(out)) == PARTITIONS  # the killed attempt's temporary file is gone
+    assert_partitions_equal(out, single_process_scores(tmp_path, tmp_path / "m.bptt", files))
