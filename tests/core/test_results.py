@@ -216,7 +216,7 @@ def test_training_outputs_all_outside_the_range_fail_the_test():
 
 # ──────────────────────────────────────────────────────────── classifier_results, files, table
 
-@pytest.fixture(scope="module")
+@pytest.fixture()  # per test, so that each test is seen to run the code it checks (mutation testing)
 def results():
     rng = np.random.default_rng(5)
 
@@ -428,3 +428,173 @@ def test_table_of_weighted_events_and_large_errors():
     lines = r.table().splitlines()
     assert lines[0].endswith("event weights used: signal 4, background 4 in the test sample")
     assert lines[6] == "dataset       M              : 0.000(00)  0.000(00)  0.750(342)  0.688"
+
+
+# ──────────────────────────────────────────────────────────── details that mutation testing asked for
+
+def _np_mean_rms(x, w):
+    mean = np.average(x, weights=w)
+    return mean, np.sqrt(np.average((x - mean) ** 2, weights=w))
+
+
+@pytest.mark.parametrize("swap", [False, True])
+def test_output_range_narrows_each_side_to_its_class(swap):
+    # one class: 0 (weight 9999) and an outlier -100 (weight 1); the other: 5 (weight 9999) and 60 (weight 1):
+    # the low edge is the first class's mean - 10 RMS, the high edge the second's mean + 10 RMS
+    a = (np.array([0.0, -100.0]), np.array([9999.0, 1.0]))
+    b = (np.array([5.0, 60.0]), np.array([9999.0, 1.0]))
+    sig, bkg = (b, a) if swap else (a, b)
+    test = Sample.checked("test", (np.r_[sig[0], bkg[0]], [1, 1, 0, 0], np.r_[sig[1], bkg[1]]))
+    (ma, ra), (mb, rb) = _np_mean_rms(*a), _np_mean_rms(*b)
+    assert rb < 1  # the RMS is not floored at 1
+    low, high = output_range(test)
+    assert low == pytest.approx(ma - 10 * ra, abs=1e-9) and low > -100
+    assert high == pytest.approx(mb + 10 * rb + 1e-5, abs=1e-9) and high < 60
+
+
+def test_output_histograms_with_an_offset_range():
+    counts, _ = output_histograms([1.0, 1.3, 1.6, 1.99, 2.0, 0.9], [1, 1, 1, 1, 1, 1], 1.0, 2.0, nbins=2)
+    np.testing.assert_array_equal(counts, [2, 2])
+
+
+def test_overtraining_test_bins_and_odd_training_classes():
+    test = Sample.checked("test", ([0.1, 0.2, 0.3, 0.6, 0.7, 0.8], [0, 0, 0, 1, 1, 1], None))
+    # two bins over [0.1, 0.8 + 1e-5): background test (3, 0), signal test (0, 3)
+    train = Sample.checked("train", ([0.15, 0.5, 0.7, 0.75], [0, 0, 1, 1], None))
+    r = overtraining_test(train, test, nbins=2)
+    assert r["nbins"] == 2 and r["range"] == [0.1, pytest.approx(0.80001)]
+    # background: (3, 0) against (1, 1): D = 1/2, n = 3·2/5
+    assert r["background"]["distance"] == pytest.approx(0.5)
+    assert r["background"]["probability"] == pytest.approx(kolmogorov(0.5 * np.sqrt(6 / 5)))
+    assert r["signal"] == {"probability": 1.0, "distance": 0.0}
+    # the signal's training outputs all outside the range: probability 0; the background still tested
+    out = overtraining_test(Sample.checked("train", ([0.15, 0.5, 5.0, 6.0], [0, 0, 1, 1], None)), test)
+    assert out["signal"] == {"probability": 0.0, "distance": 1.0} and out["background"]["probability"] > 0
+    # training weights that cancel: nothing to compare either
+    out = overtraining_test(Sample.checked("train", ([0.15, 0.2, 0.7, 0.75], [0, 0, 1, 1], [1, 1, 1, -1])), test)
+    assert out["signal"] == {"probability": 0.0, "distance": 1.0}
+    # small weights (a total below 1) are compared as any others
+    out = overtraining_test(Sample.checked("train", ([0.15, 0.2, 0.7, 0.75], [0, 0, 1, 1], [0.1, 0.1, 0.1, 0.1])), test)
+    assert out["signal"]["probability"] > 0.5
+
+
+def test_weighted_flag_looks_at_both_samples():
+    s, y = [0.2, 0.8, 0.3, 0.7], [0, 1, 0, 1]
+    assert classifier_results("M", train=(s, y, None), test=(s, y, [1, 2, 1, 1])).metrics["weighted"] is True
+    assert classifier_results("M", train=(s, y, [1, 2, 1, 1]), test=(s, y, None)).metrics["weighted"] is True
+    assert classifier_results("M", train=(s, y, [1, 1, 1, 1]), test=(s, y, None)).metrics["weighted"] is False
+
+
+def test_samples_may_be_given_as_sample_objects_and_are_checked():
+    s, y = [0.2, 0.8, 0.3, 0.7], [0, 1, 0, 1]
+    given = Sample.checked("x", (s, y, [1, 2, 3, 4]))
+    r = classifier_results("M", train=given, test=given)
+    np.testing.assert_array_equal(r.train.weights, [1, 2, 3, 4])
+    assert r.method == "M" and r.dataset == "dataset"
+    with pytest.raises(ValueError, match=r"^classifier_results: train must be a tuple \(scores, y, weights\); got tuple"):
+        classifier_results("M", train=(s, y), test=(s, y, None))
+    with pytest.raises(ValueError, match=r"^classifier_results \(test\): sample_weight must have one value per label"):
+        classifier_results("M", train=(s, y, None), test=(s, y, [1, 2]))
+
+
+def test_evaluate_events_names_the_method_and_a_nameless_source():
+    from bptt.data.events import Events
+
+    X = np.linspace(0, 1, 8).reshape(8, 1, 1)
+    y = np.r_[np.zeros(4), np.ones(4)]
+    events = Events(X=X, y=y, weights=np.ones(8), is_train=np.arange(8) % 2 == 0)
+    assert evaluate_events(_ScoreFirstInput(), events, "DL_LSTM").method == "DL_LSTM"
+    events.is_train[:] = True
+    with pytest.raises(ValueError, match=r"^evaluate_events: the events of the data have no test part"):
+        evaluate_events(_ScoreFirstInput(), events, "M")
+
+
+class _TwoOutputs:
+    """Probabilities and raw outputs that differ, to see which one is used."""
+
+    def __init__(self, loss, proba, raw):
+        self.loss, self.proba, self.raw = _Loss(loss), np.asarray(proba, np.float32), np.asarray(raw, np.float32)
+
+    def predict_proba(self, X):
+        return self.proba
+
+    def decision_function(self, X):
+        return self.raw
+
+
+def test_classifier_output_uses_probabilities_or_outputs_as_tmva():
+    X = np.zeros((2, 1, 1))
+    np.testing.assert_allclose(classifier_output(_TwoOutputs("bce", [[0.1], [0.9]], [[-2], [2]]), X), [0.1, 0.9])
+    np.testing.assert_allclose(classifier_output(_TwoOutputs("mse", [[9], [9]], [[0.3], [1.5]]), X), [0.3, 1.5])
+    soft = _TwoOutputs("softmax_ce", [[0.3, 0.7], [0.8, 0.2]], [[-1.0, 1.0], [1.0, -1.0]])
+    np.testing.assert_allclose(classifier_output(soft, X), [0.7, 0.2])
+
+
+def test_branch_names_of_variables():
+    import uproot
+
+    s, y = [0.2, 0.8, 0.3, 0.7], [0, 1, 0, 1]
+    r = classifier_results("BPTT_lstm", train=(s, y, None), test=(s, y, None))
+    names = ["classID", "weight", "BPTT_lstm", "a b", "a-b", "a*b", "()", "(x)", "Jet_PT", "maxX", "maxX"]
+    variables = [(n, 1) for n in names]
+    X = np.arange(4 * len(names), dtype=float).reshape(4, len(names))
+    import tempfile
+
+    path = r.write_root(os.path.join(tempfile.mkdtemp(), "v.root"), X, X, variables)
+    with uproot.open(path) as f:
+        t = f["dataset/TestTree"]
+        assert t.keys() == ["classID", "className", "weight", "classID_1", "weight_1", "BPTT_lstm_1", "a_b", "a_b_1",
+                            "a_b_2", "var", "x", "Jet_PT", "maxX", "maxX_1", "BPTT_lstm"]
+        assert t.title == "TestTree" and f["dataset/TrainTree"].title == "TrainTree"
+        for branch in ("weight", "BPTT_lstm", "a_b"):
+            assert t[branch].typename == "float"  # TMVA's trees hold floats
+        np.testing.assert_array_equal(t["maxX_1"].array(library="np"), X[:, -1])
+    for bad in (None, "1abc", "a-b", "className"):
+        with pytest.raises(ValueError, match=r"^write_root: the method name .* must be a branch name"):
+            classifier_results(bad, train=(s, y, None), test=(s, y, None)).write_root(os.path.join(tempfile.mkdtemp(), "v.root"))
+
+
+def test_json_has_the_dataset_and_the_extra_keys(tmp_path):
+    s, y = [0.2, 0.8, 0.3, 0.7], [0, 1, 0, 1]
+    r = classifier_results("M", train=(s, y, None), test=(s, y, None), dataset="ds")
+    r.extra["run"] = 7
+    data = json.loads(open(r.write_json(tmp_path / "r.json", source="f")).read())
+    assert (data["dataset"], data["run"], data["source"], data["method"]) == ("ds", 7, "f", "M")
+
+
+def test_plot_draws_what_the_results_hold(monkeypatch, tmp_path):
+    import bptt.plots
+
+    calls = {}
+
+    def record(name):
+        def fn(*args, **kwargs):
+            calls[name] = (args, kwargs)
+            return str(args[-1] if name == "plot_rejection" else args[2])
+        return fn
+
+    monkeypatch.setattr(bptt.plots, "plot_overtraining", record("plot_overtraining"))
+    monkeypatch.setattr(bptt.plots, "plot_rejection", record("plot_rejection"))
+    test = ([0.1, 0.9, 0.4, 0.6, 0.3], [0, 1, 0, 1, 1], [1, 2, 1, 1, 3])
+    train = ([0.2, 0.8, 0.35, 0.65], [0, 1, 0, 1], [2, 1, 1, 1])
+    r = classifier_results("M", train=train, test=test)
+    paths = r.plot(str(tmp_path))
+    assert paths == [str(tmp_path / "overtraining.png"), str(tmp_path / "roc.png")]
+    (t_arg, tr_arg, path), kw = calls["plot_overtraining"]
+    assert path == str(tmp_path / "overtraining.png")
+    np.testing.assert_array_equal(t_arg["signal"][0], [0.9, 0.6, 0.3])
+    np.testing.assert_array_equal(t_arg["signal"][1], [2, 1, 3])
+    np.testing.assert_array_equal(t_arg["background"][0], [0.1, 0.4])
+    np.testing.assert_array_equal(tr_arg["signal"][0], [0.8, 0.65])
+    np.testing.assert_array_equal(tr_arg["background"][1], [2, 1])
+    ks = r.metrics["overtraining"]
+    assert kw == {"value_range": tuple(ks["range"]), "bins": 40,
+                  "ks": {"signal": ks["signal"]["probability"], "background": ks["background"]["probability"]},
+                  "title": "M: classifier output, training vs test"}
+    (curves, path), kw = calls["plot_rejection"]
+    assert path == str(tmp_path / "roc.png") and kw == {"title": "M: background rejection vs signal efficiency"}
+    eff_s, rejection, area = curves["M"]
+    fpr, tpr, _ = skm.roc_curve(test[1], test[0], sample_weight=test[2], drop_intermediate=False)
+    np.testing.assert_allclose(eff_s, tpr)
+    np.testing.assert_allclose(rejection, 1 - fpr)
+    assert area == r.metrics["roc_integral"]["test"]
