@@ -69,7 +69,7 @@ _RULE = "-" * 115
 @dataclass
 class Sample:
     """Classifier outputs of one sample, with each event's class (1 signal, 0 background, bptt's
-    labels) and weight; float64 ``(n,)`` each."""
+    labels) and weight: ``(n,)`` each, float64 scores and weights, int8 classes."""
 
     scores: np.ndarray
     y: np.ndarray
