@@ -68,11 +68,13 @@ MODULES: dict[str, list[str]] = {
                           "tests/train/test_fit_weights.py"],
     "src/bptt/model.py": ["tests/train/test_model.py", "tests/train/test_train.py", "tests/io/test_onnx.py",
                           "tests/train/test_stateful.py", "tests/train/test_fit_weights.py"],
-    "src/bptt/metrics.py": ["tests/core/test_metrics.py", "tests/core/test_plots.py", "tests/core/test_weights.py"],
+    "src/bptt/metrics.py": ["tests/core/test_metrics.py", "tests/core/test_plots.py", "tests/core/test_results.py",
+                            "tests/core/test_weights.py"],
+    "src/bptt/results.py": ["tests/core/test_results*.py"],
     "src/bptt/data/arrays.py": ["tests/io/test_data.py", "tests/train/test_train.py"],
     "src/bptt/data/root.py": ["tests/io/test_root*.py", "tests/io/test_data.py"],
     "src/bptt/data/expressions.py": ["tests/io/test_expressions*.py", "tests/io/test_mutants_expressions*.py"],
-    "src/bptt/data/splitting.py": ["tests/io/test_loader*.py", "tests/io/test_mutants_loader*.py"],
+    "src/bptt/data/splitting.py": ["tests/io/test_loader.py", "tests/io/test_mutants_loader*.py"],  # not _root: file reads
     "src/bptt/io/model_file.py": ["tests/train/test_model.py", "tests/train/test_train.py"],
     "src/bptt/losses.py": ["tests/core/test_losses.py", "tests/core/test_weights.py"],
     "src/bptt/optim.py": ["tests/train/test_optim.py", "tests/train/test_train.py"],
@@ -87,7 +89,8 @@ PARSER_TESTS = ["tests/tmva/test_tmva_dense_widths.py", "tests/tmva/test_tmva_op
 CI_MODULES: dict[str, list[str]] = {
     "src/bptt/tmva/layout.py": ["tests/tmva/test_tmva.py", "tests/tmva/test_mutants_tmva*.py", *PARSER_TESTS],
     "src/bptt/tmva/options.py": ["tests/tmva/test_tmva.py", "tests/tmva/test_mutants_tmva*.py", *PARSER_TESTS],
-    "src/bptt/metrics.py": ["tests/core/test_metrics.py", "tests/core/test_plots.py", "tests/core/test_weights.py"],
+    "src/bptt/metrics.py": ["tests/core/test_metrics.py", "tests/core/test_plots.py", "tests/core/test_results.py",
+                            "tests/core/test_weights.py"],
 }
 CI_MUTANTS: dict[str, list[str]] = {}
 PROFILES = {"full": MODULES, "ci": CI_MODULES}
