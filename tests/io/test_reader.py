@@ -314,3 +314,26 @@ def test_a_tree_in_a_directory_an_rntuple_and_a_file_without_trees(tmp_path):
     uproot.recreate(empty).close()
     with pytest.raises(ValueError, match=r"empty.root' holds no TTree or RNTuple; pass a file with the tree to score"):
         Reader(model).evaluate_file(empty)
+
+
+def test_a_var_transform_fixes_the_event_shape_it_was_fitted_on():
+    """VarTransform (TMVA's N, D, G) keeps the shape of the events it was fitted on: a network that
+    flattens first reads the tutorial layout as (T, F) = (3, 4), transformed as in training."""
+    from bptt.layers import Flatten
+    from bptt.transforms import VarTransform
+
+    X = fixture_X().astype(np.float32)
+    model = Sequential([Flatten(), Dense(12, 1, seed=2)])
+    model.input_transform = VarTransform("N").fit(X[:40])
+    reader = Reader(model)
+    assert reader.variables == [(b, 4) for b in STEPS] and reader._spec.shape == (3, 4)
+    got = reader.evaluate_file(FIXTURE, "Events", step_size=25)
+    np.testing.assert_allclose(got, model.predict_proba(X), rtol=1e-6)
+    lo, hi = X[:40].reshape(40, -1).min(axis=0), X[:40].reshape(40, -1).max(axis=0)  # N by hand: to [-1, 1]
+    W, b = model.parameters()["1.W"].astype(np.float64), model.parameters()["1.b"].astype(np.float64)
+    by_hand = sigmoid((2 * (X.reshape(60, -1) - lo) / (hi - lo) - 1) @ W + b)[:, 0]
+    np.testing.assert_allclose(got, by_hand, rtol=1e-4, atol=1e-6)
+    model.inputs = [{"name": "vars_time0", "size": 4}, {"name": "vars_time1", "size": 4}]
+    with pytest.raises(ValueError, match=r"trained on events of shape \(3, 4\) \(InputLayout 3\|4, 12 values\) but its "
+                                         r"inputs give 8 values per event"):
+        Reader(model)

@@ -52,11 +52,19 @@ def _layers(model):
     return [layer for layer in model.layers if type(layer).__name__ != "Dropout"]
 
 
+def _trained_shape(model) -> tuple[int, ...] | None:
+    """The event shape the model's input transformation was fitted on (a VarTransform keeps it)."""
+    shape = getattr(getattr(model, "standardizer", None), "shape_", None)
+    return tuple(int(s) for s in shape) if shape else None
+
+
 def _features(model) -> tuple[int | None, str]:
     """(features per step the model's first layer reads, the layer's kind), or (None, kind)."""
     standardizer = getattr(model, "standardizer", None)
     first = _layers(model)[0]
     kind = type(first).__name__
+    if _trained_shape(model):
+        return _trained_shape(model)[-1], kind
     if standardizer is not None and getattr(standardizer, "n_features", None):
         return int(standardizer.n_features), kind
     if hasattr(first, "input_size"):
@@ -68,7 +76,10 @@ def _features(model) -> tuple[int | None, str]:
 
 def _steps(model) -> int | None:
     """The number of time steps the network's shape fixes (a recurrent layer returning sequences,
-    flattened into a dense layer), or None when any number of steps fits."""
+    flattened into a dense layer, or the shape an input transformation was fitted on), or None when
+    any number of steps fits."""
+    if _trained_shape(model) and len(_trained_shape(model)) == 2:
+        return _trained_shape(model)[0]
     width = None
     flat = False
     for layer in _layers(model):
@@ -90,7 +101,17 @@ def _steps(model) -> int | None:
 def event_shape(model, size: int) -> tuple[int, ...]:
     """One event's shape for ``model`` given ``size`` values per event: ``(size // F, F)`` with F
     the features per step of the first layer, or ``(F,)`` for a dense first layer reading all of
-    them. Raises ValueError (TMVA's terms) when ``size`` does not fit."""
+    them; the shape an input transformation (VarTransform) was fitted on when the model has one.
+    Raises ValueError (TMVA's terms) when ``size`` does not fit."""
+    trained = _trained_shape(model)
+    if trained:
+        if int(np.prod(trained)) != size:
+            raise ValueError(
+                f"the model was trained on events of shape {trained} (InputLayout {'|'.join(map(str, trained))}, "
+                f"{int(np.prod(trained))} values) but its inputs give {size} values per event; check the model's "
+                f"inputs against the file"
+            )
+        return trained
     F, kind = _features(model)
     if F is None:
         return (size,)
