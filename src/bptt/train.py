@@ -330,8 +330,8 @@ def _validation_data(fn, validation_data, ignore_negative):
     Xv, yv = validation_data[:2]
     Xv, yv = check_xy(fn, Xv, yv) if np.ndim(Xv) == 3 else (Xv, yv)
     wv = v.sample_weight(f"{fn}: validation_data", validation_data[2], len(Xv)) if len(validation_data) == 3 else None
-    if wv is not None and ignore_negative and (wv < 0).any():
-        keep = wv >= 0  # events of weight 0 add nothing to the validation loss: they may stay
+    if wv is not None and ignore_negative:
+        keep = wv >= 0  # events of weight 0 add nothing to the validation loss: they stay
         Xv, yv, wv = Xv[keep], np.asarray(yv)[keep], wv[keep]
     return Xv, yv, wv
 

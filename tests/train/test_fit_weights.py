@@ -157,6 +157,22 @@ def test_ignore_negative_weights_leaves_those_events_out():
     assert h2.val_loss != h1.val_loss  # without the option the negative weight counts
 
 
+def test_ignore_negative_weights_keeps_validation_events_of_weight_zero():
+    """They add nothing to the loss, but in a stateful network they hold their place in the batches."""
+    X, y = data(16, seed=25)
+    Xv, yv = data(7, seed=26)
+    wv = np.array([0.0, -1.0, 1.0, 2.0, 0.5, 1.0, 1.5])
+    stateful = lambda: Sequential.from_tmva("LSTM|4|3|5|1|0,LINEAR", "5|3", seed=2, dtype=np.float64)  # noqa: E731
+    kw = dict(PLAIN, epochs=1, batch_size=3)
+    h = stateful().fit(X, y, validation_data=(Xv, yv, wv), ignore_negative_weights=True, **kw)
+    keep = wv >= 0
+    h0 = stateful().fit(X, y, validation_data=(Xv[keep], yv[keep], wv[keep]), **kw)
+    assert h.val_loss == h0.val_loss
+    positive = wv > 0
+    h1 = stateful().fit(X, y, validation_data=(Xv[positive], yv[positive], wv[positive]), **kw)
+    assert h1.val_loss != h0.val_loss  # the place of the event of weight 0 matters here
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [
@@ -182,6 +198,26 @@ def test_weights_that_cannot_be_used_are_refused(kwargs, message):
     X, y = data(12)
     with pytest.raises(ValueError, match="^" + re.escape(message)):
         net().fit(X, y, **dict(PLAIN, epochs=1, **kwargs))
+
+
+def test_a_checkpoint_from_before_ignore_negative_weights_resumes_as_false(tmp_path):
+    from bptt.io.model_file import load_checkpoint, save_checkpoint
+
+    X, y = data(30, seed=27)
+    kw = dict(PLAIN, validation_split=0.2, shuffle=True, batch_size=6)
+    whole = net()
+    whole.fit(X, y, epochs=3, **kw)
+    first = net()
+    first.fit(X, y, epochs=2, checkpoint=tmp_path / "c", **kw)
+    config, state, arrays = load_checkpoint(tmp_path / "c")
+    del state["options"]["ignore_negative_weights"]  # as an earlier version wrote it
+    save_checkpoint(tmp_path / "old", first, state, {k: a for k, a in arrays.items() if not k.startswith("param/")})
+    resumed = net(seed=9)
+    resumed.fit(X, y, epochs=3, resume=tmp_path / "old", **kw)
+    same_parameters(whole, resumed)
+    with pytest.raises(ValueError, match=r"^fit: resume needs the same ignore_negative_weights as the interrupted run: "
+                                         r"the checkpoint has False, this call True$"):
+        net().fit(X, y, epochs=3, resume=tmp_path / "old", ignore_negative_weights=True, **kw)
 
 
 def test_validation_data_of_another_kind_is_named():
