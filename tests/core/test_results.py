@@ -241,6 +241,7 @@ def test_classifier_results_figures(results):
         w = test[2][test[1] == 1]
         assert e["test_error"] == pytest.approx(np.sqrt(e["test"] * (1 - e["test"]) * np.sum(w**2) / w.sum() ** 2))
     assert m["events"]["test"]["signal"] == int(np.sum(test[1] == 1))
+    assert m["events"]["test"]["background"] == int(np.sum(test[1] == 0)) != m["events"]["test"]["signal"]
     assert m["events"]["train"]["background_weight"] == pytest.approx(train[2][train[1] == 0].sum())
     assert m["weighted"] is True
     # the training sample is sharper: its efficiencies are higher and the KS test sees it
@@ -516,10 +517,10 @@ class _TwoOutputs:
         self.loss, self.proba, self.raw = _Loss(loss), np.asarray(proba, np.float32), np.asarray(raw, np.float32)
 
     def predict_proba(self, X):
-        return self.proba
+        return self.proba[: len(X)]
 
     def decision_function(self, X):
-        return self.raw
+        return self.raw[: len(X)]
 
 
 def test_classifier_output_uses_probabilities_or_outputs_as_tmva():
