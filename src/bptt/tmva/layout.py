@@ -182,15 +182,14 @@ class _Token:
         return f == "1"
 
     def activation(self, i: int) -> str:
+        """Field i, one of TMVA's activation names, as bptt's (refused if bptt lacks it)."""
         name = self.fields[i - 1].upper()
-        if name in _ACTIVATIONS:
-            return _ACTIVATIONS[name]
         if name in _UNSUPPORTED_ACTIVATIONS:
             raise self.error(
                 f"field {i}: activation {self.fields[i - 1]!r} is a TMVA activation that bptt does not "
                 f"support; use one of {_ACT_LIST}"
             )
-        raise self.error(f"field {i} must be an activation ({_ACT_LIST}); got {self.fields[i - 1]!r}")
+        return _ACTIVATIONS[name]
 
     def width(self, i: int, n_inputs: int | None, n_outputs: int) -> int:
         """Field i as a dense width: an integer or a formula of N, truncated to an int as TMVA does;
@@ -208,7 +207,7 @@ class _Token:
             raise self.error(f"field {i}: the width {f!r} cannot be evaluated ({exc}); {hint}") from None
         with_n = f" with N = {n_inputs}" if any(c in f for c in "Nn") else ""
         if value < 0 or value >= MAX_UNITS + 1:
-            what = "negative" if value < 0 else f"above bptt's limit of {MAX_UNITS} units per layer"
+            what = f"above bptt's limit of {MAX_UNITS} units per layer" if value >= MAX_UNITS + 1 else "negative"
             raise self.error(f"field {i}: the width {f!r} is {value:g}{with_n}, {what}; {hint}")
         return int(value) or n_outputs  # TMVA: width = (int) value; a width of 0 is the output layer's
 
@@ -400,13 +399,10 @@ def check_layout(layers: list[LayerSpec], input_layout: tuple[int, int] | None =
     for layer in layers:
         p = layer.params
         if layer.kind in _RECURRENT:
-            if shape is None and prev is None:  # no InputLayout: the first layer says what it takes
-                shape = (p["time_steps"], p["input_size"])
-            elif shape is not None:
+            if shape is not None:  # (without InputLayout the first layer says what it takes)
                 _check_recurrent(layer, prev, shape, input_layout)
-            n_in = shape[1] if shape is not None else p["input_size"]
-            if total is not None:
-                total += _recurrent_parameters(layer.kind, n_in, p["state_size"])
+            if total is not None:  # its input size is the one checked against the shape
+                total += _recurrent_parameters(layer.kind, p["input_size"], p["state_size"])
             shape = (p["time_steps"], p["state_size"]) if p["return_sequence"] else (p["state_size"],)
         elif layer.kind == "dense":
             if shape is None:
