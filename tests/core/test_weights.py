@@ -113,9 +113,11 @@ def test_equal_weights_give_the_unweighted_loss_and_weight_total_divides(case):
     np.testing.assert_allclose(tg, mg * w.sum() / 2.0, rtol=1e-12)
 
 
-def test_weighted_gradient_keeps_the_outputs_dtype():
+@pytest.mark.parametrize("name, targets", [("bce", np.ones((4, 1))), ("mse", np.ones((4, 1))),
+                                           ("softmax_ce", np.array([0, 0, 0, 0]))])
+def test_weighted_gradient_keeps_the_outputs_dtype(name, targets):
     x = RNG.normal(size=(4, 1)).astype(np.float32)
-    _, grad = make_loss("bce").value_and_grad(x, np.ones((4, 1)), np.array([1, 2, 3, 4]))
+    _, grad = make_loss(name).value_and_grad(x, targets, np.array([1, 2, 3, 4]))
     assert grad.dtype == np.float32
 
 
