@@ -39,6 +39,10 @@ __all__ = ["History", "fit"]
 #: NumPy's BLAS on one thread (docs/performance.md, "fit's BLAS threads").
 FIT_SINGLE_THREAD_FLOPS = 60_000_000
 
+#: The :class:`bptt.scale.mpi.DataParallel` of an MPI data-parallel run, set by
+#: bptt.scale.mpi.data_parallel (each rank computes its share of every batch); None in one process.
+_data_parallel = None
+
 
 @dataclass
 class History:
@@ -188,6 +192,9 @@ def fit(
         regularization=regularization, weight_decay=weight_decay, ignore_negative_weights=ignore_negative_weights,
     )
     shuffle = _shuffle(model, shuffle, verbose)
+    sync = _data_parallel
+    if sync is not None:  # MPI: rank 0 reports and writes checkpoints
+        verbose, checkpoint = sync.prepare(model, verbose, checkpoint)
     Xt, yt, Xv, yv, shuffle_seed, wt, wv = _split(
         model, X, y, validation_data, validation_split, seed, sample_weight, ignore_negative_weights
     )
@@ -199,6 +206,7 @@ def fit(
         "early_stopping": early_stopping, "ignore_negative_weights": bool(ignore_negative_weights),
         "data": _fingerprint(Xt, yt) if wt is None else _fingerprint(Xt, yt, wt),
     })
+    run.sync = sync
     if resume is not None:
         _resume(run, resume, epochs)
     elif standardize:
@@ -220,7 +228,10 @@ def fit(
                     run, Xt, Yt, epoch, epochs, batch_size, shuffle, drop_last, weight_decay, regularization,
                     clip_norm, tqdm, wt,
                 )
-                val_loss = _batched_loss(model, Xv, Yv, batch_size, wv) if Xv is not None else float("nan")
+                validate = _batched_loss if sync is None else sync.validation_loss  # MPI: summed over the ranks
+                val_loss = validate(model, Xv, Yv, batch_size, wv) if Xv is not None else float("nan")
+                if sync is not None:
+                    sync.end_epoch(model, epoch)  # the ranks' weights compared
                 improved, stop = _record(
                     run, epoch, train_loss, val_loss, Xv is not None, time.perf_counter() - t0, min_delta, early_stopping
                 )
@@ -363,6 +374,7 @@ class _Run:
     best_params: dict | None = None
     wait: int = 0  # epochs without improvement
     epoch: int = 0  # the last completed epoch
+    sync: Any = None  # bptt.scale.mpi.DataParallel, or None
 
 
 def _resume(run: _Run, resume, epochs: int) -> None:
@@ -429,12 +441,15 @@ def _train_epoch(run: _Run, Xt, Yt, epoch, epochs, batch_size, shuffle, drop_las
     total, seen = 0.0, 0
     for k, idx in enumerate(batches):
         try:
-            out = model.forward(Xt[idx], training=True)
-            if Wt is None:
-                loss, dout = model.loss.value_and_grad(out, Yt[idx])
+            if run.sync is not None:  # MPI: this rank's share, the gradients summed over the ranks
+                loss = run.sync.batch(model, Xt, Yt, Wt, idx, batch_size)
             else:
-                loss, dout = model.loss.value_and_grad(out, Yt[idx], Wt[idx], weight_total=len(idx))
-            model.backward(dout)
+                out = model.forward(Xt[idx], training=True)
+                if Wt is None:
+                    loss, dout = model.loss.value_and_grad(out, Yt[idx])
+                else:
+                    loss, dout = model.loss.value_and_grad(out, Yt[idx], Wt[idx], weight_total=len(idx))
+                model.backward(dout)
         except NonFiniteError as exc:  # the data were checked: this is the network diverging
             raise FloatingPointError(
                 f"fit: NaN or Inf inside the network at epoch {epoch}, batch {k + 1}: training diverged; "
