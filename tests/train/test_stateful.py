@@ -108,6 +108,21 @@ def test_prediction_options_are_checked(method):
         getattr(model, method)(X, 0)
 
 
+def test_prediction_options_of_numpy_types_and_edge_values():
+    model = stateful()
+    X, _ = data(5, seed=12)
+    expected, _ = hand_outputs(model, X, 1)
+    np.testing.assert_allclose(model.decision_function(X, np.int64(1), reset_states=np.True_), expected, rtol=1e-12)
+    more, _ = hand_outputs(model, X, 1, model.layers[0].get_state())
+    np.testing.assert_allclose(model.decision_function(X, 1, reset_states=np.False_), more, rtol=1e-12)
+    with pytest.raises(ValueError, match=r"batch_size must be a positive integer \(events per forward pass\); got True$"):
+        model.predict(X, True)
+    with pytest.raises(ValueError, match=r"batch_size must be a positive integer \(events per forward pass\); got 2.0$"):
+        model.predict(X, 2.0)
+    with pytest.raises(ValueError, match=r"^Sequential.decision_function: reset_states must be True or False; got 1$"):
+        model.evaluate(X, np.ones(5), reset_states=1)
+
+
 # ─────────────────────────────────────────────────────────────────────────────── training
 
 
