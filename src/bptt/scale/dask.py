@@ -123,7 +123,7 @@ def connect(scheduler: str | None = None, *, workers: int | None = None, threads
         # one core per worker thread: bptt's time loops on one thread (BPTT_LOOP_THREADS), and the
         # nanny already limits OpenMP/BLAS threads to one (distributed.nanny.pre-spawn-environ)
         env = {"BPTT_LOOP_THREADS": "1"} if threads == 1 else {}
-        cluster = LocalCluster(n_workers=n, threads_per_worker=threads, processes=True, dashboard_address=None,
+        cluster = LocalCluster(n_workers=n, threads_per_worker=threads, processes=True, dashboard_address=":0",
                                silence_logs=logging.ERROR, env=env)
         try:
             return Client(cluster), cluster
