@@ -102,12 +102,13 @@ class DataParallel:
         self.shards = int(shards) if self.fixed else self.size
         per = self.shards // self.size
         self.mine = range(self.rank * per, (self.rank + 1) * per)
-        self.events = 0  # training events this rank computed in the last epoch
+        self.events = 0  # events (training and validation) this rank computed in the last epoch
         self.events_per_rank: list[int] = []
         self._buffers = None
         self._started = False
         self._epoch_events = 0
         self._by_position = False
+        self._states = None  # a stateful network's carried states, one per part of this rank
 
     # ── what fit asks
 
@@ -121,12 +122,8 @@ class DataParallel:
                 f"own masks and the weights would not be one process's: set the dropout rate to 0 or train in one process"
             )
         stateful = any(getattr(layer, "stateful", False) for layer in model.layers)
-        if stateful and len(self.mine) > 1:
-            raise ValueError(
-                f"MPI training: a network with stateful layers carries one state per rank; --mpi-shards "
-                f"{self.shards} gives each of the {self.size} ranks {len(self.mine)} parts: give --mpi-shards {self.size}"
-            )
         self._started = False
+        self._states = None
         self._epoch_events = 0
         self._by_position = stateful
         return bool(verbose) and self.rank == 0, checkpoint if self.rank == 0 else None
@@ -162,6 +159,7 @@ class DataParallel:
             from .._validation import NonFiniteError
 
             try:
+                self._swap_in(model, j)
                 out = model.forward(Xt[part], training=True)
                 if Wt is None:
                     loss, dout = model.loss.value_and_grad(out, Yt[part])
@@ -169,6 +167,7 @@ class DataParallel:
                 else:
                     loss, dout = model.loss.value_and_grad(out, Yt[part], Wt[part], weight_total=n)
                 model.backward(dout)
+                self._swap_out(model, j)
             except NonFiniteError:  # every rank then sees a NaN gradient and stops with fit's message
                 losses[j], send[j] = np.nan, np.nan
                 continue
@@ -182,8 +181,9 @@ class DataParallel:
         """The loss on the validation part as :func:`bptt.train._batched_loss` gives it, each rank
         computing its parts of each validation batch (stateful layers start from zeros and carry
         their state from batch to batch; the state they held is put back)."""
-        held = [layer.get_state() for layer in model.layers]
+        held, train_states = [layer.get_state() for layer in model.layers], self._states
         model.reset_states()
+        self._states = None
         part = np.zeros(len(self.mine))
         w_total = None if Wv is None else Wv.sum()
         for i in range(0, len(Xv), batch_size):
@@ -192,30 +192,47 @@ class DataParallel:
                 lo, hi = self.span(shard, n, batch_size)
                 if hi <= lo:
                     continue
+                self._swap_in(model, j)
                 out = model.forward(Xv[i + lo : i + hi], training=False)
+                self._swap_out(model, j)
+                self._epoch_events += hi - lo
                 if Wv is None:
                     part[j] += model.loss(out, Yv[i + lo : i + hi]) * (hi - lo)
                 else:
                     part[j] += model.loss(out, Yv[i + lo : i + hi], Wv[i + lo : i + hi], weight_total=w_total)
         for layer, state in zip(model.layers, held):
             layer.set_state(state)
+        self._states = train_states
         total = self._ordered_sum(self._gather(part))
         return total / len(Xv) if Wv is None else total
 
     def end_epoch(self, model, epoch: int) -> None:
         """After an epoch: the ranks' weights compared (a digest of them), the events each computed."""
         self._agree(f"the weights after epoch {epoch}", list(model.parameters().values()))
+        self._states = None  # the next epoch starts from zeros, as fit's
         self.events = self._epoch_events
         self.events_per_rank = [int(e) for e in self._gather(np.array([self._epoch_events], np.float64))]
         self._epoch_events = 0
 
     def share_text(self) -> str:
-        """``"2 MPI ranks, 1,600 events each"`` (training events per rank and epoch)."""
+        """``"2 MPI ranks, 1,600 events each"`` (training and validation events per rank and epoch)."""
         counts = sorted(set(self.events_per_rank)) or [0]
         each = f"{counts[0]:,}" if len(counts) == 1 else f"{counts[0]:,}–{counts[-1]:,}"
         ranks = f"{self.size} MPI rank{'s' if self.size != 1 else ''}"
         order = f", {self.shards} parts per batch added in a fixed order" if self.fixed else ""
         return f"{ranks}, {each} events each{order}"
+
+    def _swap_in(self, model, j: int) -> None:
+        """A stateful network's carried state of part ``j`` (when a rank computes several parts)."""
+        if self._by_position and len(self.mine) > 1:
+            states = (self._states or {}).get(j)
+            for k, layer in enumerate(model.layers):
+                layer.set_state(states[k] if states else {})
+
+    def _swap_out(self, model, j: int) -> None:
+        if self._by_position and len(self.mine) > 1:
+            self._states = self._states or {}
+            self._states[j] = [layer.get_state() for layer in model.layers]
 
     # ── the sums over the ranks
 
@@ -351,10 +368,10 @@ def abort_on_error(comm, what: str = "bptt train"):
 def train_command(args, command) -> int:
     """``bptt train`` under mpiexec: ``command(args)`` (cli's train) on every rank inside
     :func:`data_parallel`, with ``args.data_parallel`` set; rank 0 alone prints and writes."""
-    comm = world()
+    comm = world() if args.mpi or launched_by_mpiexec() else None  # --mpi-shards alone: one process, S parts
     with abort_on_error(comm):
         quiet = contextlib.ExitStack()
-        if comm.Get_rank() != 0:  # the same notes and progress on every rank: rank 0's are enough
+        if comm is not None and comm.Get_rank() != 0:  # the same notes and progress on every rank: rank 0's are enough
             devnull = quiet.enter_context(open(os.devnull, "w"))
             quiet.enter_context(contextlib.redirect_stdout(devnull))
             quiet.enter_context(contextlib.redirect_stderr(devnull))
@@ -364,7 +381,7 @@ def train_command(args, command) -> int:
                       file=sys.stderr)
             args.data_parallel = dp
             code = command(args)
-        if code:  # an error that the command reported itself (rank 0's message is on stderr)
+        if code and comm is not None and comm.Get_size() > 1:  # an error the command reported itself
             sys.stderr.flush()
             comm.Abort(code)
         return code
