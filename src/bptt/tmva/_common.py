@@ -6,6 +6,8 @@ from __future__ import annotations
 import ast
 import math
 import re
+import sys
+import warnings
 
 
 class TMVAOptionError(ValueError):
@@ -20,6 +22,15 @@ class TMVAOptionWarning(UserWarning):
     silent."""
 
     __module__ = "bptt.tmva"
+
+
+def warn(message: str) -> None:
+    """Issue a :class:`TMVAOptionWarning` attributed to the first caller outside ``bptt.tmva`` (the
+    user's line that parsed the string, however deep the parser)."""
+    frame, level = sys._getframe(1), 2
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("bptt.tmva"):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, TMVAOptionWarning, stacklevel=level)
 
 
 # ── size limits: the largest network a booking string may describe (bptt.tmva.options' docstring)

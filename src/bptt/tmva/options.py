@@ -28,11 +28,10 @@ mutated booking strings.
 from __future__ import annotations
 
 import re
-import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._common import TMVAOptionError, TMVAOptionWarning, _float, _int, _positive_int, _strip_prefix
+from ._common import TMVAOptionError, _float, _int, _positive_int, _strip_prefix, warn
 from .layout import check_layout, input_shape, parse_batch_layout, parse_layout
 
 __all__ = ["TrainingStrategy", "parse_training_strategy", "parse_options"]
@@ -208,11 +207,10 @@ def _glued(canonical: str, value: str, parse, head: str):
     parsed, expected = parse(m.group("number"))
     if expected is not None:
         return None
-    warnings.warn(
+    warn(
         f"{head}: {value!r} looks like two entries without a ',' between them; TMVA reads "
         f"{canonical}={m.group('number')} and ignores {m.group('rest')!r} (its atoi/atof stop at the first "
-        f"letter), and so does bptt; write '{canonical}={m.group('number')},{m.group('rest')}' to set both",
-        TMVAOptionWarning, stacklevel=5,
+        f"letter), and so does bptt; write '{canonical}={m.group('number')},{m.group('rest')}' to set both"
     )
     return parsed
 
@@ -247,10 +245,9 @@ def _parse_phase(text: str, phase: int, n_phases: int) -> TrainingStrategy:
     used = {attr for _, attr in _OPTIMIZER_OPTIONS[strategy.optimizer]}
     for key, (name, _, _) in _STRATEGY_KEYS.items():
         if "_" in key and name in values and name not in used:
-            warnings.warn(
+            warn(
                 f"{entries[name]}: {key} is read for Optimizer={key.split('_')[0]} only and this phase's optimizer "
-                f"is {strategy.optimizer.upper()}; TMVA ignores it, and so does bptt",
-                TMVAOptionWarning, stacklevel=4,
+                f"is {strategy.optimizer.upper()}; TMVA ignores it, and so does bptt"
             )
     return strategy
 
@@ -358,7 +355,7 @@ _VALUE_PARSERS = {
 
 
 def _split(text: str) -> list[tuple[int, str, str, str, str]]:
-    """The booking string's options as (position, item, key, '=' or '', value)."""
+    """The booking string's options as (position, item, key, whether it has a value, value)."""
     items = []
     for i, raw in enumerate(text.split(":"), start=1):
         item = raw.strip()
@@ -367,11 +364,10 @@ def _split(text: str) -> list[tuple[int, str, str, str, str]]:
                 break
             raise TMVAOptionError(f"option {i} {item!r}: empty option; remove the extra ':'")
         key, eq, value = item.partition("=")
-        if not eq:
-            loose = [name for name, allowed in _CHOICES.items() if key.strip().upper() in allowed]
-            if loose and key.strip().lstrip("!").upper() not in _ALL_OPTIONS:
-                key, eq, value = loose[0], "=", key  # TMVA: a bare 'CPU' is Architecture=CPU
-        items.append((i, item, key.strip(), eq, value.strip()))
+        loose = [name for name, allowed in _CHOICES.items() if key.strip().upper() in allowed]
+        if loose and not eq:  # (no option is called like a value)
+            key, eq, value = loose[0], True, key  # TMVA: a bare 'CPU' is Architecture=CPU
+        items.append((i, item, key.strip(), bool(eq), value.strip()))
     return items
 
 
@@ -426,7 +422,7 @@ def parse_options(text: str, *, n_inputs: int | None = None, n_outputs: int = 1)
         raise TMVAOptionError(f"parse_options: expected a string; got {type(text).__name__} {text!r}")
     items = _split(text)
     # InputLayout first, wherever it is: it gives N to the Layout's dense widths.
-    items.sort(key=lambda it: it[2].lstrip("!").strip().upper() != "INPUTLAYOUT")
+    items.sort(key=lambda it: it[2].upper() != "INPUTLAYOUT")
     result: dict[str, Any] = {}
     positions: dict[str, int] = {}
     shape = None
