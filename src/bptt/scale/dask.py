@@ -106,7 +106,11 @@ def connect(scheduler: str | None = None, *, workers: int | None = None, threads
     """``(client, cluster)``: a client of a new ``LocalCluster`` (``scheduler`` None or ``"local"``;
     ``cluster`` is then the cluster to close), or of the scheduler at an address or in a scheduler
     file (``cluster`` None). ``workers`` and ``threads_per_worker`` are for a local cluster only."""
-    from distributed import Client, LocalCluster
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise ValueError("--dask needs Dask's distributed scheduler: pip install 'bptt[dask]' (or dask-awkward "
+                         "distributed), or drop --dask to score the files in this process") from None
 
     local = scheduler in (None, "local")
     if not local and (workers is not None or threads_per_worker is not None):
