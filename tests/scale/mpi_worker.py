@@ -16,6 +16,19 @@ import numpy as np
 from bptt.model import Sequential
 from bptt.scale.mpi import abort_on_error, data_parallel, world
 
+TIMEOUT = 240  # seconds: a whole mpiexec run in the tests (a hang in a collective would wait forever)
+
+
+def mpiexec_path() -> str | None:
+    """The mpiexec beside this Python (pip's mpich), else the one on PATH, else None."""
+    import shutil
+
+    for path in (os.path.join(os.path.dirname(sys.executable), "mpiexec"), shutil.which("mpiexec")):
+        if path and os.path.exists(path):
+            return path
+    return None
+
+
 LSTM = "LSTM|6|3|5|0|1,RESHAPE|FLAT,DENSE|8|TANH,LINEAR"
 STATEFUL = "LSTM|6|3|5|1|0,LINEAR"
 

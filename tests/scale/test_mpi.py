@@ -7,7 +7,6 @@ bit for bit, also across a resume with another number of ranks; a rank that fail
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -16,28 +15,19 @@ import numpy as np
 import pytest
 
 from bptt.scale import mpi
+from scale import mpi_worker
+from scale.mpi_worker import TIMEOUT
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 WORKER = os.path.join(HERE, "mpi_worker.py")
-TIMEOUT = 240  # seconds: the whole mpiexec run (a hang in a collective would wait forever)
-
-
-def _mpiexec():
-    for path in (os.path.join(os.path.dirname(sys.executable), "mpiexec"), shutil.which("mpiexec")):
-        if path and os.path.exists(path):
-            return path
-    return None
-
-
-MPIEXEC = _mpiexec()
+MPIEXEC = mpi_worker.mpiexec_path()
 pytestmark = pytest.mark.skipif(MPIEXEC is None, reason="no mpiexec (pip install 'bptt[mpi]')")
 
 
 def run_mpi(args, n=2, cwd=None):
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [HERE, os.environ.get("PYTHONPATH")])))
     t0 = time.monotonic()
     proc = subprocess.run([MPIEXEC, "-n", str(n), sys.executable, *args], capture_output=True, text=True,
-                          timeout=TIMEOUT, env=env, cwd=cwd)
+                          timeout=TIMEOUT, cwd=cwd)
     return proc, time.monotonic() - t0
 
 
@@ -51,21 +41,13 @@ def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("mpi")
     proc, _ = run_mpi([WORKER, str(out), "train"])
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return {name: np.load(out / f"{name}.npz") for name in mpi_worker().cases()}
-
-
-def mpi_worker():
-    sys.path.insert(0, HERE)
-    import mpi_worker as w
-
-    return w
+    return {name: np.load(out / f"{name}.npz") for name in mpi_worker.cases()}
 
 
 def one_process(name, shards=False):
     """The case trained by fit in this process (shards=True: data_parallel(None, shards=S), the
     fixed order's reference in one process)."""
-    w = mpi_worker()
-    model, options, S, X, y = w.train(name, None)
+    model, options, S, X, y = mpi_worker.train(name, None)
     if shards:
         with mpi.data_parallel(None, shards=S):
             history = model.fit(X, y, **options)
