@@ -200,6 +200,11 @@ def _report_training(model, events, history, files: dict, model_path: str) -> No
 
 
 def _cmd_train(args) -> int:
+    from .scale import mpi
+
+    if getattr(args, "data_parallel", None) is None and (args.mpi or args.mpi_shards or mpi.launched_by_mpiexec()):
+        return mpi.train_command(args, _cmd_train)  # mpiexec -n N bptt train: data-parallel (docs/scaling.md)
+
     events = _read_events(args.data, args)  # TMVA's training / test split; the test part is for the report
     files = _result_files(args)
     X, y, weights = events.train()
@@ -209,11 +214,15 @@ def _cmd_train(args) -> int:
     if (weights != 1).any():
         fit_args["sample_weight"] = weights
     history = model.fit(X, y, verbose=not args.quiet, checkpoint=args.checkpoint, resume=args.resume, **fit_args)
+    ranks = getattr(args, "data_parallel", None)  # MPI: rank 0 writes the model and the results
+    if ranks is not None and ranks.rank != 0:
+        return 0
     if events.variables:
         model.inputs = [{"name": name, "size": int(size)} for name, size in events.variables]
     path = model.save(args.out)
     best = f", best epoch {history.best_epoch}" if history.best_epoch else ""
-    print(f"trained {len(history.loss)} epochs{best} on {events.n_train} events; final loss {history.loss[-1]:.4f}; "
+    share = f" ({ranks.share_text()})" if ranks is not None else ""
+    print(f"trained {len(history.loss)} epochs{best} on {events.n_train} events{share}; final loss {history.loss[-1]:.4f}; "
           f"model written to {path}")
     _report_training(model, events, history, files, path)
     return 0
@@ -383,6 +392,12 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--out", default="model.bptt", help="model file to write (default model.bptt)")
     tr.add_argument("--checkpoint", default=None, help="checkpoint file written every epoch")
     tr.add_argument("--resume", default=None, help="continue from this checkpoint")
+    tr.add_argument("--mpi", action="store_true",
+                    help="data-parallel training over MPI ranks (mpiexec -n N bptt train ...; found without --mpi from "
+                         "mpiexec's environment; needs pip install 'bptt[mpi]'; docs/scaling.md)")
+    tr.add_argument("--mpi-shards", type=int, default=None, metavar="S",
+                    help="MPI: cut every batch into S parts added in a fixed order (N ranks must divide S): the same "
+                         "weights bit for bit on any such N, one process included (default: one part per rank, MPI's sum)")
     tr.add_argument("--results", default=None,
                     help="TMVA-style output ROOT file with dataset/TrainTree and dataset/TestTree (default: --out's name with .root)")
     tr.add_argument("--plots", default=None, help="directory of the PNG plots (default: --out's directory)")
