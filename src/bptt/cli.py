@@ -108,22 +108,25 @@ def _load_toml(path: str) -> dict:
 
 
 def _training_setup(args, n_events: int):
-    """(model, fit arguments) from --options, or --layout/--input-layout[/--training-strategy], or --config;
-    ``n_events``, the number of training events, turns a ValidationSize in events into a fraction."""
-    from .tmva.network import network_from_options
+    """The :class:`bptt.tmva.network.TrainingPlan` of --options, or --layout/--input-layout
+    [/--training-strategy], or --config; ``n_events``, the number of training events, turns a
+    ValidationSize in events into a fraction. A booking string (--options) means what TMVA means,
+    RandomSeed=0 included (a seed drawn for the run, reported); --layout and --config default to
+    seed 0, and --config to fit's own defaults (standardize = true) for what its [training] omits."""
+    from .tmva.network import plan_from_options
 
     given = [name for name in ("options", "config", "layout") if getattr(args, name)]
     if len(given) != 1:
         raise UsageError("give exactly one of --options, --config, or --layout with --input-layout")
     if args.options:
-        return network_from_options(args.options, seed=args.seed, n_events=n_events)
+        return plan_from_options(args.options, seed=args.seed, n_events=n_events)
     if args.layout:
         if not args.input_layout:
             raise UsageError("--layout needs --input-layout (e.g. --input-layout 10|30)")
         text = f"InputLayout={args.input_layout}:Layout={args.layout}"
         if args.training_strategy:
             text += f":TrainingStrategy={args.training_strategy}"
-        return network_from_options(text, seed=args.seed)
+        return plan_from_options(text, seed=0 if args.seed is None else args.seed, n_events=n_events)
     config = _load_toml(args.config)
     model_cfg, training = config.get("model", {}), dict(config.get("training", {}))
     unknown = set(config) - {"model", "training"}
@@ -135,11 +138,12 @@ def _training_setup(args, n_events: int):
     strategy = training.pop("training_strategy", None)
     if strategy:
         text += f":TrainingStrategy={strategy}"
-    model, fit_args = network_from_options(text, seed=training.get("seed", args.seed))
+    seed = training.get("seed", args.seed)
+    plan = plan_from_options(text, seed=0 if seed is None else seed, n_events=n_events)
     if "loss" in model_cfg:
         from .losses import make_loss
 
-        model.loss = make_loss(model_cfg["loss"])
+        plan.model.loss = make_loss(model_cfg["loss"])
     import inspect
 
     from .train import fit
@@ -148,8 +152,14 @@ def _training_setup(args, n_events: int):
     bad = set(training) - allowed
     if bad:
         raise UsageError(f"{args.config}: unknown [training] keys {sorted(bad)}; allowed: {', '.join(sorted(allowed))}")
-    fit_args.update(training)
-    return model, fit_args
+    for phase in plan.phases:
+        del phase["standardize"]  # fit's default (true) unless [training] says otherwise
+        phase.update(training)
+    return plan
+
+
+def _note(command: str, text: str) -> None:
+    print(f"bptt {command}: note: {text}", file=sys.stderr)
 
 
 def _result_files(args) -> dict:
@@ -200,7 +210,10 @@ def _report_training(model, events, history, files: dict, model_path: str) -> No
 
 
 def _cmd_train(args) -> int:
+    import warnings
+
     from .scale import mpi
+    from .tmva._common import TMVAOptionWarning
 
     if getattr(args, "data_parallel", None) is None and (args.mpi or args.mpi_shards or mpi.launched_by_mpiexec()):
         return mpi.train_command(args, _cmd_train)  # mpiexec -n N bptt train: data-parallel (docs/scaling.md)
@@ -208,22 +221,33 @@ def _cmd_train(args) -> int:
     events = _read_events(args.data, args)  # TMVA's training / test split; the test part is for the report
     files = _result_files(args)
     X, y, weights = events.train()
-    model, fit_args = _training_setup(args, len(X))
-    if args.epochs is not None:
-        fit_args["epochs"] = args.epochs
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TMVAOptionWarning)  # printed below, one line per option
+        plan = _training_setup(args, len(X))
+    for note in plan.notes:
+        _note("train", note)
+    if plan.seed_drawn:
+        _note("train", f"RandomSeed=0: this run's seed is {plan.seed}; give RandomSeed={plan.seed} (or --seed "
+                       f"{plan.seed}) to repeat it")
+    overrides = {} if args.epochs is None else {"epochs": args.epochs}
     if (weights != 1).any():
-        fit_args["sample_weight"] = weights
-    history = model.fit(X, y, verbose=not args.quiet, checkpoint=args.checkpoint, resume=args.resume, **fit_args)
+        overrides["sample_weight"] = weights
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", TMVAOptionWarning)
+        warnings.showwarning = lambda message, *rest: _note("train", str(message))
+        history = plan.fit(X, y, verbose=not args.quiet, checkpoint=args.checkpoint, resume=args.resume, **overrides)
     ranks = getattr(args, "data_parallel", None)  # MPI: rank 0 writes the model and the results
     if ranks is not None and ranks.rank != 0:
         return 0
+    model = plan.model
     if events.variables:
         model.inputs = [{"name": name, "size": int(size)} for name, size in events.variables]
     path = model.save(args.out)
     best = f", best epoch {history.best_epoch}" if history.best_epoch else ""
+    phases = f" in {len(plan.phases)} phases" if len(plan.phases) > 1 else ""
     share = f" ({ranks.share_text()})" if ranks is not None else ""
-    print(f"trained {len(history.loss)} epochs{best} on {events.n_train} events{share}; final loss {history.loss[-1]:.4f}; "
-          f"model written to {path}")
+    print(f"trained {len(history.loss)} epochs{phases}{best} on {events.n_train} events{share}; final loss "
+          f"{history.loss[-1]:.4f}; seed {plan.seed}; model written to {path}")
     _report_training(model, events, history, files, path)
     return 0
 
@@ -388,7 +412,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--training-strategy", help="TMVA TrainingStrategy, e.g. LearningRate=1e-3,BatchSize=100,MaxEpochs=20")
     tr.add_argument("--config", help="TOML config file")
     tr.add_argument("--epochs", type=int, default=None, help="override the number of epochs")
-    tr.add_argument("--seed", type=int, default=None, help="random seed (default: the options' RandomSeed, else 0)")
+    tr.add_argument("--seed", type=int, default=None,
+                    help="random seed of weights, split and batches (default: the booking string's RandomSeed; "
+                         "RandomSeed=0, TMVA's default, draws one and prints it; --layout and --config: 0)")
     tr.add_argument("--out", default="model.bptt", help="model file to write (default model.bptt)")
     tr.add_argument("--checkpoint", default=None, help="checkpoint file written every epoch")
     tr.add_argument("--resume", default=None, help="continue from this checkpoint")

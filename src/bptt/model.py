@@ -320,7 +320,7 @@ class Sequential:
             "loss": self.loss.name,
             "dtype": self.dtype.name,
             "layers": [layer_config(layer) for layer in self.layers],
-            "standardizer": None if self.standardizer is None else self.standardizer.to_dict(),
+            "standardizer": None if t is None or isinstance(t, VarTransform) else t.to_dict(),
             "inputs": self.inputs,
         }
         if isinstance(t, VarTransform):
