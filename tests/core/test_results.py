@@ -599,3 +599,30 @@ def test_plot_draws_what_the_results_hold(monkeypatch, tmp_path):
     np.testing.assert_allclose(eff_s, tpr)
     np.testing.assert_allclose(rejection, 1 - fpr)
     assert area == r.metrics["roc_integral"]["test"]
+
+
+def test_metrics_messages_and_boundaries_mutation_testing_asked_for():
+    # efficiency_curve: the label checks speak in its name; a total weight of exactly 0 is refused
+    with pytest.raises(ValueError, match=r"^efficiency_curve: y_true holds only label 1 \(signal\)"):
+        efficiency_curve([1, 1], [0.2, 0.3])
+    with pytest.raises(ValueError, match=r"^efficiency_curve: the signal events' sample_weight sums to 0; "):
+        efficiency_curve([1, 1, 0], [0.2, 0.3, 0.1], [1, -1, 1])
+    with pytest.raises(ValueError, match=r"^efficiency_curve: the background events' sample_weight sums to 0; "):
+        efficiency_curve([1, 0, 0], [0.2, 0.3, 0.1], [1, 1, -1])
+    # ks_test_binned: each argument named in its message; sums below 1 are fine, a zero sum is not
+    for args, name in ((([np.nan, 1], [1, 1]), "counts1"), (([1, 1], [1, 1], [1, np.inf], None), "sumw2_1"),
+                       (([1, 1], [1, 1], None, [np.nan, 1]), "sumw2_2")):
+        with pytest.raises(ValueError, match=rf"^ks_test_binned: {name} must be a non-empty 1-D array of finite bin contents"):
+            ks_test_binned(*args)
+    with pytest.raises(ValueError, match=r"^ks_test_binned: counts1 must be a 1-D array of bin contents; got list"):
+        ks_test_binned(["a", "b"], [1, 2])
+    with pytest.raises(ValueError, match=r"^ks_test_binned: counts2 must be a non-empty 1-D array of finite bin contents; got shape \(1, 2\)"):
+        ks_test_binned([1, 2], [[1, 2]])
+    assert ks_test_binned([0.25, 0.25], [0.1, 0.3], [0.1, 0.1], [0.1, 0.1])[1] == pytest.approx(0.25)
+    with pytest.raises(ValueError, match=r"^ks_test_binned: each histogram needs a positive sum of contents; got 3 and 0"):
+        ks_test_binned([1, 2], [0, 0])
+
+
+def test_kolmogorov_probability_near_two_keeps_its_precision():
+    for z in (1.5, 1.9, 1.99):
+        assert kolmogorov_probability(z) == pytest.approx(kolmogorov(z), rel=1e-14)
