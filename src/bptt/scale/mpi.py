@@ -329,14 +329,18 @@ def data_parallel(comm=None, *, shards: int | None = None, blas_threads: int | N
     enter the block and call fit with the same data and options.
 
     ``blas_threads``: NumPy's BLAS threads per rank (and bptt's second kernel thread, off at 1);
-    None: 1 when the ranks on this node are at least its cores, else unchanged."""
+    None: 1 when the ranks on this node are at least its cores or with ``shards`` (a fixed order
+    is bit for bit the same on any number of ranks only when every process computes with the same
+    threads), else unchanged."""
     from .. import train
     from .._threads import blas_threads as limit
 
     if train._data_parallel is not None:
         raise ValueError("data_parallel: already inside a data_parallel block; nest none")
     dp = DataParallel(comm, shards=shards)
-    dp.blas_threads = blas_threads if blas_threads is not None else (1 if ranks_on_this_node(comm) >= _cores() else None)
+    if blas_threads is None and (dp.fixed or ranks_on_this_node(comm) >= _cores()):
+        blas_threads = 1  # a fixed order: the same arithmetic in every process (threads may split sums)
+    dp.blas_threads = blas_threads
     train._data_parallel = dp
     try:
         with limit(dp.blas_threads) if dp.blas_threads else contextlib.nullcontext():
@@ -377,8 +381,8 @@ def train_command(args, command) -> int:
             quiet.enter_context(contextlib.redirect_stderr(devnull))
         with quiet, data_parallel(comm, shards=args.mpi_shards) as dp:
             if dp.blas_threads == 1 and dp.rank == 0:
-                print(f"bptt train: note: {dp.size} MPI ranks on {_cores()} cores: 1 BLAS thread per rank",
-                      file=sys.stderr)
+                why = "--mpi-shards" if dp.fixed else f"{dp.size} MPI ranks on {_cores()} cores"
+                print(f"bptt train: note: {why}: 1 BLAS thread per rank", file=sys.stderr)
             args.data_parallel = dp
             code = command(args)
         if code and comm is not None and comm.Get_size() > 1:  # an error the command reported itself
