@@ -104,20 +104,28 @@ def _data(tmp_path, n=40):
     return write_npz(str(tmp_path / "d.npz"), X, y)
 
 
+def _tmva_training_events(path) -> int:
+    """TMVA's default split trains on half of each class (an odd count gives the extra event to the test part)."""
+    y = np.load(path)["y"]
+    return int((y == 1).sum()) // 2 + int((y == 0).sum()) // 2
+
+
 def test_the_command_line_turns_a_count_into_a_fraction(tmp_path, capsys):
     data, ckpt = _data(tmp_path), str(tmp_path / "c.ckpt")
+    n_train = _tmva_training_events(data)
+    assert n_train == 19  # the file's 40 events are 21 of one class and 19 of the other
     options = f"{HEAD}:ValidationSize=10:TrainingStrategy=MaxEpochs=1,BatchSize=8"
     code = main(["train", data, "--options", options, "--out", str(tmp_path / "m.bptt"), "--checkpoint", ckpt, "--quiet"])
     assert code == 0, capsys.readouterr().err
     _, state, _ = load_checkpoint(ckpt)
-    assert state["options"]["validation_split"] == 0.25  # 10 of the file's 40 events
+    assert state["options"]["validation_split"] == 10 / n_train  # 10 of the 19 events bptt train trains on
 
 
 def test_the_command_line_refuses_a_count_of_all_the_events(tmp_path, capsys):
-    options = f"{HEAD}:ValidationSize=40"
+    options = f"{HEAD}:ValidationSize=19"  # all of TMVA's training half of the 40 events
     assert main(["train", _data(tmp_path), "--options", options, "--out", str(tmp_path / "m.bptt"), "--quiet"]) == 2
     assert capsys.readouterr().err == (
-        "bptt train: error: ValidationSize=40 events must be fewer than the 40 training events; give fewer "
+        "bptt train: error: ValidationSize=19 events must be fewer than the 19 training events; give fewer "
         "events or a fraction such as ValidationSize=0.2\n"
     )
     assert not (tmp_path / "m.bptt").exists()

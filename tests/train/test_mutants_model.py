@@ -187,7 +187,10 @@ def test_config_is_the_documented_record():
              "kernel_initializer": "glorot_uniform"},
         ],
         "standardizer": None,
+        "inputs": None,
     }
+    model.inputs = [{"name": "x", "size": 6}]
+    assert model.config()["inputs"] == [{"name": "x", "size": 6}]
     rebuilt = Sequential.from_config(model.config())
     assert rebuilt.dtype == np.float64 and all(layer.dtype == np.float64 for layer in rebuilt.layers)
     assert rebuilt.config() == model.config()
