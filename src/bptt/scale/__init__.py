@@ -8,7 +8,10 @@
   a summary (``bptt apply FILES... --dask [SCHEDULER] --out DIR``);
 - :mod:`bptt.scale.scorer` — :class:`~bptt.scale.scorer.Scorer`, scores of a dask-awkward array
   (``uproot.dask``) as a lazy dask-awkward array, for a coffea analysis
-  (``events["score"] = scorer(events)``), in the style of coffea's ``ml_tools`` wrappers.
+  (``events["score"] = scorer(events)``), in the style of coffea's ``ml_tools`` wrappers;
+- :mod:`bptt.scale.mpi` — data-parallel training on MPI ranks (``mpiexec -n N bptt train``): the
+  weights of one process, rank 0 writing (``pip install bptt[mpi]``; mpi4py imported only under
+  mpiexec).
 
 Dask, distributed and dask-awkward are an extra (``pip install bptt[dask]``); nothing here is
 imported by ``import bptt``. docs/scaling.md has the measurements and the cost model.
