@@ -170,7 +170,9 @@ def sgd_update(lr, l2=0.0, l1=0.0):
 )
 def test_sgd_training_follows_learning_rate_batch_size_and_weight_decay(strategy, lr, batch, epochs, l2, l1):
     X, y = task()
-    trained, args = trained_from_options(booking(strategy), X, y)
+    # the weights after the last epoch: TMVA keeps the epoch of least validation loss, which the
+    # early-stopping test covers; here the update rule is under test
+    trained, args = trained_from_options(booking(strategy), X, y, restore_best=False)
     assert len(trained.history.loss) == epochs
     twin, _ = network_from_options(booking(strategy), dtype=np.float64, seed=0)
     hand_trained(twin, X, y, epochs=epochs, batch_size=batch, update=sgd_update(lr, l2, l1))
@@ -264,16 +266,28 @@ def test_cli_train_with_a_booking_string_equals_python(tmp_path):
         "RandomSeed=5:ValidationSize=0.25",
     )
     out = tmp_path / "m.bptt"
-    run = subprocess.run([sys.executable, "-m", "bptt", "train", data, "--options", text, "--out", str(out), "--quiet"],
-                         capture_output=True, text=True, timeout=300)
+    # bptt train, as TMVA, trains on the training part of a split; Block mode takes the first
+    # nTrain events of each class in file order, so the training events can be written out here
+    n_sig, n_bkg = int((y == 1).sum()), int((y == 0).sum())
+    split = f"nTrain_Signal={n_sig - 7}:nTrain_Background={n_bkg - 5}:SplitMode=Block"
+    run = subprocess.run([sys.executable, "-m", "bptt", "train", data, "--options", text, "--split", split,
+                          "--out", str(out), "--quiet"], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
-    assert "trained 3 epochs" in run.stdout
+    assert f" on {len(y) - 12} events" in run.stdout and "trained 3 epochs" in run.stdout
     from_cli = Sequential.load(str(out))
+    train = np.zeros(len(y), bool)
+    train[np.flatnonzero(y == 1)[: n_sig - 7]] = True
+    train[np.flatnonzero(y == 0)[: n_bkg - 5]] = True
+    X, y = X[train], y[train]
+    # TMVA's default NormMode=EqualNumEvents: each background training event weighs
+    # (signal training events) / (background training events), each signal event 1
+    w = np.where(y == 1, 1.0, (n_sig - 7) / (n_bkg - 5))
     # the same run in Python, with fit's arguments written out by hand from TMVA's meanings
     # (TMVA's defaults for what the string leaves out: WeightInitialization=XAVIER, VarTransform=None)
     model = Sequential.from_tmva(LAYOUT, "5|3", seed=5, weight_initialization="XAVIER")
     model.fit(X, y, epochs=3, batch_size=12, optimizer="sgd", learning_rate=0.02, momentum=0.0, early_stopping=100,
-              weight_decay=0.1, regularization="L2", validation_split=0.25, seed=5, standardize=False, verbose=False)
+              weight_decay=0.1, regularization="L2", validation_split=0.25, seed=5, standardize=False, verbose=False,
+              sample_weight=w)
     for k, p in model.parameters().items():
         np.testing.assert_array_equal(from_cli.parameters()[k], p, err_msg=k)
     # and the options really mattered: another learning rate trains other weights

@@ -82,7 +82,9 @@ class Events:
 def tmva_split(y, seed: int = 100) -> np.ndarray:
     """TMVA's default split (``nTrain_Signal=0:nTest_Signal=0:SplitMode=Random:SplitSeed=100``):
     half of each class, drawn at random, for training; the rest for testing. Returns ``is_train``.
-    (A class with an odd count gives the extra event to the test part, as TMVA does.)"""
+    A shorthand that keeps every event: a class with an odd count gives the extra event to the test
+    part, where TMVA leaves it out (:func:`bptt.data.splitting.split_arrays` and the DataLoader
+    split as TMVA does)."""
     y = np.asarray(y)
     rng = np.random.default_rng(seed)
     is_train = np.zeros(len(y), bool)

@@ -275,3 +275,34 @@ def renormalise(weights: np.ndarray, is_train: np.ndarray, class_index: np.ndarr
             )
         out[m] *= n / total
     return out
+
+
+def split_arrays(y, weights, spec: SplitOptions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """TMVA's split of events held in memory (an .npz file): every event is "undefined" (no
+    training or test trees), each class split by ``spec`` as :func:`split_sizes` and
+    :func:`assign_split` decide and the weights renormalised by ``spec.norm_mode``, as a DataLoader
+    does it for one tree per class. Returns ``(used, is_train, weights)``: the indices of the events
+    used, in their order (a class's odd event, or what nTrain/nTest leave over, is not used), their
+    training flags and their weights."""
+    y = np.asarray(y)
+    weights = np.asarray(weights, dtype=np.float64)
+    rng = np.random.default_rng(None if spec.split_seed == 0 else spec.split_seed)
+    used_parts, train_parts = [], []
+    for label, cls in ((1, "Signal"), (0, "Background")):
+        idx = np.flatnonzero(y == label)
+        R, S = spec.n_train[cls], spec.n_test[cls]
+        if spec.train_fraction[cls]:
+            R, S = int(spec.train_fraction[cls] * len(idx)), 0
+        n_train, n_test, test_start = split_sizes(R, S, (0, 0, len(idx)), cls)
+        if n_train == 0:
+            raise ValueError(f"class {cls} has no training events ({len(idx)} events in all); give more events")
+        tr, te, _, _ = assign_split(len(idx), 0, 0, n_train, n_test, test_start, spec.split_mode, rng)
+        used_parts.append(idx[np.concatenate([tr, te])])
+        train_parts.append(np.isin(idx, idx[tr]))
+    used = np.sort(np.concatenate(used_parts))
+    train_set = np.zeros(len(y), bool)
+    for label, flags in zip((1, 0), train_parts):
+        train_set[np.flatnonzero(y == label)[flags]] = True
+    is_train = train_set[used]
+    class_index = np.where(y[used] == 1, 0, 1)
+    return used, is_train, renormalise(weights[used], is_train, class_index, spec.norm_mode)
