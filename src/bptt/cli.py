@@ -34,9 +34,9 @@ def _cmd_tutorial(args) -> int:
     from .tmva.tutorial import format_table, run_tutorial
 
     networks = [n.strip().upper() for n in args.networks.split(",") if n.strip()]
-    bad = [n for n in networks if n not in ("LSTM", "GRU", "RNN")]
+    bad = [n for n in networks if n not in ("LSTM", "GRU", "RNN", "DNN", "BDT")]
     if bad or not networks:
-        raise UsageError(f"--networks must be a comma-separated subset of LSTM,GRU,RNN; got {args.networks!r}")
+        raise UsageError(f"--networks must be a comma-separated subset of LSTM,GRU,RNN,DNN,BDT; got {args.networks!r}")
     summary = run_tutorial(
         args.out, events=args.events, epochs=args.epochs, seed=args.seed, data=args.data,
         networks=networks, verbose=not args.quiet,
@@ -78,17 +78,21 @@ def _read_events(path: str, args):
     """The events of DATA split as TMVA's DataLoader splits them (--split, TMVA's
     PrepareTrainingAndTestTree options; default: half of each class for training, SplitSeed=100),
     with their weights and the names of the branches or expressions the inputs come from
-    (``Events.variables``). An .npz file: its arrays x and y, TMVA's default split, unit weights."""
+    (``Events.variables``). An .npz file: its arrays x and y with unit weights, split the same way
+    (:func:`bptt.data.splitting.split_arrays`)."""
     import numpy as np
 
-    from .data.events import Events, tmva_split
+    from .data.events import Events
 
     _check_data_path(path)
     if path.endswith(".npz"):
         from .data.arrays import read_npz
 
+        from .data.splitting import parse_split_options, split_arrays
+
         X, y = read_npz(path)
-        return Events(X=X, y=y, weights=np.ones(len(y)), is_train=tmva_split(y, seed=100), variables=[],
+        used, is_train, weights = split_arrays(y, np.ones(len(y)), parse_split_options(getattr(args, "split", None) or ""))
+        return Events(X=X[used], y=y[used], weights=weights, is_train=is_train, variables=[],
                       source=os.path.basename(path))
     return _loader(path, args).prepare_training_and_test_tree("", args.split or "")
 
@@ -388,7 +392,8 @@ def build_parser() -> argparse.ArgumentParser:
     tu.add_argument("--seed", type=int, default=0, help="seed of data, split, weights and batches (default 0)")
     tu.add_argument("--out", default="tutorial_output", help="output directory (default tutorial_output)")
     tu.add_argument("--data", default=None, help="ROOT file to use or create (default OUT/time_data_t10_d30.root)")
-    tu.add_argument("--networks", default="LSTM,GRU,RNN", help="which networks (default LSTM,GRU,RNN)")
+    tu.add_argument("--networks", default="LSTM,GRU,RNN,DNN,BDT",
+                    help="which of the macro's methods (default LSTM,GRU,RNN,DNN,BDT; BDT needs scikit-learn)")
     tu.add_argument("--quiet", action="store_true", help="no progress output")
     tu.set_defaults(func=_cmd_tutorial)
 
