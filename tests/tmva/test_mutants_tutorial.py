@@ -68,16 +68,30 @@ def test_an_explicit_seed_wins_over_random_seed():
 
 
 def test_format_table_columns():
+    """One row per method under TMVA's title: test ROC AUC, accuracy, the test signal efficiency at
+    10 % background efficiency, the smaller of the two overtraining (Kolmogorov-Smirnov)
+    probabilities, training seconds, epochs run (best epoch); '-' for the BDTG, which has no epochs."""
+
+    def entry(auc, acc, eff, ks, seconds, epochs, best):
+        return {"model_file": None, "epochs_run": epochs, "best_epoch": best, "roc_auc": auc, "accuracy": acc,
+                "training_seconds": seconds, "roc_integral": {"test": 0.0, "train": 0.0},
+                "signal_efficiency": {"0.01": {"test": 0.01, "test_error": 0.0, "train": 0.9},
+                                      "0.10": {"test": eff, "test_error": 0.0, "train": 0.9},
+                                      "0.30": {"test": 0.3, "test_error": 0.0, "train": 0.9}},
+                "overtraining": ks}
+
     summary = {
         "networks": {
-            "LSTM": {"roc_auc": 0.91234, "accuracy": 0.8, "training_seconds": 1.5, "epochs_run": 7, "best_epoch": 5},
-            "GRU": {"roc_auc": 0.5, "accuracy": 0.625, "training_seconds": 12.3, "epochs_run": 20, "best_epoch": 20},
+            "LSTM": entry(0.91234, 0.8, 0.61, {"signal": 0.22, "background": 0.86}, 1.5, 7, 5),
+            "GRU": entry(0.5, 0.625, 0.1, {"signal": 0.9, "background": 0.45}, 12.3, 20, 20),
+            "BDT": entry(0.75, 0.7, 0.0, {"signal": 0.5, "background": 0.03}, 3.0, None, None),
         }
     }
     assert format_table(summary).split("\n") == [
-        "network  test ROC AUC  accuracy  training s  epochs",
-        "LSTM           0.9123    0.8000        1.50    7 (best 5)",
-        "GRU            0.5000    0.6250       12.30   20 (best 20)",
+        "method     test ROC AUC  accuracy  eff_S@B=0.10  KS prob  training s  epochs",
+        "TMVA_LSTM        0.9123    0.8000         0.610    0.220        1.50    7 (best 5)",
+        "TMVA_GRU         0.5000    0.6250         0.100    0.450       12.30   20 (best 20)",
+        "BDTG             0.7500    0.7000         0.000    0.030        3.00    -",
     ]
 
 
