@@ -102,41 +102,105 @@ def test_cli_evaluate_prints_the_independent_numbers(tmp_path):
 
 # ───────────────────────────────────────────────────────────────────────────── tutorial
 
-#: Test ROC AUC of the tutorial's networks at its defaults (2000 + 2000 events, 20 epochs),
-#: measured over seeds 0-4 on 2026-12-06: 0.898-0.918 (LSTM 0.904-0.918, GRU 0.898-0.909,
-#: RNN 0.904-0.913); the generator's Bayes bound is about 0.93.
-TUTORIAL_AUC_FLOOR = 0.88
+#: Test ROC AUC floors of the tutorial's methods at its defaults (2000 + 2000 events, 20 epochs,
+#: TMVA's split: 1600 + 1600 for training, 400 + 400 for testing), one per method. Measured over
+#: seeds 0-4 on 2026-12-07 with the tutorial as TMVA_RNN_Classification.C books it (commit 1761d33):
+#:   LSTM 0.8589 0.8608 0.8571 0.8489 0.8561  (worst 0.849)
+#:   GRU  0.7423 0.7467 0.7722 0.5302 0.7583  (worst 0.530)
+#:   RNN  0.8275 0.7308 0.7967 0.7852 0.8089  (worst 0.731)
+#:   DNN  0.6223 0.6252 0.6404 0.5880 0.6431  (worst 0.588)
+#:   BDTG 0.8241 0.8475 0.8469 0.8439 0.8390  (worst 0.824)
+#: Each floor is a margin (about 0.02-0.03) below the worst seed. They are lower than the old 0.88
+#: (measured 2026-12-06 for the old tutorial: standardised inputs, orthogonal recurrent weights)
+#: because the macro says VarTransform=None: the networks see the raw inputs (mean 33, spread 13),
+#: which saturate tanh and the gates (the GRU at seed 3 stays near chance). That learning itself
+#: is as strong as before is checked below with VarTransform=N (TUTORIAL_NORMALISED_AUC_FLOOR).
+TUTORIAL_AUC_FLOORS = {"LSTM": 0.83, "GRU": 0.50, "RNN": 0.70, "DNN": 0.56, "BDT": 0.80}
+#: The same recurrent networks with VarTransform=N (inputs normalised to [-1, 1]) on the same
+#: events, seeds 0-4 on 2026-12-07: LSTM 0.913-0.933, GRU 0.914-0.929, RNN 0.912-0.927; the
+#: generator's Bayes bound is about 0.93. The old tutorial's floor, kept: a bug that cripples
+#: learning (in BPTT, the optimizer or the transform) falls below it.
+TUTORIAL_NORMALISED_AUC_FLOOR = 0.88
+
+
+def macro_events(path, per_class):
+    """The macro's DataLoader, written out here: ten AddVariablesArray("vars_time{i}", 30), trees sgn
+    and bkg, nTrain_Signal = nTrain_Background = int(0.8 × events per class), SplitMode=Random,
+    SplitSeed=100, NormMode=NumEvents."""
+    from bptt.data.loader import DataLoader
+
+    loader = DataLoader("dataset")
+    for i in range(10):
+        loader.AddVariablesArray(f"vars_time{i}", 30)
+    loader.AddSignalTree((str(path), "sgn"), 1.0)
+    loader.AddBackgroundTree((str(path), "bkg"), 1.0)
+    n = int(0.8 * per_class)
+    return loader.PrepareTrainingAndTestTree(
+        "", f"nTrain_Signal={n}:nTrain_Background={n}:SplitMode=Random:SplitSeed=100:NormMode=NumEvents:!V")
 
 
 @pytest.fixture(scope="module")
 def tutorial(tmp_path_factory):
+    """The tutorial at its defaults (the figures above), run once for the module."""
     from bptt.tmva.tutorial import run_tutorial
 
     out = tmp_path_factory.mktemp("tutorial")
     return out, run_tutorial(str(out), verbose=False)
 
 
+@pytest.fixture(scope="module")
+def tutorial_split(tutorial):
+    _, summary = tutorial
+    ev = macro_events(summary["data"], 2000)
+    X_train, y_train, _ = ev.train()
+    X_test, y_test, _ = ev.test()
+    return X_train, X_test, y_train, y_test
+
+
 def test_tutorial_networks_learn(tutorial):
     _, summary = tutorial
-    assert set(summary["networks"]) == {"LSTM", "GRU", "RNN"}
+    assert list(summary["networks"]) == ["LSTM", "GRU", "RNN", "DNN", "BDT"]
     for name, r in summary["networks"].items():
-        assert r["roc_auc"] > TUTORIAL_AUC_FLOOR, name
+        assert r["roc_auc"] > TUTORIAL_AUC_FLOORS[name], name
 
 
-def test_tutorial_reports_the_auc_of_its_model_files(tutorial):
-    """metrics.json's AUC and accuracy are those of the saved models on the held-out 20 %."""
-    from bptt.data.arrays import train_test_split
-    from bptt.data.root import read_tmva_root
-
+def test_tutorial_reports_the_auc_of_its_model_files(tutorial, tutorial_split):
+    """metrics.json's AUC and accuracy are those of the saved models on TMVA's test events (the 400
+    + 400 the macro's DataLoader leaves out of training, read again here)."""
     out, summary = tutorial
-    X, y = read_tmva_root(summary["data"])
-    _, X_test, _, y_test = train_test_split(X, y, 0.2, seed=summary["seed"])
+    _, X_test, _, y_test = tutorial_split
     assert len(X_test) == summary["test_events"] == 800
+    assert (np.sum(y_test == 1), np.sum(y_test == 0)) == (400, 400)
     written = json.loads((out / "metrics.json").read_text())
+    assert written == summary
     for name, r in written["networks"].items():
-        p = Sequential.load(str(out / r["model_file"])).predict_proba(X_test)
+        if name == "BDT":  # no model file; its scores: tests/tmva/test_mutants_tutorial_run.py
+            continue
+        X = X_test.reshape(len(X_test), -1) if name == "DNN" else X_test
+        p = Sequential.load(str(out / r["model_file"])).predict_proba(X).reshape(len(X))
         assert r["roc_auc"] == pytest.approx(roc_auc_score(y_test, p), abs=1e-12), name
         assert r["accuracy"] == pytest.approx(np.mean((p >= 0.5) == (y_test == 1)), abs=1e-12), name
+
+
+@pytest.mark.parametrize("cell", ["LSTM", "GRU", "RNN"])
+def test_the_tutorials_networks_with_normalised_inputs_keep_the_old_strength(tutorial_split, cell):
+    """The macro's recurrent booking string with VarTransform=N instead of None, on the tutorial's
+    events: test AUC ≥ 0.88, as the old tutorial (standardised inputs) reached."""
+    import warnings
+
+    from bptt.tmva import TMVAOptionWarning
+    from bptt.tmva.network import network_from_options
+    from bptt.tmva.tutorial import TUTORIAL_OPTIONS
+
+    X_train, X_test, y_train, y_test = tutorial_split
+    text = TUTORIAL_OPTIONS.format(cell=cell, epochs=20)
+    assert "VarTransform=None" in text
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TMVAOptionWarning)  # !H, V: display options
+        model, args = network_from_options(text.replace("VarTransform=None", "VarTransform=N"), seed=0)
+    model.fit(X_train, y_train, verbose=False, **args)
+    p = model.predict_proba(X_test).reshape(len(X_test))
+    assert roc_auc_score(y_test, p) >= TUTORIAL_NORMALISED_AUC_FLOOR, cell
 
 
 # ────────────────────────────────────────────────────────── resume with early stopping
