@@ -59,23 +59,39 @@ def tutorial_dir(tmp_path_factory):
     return out, run.stdout
 
 
+TITLES = {"LSTM": "TMVA_LSTM", "GRU": "TMVA_GRU", "RNN": "TMVA_RNN", "DNN": "TMVA_DNN", "BDT": "BDTG"}
+
+
 def test_tutorial_writes_every_output(tutorial_dir):
+    """The macro's five methods by default: model files for the networks, per method TMVA's
+    overtraining and ROC plots, the gradient flow of each recurrent network, evaluation.txt."""
     out, stdout = tutorial_dir
     names = sorted(p.name for p in out.iterdir())
-    assert names == [
-        "gradient_flow_gru.png", "gradient_flow_lstm.png", "gradient_flow_rnn.png", "loss.png", "metrics.json",
-        "model_gru.bptt", "model_lstm.bptt", "model_rnn.bptt", "roc.png", "time_data_t10_d30.root",
-    ]
-    for png in ("roc.png", "loss.png", "gradient_flow_lstm.png", "gradient_flow_gru.png", "gradient_flow_rnn.png"):
-        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    pngs = sorted([f"{t}_overtraining.png" for t in TITLES.values()] + [f"{t}_roc.png" for t in TITLES.values()]
+                  + ["gradient_flow_gru.png", "gradient_flow_lstm.png", "gradient_flow_rnn.png", "loss.png", "roc.png"])
+    assert names == sorted(pngs + ["evaluation.txt", "metrics.json", "model_dnn.bptt", "model_gru.bptt",
+                                   "model_lstm.bptt", "model_rnn.bptt", "time_data_t10_d30.root"])
+    for png in pngs:
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["events"] == 300 and metrics["test_events"] == 60
-    assert set(metrics["networks"]) == {"LSTM", "GRU", "RNN"}
+    # TMVA's split: nTrain = int(0.8 × 150) = 120 of each class, the other 30 + 30 for testing
+    assert (metrics["events"], metrics["train_events"], metrics["test_events"]) == (300, 240, 60)
+    assert list(metrics["networks"]) == list(TITLES)
+    lines = stdout.splitlines()
+    assert lines[0] == "method     test ROC AUC  accuracy  eff_S@B=0.10  KS prob  training s  epochs"
     for name, r in metrics["networks"].items():
-        assert 0.0 <= r["roc_auc"] <= 1.0 and r["training_seconds"] > 0 and r["epochs_run"] == 2
-        assert len(r["gradient_norm_per_step"]) == 10 and all(v > 0 for v in r["gradient_norm_per_step"])
-        assert f"{r['roc_auc']:.4f}" in stdout  # the printed table shows the same figures
-    assert "network  test ROC AUC" in stdout
+        assert 0.0 <= r["roc_auc"] <= 1.0 and r["training_seconds"] > 0, name
+        assert r["epochs_run"] == (None if name == "BDT" else 2), name
+        if name in ("LSTM", "GRU", "RNN"):
+            assert len(r["gradient_norm_per_step"]) == 10 and all(v > 0 for v in r["gradient_norm_per_step"])
+        else:
+            assert "gradient_norm_per_step" not in r
+        row = [line for line in lines if line.startswith(TITLES[name] + " ")]
+        assert len(row) == 1, name
+        # the printed table shows the same figures
+        assert row[0].split()[1:3] == [f"{r['roc_auc']:.4f}", f"{r['accuracy']:.4f}"], name
+    evaluation = (out / "evaluation.txt").read_text()
+    assert all(title in evaluation for title in TITLES.values())
 
 
 def test_evaluate_a_tutorial_model(tutorial_dir, tmp_path):
@@ -122,7 +138,7 @@ def test_train_with_tmva_options_and_toml(tmp_path):
     [
         (["train", "nope.root", "--layout", "LINEAR", "--input-layout", "1|1"], "bptt train: error: no such file: 'nope.root'"),
         (["evaluate", "nope.bptt", "x.root"], "bptt evaluate: error: no such model file: 'nope.bptt'"),
-        (["tutorial", "--networks", "LSTM,CNN"], "bptt tutorial: error: --networks must be a comma-separated subset of LSTM,GRU,RNN; got 'LSTM,CNN'"),
+        (["tutorial", "--networks", "LSTM,CNN"], "bptt tutorial: error: --networks must be a comma-separated subset of LSTM,GRU,RNN,DNN,BDT; got 'LSTM,CNN'"),
     ],
 )
 def test_user_mistakes_exit_2_with_one_line(args, message):
