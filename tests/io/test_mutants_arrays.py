@@ -192,9 +192,12 @@ def test_unfitted_to_dict_is_refused():
 @pytest.mark.parametrize("method, name", [("transform", "X"), ("inverse_transform", "Z")])
 def test_transforms_name_their_argument_and_its_layout(method, name):
     s = Standardizer().fit(np.zeros((2, 3, 4)))
-    message = f"Standardizer.{method}: {name} must be a 3-D array of shape (n, T, F); got shape (2, 4)"
-    with pytest.raises(ValueError, match=exactly(message)):
-        getattr(s, method)(np.zeros((2, 4)))
+    for shape in ((4,), (2, 2, 3, 4)):  # (n, F) rows and (n, T, F) sequences are taken; nothing else
+        message = (f"Standardizer.{method}: {name} must be a 3-D array of shape (n, T, F) or (n, F); "
+                   f"got shape {shape}")
+        with pytest.raises(ValueError, match=exactly(message)):
+            getattr(s, method)(np.zeros(shape))
+    assert getattr(s, method)(np.zeros((2, 4))).shape == (2, 4)
     message = f"Standardizer.{method}: {name} must have dtype float32 or float64; got int64"
     with pytest.raises(ValueError, match="^" + re.escape(message)):
         getattr(s, method)(np.zeros((2, 3, 4), np.int64))

@@ -130,11 +130,16 @@ def write_npz(path: str | os.PathLike, X, y, compressed: bool = True) -> str:
 # ─────────────────────────────────────────────────────────────────────────── standardisation
 
 
+def _ndim(X) -> int:
+    """2 for ``(n, F)`` rows, else 3 (what the checks then ask for)."""
+    return 2 if np.ndim(X) == 2 else 3
+
+
 class Standardizer:
     """Per-feature standardisation ``(x - mean) / std`` with statistics over samples and time steps.
 
     ``fit`` computes, for each of the F features, the mean and standard deviation over all ``n·T``
-    values of the training data (a feature with zero spread gets std 1, so it maps to 0).
+    values of the training data (``(n, T, F)`` sequences, or ``(n, F)`` rows for dense networks) (a feature with zero spread gets std 1, so it maps to 0).
     ``transform`` keeps the input's dtype. ``to_dict``/``from_dict`` round-trip through JSON.
 
     >>> import json, numpy as np
@@ -155,9 +160,9 @@ class Standardizer:
         return None if self.mean_ is None else len(self.mean_)
 
     def fit(self, X) -> Standardizer:
-        """Compute per-feature mean and std from ``X (n, T, F)``; return self."""
-        X = v.float_array("Standardizer.fit", "X", X, 3, "(n, T, F)")
-        flat = X.reshape(-1, X.shape[2]).astype(np.float64)
+        """Compute per-feature mean and std from ``X (n, T, F)`` (or ``(n, F)``); return self."""
+        X = v.float_array("Standardizer.fit", "X", X, _ndim(X), "(n, T, F) or (n, F)")
+        flat = X.reshape(-1, X.shape[-1]).astype(np.float64)
         mean = flat.mean(axis=0)
         std = flat.std(axis=0)
         std[std == 0] = 1.0
@@ -169,11 +174,11 @@ class Standardizer:
         fn = "Standardizer.transform"
         if self.mean_ is None:
             raise ValueError(f"{fn}: this Standardizer is not fitted; call fit(X_train) (or from_dict) first")
-        X = v.float_array(fn, "X", X, 3, "(n, T, F)")
-        if X.shape[2] != self.n_features:
+        X = v.float_array(fn, "X", X, _ndim(X), "(n, T, F) or (n, F)")
+        if X.shape[-1] != self.n_features:
             raise ValueError(
                 f"{fn}: X must have {self.n_features} features (the number seen in fit), shape "
-                f"(n, T, {self.n_features}); got shape {X.shape}"
+                f"(n, T, {self.n_features}) or (n, {self.n_features}); got shape {X.shape}"
             )
         return ((X - self.mean_) / self.std_).astype(X.dtype, copy=False)
 
@@ -186,8 +191,8 @@ class Standardizer:
         fn = "Standardizer.inverse_transform"
         if self.mean_ is None:
             raise ValueError(f"{fn}: this Standardizer is not fitted; call fit(X_train) (or from_dict) first")
-        Z = v.float_array(fn, "Z", Z, 3, "(n, T, F)")
-        if Z.shape[2] != self.n_features:
+        Z = v.float_array(fn, "Z", Z, _ndim(Z), "(n, T, F) or (n, F)")
+        if Z.shape[-1] != self.n_features:
             raise ValueError(f"{fn}: Z must have {self.n_features} features; got shape {Z.shape}")
         return (Z * self.std_ + self.mean_).astype(Z.dtype, copy=False)
 

@@ -53,8 +53,8 @@ def build_layers(layout: str | list[LayerSpec], input_layout: str | tuple[int, i
         names = {"kernel_initializer": weight_initialization}
     else:
         names = {}
-    specs = layout if isinstance(layout, list) else parse_layout(layout)
     T, F = input_layout if isinstance(input_layout, tuple) else parse_input_layout(input_layout)
+    specs = layout if isinstance(layout, list) else parse_layout(layout, n_inputs=T * F)
     check_layout(specs, (T, F))
     rng = np.random.default_rng(seed)
     layers: list[Layer] = []

@@ -322,7 +322,17 @@ def plan_from_options(
     Repetitions, DropRepetitions, Multithreading, TestRepetitions other than 1) are listed in a
     :class:`TMVAOptionWarning` and in ``plan.notes``.
     """
-    opts = parse_options(options) if isinstance(options, str) else options
+    parse_notes: list[str] = []
+    if isinstance(options, str):
+        with warnings.catch_warnings(record=True) as caught:  # the parser's notes join the plan's
+            warnings.simplefilter("always", TMVAOptionWarning)
+            opts = parse_options(options)
+        parse_notes = [str(w.message) for w in caught if issubclass(w.category, TMVAOptionWarning)]
+        for w in caught:
+            if not issubclass(w.category, TMVAOptionWarning):
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    else:
+        opts = options
     for key, name in (("input_layout", "InputLayout"), ("layout", "Layout")):
         if key not in opts:
             raise TMVAOptionError(f"the options need {name}=...; got only {sorted(opts)}")
@@ -336,7 +346,7 @@ def plan_from_options(
         var_transform = VarTransform(opts.get("var_transform", "None"))
     except ValueError as exc:
         raise TMVAOptionError(str(exc)) from None
-    notes = _notes(opts, strategies)
+    notes = parse_notes + _notes(opts, strategies)
     batch_note = _check_batch_layout(opts, strategies)
     if batch_note:
         notes.append(batch_note)
