@@ -205,3 +205,26 @@ def test_weighted_accuracy_is_sklearns():
     assert accuracy([1, 0, 0], [0.9, 0.7, 0.1], sample_weight=[1, 3, 2]) == pytest.approx(0.5)
     with pytest.raises(ValueError, match="^" + re.escape("accuracy: sample_weight sums to 0; a weighted fraction needs a positive sum")):
         accuracy([1, 0], [0.9, 0.1], sample_weight=[1.0, -1.0])
+
+
+# ── the weighted accuracy's own survivors (mutation testing of metrics.py, issue 19)
+
+def test_weighted_accuracy_names_its_weights_when_their_length_is_wrong():
+    import re
+
+    import pytest
+
+    from bptt import metrics
+
+    message = "accuracy: sample_weight must have one value per label, shape (3,); got shape (2,)"
+    with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
+        metrics.accuracy([1, 0, 1], [0.9, 0.1, 0.4], sample_weight=[1.0, 2.0])
+
+
+def test_weighted_accuracy_with_weights_summing_below_one_and_a_score_at_the_threshold():
+    from bptt import metrics
+
+    # events: signal at exactly the threshold (counts as signal: correct), background at 0.2
+    # (correct), signal at 0.3 (wrong); weights 0.1, 0.2, 0.2 sum to 0.5
+    value = metrics.accuracy([1, 0, 1], [0.5, 0.2, 0.3], sample_weight=[0.1, 0.2, 0.2])
+    assert value == (0.1 + 0.2) / 0.5
