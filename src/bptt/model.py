@@ -18,6 +18,7 @@ import numpy as np
 from . import _validation as v
 from .layers import GRU, LSTM, RNN, Dense, Flatten, Layer, Reshape
 from .layers.dropout import Dropout
+from .layers.recurrent import _Recurrent as _RecurrentBase
 from .losses import Loss, make_loss, sigmoid_probability, softmax_probability
 
 __all__ = ["Sequential", "import_onnx", "layer_config", "layer_from_config", "load_model"]
@@ -184,10 +185,35 @@ class Sequential:
                 return layer.dtype
         return np.dtype(np.float32)
 
-    def forward(self, x, training: bool = False):
+    def forward(self, x, training: bool = False, lengths=None):
+        """Run the layers in turn. ``lengths`` ``(B,)`` (or None): the real steps of each sequence of
+        ``x (B, T, F)`` (see :meth:`bptt.layers.LSTM.forward`), given to every recurrent layer while
+        the time axis is the input's; the layers after a recurrent layer with
+        ``return_sequences=False`` see one vector per sequence."""
+        if lengths is not None:
+            self._check_lengths_path()
         for layer in self.layers:
-            x = layer.forward(x, training=training)
+            if lengths is not None and isinstance(layer, _RecurrentBase):
+                x = layer.forward(x, training=training, lengths=lengths)
+                if not layer.return_sequences:
+                    lengths = None
+            else:
+                x = layer.forward(x, training=training)
         return x
+
+    def _check_lengths_path(self) -> None:
+        """Lengths count steps of the input's time axis: refused when a Flatten or Reshape comes
+        before a recurrent layer (the axis lengths refer to is gone) or there is no recurrent layer."""
+        for layer in self.layers:
+            if isinstance(layer, _RecurrentBase):
+                return
+            if isinstance(layer, (Flatten, Reshape)):
+                raise ValueError(
+                    f"Sequential.forward: lengths count the input's time steps, but a {type(layer).__name__} "
+                    "layer comes before the first recurrent layer; drop lengths or put the recurrent layer first"
+                )
+        raise ValueError("Sequential.forward: lengths were given but the network has no recurrent layer to use them; "
+                         "pass lengths=None")
 
     def backward(self, dy):
         for layer in reversed(self.layers):

@@ -66,20 +66,23 @@ class _Recurrent(Layer):
         self.state_grads: dict[str, np.ndarray] = {}
 
     # Subclasses provide the functional pair and the options passed to the forward function.
-    def _forward_fn(self, x, initial):  # pragma: no cover - abstract
+    def _forward_fn(self, x, initial, lengths):  # pragma: no cover - abstract
         raise NotImplementedError
 
     def _backward_fn(self, dh, cache, dh_last):  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _final_states(self, h, cache) -> dict[str, np.ndarray]:
-        return {"h0": h[:, -1].copy()}
+    def _final_states(self, h, cache, lengths=None) -> dict[str, np.ndarray]:
+        return {"h0": F.final_state(h, lengths)}
 
-    def forward(self, x, training: bool = True, initial_state: dict | None = None):
+    def forward(self, x, training: bool = True, initial_state: dict | None = None, lengths=None):
         """Run the layer over ``x (B, T, input_size)``.
 
         ``initial_state`` (``{"h0": (B, H)}``, plus ``"c0"`` for the LSTM) overrides the zero or
-        carried initial state.
+        carried initial state. ``lengths`` ``(B,)`` (``1 <= lengths[b] <= T``, or None): sequence
+        b's steps ``t >= lengths[b]`` are padding (PyTorch's packed-sequence semantics, see
+        :func:`bptt.functional.lstm_forward`): their outputs are 0, and the last output (with
+        ``return_sequences=False``) and the carried state are those after step ``lengths[b] - 1``.
         """
         fn = f"{type(self).__name__}.forward"
         x = self._input(x, 3, f"(B, T, {self.input_size})")
@@ -96,15 +99,17 @@ class _Recurrent(Layer):
             initial = self._carried(x.shape[0])
         else:
             initial = {}
-        h, cache = self._forward_fn(x, initial)
+        h, cache = self._forward_fn(x, initial, lengths)
         if self.stateful:
-            final = self._final_states(h, cache)
+            final = self._final_states(h, cache, lengths)
             if self.state is not None and initial_state is None:
                 # streams beyond this batch's rows keep their state
                 final = {k: np.concatenate([a, self.state[k][len(a) :]]) for k, a in final.items()}
             self.state = final
         self._cache = cache if training else None
-        return h if self.return_sequences else h[:, -1]
+        if self.return_sequences:
+            return h
+        return F.final_state(h, lengths) if lengths is not None else h[:, -1]
 
     def _carried(self, batch: int) -> dict[str, np.ndarray]:
         """The initial states of a batch of ``batch`` rows: the carried state's first rows, zeros
@@ -168,15 +173,15 @@ class LSTM(_Recurrent):
     _gates = GATES["lstm"]
     _states = ("h0", "c0")
 
-    def _forward_fn(self, x, initial):
+    def _forward_fn(self, x, initial, lengths):
         p = self.params
-        return F.lstm_forward(x, p["W"], p["U"], p["b"], **initial)
+        return F.lstm_forward(x, p["W"], p["U"], p["b"], **initial, lengths=lengths)
 
     def _backward_fn(self, dh, cache, dh_last):
         return F.lstm_backward(dh, cache, dh_last=dh_last, keep_cache=False)
 
-    def _final_states(self, h, cache):
-        return {"h0": h[:, -1].copy(), "c0": cache.c[:, -1].copy()}
+    def _final_states(self, h, cache, lengths=None):
+        return {"h0": F.final_state(h, lengths), "c0": F.final_state(cache.c, lengths)}
 
 
 class GRU(_Recurrent):
@@ -193,9 +198,10 @@ class GRU(_Recurrent):
         self.reset_after = v.choice("GRU", "reset_after", reset_after, (True, False))
         super().__init__(input_size, hidden_size, **kwargs)
 
-    def _forward_fn(self, x, initial):
+    def _forward_fn(self, x, initial, lengths):
         p = self.params
-        return F.gru_forward(x, p["W"], p["U"], p["b"], p["b_u"], reset_after=self.reset_after, **initial)
+        return F.gru_forward(x, p["W"], p["U"], p["b"], p["b_u"], reset_after=self.reset_after, **initial,
+                             lengths=lengths)
 
     def _backward_fn(self, dh, cache, dh_last):
         return F.gru_backward(dh, cache, dh_last=dh_last, keep_cache=False)
@@ -209,9 +215,9 @@ class RNN(_Recurrent):
         self.activation = v.choice("RNN", "activation", activation, ELEMENTWISE)
         super().__init__(input_size, hidden_size, **kwargs)
 
-    def _forward_fn(self, x, initial):
+    def _forward_fn(self, x, initial, lengths):
         p = self.params
-        return F.rnn_forward(x, p["W"], p["U"], p["b"], activation=self.activation, **initial)
+        return F.rnn_forward(x, p["W"], p["U"], p["b"], activation=self.activation, **initial, lengths=lengths)
 
     def _backward_fn(self, dh, cache, dh_last):
         return F.rnn_backward(dh, cache, dh_last=dh_last, keep_cache=False)
