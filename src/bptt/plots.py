@@ -106,18 +106,27 @@ def plot_roc(curves: Mapping, path, title: str = "ROC curve") -> str:
     path = _check_path(fn, path)
     checked = _checked_curves(fn, curves, ("fpr", "tpr", "auc"))
 
+    return _curve_plot(path, checked, title, guess=([0, 1], [0, 1], "random guess (AUC = 0.5)"), area_name="AUC",
+                       axes=("false positive rate (background efficiency)", "true positive rate (signal efficiency)"),
+                       legend="lower right")
+
+
+def _curve_plot(path: str, checked: list, title: str, *, guess, area_name: str, axes: tuple[str, str], legend: str) -> str:
+    """One line per checked ``(name, x, y, area)`` curve over the unit square, the guessing
+    classifier's line ``guess = (xs, ys, label)`` dashed; written to ``path``."""
     fig = _new_figure()
     ax = fig.add_subplot()
-    ax.plot([0, 1], [0, 1], linestyle="--", color="0.6", linewidth=1, label="random guess (AUC = 0.5)")
-    for name, fpr, tpr, auc in checked:
-        ax.plot(fpr, tpr, linewidth=1.8, label=f"{name} (AUC = {auc:.3f})")
+    gx, gy, glabel = guess
+    ax.plot(gx, gy, linestyle="--", color="0.6", linewidth=1, label=glabel)
+    for name, x, y, area in checked:
+        ax.plot(x, y, linewidth=1.8, label=f"{name} ({area_name} = {area:.3f})")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.01)
-    ax.set_xlabel("false positive rate (background efficiency)")
-    ax.set_ylabel("true positive rate (signal efficiency)")
+    ax.set_xlabel(axes[0])
+    ax.set_ylabel(axes[1])
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
-    ax.legend(loc="lower right")
+    ax.legend(loc=legend)
     return _save(fig, path)
 
 
@@ -266,19 +275,8 @@ def plot_rejection(curves: Mapping, path, title: str = "Background rejection ver
     path = _check_path(fn, path)
     checked = _checked_curves(fn, curves, ("eff_s", "rejection", "roc_integral"))
 
-    fig = _new_figure()
-    ax = fig.add_subplot()
-    ax.plot([0, 1], [1, 0], linestyle="--", color="0.6", linewidth=1, label="random guess (0.5)")
-    for name, eff_s, rejection, area in checked:
-        ax.plot(eff_s, rejection, linewidth=1.8, label=f"{name} (ROC integral = {area:.3f})")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1.01)
-    ax.set_xlabel("signal efficiency ε_S")
-    ax.set_ylabel("background rejection 1 − ε_B")
-    ax.set_title(title)
-    ax.grid(True, alpha=0.3)
-    ax.legend(loc="lower left")
-    return _save(fig, path)
+    return _curve_plot(path, checked, title, guess=([0, 1], [1, 0], "random guess (0.5)"), area_name="ROC integral",
+                       axes=("signal efficiency ε_S", "background rejection 1 − ε_B"), legend="lower left")
 
 
 def _weighted_values(fn: str, where: str, value) -> tuple[np.ndarray, np.ndarray]:
