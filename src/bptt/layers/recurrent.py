@@ -14,6 +14,17 @@ Each layer calls its :mod:`bptt.functional` pair. Options shared by all three:
   ``dh_last``/``dc_last`` of the previous segment with the functional API). ``reset_states()``
   forgets the carried state; :meth:`bptt.model.Sequential.fit` and the predictions of
   :class:`bptt.model.Sequential` call it where their docstrings say;
+* ``bidirectional`` — run a second set of parameters over each sequence backwards, from its last
+  real step to step 0 (PyTorch's ``bidirectional=True``, Keras's ``Bidirectional`` with
+  ``merge_mode="concat"``): the parameters ``W_reverse``, ``U_reverse``, ``b_reverse`` (and
+  ``b_u_reverse`` for the GRU) beside ``W``, ``U``, ``b``; the output is ``(B, T, 2H)``, the
+  forward direction in ``[..., :H]`` and the reverse one in ``[..., H:]``, or ``(B, 2H)`` without
+  ``return_sequences``: the forward direction's final state and the reverse direction's state
+  after step 0. The initial states are ``h0`` (and ``c0``) for the forward direction and
+  ``h0_reverse`` (and ``c0_reverse``) for the reverse one, ``state_grads`` has the gradients of
+  all four. ``stateful=True`` is refused with it: the reverse direction reads each batch from its
+  end, so what it carries out of a batch (its state after step 0) is no state of the stream's
+  next batch;
 * ``kernel_initializer`` (W, default ``"glorot_uniform"``), ``recurrent_initializer`` (U, default
   ``"orthogonal"``: one orthogonal ``(H, H)`` block per gate) and ``bias_initializer`` (default
   ``"zeros"``) — names for :func:`bptt.init.get_initializer`, kept as attributes of the same names.
@@ -36,8 +47,9 @@ class _Recurrent(Layer):
     _states: tuple[str, ...] = ("h0",)
     _extra_biases: tuple[str, ...] = ()
 
-    def __init__(self, input_size, hidden_size, *, return_sequences=False, stateful=False, dtype=np.float32, seed=None,
-                 kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal", bias_initializer="zeros"):
+    def __init__(self, input_size, hidden_size, *, return_sequences=False, stateful=False, bidirectional=False,
+                 dtype=np.float32, seed=None, kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
+                 bias_initializer="zeros"):
         super().__init__(dtype)
         name = type(self).__name__
         for arg, n in (("input_size", input_size), ("hidden_size", hidden_size)):
@@ -46,6 +58,18 @@ class _Recurrent(Layer):
         self.input_size, self.hidden_size = int(input_size), int(hidden_size)
         self.return_sequences = bool(return_sequences)
         self.stateful = bool(stateful)
+        if not isinstance(bidirectional, (bool, np.bool_)):
+            raise ValueError(f"{name}: bidirectional must be True or False; got {bidirectional!r}")
+        self.bidirectional = bool(bidirectional)
+        if self.bidirectional and self.stateful:
+            raise ValueError(
+                f"{name}: stateful=True cannot be combined with bidirectional=True: the reverse direction reads "
+                "each batch from its end, so its state after step 0 does not continue into the next batch "
+                "(Keras and PyTorch carry no such state either); pass stateful=False, or give initial_state= "
+                "to forward for each batch"
+            )
+        if self.bidirectional:
+            self._states = self._states + tuple(k + "_reverse" for k in self._states)
         # Initialiser names are kept so a model config can be saved; "orthogonal" for U means one
         # orthogonal (H, H) block per gate (init.recurrent_orthogonal).
         init_W = init._lookup(name, "kernel_initializer", kernel_initializer)
@@ -59,14 +83,27 @@ class _Recurrent(Layer):
         rng = np.random.default_rng(seed)
         G, H, I = self._gates, self.hidden_size, self.input_size
         dt = self.dtype
-        W, U = init_W((I, G * H), rng, dt), init_U((H, G * H), rng, dt)
-        biases = {k: init_b((G * H,), rng, dt) for k in ("b",) + self._extra_biases}
-        self._init_params(W=W, U=U, **biases)
+        params = {}
+        for suffix in ("", "_reverse") if self.bidirectional else ("",):
+            params["W" + suffix], params["U" + suffix] = init_W((I, G * H), rng, dt), init_U((H, G * H), rng, dt)
+            params.update({k + suffix: init_b((G * H,), rng, dt) for k in ("b",) + self._extra_biases})
+        self._init_params(**params)
         self.state: dict[str, np.ndarray] | None = None
         self.state_grads: dict[str, np.ndarray] = {}
 
+    @property
+    def output_size(self) -> int:
+        """The width of the output's last axis: ``hidden_size``, twice that when bidirectional."""
+        return 2 * self.hidden_size if self.bidirectional else self.hidden_size
+
+    def _direction(self, reverse: bool) -> dict[str, np.ndarray]:
+        """The parameters of one direction under the functional names (``W``, ``U``, ``b``, ``b_u``)."""
+        if not reverse:
+            return self.params
+        return {k[: -len("_reverse")]: a for k, a in self.params.items() if k.endswith("_reverse")}
+
     # Subclasses provide the functional pair and the options passed to the forward function.
-    def _forward_fn(self, x, initial, lengths):  # pragma: no cover - abstract
+    def _forward_fn(self, x, initial, lengths, reverse=False):  # pragma: no cover - abstract
         raise NotImplementedError
 
     def _backward_fn(self, dh, cache, dh_last):  # pragma: no cover - abstract
@@ -78,11 +115,14 @@ class _Recurrent(Layer):
     def forward(self, x, training: bool = True, initial_state: dict | None = None, lengths=None):
         """Run the layer over ``x (B, T, input_size)``.
 
-        ``initial_state`` (``{"h0": (B, H)}``, plus ``"c0"`` for the LSTM) overrides the zero or
-        carried initial state. ``lengths`` ``(B,)`` (``1 <= lengths[b] <= T``, or None): sequence
-        b's steps ``t >= lengths[b]`` are padding (PyTorch's packed-sequence semantics, see
-        :func:`bptt.functional.lstm_forward`): their outputs are 0, and the last output (with
-        ``return_sequences=False``) and the carried state are those after step ``lengths[b] - 1``.
+        ``initial_state`` (``{"h0": (B, H)}``, plus ``"c0"`` for the LSTM; bidirectional layers
+        also take ``"h0_reverse"`` and ``"c0_reverse"``, the reverse direction's state before it
+        reads each sequence's last real step) overrides the zero or carried initial state; keys
+        left out start from zeros. ``lengths`` ``(B,)`` (``1 <= lengths[b] <= T``, or None):
+        sequence b's steps ``t >= lengths[b]`` are padding (PyTorch's packed-sequence semantics,
+        see :func:`bptt.functional.lstm_forward`): their outputs are 0, and the last output (with
+        ``return_sequences=False``) and the carried state are those after step ``lengths[b] - 1``
+        (the reverse direction's: after step 0).
         """
         fn = f"{type(self).__name__}.forward"
         x = self._input(x, 3, f"(B, T, {self.input_size})")
@@ -99,6 +139,8 @@ class _Recurrent(Layer):
             initial = self._carried(x.shape[0])
         else:
             initial = {}
+        if self.bidirectional:
+            return self._forward_both(x, training, initial, lengths)
         h, cache = self._forward_fn(x, initial, lengths)
         if self.stateful:
             final = self._final_states(h, cache, lengths)
@@ -111,6 +153,19 @@ class _Recurrent(Layer):
             return h
         return F.final_state(h, lengths) if lengths is not None else h[:, -1]
 
+    def _forward_both(self, x, training, initial, lengths):
+        """The bidirectional forward: the forward direction, then the reverse one over the same
+        ``lengths``, outputs side by side (forward first)."""
+        fwd = {k: a for k, a in initial.items() if not k.endswith("_reverse")}
+        rev = {k[: -len("_reverse")]: a for k, a in initial.items() if k.endswith("_reverse")}
+        h, cache = self._forward_fn(x, fwd, lengths)
+        h_r, cache_r = self._forward_fn(x, rev, lengths, reverse=True)
+        self._cache = (cache, cache_r) if training else None
+        if self.return_sequences:
+            return np.concatenate((h, h_r), axis=2)
+        last = F.final_state(h, lengths) if lengths is not None else h[:, -1]
+        return np.concatenate((last, h_r[:, 0]), axis=1)
+
     def _carried(self, batch: int) -> dict[str, np.ndarray]:
         """The initial states of a batch of ``batch`` rows: the carried state's first rows, zeros
         for rows beyond the streams the layer carries."""
@@ -120,19 +175,40 @@ class _Recurrent(Layer):
         return {k: np.concatenate([a, np.zeros((batch - carried,) + a.shape[1:], a.dtype)]) for k, a in self.state.items()}
 
     def backward(self, dy):
-        """Backpropagate ``dy`` (the shape of the last output); fills ``grads`` and ``state_grads``."""
+        """Backpropagate ``dy`` (the shape of the last output); fills ``grads`` and ``state_grads``.
+        A bidirectional layer's ``dx`` is the sum of both directions'."""
         cache = self._cache
-        T, B, H = cache.dims if cache is not None else (0, 0, 0)
-        dy = self._grad_input(dy, (B, T, H) if self.return_sequences else (B, H))
-        if self.return_sequences:
-            g = self._backward_fn(dy, cache, None)
-        else:
-            g = self._backward_fn(None, cache, dy)
-        self._cache = None  # spent by the backward (keep_cache=False): one backward per forward
+        first = cache[0] if isinstance(cache, tuple) else cache
+        T, B, H = first.dims if first is not None else (0, 0, 0)
+        W = self.output_size
+        dy = self._grad_input(dy, (B, T, W) if self.return_sequences else (B, W))
+        if not self.bidirectional:
+            g = self._direction_backward(dy, cache)
+            self._cache = None  # spent by the backward (keep_cache=False): one backward per forward
+            for k in self.params:
+                self.grads[k][...] = g["d" + k]
+            self.state_grads = {"d" + s: g["d" + s] for s in self._states}
+            return g["dx"]
+        g = self._direction_backward(dy[..., :H], cache[0])
+        g_r = self._direction_backward(dy[..., H:], cache[1])
+        self._cache = None
         for k in self.params:
-            self.grads[k][...] = g["d" + k]
-        self.state_grads = {"d" + s: g["d" + s] for s in self._states}
-        return g["dx"]
+            if k.endswith("_reverse"):
+                self.grads[k][...] = g_r["d" + k[: -len("_reverse")]]
+            else:
+                self.grads[k][...] = g["d" + k]
+        self.state_grads = {"d" + s: (g_r["d" + s[: -len("_reverse")]] if s.endswith("_reverse") else g["d" + s])
+                            for s in self._states}
+        dx = g["dx"]
+        dx = dx if dx.flags.writeable else dx.copy()
+        dx += g_r["dx"]
+        return dx
+
+    def _direction_backward(self, dy, cache):
+        dy = np.ascontiguousarray(dy)
+        if self.return_sequences:
+            return self._backward_fn(dy, cache, None)
+        return self._backward_fn(None, cache, dy)
 
     def get_state(self):
         return {} if self.state is None else {k: a.copy() for k, a in self.state.items()}
@@ -158,8 +234,9 @@ class LSTM(_Recurrent):
 
     Args:
         input_size (I), hidden_size (H); ``return_sequences`` (default False), ``stateful``
-        (default False), ``dtype`` (float32), ``seed``. Parameters ``W (I, 4H)`` Glorot-uniform,
-        ``U (H, 4H)`` orthogonal per gate, ``b (4H,)`` zeros.
+        (default False), ``bidirectional`` (default False), ``dtype`` (float32), ``seed``.
+        Parameters ``W (I, 4H)`` Glorot-uniform, ``U (H, 4H)`` orthogonal per gate, ``b (4H,)``
+        zeros; bidirectional layers also ``W_reverse``, ``U_reverse``, ``b_reverse``.
 
     Example::
 
@@ -168,14 +245,18 @@ class LSTM(_Recurrent):
         >>> y = lstm.forward(np.zeros((100, 10, 30), np.float32))
         >>> y.shape, lstm.backward(np.ones_like(y)).shape
         ((100, 10), (100, 10, 30))
+        >>> both = LSTM(30, 10, bidirectional=True, return_sequences=True, seed=0)
+        >>> lengths = np.full(100, 10); lengths[:50] = 4  # half the sequences have 4 real steps
+        >>> both.forward(np.ones((100, 10, 30), np.float32), lengths=lengths).shape  # [forward | reverse]
+        (100, 10, 20)
     """
 
     _gates = GATES["lstm"]
     _states = ("h0", "c0")
 
-    def _forward_fn(self, x, initial, lengths):
-        p = self.params
-        return F.lstm_forward(x, p["W"], p["U"], p["b"], **initial, lengths=lengths)
+    def _forward_fn(self, x, initial, lengths, reverse=False):
+        p = self._direction(reverse)
+        return F.lstm_forward(x, p["W"], p["U"], p["b"], **initial, lengths=lengths, reverse=reverse)
 
     def _backward_fn(self, dh, cache, dh_last):
         return F.lstm_backward(dh, cache, dh_last=dh_last, keep_cache=False)
@@ -198,10 +279,10 @@ class GRU(_Recurrent):
         self.reset_after = v.choice("GRU", "reset_after", reset_after, (True, False))
         super().__init__(input_size, hidden_size, **kwargs)
 
-    def _forward_fn(self, x, initial, lengths):
-        p = self.params
+    def _forward_fn(self, x, initial, lengths, reverse=False):
+        p = self._direction(reverse)
         return F.gru_forward(x, p["W"], p["U"], p["b"], p["b_u"], reset_after=self.reset_after, **initial,
-                             lengths=lengths)
+                             lengths=lengths, reverse=reverse)
 
     def _backward_fn(self, dh, cache, dh_last):
         return F.gru_backward(dh, cache, dh_last=dh_last, keep_cache=False)
@@ -215,9 +296,10 @@ class RNN(_Recurrent):
         self.activation = v.choice("RNN", "activation", activation, ELEMENTWISE)
         super().__init__(input_size, hidden_size, **kwargs)
 
-    def _forward_fn(self, x, initial, lengths):
-        p = self.params
-        return F.rnn_forward(x, p["W"], p["U"], p["b"], activation=self.activation, **initial, lengths=lengths)
+    def _forward_fn(self, x, initial, lengths, reverse=False):
+        p = self._direction(reverse)
+        return F.rnn_forward(x, p["W"], p["U"], p["b"], activation=self.activation, **initial, lengths=lengths,
+                             reverse=reverse)
 
     def _backward_fn(self, dh, cache, dh_last):
         return F.rnn_backward(dh, cache, dh_last=dh_last, keep_cache=False)
