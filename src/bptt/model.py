@@ -37,6 +37,8 @@ def layer_config(layer: Layer) -> dict:
             "return_sequences": layer.return_sequences,
             "stateful": layer.stateful,
         }
+        if getattr(layer, "bidirectional", False):  # written only when True: other layers' records stay as they were
+            cfg["bidirectional"] = True
         for key in ("reset_after", "activation", "kernel_initializer", "recurrent_initializer", "bias_initializer"):
             if hasattr(layer, key):
                 cfg[key] = getattr(layer, key)
