@@ -22,6 +22,20 @@ so the oracle is ROOT, never bptt:
 - ``multi_1.root`` and ``multi_2.root``: several trees per class across two files (``sig_a``,
   ``bkg_a`` in the first; ``sig_b``, ``bkg_b``, ``bkg_c`` in the second) with ``x``, ``y`` and a
   ``std::vector<float>`` ``v`` of 3 values.
+- ``jagged_tracks.root`` (issue 20: ragged sequences): tree ``tracks``, one event per entry with a
+  per-event class ``label`` (int), a weight ``w``, a scalar ``jet_pt`` and a per-event list of tracks
+  of Poisson length (1 + Poisson(4), so at least one; several events have exactly one):
+  ``std::vector<float>`` branches ``track_pt``, ``track_eta``, ``track_phi``, ``track_d0``, a per-step
+  label ``track_label`` (``std::vector<int>``: 1 for a track from the displaced vertex) and
+  ``track_bad`` (``std::vector<float>``, one value more than the tracks in a few entries: the
+  mismatched-lengths error); tree ``tracks_c``: the same kind of events as a counter and C arrays
+  (``Int_t ntrk; Float_t pt[ntrk]/F; Float_t eta[ntrk]/F; Float_t lab[ntrk]/F``), Poisson(3) lengths
+  with some empty events. The JSON's ``jagged`` entry holds what ROOT read: per-event lengths
+  (``Length$``), per-event sums (``Sum$``) of every branch, the labels and weights, and every value
+  of a few events.
+
+``--only jagged`` writes only ``jagged_tracks.root`` and replaces only the ``jagged`` entry of the
+JSON (the other files keep their bytes: ``MakeTimeData`` draws new values on every run).
 """
 
 from __future__ import annotations
@@ -130,6 +144,94 @@ void bptt_multi(const char* path1, const char* path2) {
 """
 
 
+_JAGGED = r"""
+void bptt_jagged_tracks(const char* path) {
+   TFile f(path, "RECREATE");
+   TTree t("tracks", "per-event track lists of Poisson length");
+   int label; float w, jet_pt;
+   std::vector<float> pt, eta, phi, d0, bad;
+   std::vector<int> lab;
+   t.Branch("label", &label, "label/I"); t.Branch("w", &w, "w/F"); t.Branch("jet_pt", &jet_pt, "jet_pt/F");
+   t.Branch("track_pt", &pt); t.Branch("track_eta", &eta); t.Branch("track_phi", &phi);
+   t.Branch("track_d0", &d0); t.Branch("track_label", &lab); t.Branch("track_bad", &bad);
+   TRandom3 r(2020);
+   for (int i = 0; i < 400; ++i) {
+      label = i % 2;                                   // 1 signal (a displaced vertex), 0 background
+      w = float(0.5 + r.Uniform());
+      int n = 1 + r.Poisson(4.0);
+      double axis = r.Uniform(-TMath::Pi(), TMath::Pi());
+      pt.resize(n); eta.resize(n); phi.resize(n); d0.resize(n); lab.resize(n);
+      jet_pt = 0;
+      for (int k = 0; k < n; ++k) {
+         bool displaced = label == 1 && r.Uniform() < 0.6;
+         lab[k] = displaced ? 1 : 0;
+         pt[k] = float(1.0 + r.Exp(displaced ? 4.0 : 2.5));
+         eta[k] = float(r.Gaus(0.0, 1.2));
+         phi[k] = float(axis + r.Gaus(0.0, displaced ? 0.15 : 0.6));
+         d0[k] = float(displaced ? r.Gaus(0.0, 1.0) + (r.Uniform() < 0.5 ? 1.5 : -1.5) : r.Gaus(0.0, 0.4));
+         jet_pt += pt[k];
+      }
+      bad = pt;
+      if (i % 50 == 7) bad.push_back(0.5f);            // one value too many in entries 7, 57, 107, ...
+      t.Fill();
+   }
+   t.Write();
+   TTree c("tracks_c", "a counter and C arrays");
+   int ntrk, clabel; float cpt[64], ceta[64], clab[64];
+   c.Branch("ntrk", &ntrk, "ntrk/I"); c.Branch("label", &clabel, "label/I");
+   c.Branch("pt", cpt, "pt[ntrk]/F"); c.Branch("eta", ceta, "eta[ntrk]/F"); c.Branch("lab", clab, "lab[ntrk]/F");
+   for (int i = 0; i < 120; ++i) {
+      clabel = i % 2;
+      ntrk = (i % 17 == 5) ? 0 : r.Poisson(3.0);       // empty events at entries 5, 22, 39, ...
+      if (ntrk > 64) ntrk = 64;
+      for (int k = 0; k < ntrk; ++k) {
+         cpt[k] = float(1.0 + r.Exp(clabel ? 4.0 : 2.5));
+         ceta[k] = float(r.Gaus(0.0, 1.2));
+         clab[k] = float(clabel && r.Uniform() < 0.5);
+      }
+      c.Fill();
+   }
+   c.Write();
+   f.Close();
+}
+"""
+
+JAGGED_EXPRESSIONS = {
+    "tracks": ["Length$(track_pt)", "Length$(track_eta)", "Length$(track_label)", "Length$(track_bad)",
+               "Sum$(track_pt)", "Sum$(track_eta)", "Sum$(track_phi)", "Sum$(track_d0)", "Sum$(track_label)",
+               "label", "w", "jet_pt"],
+    "tracks_c": ["ntrk", "Length$(pt)", "Sum$(pt)", "Sum$(eta)", "Sum$(lab)", "label"],
+}
+JAGGED_ROWS = {"tracks": [0, 1, 2, 7, 199, 399], "tracks_c": [0, 1, 4, 5, 119]}  # and the first one-track event
+
+
+def _jagged(out: str) -> dict:
+    """``jagged_tracks.root`` and what ROOT reads from it (TTreeFormula per entry, values of a few rows)."""
+    import ROOT
+
+    ROOT.gInterpreter.Declare('#include "TRandom3.h"\n#include "TMath.h"\n#include <vector>\n' + _JAGGED)
+    path = os.path.join(out, "jagged_tracks.root")
+    ROOT.bptt_jagged_tracks(path)
+    f = ROOT.TFile.Open(path)
+    info = {"file": "jagged_tracks.root", "trees": {}}
+    for name, exprs in JAGGED_EXPRESSIONS.items():
+        t = f.Get(name)
+        branches = ([b for b in ("track_pt", "track_eta", "track_phi", "track_d0", "track_label", "track_bad")]
+                    if name == "tracks" else ["pt", "eta", "lab"])
+        values = {e: _evaluate(t, e) for e in exprs}
+        counts = values["Length$(track_pt)" if name == "tracks" else "ntrk"]
+        rows = {}
+        for i in JAGGED_ROWS[name] + [counts.index(1.0)]:
+            t.GetEntry(i)
+            n = int(t.ntrk) if name == "tracks_c" else None  # a C array's buffer holds more than ntrk values
+            rows[str(i)] = {b: [float(v) for v in getattr(t, b)][:n] for b in branches}
+        types = {b: t.GetBranch(b).GetClassName() or t.GetLeaf(b).GetTypeName() for b in branches}
+        info["trees"][name] = {"entries": int(t.GetEntries()), "values": values,
+                               "rows": rows, "types": types}
+    f.Close()
+    return info
+
+
 def _evaluate(tree, expression: str) -> list:
     import ROOT
 
@@ -178,16 +280,27 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default=os.path.join(ROOT_DIR, "tests", "fixtures"))
     parser.add_argument("--events", type=int, default=100, help="MakeTimeData events per class (default 100)")
+    parser.add_argument("--only", choices=["jagged"], default=None,
+                        help="write only jagged_tracks.root and replace only the JSON's 'jagged' entry")
     args = parser.parse_args(argv)
     import ROOT
 
     ROOT.gROOT.SetBatch(True)
     tutorials = os.path.join(os.path.dirname(ROOT.__file__), "tutorials", "machine_learning")
     os.makedirs(args.out, exist_ok=True)
-    info = {"root_version": str(ROOT.gROOT.GetVersion()),
-            "time_data": _make_time_data(args.out, tutorials, args.events)}
-    info.update(_single_and_multi(args.out))
-    with open(os.path.join(args.out, "root_fixtures.json"), "w", encoding="utf-8") as fh:
+    json_path = os.path.join(args.out, "root_fixtures.json")
+    if args.only == "jagged":
+        with open(json_path, encoding="utf-8") as fh:
+            info = json.load(fh)
+        if info.get("root_version") != str(ROOT.gROOT.GetVersion()):
+            sys.exit(f"root_fixtures.json was written by ROOT {info.get('root_version')}, this is "
+                     f"{ROOT.gROOT.GetVersion()}: run without --only to write every fixture with one version")
+    else:
+        info = {"root_version": str(ROOT.gROOT.GetVersion()),
+                "time_data": _make_time_data(args.out, tutorials, args.events)}
+        info.update(_single_and_multi(args.out))
+    info["jagged"] = _jagged(args.out)
+    with open(json_path, "w", encoding="utf-8") as fh:
         json.dump(info, fh, indent=1)
         fh.write("\n")
     print(f"wrote the fixtures and root_fixtures.json to {args.out} with ROOT {info['root_version']}")
