@@ -54,7 +54,7 @@ def _loader(path: str, args):
         path, trees=args.tree, signal_trees=args.signal_tree, background_trees=args.background_tree,
         class_branch=args.class_branch, signal_cut=args.signal_cut, background_cut=args.background_cut,
         variables=args.variables, variables_arrays=args.variables_array, weight=args.weight, cut=args.cut,
-        prefix=args.prefix,
+        prefix=args.prefix, sequence=args.sequence, max_length=args.max_length, step_target=args.step_target,
     )
 
 
@@ -64,14 +64,25 @@ def _check_data_path(path: str) -> None:
 
 
 def _read_data(path: str, args) -> tuple:
-    """(X, y) of every event of DATA that passes the cuts (for evaluate and trace)."""
+    """(X, y, lengths) of every event of DATA that passes the cuts (for evaluate and trace); lengths
+    None unless the events are ragged sequences (--sequence, or an .npz file with an array lengths)."""
     _check_data_path(path)
     if path.endswith(".npz"):
         from .data.arrays import read_npz
 
-        return read_npz(path)
+        _sequence_options_npz(args)
+        return read_npz(path, with_lengths=True)
     events = _loader(path, args).all_events()
-    return events.X, events.y
+    return events.X, events.y, events.lengths
+
+
+def _sequence_options_npz(args) -> None:
+    """An .npz file holds its own lengths: the ROOT options for ragged sequences do not apply."""
+    given = [opt for opt, value in (("--sequence", args.sequence), ("--max-length", args.max_length),
+                                    ("--step-target", args.step_target)) if value]
+    if given:
+        raise UsageError(f"{', '.join(given)}: for ROOT files' jagged branches; an .npz file gives its ragged "
+                         f"sequences with an array 'lengths' (and per-step targets as y (n, T))")
 
 
 def _read_events(path: str, args):
@@ -90,10 +101,11 @@ def _read_events(path: str, args):
 
         from .data.splitting import parse_split_options, split_arrays
 
-        X, y = read_npz(path)
+        _sequence_options_npz(args)
+        X, y, lengths = read_npz(path, with_lengths=True)
         used, is_train, weights = split_arrays(y, np.ones(len(y)), parse_split_options(getattr(args, "split", None) or ""))
         return Events(X=X[used], y=y[used], weights=weights, is_train=is_train, variables=[],
-                      source=os.path.basename(path))
+                      source=os.path.basename(path), lengths=None if lengths is None else lengths[used])
     return _loader(path, args).prepare_training_and_test_tree("", args.split or "")
 
 
@@ -244,8 +256,8 @@ def _cmd_train(args) -> int:
     if ranks is not None and ranks.rank != 0:
         return 0
     model = plan.model
-    if events.variables:
-        model.inputs = [{"name": name, "size": int(size)} for name, size in events.variables]
+    if events.model_inputs():  # the variables, or a ragged sequence's jagged branches
+        model.inputs = events.model_inputs()
     path = model.save(args.out)
     best = f", best epoch {history.best_epoch}" if history.best_epoch else ""
     phases = f" in {len(plan.phases)} phases" if len(plan.phases) > 1 else ""
@@ -262,8 +274,8 @@ def _cmd_evaluate(args) -> int:
     if not os.path.exists(args.model):
         raise UsageError(f"no such model file: {args.model!r}")
     model = Sequential.load(args.model)
-    X, y = _read_data(args.data, args)
-    result = model.evaluate(X, y)
+    X, y, lengths = _read_data(args.data, args)
+    result = model.evaluate(X, y) if lengths is None else model.evaluate(X, y, lengths=lengths)
     result["events"] = int(len(X))
     for k, v in result.items():
         print(f"{k:>9}: {v:.4f}" if isinstance(v, float) else f"{k:>9}: {v}")
@@ -311,9 +323,10 @@ def _cmd_trace(args) -> int:
         if args.events < 1:
             raise UsageError(f"--events must be a positive integer; got {args.events}")
         model = Sequential.load(args.model)
-        X, y = _read_data(args.data, args)
+        X, y, lengths = _read_data(args.data, args)
         pick = np.random.default_rng(0).permutation(len(X))[: args.events]
-        flow = trace.model_flow(model, X[pick], y[pick])
+        flow = (trace.model_flow(model, X[pick], y[pick]) if lengths is None else
+                trace.model_flow(model, X[pick], y[pick], lengths=lengths[pick]))
         title = f"{os.path.basename(args.model)} on {args.events} events of {os.path.basename(args.data)}"
     else:
         from . import example
@@ -356,6 +369,14 @@ def _data_options(p: argparse.ArgumentParser, split: bool = False) -> None:
     g.add_argument("--weight", default="", metavar="EXPR", help="event weight expression (SetWeightExpression)")
     g.add_argument("--cut", default="", metavar="EXPR", help="a cut for both classes (TMVA's PrepareTrainingAndTestTree cut)")
     g.add_argument("--prefix", default="vars_time", help="without --variables: the per-time-step branches' prefix (default vars_time)")
+    g.add_argument("--sequence", default="", metavar="A,B,C",
+                   help="ragged sequences: jagged branches (std::vector<float> or float x[n]) of the same per-event "
+                        "length, one feature each per step; the lengths are the counts (instead of --variables)")
+    g.add_argument("--max-length", type=int, default=None, metavar="N",
+                   help="with --sequence: pad to N steps; longer sequences keep their first N (default: the longest)")
+    g.add_argument("--step-target", default="", metavar="BRANCH",
+                   help="with --sequence: a jagged branch of the same length, one label or value per step (sequence "
+                        "labelling, per-step regression); --tree then needs no class")
     if split:
         g.add_argument("--split", default="", metavar="OPTIONS",
                        help="TMVA's PrepareTrainingAndTestTree options, e.g. 'nTrain_Signal=800:nTrain_Background=800:"

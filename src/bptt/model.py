@@ -84,17 +84,23 @@ def _check_flag(fn: str, name: str, value) -> None:
 
 
 def _check_inputs(inputs):
-    """A model file's ``inputs`` list, checked (names are strings, sizes positive integers)."""
+    """A model file's ``inputs`` list, checked (names are strings, sizes positive integers; a ragged
+    sequence's jagged branches have ``"jagged": true`` and maybe ``"max_length"``, checked further by
+    :func:`bptt.apply.input_spec`)."""
     if inputs is None:
         return None
     ok = isinstance(inputs, list) and all(
-        isinstance(d, dict) and set(d) == {"name", "size"} and isinstance(d["name"], str) and d["name"]
+        isinstance(d, dict) and {"name", "size"} <= set(d) <= {"name", "size", "jagged", "max_length"}
+        and isinstance(d["name"], str) and d["name"]
         and isinstance(d["size"], int) and not isinstance(d["size"], bool) and d["size"] > 0
+        and isinstance(d.get("jagged", False), bool)
+        and (d.get("max_length") is None or type(d["max_length"]) is int and d["max_length"] > 0)
         for d in inputs
     )
     if not ok or not inputs:
         raise ValueError(
-            f"Sequential.from_config: inputs must be a non-empty list of {{'name': str, 'size': int > 0}}; got {inputs!r}"
+            f"Sequential.from_config: inputs must be a non-empty list of {{'name': str, 'size': int > 0}} (and "
+            f"'jagged': bool, 'max_length': int > 0 for a ragged sequence's branches); got {inputs!r}"
         )
     return [dict(d) for d in inputs]
 

@@ -33,8 +33,10 @@ import numpy as np
 
 from .. import _validation as v
 from .._files import atomic_write
+from .ragged import check_lengths, pad_ragged
 
 __all__ = [
+    "pad_ragged",
     "read_npz",
     "write_npz",
     "check_xy",
@@ -44,8 +46,9 @@ __all__ = [
 ]
 
 
-def check_xy(fn: str, X, y) -> tuple[np.ndarray, np.ndarray]:
-    """Validate a data set: ``X`` finite float ``(n, T, F)``, ``y`` finite ``(n,)`` with the same n.
+def check_xy(fn: str, X, y, per_step: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Validate a data set: ``X`` finite float ``(n, T, F)``, ``y`` finite ``(n,)`` with the same n
+    (``per_step``: also ``(n, T)`` or ``(n, T, K)``, one target per step).
 
     ``y`` is returned as float32 (integer and boolean labels are converted); ``X`` keeps its dtype.
     """
@@ -55,8 +58,13 @@ def check_xy(fn: str, X, y) -> tuple[np.ndarray, np.ndarray]:
         y_arr = y_arr.astype(np.float32)
     if y_arr.dtype.kind != "f":
         raise ValueError(f"{fn}: y must hold numbers (labels 0/1); got dtype {y_arr.dtype}")
-    if y_arr.ndim != 1:
-        raise ValueError(f"{fn}: y must be a 1-D array of shape (n,); got shape {y_arr.shape}")
+    if per_step and y_arr.ndim in (2, 3):
+        if y_arr.shape[:2] != X.shape[:2]:
+            raise ValueError(f"{fn}: per-step targets y must have shape (n, T) = {X.shape[:2]} (or (n, T, K)) like "
+                             f"X's first two axes; got shape {y_arr.shape}")
+    elif y_arr.ndim != 1:
+        raise ValueError(f"{fn}: y must be a 1-D array of shape (n,)"
+                         + (" or per-step targets (n, T) / (n, T, K)" if per_step else "") + f"; got shape {y_arr.shape}")
     if len(y_arr) != len(X):
         raise ValueError(
             f"{fn}: y must have one label per sequence of X, shape ({len(X)},); got shape {y_arr.shape}"
@@ -70,11 +78,17 @@ def check_xy(fn: str, X, y) -> tuple[np.ndarray, np.ndarray]:
 # ───────────────────────────────────────────────────────────────────────────────── npz files
 
 
-def read_npz(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+def read_npz(path: str | os.PathLike, *, with_lengths: bool = False):
     """Read ``(X, y)`` from an ``.npz`` file with arrays ``x`` (or ``X``) and ``y``.
 
     ``X`` must be float32/float64 of shape ``(n, T, F)`` (integer ``X`` is converted to float32);
     ``y`` is returned as float32 ``(n,)``. Pickled objects are never loaded.
+
+    Ragged sequences: the file may hold an array ``lengths`` (n,) (``1 <= lengths[i] <= T``, the
+    steps after are padding) and then per-step targets ``y`` of shape ``(n, T)`` or ``(n, T, K)``;
+    read it with ``with_lengths=True``, which returns ``(X, y, lengths)`` (``lengths`` None when the
+    file has none). A file with ``lengths`` read without ``with_lengths`` is refused (the lengths
+    would be lost).
     """
     fn = "read_npz"
     path = os.fspath(path)
@@ -109,22 +123,36 @@ def read_npz(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
         try:
             X = npz[x_keys[0]]
             y = npz["y"]
+            lengths = npz["lengths"] if "lengths" in keys else None
         except ValueError as exc:  # object arrays need pickle
             raise ValueError(f"{fn}: {path!r}: cannot load without pickle ({exc}); store plain numeric arrays") from None
+    if lengths is not None and not with_lengths:
+        raise ValueError(f"{fn}: {path!r} holds ragged sequences (an array 'lengths'); read it with "
+                         f"read_npz(path, with_lengths=True), which returns (X, y, lengths)")
     if X.dtype.kind in "biu":
         X = X.astype(np.float32)
-    return check_xy(f"{fn}({path!r})", X, y)
+    X, y = check_xy(f"{fn}({path!r})", X, y, per_step=lengths is not None)
+    if not with_lengths:
+        return X, y
+    if lengths is not None:
+        lengths = check_lengths(f"{fn}({path!r})", lengths, len(X), X.shape[1])
+    return X, y, lengths
 
 
-def write_npz(path: str | os.PathLike, X, y, compressed: bool = True) -> str:
-    """Write ``X (n, T, F)`` and ``y (n,)`` as arrays ``x`` and ``y`` of an ``.npz`` file, atomically.
+def write_npz(path: str | os.PathLike, X, y, compressed: bool = True, *, lengths=None) -> str:
+    """Write ``X (n, T, F)`` and ``y (n,)`` as arrays ``x`` and ``y`` of an ``.npz`` file, atomically;
+    with ``lengths`` (ragged sequences: int ``(n,)``, ``1 <= lengths[i] <= T``) also the array
+    ``lengths``, and ``y`` may then be per-step targets ``(n, T)`` or ``(n, T, K)``.
 
     Returns ``path`` as a string. ``np.savez`` would append ``.npz`` to a name without it; this
     writes exactly ``path``.
     """
-    X, y = check_xy("write_npz", X, y)
+    X, y = check_xy("write_npz", X, y, per_step=lengths is not None)
+    arrays = {"x": X, "y": y}
+    if lengths is not None:
+        arrays["lengths"] = check_lengths("write_npz", lengths, len(X), X.shape[1])
     save = np.savez_compressed if compressed else np.savez
-    return atomic_write(path, lambda f: save(f, x=X, y=y))
+    return atomic_write(path, lambda f: save(f, **arrays))
 
 
 # ─────────────────────────────────────────────────────────────────────────── standardisation

@@ -18,6 +18,13 @@ named in snake_case with TMVA's CamelCase names as aliases, so a TMVA macro read
 - Variables: ``add_variable(expr)`` (a branch or a TTreeFormula expression, ``label := expr``
   accepted; one number per event), ``add_variables_array(name, n)`` (the first ``n`` values of a
   fixed-size array or ``std::vector`` branch, TMVA's ``name[0] … name[n-1]``).
+- Ragged sequences (bptt's own: TMVA has no ragged inputs): ``add_sequence(["track_pt",
+  "track_eta"], max_length=None)`` reads jagged branches of the same per-event length
+  (``std::vector<float>``, or a counter and counted arrays ``float pt[ntrk]``) as one event's steps:
+  X ``(n, T, F)`` padded with zeros, ``Events.lengths`` the counts (:mod:`bptt.data.sequences`).
+  ``set_step_target(branch)``: a jagged branch of the same length with one label or value per step
+  gives ``y (n, T)`` (sequence labelling, per-step regression); with it, trees may be added as
+  TMVA's regression trees (``add_regression_tree``: one sample, split as one class).
 - Weights: global tree weight × the class's weight expression (``set_weight_expression``);
   negative weights are kept (training decides what to do with them: IgnoreNegWeightsInTraining).
 - Cuts: the tree's cut (an entry passes when the cut is not 0, as ``TTree::CopyTree``), then the
@@ -33,7 +40,6 @@ The split options and the weight renormalisation are in :mod:`bptt.data.splittin
 
 from __future__ import annotations
 
-import os
 import re
 
 import numpy as np
@@ -41,20 +47,13 @@ import numpy as np
 from .events import Events
 from .expressions import parse
 from .inputs import MAX_ARRAY_SIZE
+from .ragged import default_max_bytes
 from .reading import _resolve, _tree_type, _TreeInput, read_events
-from .splitting import CLASSES, parse_split_options
+from .splitting import ALL_CLASSES, CLASSES, parse_split_options
 
 __all__ = ["DataLoader", "default_max_bytes"]
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
-
-
-def default_max_bytes() -> int:
-    """Half of the machine's physical memory (4 GiB when it cannot be read): the largest data set read."""
-    try:
-        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")) // 2
-    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
-        return 4 << 30
 
 
 # ───────────────────────────────────────────────────────────────────────────── trees
@@ -80,10 +79,13 @@ class DataLoader:
         self.variables: list[tuple[str, int]] = []  # (expression or branch, size)
         self.labels: list[str] = []
         self.trees: list[_TreeInput] = []
-        self.weight_expressions = {c: "" for c in CLASSES}
-        self.cuts = {c: "" for c in CLASSES}
+        self.weight_expressions = {c: "" for c in ALL_CLASSES}
+        self.cuts = {c: "" for c in ALL_CLASSES}
         self.class_order: list[str] = []
         self.exact_arrays = False  # True: an array branch must hold exactly its size (the tutorial layout's rule)
+        self.sequence: list[str] = []  # jagged per-step branches (add_sequence)
+        self.max_length: int | None = None
+        self.step_target: str = ""
 
     # ── variables
     def add_variable(self, expression: str, title: str = "", unit: str = "", type: str = "F", min: float = 0.0,
@@ -113,7 +115,48 @@ class DataLoader:
         else:
             self._add(name, int(size), title or name)
 
+    def add_sequence(self, branches, max_length: int | None = None) -> None:
+        """Ragged sequences (bptt's own; TMVA has no ragged inputs): each event's steps are the values
+        of the jagged ``branches`` (one name or a list, the features in order; repeatable), which
+        must have the same length in every entry (the number of tracks, hits, …): X ``(n, T, F)``
+        padded with zeros and ``Events.lengths`` = the lengths. ``max_length``: the padded T; longer
+        sequences keep their first ``max_length`` steps (a warning says how many were cut). An
+        empty event is refused (leave it out with the cut ``Length$(branch)>0``). Per-event
+        variables (add_variable, add_variables_array) cannot be mixed with a sequence."""
+        names = [branches] if isinstance(branches, str) else list(branches) if isinstance(branches, (list, tuple)) else None
+        if not names or not all(isinstance(b, str) and _NAME.fullmatch(b.strip()) for b in names):
+            raise ValueError(f"add_sequence: branches must be a branch name or a list of branch names; got {branches!r}")
+        if max_length is not None and (isinstance(max_length, bool) or not isinstance(max_length, (int, np.integer))
+                                       or max_length < 1):
+            raise ValueError(f"add_sequence: max_length must be a positive integer (the padded number of steps) or "
+                             f"None (the longest sequence); got {max_length!r}")
+        if self.variables:
+            raise ValueError(
+                f"add_sequence: the loader already has per-event variables ({', '.join(n for n, _ in self.variables)}); "
+                f"a network reads one (n, T, F) array: give either per-event variables or a ragged sequence"
+            )
+        if self.sequence and max_length != self.max_length:
+            raise ValueError(f"add_sequence: max_length={max_length!r} differs from the {self.max_length!r} given "
+                             f"before; one sequence has one padded length")
+        for name in (b.strip() for b in names):
+            if name in self.sequence:
+                raise ValueError(f"add_sequence: branch {name!r} is already in the sequence; add each branch once")
+            self.sequence.append(name)
+        self.max_length = None if max_length is None else int(max_length)
+
+    def set_step_target(self, branch: str) -> None:
+        """The per-step target of a ragged sequence: a jagged branch of the sequence's length, one
+        label (0/1) or value per step → ``y (n, T)``, 0 at padded steps (bptt's own)."""
+        if not isinstance(branch, str) or not _NAME.fullmatch(branch.strip()):
+            raise ValueError(f"set_step_target: branch must be a branch name; got {branch!r}")
+        self.step_target = branch.strip()
+
     def _add(self, name: str, size: int, label: str) -> None:
+        if self.sequence:
+            raise ValueError(
+                f"variable {name!r}: the loader reads a ragged sequence ({', '.join(self.sequence)}); a network reads "
+                f"one (n, T, F) array: give either per-event variables or a ragged sequence"
+            )
         if any(n == name for n, _ in self.variables):
             raise ValueError(f"variable {name!r} is already added; add each variable once")
         self.variables.append((name, size))
@@ -123,9 +166,12 @@ class DataLoader:
     def add_tree(self, tree, class_name: str, weight: float = 1.0, cut: str = "", tree_type="") -> None:
         """TMVA's ``AddTree``: the entries of ``tree`` that pass ``cut`` are events of ``class_name``
         ("Signal" or "Background") with global weight ``weight``."""
-        if class_name not in CLASSES:
-            raise ValueError(f"AddTree: class_name must be 'Signal' or 'Background' (bptt trains two classes); "
-                             f"got {class_name!r}")
+        if class_name not in ALL_CLASSES:
+            raise ValueError(f"AddTree: class_name must be 'Signal' or 'Background' (bptt trains two classes), or "
+                             f"'Regression' (with set_step_target); got {class_name!r}")
+        if self.trees and (class_name == "Regression") != (self.trees[0].class_name == "Regression"):
+            raise ValueError(f"AddTree: class {class_name!r} after a {self.trees[0].class_name} tree; give either "
+                             f"Signal and Background trees or Regression trees")
         weight = float(weight)
         if not np.isfinite(weight):
             raise ValueError(f"AddTree: weight must be a finite number; got {weight!r}")
@@ -150,6 +196,11 @@ class DataLoader:
     def add_background_tree(self, tree, weight: float = 1.0, tree_type="") -> None:
         """TMVA's ``AddBackgroundTree``."""
         self.add_tree(tree, "Background", weight, "", tree_type)
+
+    def add_regression_tree(self, tree, weight: float = 1.0, tree_type="") -> None:
+        """TMVA's ``AddRegressionTree``: events of one sample, split as one class (nTrain_Regression, …);
+        bptt reads their targets per step (:meth:`set_step_target`)."""
+        self.add_tree(tree, "Regression", weight, "", tree_type)
 
     # ── weights and cuts
     def set_weight_expression(self, expression: str, class_name: str = "") -> None:
@@ -181,9 +232,10 @@ class DataLoader:
 
     def _classes(self, class_name: str, fn: str):
         if class_name in ("", None):
-            return CLASSES
-        if class_name not in CLASSES:
-            raise ValueError(f"{fn}: class_name must be 'Signal', 'Background' or '' (both); got {class_name!r}")
+            return ALL_CLASSES
+        if class_name not in ALL_CLASSES:
+            raise ValueError(f"{fn}: class_name must be 'Signal', 'Background' or '' (both), or TMVA's 'Regression'; "
+                             f"got {class_name!r}")
         return (class_name,)
 
     # ── the data set
@@ -227,6 +279,7 @@ class DataLoader:
     AddTree = add_tree
     AddSignalTree = add_signal_tree
     AddBackgroundTree = add_background_tree
+    AddRegressionTree = add_regression_tree
     SetWeightExpression = set_weight_expression
     SetSignalWeightExpression = set_signal_weight_expression
     SetBackgroundWeightExpression = set_background_weight_expression

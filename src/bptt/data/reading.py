@@ -18,6 +18,7 @@ import numpy as np
 from .events import Events
 from .expressions import ExpressionError, parse
 from .inputs import compute_inputs, input_branches
+from .sequences import check_sequence_branches, n_values, pad_chunks, sequence_chunk
 from .splitting import CLASSES, assign_split, renormalise, split_sizes
 
 __all__ = ["read_events"]
@@ -87,7 +88,7 @@ def _open_all(loader, fn: str) -> tuple[list[_Opened], dict]:
 
     files: dict = {}
     opened = []
-    variable_branches = input_branches(loader.variables)
+    variable_branches = input_branches(loader.variables) | set(loader.sequence) | ({loader.step_target} - {""})
     for spec in loader.trees:
         path, name, tree = _resolve(spec.source)
         if tree is None:
@@ -106,6 +107,8 @@ def _open_all(loader, fn: str) -> tuple[list[_Opened], dict]:
         if missing:
             users = [f"{what} {text!r}" for what, text in exprs.items() if text and parse(text).branches & set(missing)]
             users += [f"variable {v!r}" for v, size in loader.variables if input_branches([(v, size)]) & set(missing)]
+            users += [f"the sequence ({', '.join(loader.sequence)})" for _ in [0] if set(loader.sequence) & set(missing)]
+            users += ["the step target" for _ in [0] if loader.step_target in missing]
             listing = ", ".join(sorted(have)[:40]) + (f", … ({len(have)} in all)" if len(have) > 40 else "")
             raise ValueError(
                 f"{fn}: tree {label} has no branch {', '.join(missing)} (read by {'; '.join(users)}); its branches "
@@ -117,6 +120,8 @@ def _open_all(loader, fn: str) -> tuple[list[_Opened], dict]:
                              f"tree too); remove it")
         if not needed:
             raise ValueError(f"{fn}: the variables read no branch; add variables that read the tree")
+        if loader.sequence:
+            check_sequence_branches(fn, tree, label, loader.sequence, loader.step_target or None)
         opened.append(_Opened(spec, tree, label, sorted(needed), n))
     return opened, files
 
@@ -158,6 +163,7 @@ def _read_tree(fn: str, loader, t: _Opened):
     cut, class_cut = spec.cut, loader.cuts[spec.class_name]
     weight_expr = loader.weight_expressions[spec.class_name]
     xs, ws = [], []
+    held = 0  # values of the ragged sequences read so far (their compact size, checked against max_bytes)
     for arrays, report in t.tree.iterate(filter_name=lambda name: name in t.needed, step_size=loader.step_size,
                                           library="ak", report=True):
         start, stop = int(report.tree_entry_start), int(report.tree_entry_stop)
@@ -172,8 +178,17 @@ def _read_tree(fn: str, loader, t: _Opened):
                     keep &= passes(v)
             idx = np.flatnonzero(keep)
             sub = _subset(cols, idx)
-            x = compute_inputs(sub, loader.variables, entries=entries[idx], where=f"{fn}: tree {t.label}",
-                               exact=getattr(loader, "exact_arrays", False))
+            if loader.sequence:
+                x = sequence_chunk(sub, loader.sequence, loader.step_target or None, entries[idx],
+                                   f"{fn}: tree {t.label}")
+                held += n_values(x)
+                if held * 4 > loader.max_bytes:
+                    raise ValueError(f"{fn}: the sequences of tree {t.label} hold more than {held} values, more than the "
+                                     f"limit of {loader.max_bytes / 2**30:.1f} GiB (max_bytes); select fewer entries "
+                                     f"with a cut, or raise max_bytes")
+            else:
+                x = compute_inputs(sub, loader.variables, entries=entries[idx], where=f"{fn}: tree {t.label}",
+                                   exact=getattr(loader, "exact_arrays", False))
             w = np.full(len(idx), spec.weight, np.float64)
             if weight_expr:
                 w = w * _one_per_event(fn, "weight expression", weight_expr,
@@ -182,7 +197,16 @@ def _read_tree(fn: str, loader, t: _Opened):
             raise ValueError(f"{fn}: tree {t.label}: {exc}") from None
         xs.append(x)
         ws.append(w)
-    return np.concatenate(xs), np.concatenate(ws)
+    return _concat(xs), np.concatenate(ws)
+
+
+def _concat(parts):
+    """Chunks joined: NumPy rows, or the awkward records of ragged sequences."""
+    if parts and type(parts[0]).__module__.startswith("awkward"):
+        import awkward as ak
+
+        return ak.concatenate(parts) if len(parts) > 1 else parts[0]
+    return np.concatenate(parts)
 
 
 # ───────────────────────────────────────────────────────────────────────────── layout and split
@@ -229,20 +253,68 @@ def _check_size(fn: str, opened, variables, max_bytes: int) -> None:
         )
 
 
+def _classes_of(fn: str, loader) -> tuple[str, ...]:
+    """The classes the loader's trees must cover: Signal and Background, or TMVA's Regression sample."""
+    regression = any(t.class_name == "Regression" for t in loader.trees)
+    needed = ("Regression",) if regression else CLASSES
+    for cls in needed:
+        if not any(t.class_name == cls for t in loader.trees):
+            raise ValueError(f"{fn}: no tree of class {cls}; add one with Add{cls}Tree or AddTree(tree, {cls!r})")
+    if not loader.variables and not loader.sequence:
+        raise ValueError(f"{fn}: no input variables; add them with AddVariable, AddVariablesArray or add_sequence")
+    if loader.step_target and not loader.sequence:
+        raise ValueError(f"{fn}: a step target ({loader.step_target}) labels the steps of a ragged sequence; add the "
+                         f"sequence's branches with add_sequence (--sequence)")
+    if regression and not loader.step_target:
+        raise ValueError(f"{fn}: regression trees need a target; bptt reads per-step targets: set_step_target(branch) "
+                         f"(--step-target)")
+    return needed
+
+
+def _sequence_shape(fn: str, loader, input_layout) -> tuple[int, ...]:
+    """A ragged sequence's layout ``(max_length or 0, F)``; a given InputLayout ``T|F`` or ``F`` must agree."""
+    F, T = len(loader.sequence), loader.max_length
+    if input_layout is not None:
+        text = str(input_layout).replace("InputLayout=", "") if isinstance(input_layout, str) else None
+        dims = text.split("|") if text is not None else list(input_layout)
+        try:
+            dims = [int(d) for d in dims]
+        except (TypeError, ValueError):
+            raise ValueError(f"{fn}: input_layout {input_layout!r} must be TMVA's 'T|F' (or 'F'), whole numbers") from None
+        if dims[-1] != F or len(dims) > 2 or (len(dims) == 2 and dims[0] != T):
+            raise ValueError(
+                f"{fn}: input_layout {input_layout!r} does not fit the ragged sequence of {F} features per step "
+                f"({', '.join(loader.sequence)}) padded to {T if T else 'the longest sequence'}; give "
+                f"'{F}', or '<T>|{F}' with add_sequence(..., max_length=<T>)"
+            )
+    return (T or 0, F)
+
+
+def _finish(fn: str, loader, xs, shape):
+    """``(X, per-step y or None, lengths or None)`` of the events' inputs in order."""
+    xs = [x for x in xs if len(x)]
+    if loader.sequence:
+        return pad_chunks(xs, len(loader.sequence), bool(loader.step_target), loader.max_length, loader.max_bytes, fn)
+    return np.concatenate(xs).reshape((-1, *shape)), None, None
+
+
+def _events(fn, loader, opened, xs, y, weights, is_train, shape) -> Events:
+    X, y_steps, lengths = _finish(fn, loader, xs, shape)
+    return Events(X=X, y=y if y_steps is None else y_steps, weights=weights, is_train=is_train,
+                  variables=list(loader.variables), source=", ".join(f"{t.label} ({t.spec.class_name})" for t in opened),
+                  lengths=lengths, sequence=list(loader.sequence), max_length=loader.max_length)
+
+
 def read_events(loader, spec, input_layout) -> Events:
     """The loader's trees read, cut, split per ``spec`` (:class:`SplitOptions`) and renormalised;
     ``spec`` None: every event that passes the cuts, none for training, the weights as read."""
     fn = "PrepareTrainingAndTestTree"
-    for cls in CLASSES:
-        if not any(t.class_name == cls for t in loader.trees):
-            raise ValueError(f"{fn}: no tree of class {cls}; add one with Add{cls}Tree or AddTree(tree, {cls!r})")
-    if not loader.variables:
-        raise ValueError(f"{fn}: no input variables; add them with AddVariable or AddVariablesArray")
-    shape = _layout(fn, loader.variables, input_layout)
+    _classes_of(fn, loader)
+    shape = _sequence_shape(fn, loader, input_layout) if loader.sequence else _layout(fn, loader.variables, input_layout)
     opened, files = _open_all(loader, fn)
     try:
         _check_size(fn, opened, loader.variables, loader.max_bytes)
-        parts = {cls: {"": [], "TRAINING": [], "TESTING": []} for cls in CLASSES}
+        parts = {cls: {"": [], "TRAINING": [], "TESTING": []} for cls in loader.class_order}
         for t in opened:
             parts[t.spec.class_name][t.spec.tree_type].append(_read_tree(fn, loader, t))
     finally:
@@ -255,19 +327,18 @@ def read_events(loader, spec, input_layout) -> Events:
         y_all = [np.full(len(w), 1.0 if cls == "Signal" else 0.0, np.float32)
                  for cls in order for k in parts[cls] for _, w in parts[cls][k]]
         y = np.concatenate(y_all)
-        return Events(X=np.concatenate(x_all).reshape((-1, *shape)), y=y, weights=np.concatenate(w_all),
-                      is_train=np.zeros(len(y), bool), variables=list(loader.variables),
-                      source=", ".join(f"{t.label} ({t.spec.class_name})" for t in opened))
+        return _events(fn, loader, opened, x_all, y, np.concatenate(w_all), np.zeros(len(y), bool), shape)
     rng = np.random.default_rng(None if spec.split_seed == 0 else spec.split_seed)
     xs, ws, trains, labels, order = [], [], [], [], []
     counts = {}
+    width = sum(s for _, s in loader.variables)
     for cls in loader.class_order:
-        pools = {k: (np.concatenate([x for x, _ in v]) if v else np.zeros((0, sum(s for _, s in loader.variables)), np.float32),
+        pools = {k: (_concat([x for x, _ in v]) if v else np.zeros((0, width), np.float32),
                      np.concatenate([w for _, w in v]) if v else np.zeros(0))
                  for k, v in parts[cls].items()}
         u, r, s = (len(pools[k][1]) for k in ("", "TRAINING", "TESTING"))
-        R, S = spec.n_train[cls], spec.n_test[cls]
-        if spec.train_fraction[cls]:
+        R, S = spec.n_train.get(cls, 0), spec.n_test.get(cls, 0)
+        if spec.train_fraction.get(cls, 0.0):
             R, S = int(spec.train_fraction[cls] * (u + r + s)), 0
         n_train, n_test, test_start = split_sizes(R, S, (r, s, u), cls)
         if n_train == 0:
@@ -284,13 +355,10 @@ def read_events(loader, spec, input_layout) -> Events:
         labels.append(np.full(n_used, 1.0 if cls == "Signal" else 0.0, np.float32))
         order.append(np.full(n_used, loader.class_order.index(cls)))
         counts[cls] = (int(is_train_u.sum()) + len(keep_r), len(te_u) + len(keep_s), u + r + s)
-    X = np.concatenate(xs).reshape((-1, *shape))
     is_train = np.concatenate(trains)
     weights = renormalise(np.concatenate(ws), is_train, np.concatenate(order), spec.norm_mode,
                           class_names=tuple(loader.class_order))
-    y = np.concatenate(labels)
-    source = ", ".join(f"{t.label} ({t.spec.class_name})" for t in opened)
-    events = Events(X=X, y=y, weights=weights, is_train=is_train, variables=list(loader.variables), source=source)
+    events = _events(fn, loader, opened, xs, np.concatenate(labels), weights, is_train, shape)
     if spec.verbose:
         for cls, (n_tr, n_te, n_all) in counts.items():
             print(f"{loader.name}: {cls}: {n_tr} training and {n_te} test events of {n_all} after the cuts", file=sys.stderr)

@@ -12,6 +12,12 @@
   ``--variables`` in order, then the arrays in order. Without either: TMVA's RNN
   tutorial layout, the branches ``PREFIX0, PREFIX1, …`` of the first signal tree, each an array of
   the size its first entry has.
+- ``--sequence A,B,C`` (instead of the variables): ragged sequences from jagged branches of the same
+  per-event length, one feature each per step (``DataLoader.add_sequence``); ``--max-length N`` pads
+  them to N steps (longer ones keep their first N, with a warning); ``--step-target BRANCH``: a
+  jagged branch of the same length gives one target per step (``y (n, T)``). With ``--step-target``,
+  ``--tree`` needs no class: the trees are TMVA's regression sample (``AddRegressionTree``), split
+  as one class (``nTrain_Regression``, …).
 
 Example::
 
@@ -101,14 +107,32 @@ def _step_variables(path: str, tree_name: str, prefix: str) -> list[tuple[str, i
     return [(name, size) for name in names]
 
 
+def _sequence_options(loader: DataLoader, sequence, max_length, step_target, variables, variables_arrays) -> None:
+    if not sequence:
+        unused = [opt for opt, value in (("--max-length", max_length), ("--step-target", step_target)) if value]
+        if unused:
+            raise ValueError(f"{' and '.join(unused)} {'are' if len(unused) > 1 else 'is'} for ragged sequences; "
+                             f"give the jagged branches with --sequence A,B,C")
+        return
+    if variables or variables_arrays:
+        raise ValueError("give either --sequence (ragged per-step branches) or --variables/--variables-array "
+                         "(per-event inputs), not both: a network reads one (n, T, F) array")
+    if max_length is not None and (isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1):
+        raise ValueError(f"--max-length must be a positive number of steps; got {max_length!r}")
+    loader.add_sequence(split_expressions(sequence, "--sequence"), max_length=max_length)
+    if step_target:
+        loader.set_step_target(step_target)
+
+
 def loader_for_file(path: str, *, trees=(), signal_trees=(), background_trees=(), class_branch=None,
                     signal_cut="", background_cut="", variables="", variables_arrays=(), weight="", cut="",
-                    prefix="vars_time") -> DataLoader:
+                    prefix="vars_time", sequence="", max_length=None, step_target="") -> DataLoader:
     """The DataLoader the command-line options describe, DATA = ``path`` (see the module docstring)."""
     signal_trees, background_trees, trees = list(signal_trees or ()), list(background_trees or ()), list(trees or ())
     if trees and (signal_trees or background_trees):
         raise ValueError("give either --tree (trees holding both classes) or --signal-tree/--background-tree, not both")
-    if trees:
+    regression = bool(trees and step_target and sequence and not (class_branch or signal_cut or background_cut))
+    if trees and not regression:
         if class_branch and (signal_cut or background_cut):
             raise ValueError("--class-branch sets both class cuts; drop --signal-cut/--background-cut or --class-branch")
         if not class_branch and not (signal_cut and background_cut):
@@ -120,6 +144,7 @@ def loader_for_file(path: str, *, trees=(), signal_trees=(), background_trees=()
         signal_trees = signal_trees or ["sgn"]
         background_trees = background_trees or ["bkg"]
     loader = DataLoader(os.path.basename(path))
+    _sequence_options(loader, sequence, max_length, step_target, variables, variables_arrays)
     if variables:
         for expr in split_expressions(variables):
             loader.add_variable(expr)
@@ -128,14 +153,16 @@ def loader_for_file(path: str, *, trees=(), signal_trees=(), background_trees=()
         if not sep or not size.strip().isascii() or not size.strip().isdigit():
             raise ValueError(f"--variables-array {item!r}: write NAME:N, e.g. vars_time0:30")
         loader.add_variables_array(name.strip(), int(size))
-    if not loader.variables:
+    if not loader.variables and not loader.sequence:
         (first_path, first_tree), _ = tree_spec((signal_trees or trees)[0], path)
         for name, size in _step_variables(first_path, first_tree, prefix):
             loader.add_variables_array(name, size)
         loader.exact_arrays = True  # sizes taken from the first entry: every entry must have them
     for text in trees:
         (file, name), w = tree_spec(text, path, "--tree")
-        if class_branch:
+        if regression:  # per-step targets, no classes: TMVA's regression sample
+            loader.add_tree((file, name), "Regression", w)
+        elif class_branch:
             found = _class_values(file, name, class_branch)
             if not found <= {0, 1}:
                 shown = ", ".join(str(v) for v in sorted(found)[:20])

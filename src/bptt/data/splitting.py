@@ -44,6 +44,8 @@ import numpy as np
 __all__ = ["SplitOptions", "parse_split_options", "split_sizes", "assign_split", "renormalise"]
 
 CLASSES = ("Signal", "Background")
+#: with TMVA's regression sample (``AddRegressionTree``; split as one class, ``nTrain_Regression``)
+ALL_CLASSES = CLASSES + ("Regression",)
 _INT = re.compile(r"[+]?[0-9]+")
 _FLOAT = re.compile(r"[+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 _TRUE, _FALSE = ("T", "TRUE", "1", "KTRUE"), ("F", "FALSE", "0", "KFALSE")
@@ -51,7 +53,8 @@ _TRUE, _FALSE = ("T", "TRUE", "1", "KTRUE"), ("F", "FALSE", "0", "KFALSE")
 
 @dataclass
 class SplitOptions:
-    """The parsed options of ``PrepareTrainingAndTestTree`` (upper-case modes, TMVA's defaults)."""
+    """The parsed options of ``PrepareTrainingAndTestTree`` (upper-case modes, TMVA's defaults); the
+    per-class numbers hold "Regression" only when the options name it (read them with ``.get``)."""
 
     n_train: dict = field(default_factory=lambda: {c: 0 for c in CLASSES})
     n_test: dict = field(default_factory=lambda: {c: 0 for c in CLASSES})
@@ -98,9 +101,10 @@ def parse_split_options(text: str = "") -> SplitOptions:
             flag = value.upper() in _TRUE
         m = re.fullmatch(r"(NTRAIN|NTEST|TRAINTESTSPLIT)_(.+)", upper)
         if m:
-            cls = next((c for c in CLASSES if c.upper() == m.group(2)), None)
+            cls = next((c for c in ALL_CLASSES if c.upper() == m.group(2)), None)
             if cls is None:
-                raise _fail(text, item, f"bptt has the classes Signal and Background; {name} names another")
+                raise _fail(text, item, f"bptt has the classes Signal and Background (and TMVA's Regression sample); "
+                                        f"{name} names another")
             if not eq:
                 raise _fail(text, item, f"{name} needs a value, e.g. {name}=100")
             if m.group(1) == "TRAINTESTSPLIT":
@@ -283,15 +287,19 @@ def split_arrays(y, weights, spec: SplitOptions) -> tuple[np.ndarray, np.ndarray
     :func:`assign_split` decide and the weights renormalised by ``spec.norm_mode``, as a DataLoader
     does it for one tree per class. Returns ``(used, is_train, weights)``: the indices of the events
     used, in their order (a class's odd event, or what nTrain/nTest leave over, is not used), their
-    training flags and their weights."""
+    training flags and their weights. Per-step targets (``y`` of shape ``(n, T, …)``, no class per
+    event) are split as TMVA's one regression sample (``nTrain_Regression``, …)."""
     y = np.asarray(y)
     weights = np.asarray(weights, dtype=np.float64)
     rng = np.random.default_rng(None if spec.split_seed == 0 else spec.split_seed)
+    if y.ndim > 1:  # per-step targets: one sample
+        groups = [(np.arange(len(y)), "Regression")]
+    else:
+        groups = [(np.flatnonzero(y == label), cls) for label, cls in ((1, "Signal"), (0, "Background"))]
     used_parts, train_parts = [], []
-    for label, cls in ((1, "Signal"), (0, "Background")):
-        idx = np.flatnonzero(y == label)
-        R, S = spec.n_train[cls], spec.n_test[cls]
-        if spec.train_fraction[cls]:
+    for idx, cls in groups:
+        R, S = spec.n_train.get(cls, 0), spec.n_test.get(cls, 0)
+        if spec.train_fraction.get(cls, 0.0):
             R, S = int(spec.train_fraction[cls] * len(idx)), 0
         n_train, n_test, test_start = split_sizes(R, S, (0, 0, len(idx)), cls)
         if n_train == 0:
@@ -301,8 +309,8 @@ def split_arrays(y, weights, spec: SplitOptions) -> tuple[np.ndarray, np.ndarray
         train_parts.append(np.isin(idx, idx[tr]))
     used = np.sort(np.concatenate(used_parts))
     train_set = np.zeros(len(y), bool)
-    for label, flags in zip((1, 0), train_parts):
-        train_set[np.flatnonzero(y == label)[flags]] = True
+    for (idx, _), flags in zip(groups, train_parts):
+        train_set[idx[flags]] = True
     is_train = train_set[used]
-    class_index = np.where(y[used] == 1, 0, 1)
+    class_index = np.zeros(len(used), int) if y.ndim > 1 else np.where(y[used] == 1, 0, 1)
     return used, is_train, renormalise(weights[used], is_train, class_index, spec.norm_mode)
