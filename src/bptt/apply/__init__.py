@@ -11,7 +11,8 @@ partition of a dask-awkward array (issue 21) alike:
    (memory bounded by the chunk, whatever the file's size);
 3. :func:`to_inputs` — a chunk's columns (a dict of NumPy or awkward arrays, or an awkward record
    array) → the model's input array ``(n, T, F)`` (or ``(n, F)``), each variable checked for its
-   number of values per event;
+   number of values per event; :func:`read_inputs` also returns the ``lengths`` of a model trained
+   on ragged sequences (jagged branches, ``bptt train --sequence``), the chunk padded;
 4. :func:`score` — the model's score per event: the signal probability of a ``bce`` model (as
    TMVA's Reader returns the network's sigmoid output), the class probabilities ``(n, C)`` of a
    ``softmax_ce`` model, the raw outputs of an ``mse`` model;
@@ -36,7 +37,7 @@ Example::
 
 from __future__ import annotations
 
-from .inputs import InputSpec, branches_to_read, event_shape, input_spec, to_inputs
+from .inputs import InputSpec, branches_to_read, event_shape, input_spec, read_inputs, to_inputs
 from .output import ScoreWriter, apply_file
 from .reader import Reader
 from .stream import (DEFAULT_STEP_SIZE, MAX_CHUNK_VALUES, open_tree, read_chunks, score, score_chunks,
@@ -44,6 +45,6 @@ from .stream import (DEFAULT_STEP_SIZE, MAX_CHUNK_VALUES, open_tree, read_chunks
 
 __all__ = [
     "DEFAULT_STEP_SIZE", "MAX_CHUNK_VALUES", "InputSpec", "Reader", "ScoreWriter", "apply_file", "branches_to_read",
-    "event_shape", "input_spec", "open_tree", "read_chunks", "score", "score_chunks", "score_name_for",
+    "event_shape", "input_spec", "open_tree", "read_chunks", "read_inputs", "score", "score_chunks", "score_name_for",
     "select_branches", "to_inputs",
 ]

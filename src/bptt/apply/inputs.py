@@ -4,6 +4,10 @@
 of one event; :func:`branches_to_read` which branches of a tree that takes; :func:`to_inputs`
 turns columns (a dict of NumPy or awkward arrays, or an awkward record array: a chunk read by
 uproot, one partition of a dask-awkward array) into the model's input ``(n, T, F)`` or ``(n, F)``.
+
+A model trained on ragged sequences (``Sequential.inputs`` entries marked ``"jagged": true``: the
+per-step branches of ``bptt train --sequence``) reads each event's steps from those jagged
+branches; :func:`read_inputs` returns the padded chunk and its ``lengths``, which the scores take.
 """
 
 from __future__ import annotations
@@ -13,9 +17,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..data.inputs import check_variables, compute_inputs, input_branches
+import re
 
-__all__ = ["InputSpec", "branches_to_read", "check_fits", "event_shape", "input_spec", "to_inputs"]
+from ..data.inputs import check_variables, compute_inputs, input_branches
+from ..data.sequences import pad_chunks, sequence_chunk
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
+
+__all__ = ["InputSpec", "branches_to_read", "check_fits", "event_shape", "input_spec", "read_inputs", "to_inputs"]
 
 
 # ──────────────────────────────────────────────────────────────── 1. what the model reads
@@ -35,12 +44,19 @@ class InputSpec:
         exact: an array branch must hold exactly its size in every entry (the tutorial layout, as
             training reads it); otherwise its first ``size`` values are read, as TMVA's
             ``AddVariablesArray`` does (:func:`bptt.data.inputs.compute_inputs`).
+        jagged: the variables are a ragged sequence's jagged branches, one value each per step;
+            ``shape`` is then ``(T, F)`` with T the padded length the network fixes (a flattened
+            sequence) or 0 (each chunk is padded to its longest sequence).
+        max_length: a ragged sequence's length limit in training (longer sequences keep their
+            first ``max_length`` steps, as training kept them), or None.
     """
 
     variables: tuple[tuple[str, int], ...]
     shape: tuple[int, ...]
     note: str = ""
     exact: bool = False
+    jagged: bool = False
+    max_length: int | None = None
 
     @property
     def size(self) -> int:
@@ -152,6 +168,8 @@ def input_spec(model, tree=None, prefix: str | None = None) -> InputSpec:
                 f"prefix={prefix!r} given, but the model file names its inputs ({_names(model.inputs)}); "
                 f"drop the prefix (--prefix)"
             )
+        if any(d.get("jagged") for d in model.inputs):
+            return _jagged_spec(model)
         variables = tuple(check_variables([(d["name"], d["size"]) for d in model.inputs], "the model's inputs"))
         spec = InputSpec(variables, event_shape(model, sum(s for _, s in variables)))
         check_fits(model, spec.shape)
@@ -185,6 +203,32 @@ def input_spec(model, tree=None, prefix: str | None = None) -> InputSpec:
         f"(--prefix to change)"
     )
     return InputSpec(variables, shape, note, exact=True)
+
+
+def _jagged_spec(model) -> InputSpec:
+    """The spec of a model whose inputs are a ragged sequence's jagged branches."""
+    inputs = model.inputs
+    flat = [d["name"] for d in inputs if not d.get("jagged")]
+    if flat:
+        raise ValueError(f"the model's inputs mix jagged branches and per-event variables ({', '.join(flat)}); "
+                         f"a ragged sequence's inputs are all jagged: check the model file")
+    wide = [f"{d['name']} (size {d['size']})" for d in inputs if d["size"] != 1]
+    limits = {d.get("max_length") for d in inputs}
+    if wide or len(limits) > 1:
+        raise ValueError(f"the model's jagged inputs must have size 1 (one value per step) and one max_length; got "
+                         f"{wide or sorted(limits, key=str)}: check the model file")
+    names = tuple((d["name"], 1) for d in inputs)
+    for name, _ in names:
+        if not _NAME.fullmatch(name):
+            raise ValueError(f"the model's jagged input {name!r} must be a branch name")
+    F, kind = _features(model)
+    if F is not None and kind != "Dense" and F != len(names):
+        raise ValueError(f"the model reads {len(names)} jagged branches per step ({_names(inputs)}) but its first "
+                         f"layer ({kind}) reads {F} features per step: check the model file")
+    T = _steps(model) or 0
+    max_length = limits.pop()
+    check_fits(model, (T or 1, len(names)))
+    return InputSpec(names, (T, len(names)), jagged=True, max_length=max_length)
 
 
 def _names(inputs) -> str:
@@ -280,6 +324,53 @@ def to_inputs(columns, spec: InputSpec, dtype=np.float32, first_entry: int = 0, 
     or an awkward record array, one entry per event (``first_entry`` numbers the first one and
     ``where`` names the source in messages). The variables are read as training read them
     (:func:`bptt.data.inputs.compute_inputs`): an array's values, an expression's number; a
-    shorter array, a missing column, NaN or Inf is refused naming the variable and the entry."""
+    shorter array, a missing column, NaN or Inf is refused naming the variable and the entry.
+    A ragged sequence's spec needs the lengths too: :func:`read_inputs`."""
+    if spec.jagged:
+        raise ValueError("the model reads ragged sequences (jagged branches), whose padded steps need their lengths: "
+                         "use bptt.apply.read_inputs(columns, spec), which returns (X, lengths)")
     X = compute_inputs(_as_dict(columns), spec.variables, first_entry=first_entry, where=where, exact=spec.exact)
     return X.astype(dtype, copy=False).reshape((len(X),) + tuple(spec.shape))
+
+
+def read_inputs(columns, spec: InputSpec, dtype=np.float32, first_entry: int = 0, where: str = "inputs",
+                max_bytes: int | None = None):
+    """``(X, lengths)``: :func:`to_inputs`'s array and, for a ragged sequence's spec, each event's
+    number of steps (None otherwise). A ragged chunk is padded to the network's fixed T, else to
+    its longest sequence (at most the training's ``max_length``, whose rule cuts longer ones as
+    training did); an event longer than a fixed T without that rule, an empty event, branches of
+    different lengths or NaN/Inf are refused naming the entry. ``max_bytes`` bounds the padded
+    chunk (checked before it is allocated)."""
+    if not spec.jagged:
+        return to_inputs(columns, spec, dtype, first_entry, where), None
+    import awkward as ak
+
+    cols = _as_dict(columns)
+    names = [name for name, _ in spec.variables]
+    for name in names:
+        if name not in cols:
+            raise ValueError(f"{where}: no branch {name!r} (a jagged branch of the model's ragged sequence)")
+        column = cols[name]
+        if isinstance(column, np.ndarray) and column.ndim == 2:
+            cols[name] = column = ak.from_numpy(column)  # every event of the chunk with the same length
+        if not type(column).__module__.startswith("awkward") or column.ndim != 2:
+            raise ValueError(f"{where}: branch {name} holds {'one number' if np.ndim(column) == 1 else np.shape(column)} "
+                             f"per event; the model reads it as a ragged sequence's jagged branch: one list of "
+                             f"numbers per event (std::vector<float> or float {name}[n])")
+    n = len(cols[names[0]])
+    part = sequence_chunk(cols, names, None, np.arange(first_entry, first_entry + n), where,
+                          f"the model cannot score it; score a copy of the tree holding the events with "
+                          f"Length$({names[0]})>0")
+    if n == 0:
+        return np.zeros((0, max(spec.shape[0], 1), len(names)), dtype), np.zeros(0, np.int64)
+    counts = np.asarray(ak.num(part["0"], axis=1))
+    T = spec.shape[0]
+    if T and spec.max_length is None and counts.max() > T:
+        k = int(np.argmax(counts > T))
+        raise ValueError(f"{where}: entry {first_entry + k} has {int(counts[k])} steps but the model reads at most {T} "
+                         f"(its layers fix {T} steps, the longest sequence of its training); score events of at most "
+                         f"{T} steps, or train with --max-length")
+    if not T:
+        T = int(counts.max()) if spec.max_length is None else min(int(counts.max()), spec.max_length)
+    X, _, lengths = pad_chunks([part], len(names), False, T, max_bytes, where, warn=False)
+    return X.astype(dtype, copy=False), lengths

@@ -29,7 +29,7 @@ from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 
-from .inputs import InputSpec, check_fits, event_shape, input_spec, to_inputs
+from .inputs import InputSpec, check_fits, event_shape, input_spec, read_inputs
 from .stream import DEFAULT_STEP_SIZE, open_tree, score, score_chunks, score_name_for, select_branches
 
 __all__ = ["Reader"]
@@ -138,19 +138,22 @@ class Reader:
         if isinstance(data, ak.Record):
             data, single = {f: data[f] for f in data.fields}, True
             data = {k: (v.to_list() if isinstance(v, ak.Array) else v) for k, v in data.items()}
-            data = {k: np.asarray(v)[None] for k, v in data.items()}
+            if not spec.jagged:
+                data = {k: np.asarray(v)[None] for k, v in data.items()}
         elif isinstance(data, ak.Array):
             single = False
         elif isinstance(data, Mapping):
             single = self._is_event(data, spec)
-            if single:
+            if single and not spec.jagged:
                 data = {k: np.asarray(v)[None] for k, v in data.items()}
         else:
             raise ValueError(
                 f"Reader.evaluate: pass one event or a batch as a dict {{name: values}} (or an awkward record "
                 f"array); got {type(data).__name__}"
             )
-        out = score(self.model, to_inputs(data, spec, self.model.dtype))
+        if single and spec.jagged:  # one event's lists of per-step values
+            data = {k: ak.Array([np.asarray(v, dtype=np.float64).reshape(-1).tolist()]) for k, v in data.items()}
+        out = score(self.model, *read_inputs(data, spec, self.model.dtype))
         return out[0].item() if single and out.ndim == 1 else out[0] if single else out
 
     @staticmethod
@@ -170,7 +173,9 @@ class Reader:
                 ndim = np.ndim(value)
             except ValueError:  # ragged lists: a batch of variable-length values
                 ndim = 2
-            if ndim == 0:
+            if spec.jagged and size is not None:
+                votes[key] = ndim <= 1  # one event's per-step values, or a batch of lists
+            elif ndim == 0:
                 votes[key] = True
             elif ndim == 1 and size is not None and size > 1:
                 votes[key] = True  # one event's array (a batch of arrays is 2-D or ragged)

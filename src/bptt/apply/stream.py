@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from .inputs import InputSpec, _as_array, _listing, branches_to_read, to_inputs
+from .inputs import InputSpec, _as_array, _listing, branches_to_read, read_inputs
 
 __all__ = ["DEFAULT_STEP_SIZE", "MAX_CHUNK_VALUES", "check_step_size", "open_tree", "read_chunks", "score",
            "score_chunks", "score_name_for", "select_branches"]
@@ -82,15 +82,18 @@ def read_chunks(tree, branches: Sequence[str], step_size: int = DEFAULT_STEP_SIZ
 # ─────────────────────────────────────────────────────────────────────────── 4. scores
 
 
-def score(model, X) -> np.ndarray:
+def score(model, X, lengths=None) -> np.ndarray:
     """The model's score per event for ``X (n, *shape)``: signal probability ``(n,)`` for ``bce``,
     class probabilities ``(n, C)`` for ``softmax_ce``, the outputs for ``mse`` (``(n,)`` when one
-    per event). Every call starts from a reset state (stateful layers)."""
+    per event). ``lengths``: each ragged sequence's real steps (``predict_proba(X, lengths=...)``).
+    Every call starts from a reset state (stateful layers)."""
     model.reset_states()
     if len(X) == 0:
         return np.zeros((0,), model.dtype)
+    kw = {} if lengths is None else {"lengths": lengths}
     try:
-        out = model.predict_proba(X) if model.loss.name in ("bce", "softmax_ce") else model.decision_function(X)
+        out = (model.predict_proba(X, **kw) if model.loss.name in ("bce", "softmax_ce")
+               else model.decision_function(X, **kw))
     finally:
         model.reset_states()
     out = np.asarray(out)
@@ -133,12 +136,13 @@ def score_chunks(model, spec: InputSpec, tree, *, copy: Sequence[str] = (), scor
     """``(first entry, {copied branch: values, …, score_name: scores})`` per chunk of ``tree``: the
     pieces above chained (read → inputs → scores), what :func:`apply_file` writes and
     :meth:`bptt.Reader.iterate_file` yields. ``copy`` are branch names of the tree."""
-    step_size = check_step_size(step_size, spec.size)
+    step_size = check_step_size(step_size, spec.size * max(spec.shape[0], 1) if spec.jagged else spec.size)
     inputs = branches_to_read(spec, tree.keys())
     copy = list(copy)
     for first, chunk in read_chunks(tree, inputs + [b for b in copy if b not in inputs], step_size,
                                     entry_start, entry_stop):
-        X = to_inputs(chunk, spec, model.dtype, first_entry=first, where=f"tree {tree.name}")
+        X, lengths = read_inputs(chunk, spec, model.dtype, first_entry=first, where=f"tree {tree.name}",
+                                 max_bytes=MAX_CHUNK_VALUES * np.dtype(model.dtype).itemsize)
         columns = _copy_columns(chunk[copy]) if copy else {}
-        columns[score_name] = score(model, X)
+        columns[score_name] = score(model, X, lengths)
         yield first, columns

@@ -66,10 +66,11 @@ def _counts(column) -> np.ndarray:
     return np.asarray(ak.num(column, axis=1), dtype=np.int64)
 
 
-def sequence_chunk(columns, names, target, entries, where: str):
+def sequence_chunk(columns, names, target, entries, where: str, empty_advice: str | None = None):
     """The entries ``entries`` (their numbers, for messages) of a chunk's ``columns`` as an awkward
     record of lists: fields ``"0" … "F-1"`` (the branches ``names`` in order) and ``TARGET`` (the
-    per-step ``target`` branch, when given)."""
+    per-step ``target`` branch, when given). ``empty_advice``: what the message on an empty event
+    tells to do (default: the cut that leaves such events out)."""
     import awkward as ak
 
     fields = {}
@@ -89,8 +90,8 @@ def sequence_chunk(columns, names, target, entries, where: str):
                 raise ValueError(
                     f"{where}: entry {int(entries[k])} has no steps (branch {first} is empty there"
                     + (f"; {empty.size} such entries in this chunk" if empty.size > 1 else "")
-                    + f"); the recurrent layers need at least one step per event: leave such events out with the "
-                    f"cut 'Length$({first})>0' (--cut)"
+                    + "); the recurrent layers need at least one step per event: "
+                    + (empty_advice or f"leave such events out with the cut 'Length$({first})>0' (--cut)")
                 )
         elif not np.array_equal(c, counts):
             k = int(np.argmax(c != counts))
