@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _validation as v
+from . import sequences
 from .layers import GRU, LSTM, RNN, Dense, Flatten, Layer, Reshape
 from .layers.dropout import Dropout
 from .layers.recurrent import _Recurrent as _RecurrentBase
@@ -199,7 +200,7 @@ class Sequential:
         the time axis is the input's; the layers after a recurrent layer with
         ``return_sequences=False`` see one vector per sequence."""
         if lengths is not None:
-            self._check_lengths_path()
+            self._check_lengths_path("Sequential.forward")
         for layer in self.layers:
             if lengths is not None and isinstance(layer, _RecurrentBase):
                 x = layer.forward(x, training=training, lengths=lengths)
@@ -209,7 +210,7 @@ class Sequential:
                 x = layer.forward(x, training=training)
         return x
 
-    def _check_lengths_path(self) -> None:
+    def _check_lengths_path(self, fn: str) -> None:
         """Lengths count steps of the input's time axis: refused when a Flatten or Reshape comes
         before a recurrent layer (the axis lengths refer to is gone) or there is no recurrent layer."""
         for layer in self.layers:
@@ -217,10 +218,10 @@ class Sequential:
                 return
             if isinstance(layer, (Flatten, Reshape)):
                 raise ValueError(
-                    f"Sequential.forward: lengths count the input's time steps, but a {type(layer).__name__} "
+                    f"{fn}: lengths count the input's time steps, but a {type(layer).__name__} "
                     "layer comes before the first recurrent layer; drop lengths or put the recurrent layer first"
                 )
-        raise ValueError("Sequential.forward: lengths were given but the network has no recurrent layer to use them; "
+        raise ValueError(f"{fn}: lengths were given but the network has no recurrent layer to use them; "
                          "pass lengths=None")
 
     def backward(self, dy):
@@ -255,82 +256,125 @@ class Sequential:
 
     # ── prediction
 
-    def _prepare(self, fn: str, X) -> np.ndarray:
+    def _prepare(self, fn: str, X, lengths=None) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(X, lengths)``: the inputs checked (padded steps set to 0), transformed by the input
+        transformation, in the network's dtype; the lengths checked against them."""
+        X, L = sequences.inputs(fn, X, lengths)
         X = v.float_array(fn, "X", X, np.ndim(X) if np.ndim(X) >= 2 else 2, "(n, T, F)")
+        if L is not None:
+            self._check_lengths_path(fn)
         if self.standardizer is not None:
             X = self.standardizer.transform(X)
-        return np.asarray(X, self.dtype)
+        return np.asarray(X, self.dtype), L
 
-    def decision_function(self, X, batch_size: int = 4096, *, reset_states: bool = True) -> np.ndarray:
-        """The network's raw outputs (logits for the cross-entropy losses), in batches, no cache.
-
-        Stateful networks (TMVA ``rememberState``): the batches follow one another as in training,
-        row k of a batch continuing row k of the batch before, so the outputs depend on
-        ``batch_size`` (give the training's BatchSize for the training's meaning). The state starts
-        from zeros (``reset_states=True``, the default: the same call gives the same outputs); with
-        ``reset_states=False`` the first batch continues the state the network carries, e.g. from
-        the previous call. Afterwards the network keeps the state after the last batch, as Keras
-        leaves it (a following call with ``reset_states=False`` continues from there).
-        """
-        fn = "Sequential.decision_function"
+    def _outputs(self, fn: str, X, batch_size, reset_states, lengths) -> tuple[np.ndarray, np.ndarray | None]:
+        """The network's outputs on ``X`` in batches (no cache), as they come, and the lengths."""
         self._check_batch_size(fn, batch_size)
         _check_flag(fn, "reset_states", reset_states)
-        X = self._prepare(fn, X)
+        X, L = self._prepare(fn, X, lengths)
         if reset_states:
             self.reset_states()
-        outs = [self.forward(X[i : i + batch_size], training=False) for i in range(0, len(X), batch_size)]
-        out = np.concatenate(outs, axis=0)
-        if self.loss.name == "bce" and out.ndim == 2 and out.shape[1] == 1:
-            out = out[:, 0]
+        outs = [self.forward(X[i : i + batch_size], training=False, lengths=None if L is None else L[i : i + batch_size])
+                for i in range(0, len(X), batch_size)]
+        return np.concatenate(outs, axis=0), L
+
+    def _per_step_padding(self, out: np.ndarray, L) -> np.ndarray:
+        """Per-step outputs ``(n, T, ...)`` with 0 at the padded steps; one bce unit squeezed."""
+        if out.ndim == 3:
+            out = sequences.zero_padding(out, L)
+        if self.loss.name == "bce" and out.ndim in (2, 3) and out.shape[-1] == 1:
+            out = out[..., 0]
         return out
+
+    def decision_function(self, X, batch_size: int = 4096, *, reset_states: bool = True, lengths=None) -> np.ndarray:
+        """The network's raw outputs (logits for the cross-entropy losses), in batches, no cache:
+        ``(n,)`` for one bce unit, else ``(n, K)``; for a network with per-step outputs ``(n, T)``
+        (one bce unit) or ``(n, T, K)``.
+
+        ``lengths`` ``(n,)`` (``1 <= lengths[b] <= T``, or None): sequence b's steps
+        ``t >= lengths[b]`` are padding (:mod:`bptt.sequences`): their inputs are never read, the
+        outputs per sequence are those after its last real step, and per-step outputs are 0 at the
+        padded steps (so are the probabilities and labels of :meth:`predict_proba` and
+        :meth:`predict`: select the real steps with the lengths).
+
+        Stateful networks (TMVA ``rememberState``): the batches follow one another as in training,
+        row k of a batch continuing row k of the batch before (after its last real step), so the
+        outputs depend on ``batch_size`` (give the training's BatchSize for the training's meaning).
+        The state starts from zeros (``reset_states=True``, the default: the same call gives the
+        same outputs); with ``reset_states=False`` the first batch continues the state the network
+        carries, e.g. from the previous call. Afterwards the network keeps the state after the last
+        batch, as Keras leaves it (a following call with ``reset_states=False`` continues from there).
+        """
+        out, L = self._outputs("Sequential.decision_function", X, batch_size, reset_states, lengths)
+        return self._per_step_padding(out, L)
 
     @staticmethod
     def _check_batch_size(fn: str, batch_size) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"{fn}: batch_size must be a positive integer (events per forward pass); got {batch_size!r}")
 
-    def predict_proba(self, X, batch_size: int = 4096, *, reset_states: bool = True) -> np.ndarray:
-        """Signal probability ``(n,)`` for ``bce``, class probabilities ``(n, C)`` for ``softmax_ce``
-        (``batch_size``, ``reset_states``: see :meth:`decision_function`)."""
+    def predict_proba(self, X, batch_size: int = 4096, *, reset_states: bool = True, lengths=None) -> np.ndarray:
+        """Signal probability ``(n,)`` for ``bce``, class probabilities ``(n, C)`` for ``softmax_ce``;
+        per-step outputs: ``(n, T)`` or ``(n, T, C)``, 0 at padded steps (``batch_size``,
+        ``reset_states``, ``lengths``: see :meth:`decision_function`)."""
         if self.loss.name not in ("bce", "softmax_ce"):
             raise ValueError(f"Sequential.predict_proba: the loss {self.loss.name!r} gives no probabilities; use predict")
-        out = self.decision_function(X, batch_size, reset_states=reset_states)
-        return sigmoid_probability(out) if self.loss.name == "bce" else softmax_probability(out)
+        out, L = self._outputs("Sequential.decision_function", X, batch_size, reset_states, lengths)
+        p = sigmoid_probability(out) if self.loss.name == "bce" else softmax_probability(out)
+        return self._per_step_padding(p, L)
 
-    def predict(self, X, batch_size: int = 4096, *, reset_states: bool = True) -> np.ndarray:
-        """Class labels (0/1 for ``bce``, argmax for ``softmax_ce``) or the outputs for ``mse``
-        (``batch_size``, ``reset_states``: see :meth:`decision_function`)."""
+    def predict(self, X, batch_size: int = 4096, *, reset_states: bool = True, lengths=None) -> np.ndarray:
+        """Class labels (0/1 for ``bce``, argmax for ``softmax_ce``) or the outputs for ``mse``;
+        per-step outputs: one per step, 0 at padded steps (``batch_size``, ``reset_states``,
+        ``lengths``: see :meth:`decision_function`)."""
         if self.loss.name == "bce":
-            return (self.predict_proba(X, batch_size, reset_states=reset_states) >= 0.5).astype(np.int64)
-        out = self.decision_function(X, batch_size, reset_states=reset_states)
-        return np.argmax(out, axis=-1) if self.loss.name == "softmax_ce" else out
+            return (self.predict_proba(X, batch_size, reset_states=reset_states, lengths=lengths) >= 0.5).astype(np.int64)
+        if self.loss.name == "mse":
+            return self.decision_function(X, batch_size, reset_states=reset_states, lengths=lengths)
+        out, L = self._outputs("Sequential.decision_function", X, batch_size, reset_states, lengths)
+        labels = np.argmax(out, axis=-1)
+        return labels if labels.ndim != 2 or L is None else sequences.zero_padding(labels, L)
 
-    def evaluate(self, X, y, batch_size: int = 4096, *, sample_weight=None, reset_states: bool = True) -> dict[str, float]:
+    def evaluate(self, X, y, batch_size: int = 4096, *, sample_weight=None, reset_states: bool = True,
+                 lengths=None) -> dict[str, float]:
         """The loss and, for binary classification, ROC AUC and accuracy on ``(X, y)``; for ``softmax_ce``
         the loss and the accuracy, ``y`` being class indices ``(n,)`` or class probabilities ``(n, C)``
         (as the loss takes them; the accuracy then counts the most probable class as the label).
 
         ``sample_weight`` ``(n,)``: event weights (TMVA's), giving the weighted loss ``Σ w ℓ / Σ w``,
         the weighted ROC AUC and the weighted accuracy (:func:`bptt.metrics.roc_auc`,
-        :func:`bptt.metrics.accuracy`). ``batch_size``, ``reset_states``: see :meth:`decision_function`
-        (by default the same call gives the same figures, for stateful networks too).
+        :func:`bptt.metrics.accuracy`). ``batch_size``, ``reset_states``, ``lengths``: see
+        :meth:`decision_function` (by default the same call gives the same figures, for stateful
+        networks too).
+
+        Per-step outputs ``(n, T, K)`` take per-step targets ``y (n, T)`` or ``(n, T, K)`` (as
+        :func:`bptt.train.fit`): every figure pools the real steps of all sequences, each step one
+        prediction weighted by its sequence's event weight: the loss is the mean over the real
+        steps (:mod:`bptt.sequences`), the ROC AUC and the accuracy those of all real steps taken
+        together (sklearn's ``roc_auc_score`` on the real steps' labels and scores, with each
+        step's ``sample_weight``). Padded steps count nowhere.
         """
         from . import metrics
 
         fn = "Sequential.evaluate"
-        out = self.decision_function(X, batch_size, reset_states=reset_states)
-        w = v.sample_weight(fn, sample_weight, len(out))
-        y = np.asarray(y)
-        target = y if self.loss.name == "softmax_ce" else y.reshape(out.shape).astype(out.dtype)
-        result = {"loss": float(self.loss(out, target, w))}
+        out, L = self._outputs("Sequential.decision_function", X, batch_size, reset_states, lengths)
+        n = len(out)
+        w = v.sample_weight(fn, sample_weight, n)
+        target = sequences.targets(fn, self.loss.name, y, n, out.shape[1:], out.dtype, L)
+        indices = self.loss.name == "softmax_ce" and target.ndim == out.ndim - 1
+        target = target if indices else target.reshape(out.shape)
+        rows, t, w_rows, _ = sequences.real_rows(out, target, L, w)
+        result = {"loss": float(self.loss(rows, t, w_rows))}
         if self.loss.name == "bce":
-            p = sigmoid_probability(out)
-            result["roc_auc"] = float(metrics.roc_auc(y, p, sample_weight=w))
-            result["accuracy"] = float(metrics.accuracy(y, p, sample_weight=w))
+            p = sigmoid_probability(rows).reshape(-1)
+            labels = t.reshape(-1)
+            w_el = None if w_rows is None else np.repeat(w_rows, p.size // len(w_rows))
+            result["roc_auc"] = float(metrics.roc_auc(labels, p, sample_weight=w_el))
+            result["accuracy"] = float(metrics.accuracy(labels, p, sample_weight=w_el))
         elif self.loss.name == "softmax_ce":
-            labels = np.argmax(y, axis=1) if y.ndim == 2 else y
-            correct = np.argmax(out, axis=-1) == labels
-            result["accuracy"] = float(np.mean(correct) if w is None else np.sum(w[correct]) / np.sum(w))
+            labels = t if indices else np.argmax(t, axis=-1)
+            correct = np.argmax(rows, axis=-1) == labels
+            result["accuracy"] = float(np.mean(correct) if w_rows is None else np.sum(w_rows[correct]) / np.sum(w_rows))
         return result
 
     def fit(self, X, y, **options):

@@ -303,7 +303,7 @@ def model_flow(model, X, y) -> GradientFlow:
     if index is None:
         raise ValueError(f"{fn}: the model has no recurrent layer to trace; got layers "
                          f"{[type(layer).__name__ for layer in model.layers]}")
-    x = model._prepare(fn, X)
+    x, _ = model._prepare(fn, X)
     for layer in model.layers[:index]:
         x = layer.forward(x, training=False)
     x_rec = x

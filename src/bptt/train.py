@@ -28,10 +28,12 @@ import numpy as np
 
 from . import _validation as v
 from ._threads import single_threaded_if
+from ._fit_data import _output_tail, fingerprint_arrays, fit_input_transform, prepare, split, step_weights
 from ._validation import NonFiniteError
-from .data.arrays import Standardizer, check_xy, iterate_batches, train_test_split
+from .data.arrays import iterate_batches
 from .optim import Optimizer, make_optimizer
 from .regularization import REGULARIZATIONS, clip_grad_norm, penalty_and_grad
+from .sequences import loss_and_grad, units
 
 __all__ = ["History", "fit"]
 
@@ -89,22 +91,29 @@ def _fingerprint(*arrays) -> str:
     return h.hexdigest()[:16]
 
 
-def _batched_loss(model, X, Y, batch_size, W=None) -> float:
+def _batched_loss(model, X, Y, batch_size, W=None, L=None) -> float:
     """The loss on ``(X, Y)`` in batches, without training: the mean, or with event weights ``W``
-    the weighted mean ``Σ w ℓ / Σ w``. Stateful layers start from zeros and carry their state
-    from batch to batch, as in training; the state they held before is put back afterwards."""
+    the weighted mean ``Σ w ℓ / Σ w``; per-step targets: over the real steps (``L``: the lengths,
+    None: every step real; :mod:`bptt.sequences`). Stateful layers start from zeros and carry their
+    state from batch to batch, as in training; the state they held before is put back afterwards."""
     held = [layer.get_state() for layer in model.layers]
     model.reset_states()
-    total = 0.0
+    total, count, w_total = 0.0, 0, None
     for i in range(0, len(X), batch_size):
-        out = model.forward(X[i : i + batch_size], training=False)
+        Lb = None if L is None else L[i : i + batch_size]
+        out = model.forward(X[i : i + batch_size], training=False, lengths=Lb)
         if W is None:
-            total += model.loss(out, Y[i : i + batch_size]) * len(out)
+            n = units(out.shape, Lb)
+            total += loss_and_grad(model.loss, out, Y[i : i + batch_size], Lb)[0] * n
+            count += n
         else:
-            total += model.loss(out, Y[i : i + batch_size], W[i : i + batch_size], weight_total=W.sum())
+            if w_total is None:  # each sequence's weight counts once per real step of a per-step output
+                w_total = W.sum() if out.ndim != 3 else np.dot(W, np.full(len(W), X.shape[1]) if L is None else L)
+            total += loss_and_grad(model.loss, out, Y[i : i + batch_size], Lb, W[i : i + batch_size],
+                                   weight_total=w_total)[0]
     for layer, state in zip(model.layers, held):
         layer.set_state(state)
-    return total / len(X) if W is None else total
+    return total / count if W is None else total
 
 
 def fit(
@@ -112,6 +121,7 @@ def fit(
     X,
     y,
     *,
+    lengths=None,
     epochs: int = 20,
     batch_size: int = 100,
     optimizer="adam",
@@ -120,6 +130,7 @@ def fit(
     optimizer_options: dict | None = None,
     validation_split: float = 0.2,
     validation_data=None,
+    validation_lengths=None,
     early_stopping: int | None = 5,
     min_delta: float = 0.0,
     restore_best: bool = True,
@@ -140,24 +151,38 @@ def fit(
     """Train ``model`` on ``(X, y)`` with mini-batches; returns (and stores as ``model.history``) a History.
 
     Args:
-        X: ``(n, T, F)`` sequences (or ``(n, F)`` for dense-only networks); y: ``(n,)`` targets
-            (0/1 for ``bce``, class indices for ``softmax_ce``, values for ``mse``).
+        X: ``(n, T, F)`` sequences (or ``(n, F)`` for dense-only networks).
+        y: the targets, shaped as the network's outputs: ``(n,)`` (0/1 for ``bce``, class indices
+            for ``softmax_ce``, values for ``mse``) or ``(n, K)`` (K values, or class probabilities)
+            for a network with one output per sequence; per-step targets ``(n, T)`` or ``(n, T, K)``
+            for a network whose output keeps the time axis, ``(n, T, K)`` (a recurrent layer with
+            ``return_sequences=True`` then Dense): the loss is then the mean over the real steps,
+            each weighted by its sequence's event weight (:mod:`bptt.sequences`). A wrong shape is
+            refused with the shapes this network takes.
+        lengths: ``(n,)`` integers, ``1 <= lengths[b] <= T``: sequence b's steps ``t >= lengths[b]``
+            are padding (None: every step is real). They go with their rows through the weights,
+            the validation split, the batch order and every forward pass; the input transformation
+            is fitted on the real steps only; padded steps' inputs and targets are never read (any
+            values, NaN included). Stateful networks carry the states after each sequence's last
+            real step.
         epochs, batch_size: TMVA's MaxEpochs and BatchSize.
         optimizer: a name (``adam``, ``sgd``, ``adagrad``, ``rmsprop``, ``adadelta``) built with
             ``learning_rate`` (and ``momentum`` for sgd/rmsprop), or an Optimizer instance.
         optimizer_options: the named optimizer's other hyperparameters, e.g. ``{"beta1": 0.9,
             "eps": 1e-7}`` for adam (:mod:`bptt.optim`; TMVA's ADAM_beta1, ADAM_eps ...); kept in
             checkpoints with the optimizer's configuration.
-        validation_split: fraction held out (stratified, from ``seed``) to monitor; ignored when
-            ``validation_data=(Xv, yv)`` or ``(Xv, yv, wv)`` (with event weights) is given; 0
-            monitors the training loss.
+        validation_split: fraction held out (stratified by class for one class per sequence,
+            from ``seed``) to monitor; ignored when ``validation_data=(Xv, yv)`` or ``(Xv, yv, wv)``
+            (with event weights) is given; 0 monitors the training loss.
+        validation_lengths: the lengths of ``validation_data``'s sequences (None: every step real).
         early_stopping: stop after this many epochs without improvement of the monitored loss by
             more than ``min_delta`` (TMVA's ConvergenceSteps); None trains all epochs.
             ``restore_best`` puts back the best epoch's weights at the end.
         weight_decay, regularization: penalty strength and kind (``"L2"``, ``"L1"`` or None) on the
             weight matrices (not biases), TMVA's WeightDecay and Regularization.
         clip_norm: clip the global gradient norm to this value (None: no clipping).
-        standardize: fit a per-feature Standardizer on the training part, stored with the model.
+        standardize: fit a per-feature Standardizer on the training part (its real steps), stored
+            with the model.
         shuffle, drop_last: batch order (a new random order every epoch, or the data's order) and
             the last partial batch. ``shuffle=None`` (the default) shuffles, except for networks
             with stateful layers (TMVA ``rememberState``, Keras ``stateful=True``): their batches
@@ -195,27 +220,31 @@ def fit(
     sync = _data_parallel
     if sync is not None:  # MPI: rank 0 reports and writes checkpoints
         verbose, checkpoint = sync.prepare(model, verbose, checkpoint)
-    Xt, yt, Xv, yv, shuffle_seed, wt, wv = _split(
-        model, X, y, validation_data, validation_split, seed, sample_weight, ignore_negative_weights
-    )
+    data = split(model, X, y, validation_data, validation_split, seed, sample_weight, ignore_negative_weights,
+                 lengths, validation_lengths)
+    if sync is not None and (data.per_step or data.Lt is not None or data.Lv is not None):
+        raise ValueError(
+            "fit: MPI data-parallel training (bptt.scale.mpi) takes neither lengths nor per-step targets yet (its "
+            "ranks split batches by events and average per event): train in one process"
+        )
     opt = _optimizer(optimizer, learning_rate, momentum, optimizer_options)
-    run = _Run(model, opt, np.random.default_rng(shuffle_seed), checkpoint, options={
+    run = _Run(model, opt, np.random.default_rng(data.shuffle_seed), checkpoint, options={
         "epochs": int(epochs), "batch_size": int(batch_size), "optimizer": opt.config(), "seed": seed,
         "validation_split": validation_split, "weight_decay": weight_decay, "regularization": regularization,
         "clip_norm": clip_norm, "standardize": standardize, "shuffle": shuffle, "drop_last": drop_last,
         "early_stopping": early_stopping, "ignore_negative_weights": bool(ignore_negative_weights),
-        "data": _fingerprint(Xt, yt) if wt is None else _fingerprint(Xt, yt, wt),
+        "data": _fingerprint(*fingerprint_arrays(data)),
     })
     run.sync = sync
     if resume is not None:
         _resume(run, resume, epochs)
-    elif standardize:
-        model.standardizer = Standardizer().fit(Xt)
-    elif getattr(model.input_transform, "fitted", True) is False:  # TMVA's VarTransform, not yet fitted
-        model.input_transform.fit(Xt, yt)
-    Xt, Yt = _prepare(model, Xt, yt)
-    if Xv is not None:
-        Xv, Yv = _prepare(model, Xv, yv)
+    else:
+        fit_input_transform(model, data, standardize)
+    Xt, Yt = prepare(model, data.Xt, data.yt, data.tail)
+    Lt, Xv, Yv, Lv = data.Lt, None, None, data.Lv
+    if data.Xv is not None:
+        Xv, Yv = prepare(model, data.Xv, data.yv, _output_tail(model, data.Xv, Lv))
+    wt, wv = step_weights(data.wt, Lt, Xt, data.per_step), data.wv
     tqdm = None
     if verbose:
         from tqdm.auto import tqdm
@@ -226,10 +255,14 @@ def fit(
                 t0 = time.perf_counter()
                 train_loss, seen = _train_epoch(
                     run, Xt, Yt, epoch, epochs, batch_size, shuffle, drop_last, weight_decay, regularization,
-                    clip_norm, tqdm, wt,
+                    clip_norm, tqdm, wt, Lt,
                 )
-                validate = _batched_loss if sync is None else sync.validation_loss  # MPI: summed over the ranks
-                val_loss = validate(model, Xv, Yv, batch_size, wv) if Xv is not None else float("nan")
+                if Xv is None:
+                    val_loss = float("nan")
+                elif sync is None:
+                    val_loss = _batched_loss(model, Xv, Yv, batch_size, wv, Lv)
+                else:  # MPI: summed over the ranks
+                    val_loss = sync.validation_loss(model, Xv, Yv, batch_size, wv)
                 if sync is not None:
                     sync.end_epoch(model, epoch)  # the ranks' weights compared
                 improved, stop = _record(
@@ -303,64 +336,6 @@ def _shuffle(model, shuffle, verbose) -> bool:
     return not stateful if shuffle is None else bool(shuffle)
 
 
-def _split(model, X, y, validation_data, validation_split, seed, sample_weight, ignore_negative):
-    """``(Xt, yt, Xv, yv, shuffle_seed, wt, wv)``: the checked data, the validation part held out
-    (stratified for classification), the seed of the batch order, both drawn from ``seed``, and
-    each part's event weights (None when unweighted)."""
-    fn = "fit"
-    X, y = check_xy(fn, X, y) if np.ndim(X) == 3 else (np.asarray(X), np.asarray(y))
-    split_seed, shuffle_seed = (int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(2))
-    w = v.sample_weight(fn, sample_weight, len(X))
-    if w is not None:
-        keep = (w > 0) if ignore_negative else (w != 0)
-        if not keep.all():
-            X, y, w = X[keep], y[keep], w[keep]
-    wv = None
-    if validation_data is not None:
-        Xv, yv, wv = _validation_data(fn, validation_data, ignore_negative)
-        parts = (X, y, Xv, yv, w, wv)
-    elif validation_split > 0:
-        index = np.arange(len(X), dtype=np.float64).reshape(-1, 1, 1)  # the split of the events' indices
-        it, iv, _, _ = train_test_split(index, y, validation_split, seed=split_seed, stratify=model.loss.name != "mse")
-        train, val = it.reshape(-1).astype(np.intp), iv.reshape(-1).astype(np.intp)
-        parts = (X[train], y[train], X[val], y[val], None if w is None else w[train], None if w is None else w[val])
-    else:
-        parts = (X, y, None, None, w, None)
-    Xt, yt, Xv, yv, wt, wv = parts
-    wt, wv = _weights_in_use(fn, wt, "training part"), _weights_in_use(fn, wv, "validation part")
-    return Xt, yt, Xv, yv, shuffle_seed, wt, wv
-
-
-def _validation_data(fn, validation_data, ignore_negative):
-    """``(Xv, yv, wv)`` from ``validation_data``: ``(Xv, yv)`` or ``(Xv, yv, wv)``."""
-    if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
-        raise ValueError(
-            f"{fn}: validation_data must be a tuple (Xv, yv) or (Xv, yv, sample_weight); got "
-            f"{type(validation_data).__name__}" + (f" of {len(validation_data)} items" if isinstance(validation_data, (tuple, list)) else "")
-        )
-    Xv, yv = validation_data[:2]
-    Xv, yv = check_xy(fn, Xv, yv) if np.ndim(Xv) == 3 else (Xv, yv)
-    wv = v.sample_weight(f"{fn}: validation_data", validation_data[2], len(Xv)) if len(validation_data) == 3 else None
-    if wv is not None and ignore_negative:
-        keep = wv >= 0  # events of weight 0 add nothing to the validation loss: they stay
-        Xv, yv, wv = Xv[keep], np.asarray(yv)[keep], wv[keep]
-    return Xv, yv, wv
-
-
-def _weights_in_use(fn, w, part):
-    """The weights of a part of the data: None when there are none or all are equal (which trains
-    exactly as no weights), refused when they do not sum to a positive number."""
-    if w is None:
-        return None
-    if not w.sum() > 0:  # no events at all sum to 0 too
-        raise ValueError(
-            f"{fn}: the {part}'s sample_weight sums to {w.sum():g} over {len(w)} events; the weighted loss "
-            f"Σ w·loss / Σ w needs a positive sum: check the weights (ignore_negative_weights=True leaves out "
-            f"events with negative weights; weights of zero leave events out)"
-        )
-    return None if (w == w[0]).all() else w / w.mean()
-
-
 @dataclass(eq=False)
 class _Run:
     """What a training run carries from epoch to epoch, and what a checkpoint holds."""
@@ -410,17 +385,6 @@ def _resume(run: _Run, resume, epochs: int) -> None:
         run.epoch = epochs  # that run had finished
 
 
-def _prepare(model, Xa, ya):
-    """Inputs standardised in the model's dtype; targets shaped as the network's outputs."""
-    Xa = model.standardizer.transform(Xa) if model.standardizer is not None else Xa
-    Xa = np.asarray(Xa, model.dtype)
-    out = model.forward(Xa[:1], training=False)
-    model.reset_states()
-    if model.loss.name == "softmax_ce":  # class indices, checked by the loss (2.5 is no class)
-        return Xa, np.asarray(ya).reshape(-1)
-    return Xa, np.asarray(ya, model.dtype).reshape((len(Xa),) + out.shape[1:])
-
-
 def _threads_for(model, Xt, batch_size: int):
     """One BLAS thread for small networks: a training step costs about 6 flops per parameter per
     sample and time step; below FIT_SINGLE_THREAD_FLOPS a batch's many small GEMMs are faster so."""
@@ -430,26 +394,23 @@ def _threads_for(model, Xt, batch_size: int):
 
 
 def _train_epoch(run: _Run, Xt, Yt, epoch, epochs, batch_size, shuffle, drop_last, weight_decay, regularization,
-                 clip_norm, tqdm, Wt=None) -> tuple[float, int]:
+                 clip_norm, tqdm, Wt=None, Lt=None) -> tuple[float, int]:
     """One pass over the training part in mini-batches: ``(mean training loss, samples seen)``.
-    ``Wt``: event weights normalised to a mean of 1 (None: unweighted); a batch's loss is then
-    ``Σ w ℓ / batch size``."""
+    ``Wt``: event weights normalised to a mean of 1 (per real step for per-step targets; None:
+    unweighted); ``Lt``: the lengths (None: every step real). The epoch's loss is the mean over the
+    batches' terms (sequences, or real steps for per-step targets)."""
     model, opt = run.model, run.opt
     model.reset_states()
     batches = list(iterate_batches(len(Xt), batch_size, run.rng if shuffle else None, drop_last))
     bar = tqdm(total=len(batches), desc=f"epoch {epoch}/{epochs}", unit="batch", leave=False, file=sys.stderr) if tqdm else None
-    total, seen = 0.0, 0
+    total, seen, terms = 0.0, 0, 0
     for k, idx in enumerate(batches):
         try:
             if run.sync is not None:  # MPI: this rank's share, the gradients summed over the ranks
-                loss = run.sync.batch(model, Xt, Yt, Wt, idx, batch_size)
+                loss, n_terms = run.sync.batch(model, Xt, Yt, Wt, idx, batch_size), len(idx)
             else:
-                out = model.forward(Xt[idx], training=True)
-                if Wt is None:
-                    loss, dout = model.loss.value_and_grad(out, Yt[idx])
-                else:
-                    loss, dout = model.loss.value_and_grad(out, Yt[idx], Wt[idx], weight_total=len(idx))
-                model.backward(dout)
+                loss, n_terms = _batch_step(model, Xt[idx], Yt[idx], None if Wt is None else Wt[idx],
+                                            None if Lt is None else Lt[idx])
         except NonFiniteError as exc:  # the data were checked: this is the network diverging
             raise FloatingPointError(
                 f"fit: NaN or Inf inside the network at epoch {epoch}, batch {k + 1}: training diverged; "
@@ -468,15 +429,28 @@ def _train_epoch(run: _Run, Xt, Yt, epoch, epochs, batch_size, shuffle, drop_las
         if clip_norm is not None and grad_norm > clip_norm:
             clip_grad_norm(grads, clip_norm)
         opt.step(params, grads)
-        total += loss * len(idx)
+        total += loss * n_terms
+        terms += n_terms
         seen += len(idx)
         if bar is not None:
             bar.update(1)
-            bar.set_postfix(loss=f"{total / seen:.4f}", refresh=False)
+            bar.set_postfix(loss=f"{total / terms:.4f}", refresh=False)
     if bar is not None:
         bar.close()
     model.reset_states()
-    return total / seen, seen
+    return total / terms, seen
+
+
+def _batch_step(model, Xb, Yb, Wb=None, Lb=None) -> tuple[float, int]:
+    """Forward, loss and backward of one training batch, leaving the gradients in the layers:
+    ``(the batch's loss, the number of terms it averages)``. The loss is the mean over the batch's
+    sequences, or over its real steps for per-step targets (:func:`bptt.sequences.loss_and_grad`);
+    with event weights ``Wb`` (normalised to a mean of 1) ``Σ w ℓ / (that number)``."""
+    out = model.forward(Xb, training=True, lengths=Lb)
+    n_terms = units(out.shape, Lb)
+    loss, dout = loss_and_grad(model.loss, out, Yb, Lb, Wb, weight_total=None if Wb is None else n_terms)
+    model.backward(dout)
+    return loss, n_terms
 
 
 def _record(run: _Run, epoch, train_loss, val_loss, validated, seconds, min_delta, early_stopping) -> tuple[bool, bool]:

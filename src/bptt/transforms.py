@@ -193,9 +193,12 @@ def _normalize_coefficients(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray,
     return scale, offset
 
 
-def _fit_step(kind: str, Z: np.ndarray, w: np.ndarray, spec: str) -> dict:
-    """Fit one step on float64 ``Z (n, V)`` with event weights ``w (n,)``."""
+def _fit_step(kind: str, Z: np.ndarray, w: np.ndarray, spec: str, present: np.ndarray | None = None) -> dict:
+    """Fit one step on float64 ``Z (n, V)`` with event weights ``w (n,)``; ``present (n, V)``: the
+    values that exist (None: all; with it, each variable is fitted on its present values)."""
     fn = f"VarTransform={spec}"
+    if present is not None:
+        return _fit_step_present(kind, Z, w, spec, present)
     if kind == "N":
         return {"kind": "N", "min": Z.min(axis=0).tolist(), "max": Z.max(axis=0).tolist()}
     if kind == "D":
@@ -249,6 +252,30 @@ def _fit_step(kind: str, Z: np.ndarray, w: np.ndarray, spec: str) -> dict:
     return {"kind": "I"}
 
 
+def _fit_step_present(kind: str, Z: np.ndarray, w: np.ndarray, spec: str, present: np.ndarray) -> dict:
+    """N or G fitted variable by variable on the values that exist (``present``): N takes their
+    min and max (0 and 0, the identity, for a variable no event has), G their distribution (a
+    variable no event has maps to 0)."""
+    if kind == "N":
+        lo = np.where(present, Z, np.inf).min(axis=0)
+        hi = np.where(present, Z, -np.inf).max(axis=0)
+        none = ~present.any(axis=0)
+        return {"kind": "N", "min": np.where(none, 0.0, lo).tolist(), "max": np.where(none, 0.0, hi).tolist()}
+    if kind == "G":
+        xs_all, ps_all = [], []
+        for j in range(Z.shape[1]):
+            rows = present[:, j]
+            if not rows.any():
+                xs_all.append([0.0])
+                ps_all.append([0.5])
+                continue
+            one = _fit_step("G", Z[rows, j : j + 1], w[rows], spec)
+            xs_all.append(one["x"][0])
+            ps_all.append(one["p"][0])
+        return {"kind": "G", "x": xs_all, "p": ps_all}
+    return _fit_step(kind, Z, w, spec)
+
+
 class VarTransform:
     """TMVA's ``VarTransform`` chain (module docstring): :meth:`fit` on the training events,
     :meth:`transform` any events of the same shape.
@@ -282,39 +309,77 @@ class VarTransform:
         X = v.float_array(fn, "X", X, np.ndim(X) if np.ndim(X) >= 2 else 2, "(n, T, F) or (n, F)")
         return X
 
-    def fit(self, X, y=None, sample_weight=None) -> "VarTransform":
+    def fit(self, X, y=None, sample_weight=None, lengths=None) -> "VarTransform":
         """Fit every step on the events ``X (n, T, F)`` or ``(n, F)`` (``y``: 1 signal / 0
         background, needed for ``_Signal``/``_Background`` steps; ``sample_weight``: TMVA's event
-        weights, used by D and G). Returns self."""
+        weights, used by D and G). Returns self.
+
+        ``lengths (n,)`` (sequences of different lengths, :mod:`bptt.sequences`): the variables of
+        step t of an event exist only when ``t < lengths[event]``, so each variable is fitted on
+        the events where it is real (N: their min and max; G: their distribution; a variable no
+        training event has is left as it is by N and mapped to 0 by G); padded values are never
+        read. D needs every variable of every event (a covariance matrix) and is refused when an
+        event has padded steps."""
         fn = f"VarTransform({self.spec!r}).fit"
         X = self._flat(fn, X)
         n = len(X)
         if n < 2:
             raise ValueError(f"{fn}: needs at least 2 training events (TMVA's minimum); got {n}")
+        present = self._present(fn, X, lengths)
         Z = X.reshape(n, -1)
         w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, np.float64).reshape(-1)
         if len(w) != n or not np.all(np.isfinite(w)):
             raise ValueError(f"{fn}: sample_weight must hold {n} finite weights, one per event; got {np.shape(sample_weight)}")
-        labels = None if y is None else np.asarray(y).reshape(-1)
-        if labels is not None and len(labels) != n:
-            raise ValueError(f"{fn}: y must hold {n} labels, one per event; got {len(labels)}")
         steps: list[dict] = []
-        current = np.asarray(Z, np.float64)
+        current = np.asarray(Z, np.float64) if present is None else np.where(present, Z.astype(np.float64), 0.0)
         for kind, cls in self.steps:
             mask = slice(None)
             if cls is not None:
-                if labels is None:
-                    raise ValueError(f"{fn}: the step {kind}_{'Signal' if cls else 'Background'} needs y (the classes)")
-                mask = labels == cls
-                if int(np.sum(mask)) < 2:
-                    raise ValueError(f"{fn}: the step {kind} of class {cls} needs at least 2 events of that class")
-            step = _fit_step(kind, current[mask], w[mask], self.spec)
+                mask = self._class_mask(fn, kind, cls, y, n)
+            if kind == "D" and present is not None:
+                raise ValueError(
+                    f"{fn}: D decorrelates the T·F variables of whole events, but lengths leave steps of some events "
+                    f"padded (no value there): drop D from VarTransform, or train without lengths"
+                )
+            step = _fit_step(kind, current[mask], w[mask], self.spec, None if present is None else present[mask])
             steps.append(step)
             current = _apply_step(step, current)
-        if not np.all(np.isfinite(current)):
+        if not np.all(np.isfinite(current if present is None else current[present])):
             raise FloatingPointError(f"{fn}: the transformed training events hold NaN or Inf")
         self.shape_, self.steps_ = tuple(int(s) for s in X.shape[1:]), steps
         return self
+
+    @staticmethod
+    def _present(fn: str, X: np.ndarray, lengths) -> np.ndarray | None:
+        """``(n, T·F)`` bool: the variables each event has (None: all of them)."""
+        if lengths is None:
+            return None
+        if X.ndim != 3:
+            raise ValueError(f"{fn}: lengths need events of shape (n, T, F); got X of shape {X.shape}")
+        from .sequences import check_lengths, step_mask
+
+        n, T, F = X.shape
+        L = check_lengths(fn, lengths, n, T)
+        if (L == T).all():
+            return None
+        return np.repeat(step_mask(L, T), F, axis=1)
+
+    @staticmethod
+    def _class_mask(fn: str, kind: str, cls: int, y, n: int) -> np.ndarray:
+        """The events of class ``cls`` (1 signal, 0 background) for a step fitted on one class."""
+        name = f"{kind}_{'Signal' if cls else 'Background'}"
+        if y is None:
+            raise ValueError(f"{fn}: the step {name} needs y (the classes)")
+        labels = np.asarray(y)
+        if labels.shape not in ((n,), (n, 1)):
+            raise ValueError(
+                f"{fn}: the step {name} fits on the events of one class and needs one class per event, y of shape "
+                f"({n},); got y of shape {labels.shape} (per-step targets have no class per event: use _AllClasses)"
+            )
+        mask = labels.reshape(-1) == cls
+        if int(np.sum(mask)) < 2:
+            raise ValueError(f"{fn}: the step {kind} of class {cls} needs at least 2 events of that class")
+        return mask
 
     def transform(self, X) -> np.ndarray:
         """The transformed events, the shape and dtype of ``X``; computed in float64, in chunks."""

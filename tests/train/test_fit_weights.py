@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, log_loss, mean_squared_error, roc_auc_score
 
-from bptt import train
+from bptt import _fit_data, train
 from bptt.gradcheck import numerical_gradient
 from bptt.model import Sequential
 from bptt.sklearn import RecurrentClassifier, RecurrentRegressor
@@ -104,8 +104,10 @@ def test_the_validation_loss_is_weighted():
 def test_the_split_keeps_each_events_weight():
     X, y = data(40, seed=10)
     w = 1.0 + np.arange(40) / 40  # each event's weight names it
-    Xt, yt, Xv, yv, _, wt, wv = train._split(net(), X, y, None, 0.25, 5, w, False)
-    Xt0, _, Xv0, _, _, _, _ = train._split(net(), X, y, None, 0.25, 5, None, False)
+    d = _fit_data.split(net(), X, y, None, 0.25, 5, w, False)
+    Xt, yt, Xv, yv, wt, wv = d.Xt, d.yt, d.Xv, d.yv, d.wt, d.wv
+    d0 = _fit_data.split(net(), X, y, None, 0.25, 5, None, False)
+    Xt0, Xv0 = d0.Xt, d0.Xv
     np.testing.assert_array_equal(Xt, Xt0)  # the same split as without weights
     np.testing.assert_array_equal(Xv, Xv0)
     row = {X[i].tobytes(): i for i in range(40)}
