@@ -248,6 +248,8 @@ def _cmd_train(args) -> int:
     overrides = {} if args.epochs is None else {"epochs": args.epochs}
     if (weights != 1).any():
         overrides["sample_weight"] = weights
+    if events.lengths is not None:  # ragged sequences (--sequence, an .npz file's lengths)
+        overrides["lengths"] = events.train_lengths()
     with warnings.catch_warnings():
         warnings.simplefilter("always", TMVAOptionWarning)
         warnings.showwarning = lambda message, *rest: _note("train", str(message))
@@ -325,8 +327,15 @@ def _cmd_trace(args) -> int:
         model = Sequential.load(args.model)
         X, y, lengths = _read_data(args.data, args)
         pick = np.random.default_rng(0).permutation(len(X))[: args.events]
-        flow = (trace.model_flow(model, X[pick], y[pick]) if lengths is None else
-                trace.model_flow(model, X[pick], y[pick], lengths=lengths[pick]))
+        if lengths is None:
+            flow = trace.model_flow(model, X[pick], y[pick])
+        else:
+            import inspect
+
+            if "lengths" not in inspect.signature(trace.model_flow).parameters:
+                raise UsageError("ragged sequences (--sequence, or an .npz file with lengths) cannot be traced yet; "
+                                 "trace the model on fixed-length events")
+            flow = trace.model_flow(model, X[pick], y[pick], lengths=lengths[pick])
         title = f"{os.path.basename(args.model)} on {args.events} events of {os.path.basename(args.data)}"
     else:
         from . import example
