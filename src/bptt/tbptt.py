@@ -213,11 +213,13 @@ def run_batch(model, xb, yb, wb=None, lengths=None, *, k1, k2, weight_total=None
     if weight_total is None:
         weight_total = float(np.sum(w * L)) if net.per_step else float(np.sum(w))
     elif not (_is_number(weight_total) and math.isfinite(weight_total) and weight_total > 0):
-        raise ValueError(f"{fn}: weight_total must be a finite positive number (it divides Σ w·loss); got {weight_total!r}")
+        raise ValueError(
+            f"{fn}: weight_total must be a finite positive number (it divides Σ w·loss); got {weight_total!r}"
+        )
     if not callable(update):
         raise ValueError(f"{fn}: update must be a callable update(window_loss); got {update!r}")
 
-    run = _Batch(model, net, xb, yb, w, L, float(weight_total))
+    run = _Batch(model, net, xb, yb, w, L, float(weight_total), unweighted=wb is None)
     flags = [layer.stateful for layer in net.recurrent]
     held = [layer.get_state() for layer in net.recurrent]
     try:
@@ -244,7 +246,9 @@ def _lengths(fn, lengths, B, T) -> np.ndarray:
         return np.full(B, T, np.int64)
     a = np.asarray(lengths)
     if a.shape != (B,) or a.dtype.kind not in "iu":
-        raise ValueError(f"{fn}: lengths must be an integer array of shape (B,) = ({B},); got {a.dtype} of shape {a.shape}")
+        raise ValueError(
+            f"{fn}: lengths must be an integer array of shape (B,) = ({B},); got {a.dtype} of shape {a.shape}"
+        )
     if a.size and (a.min() < 1 or a.max() > T):
         raise ValueError(f"{fn}: lengths must lie in [1, T] = [1, {T}]; got values from {a.min()} to {a.max()}")
     return a.astype(np.int64)
@@ -253,9 +257,9 @@ def _lengths(fn, lengths, B, T) -> np.ndarray:
 class _Batch:
     """One batch's TBPTT: the main pass's states, the windows' forward and backward passes."""
 
-    def __init__(self, model, net, xb, yb, w, L, weight_total):
+    def __init__(self, model, net, xb, yb, w, L, weight_total, unweighted):
         self.model, self.net, self.xb, self.yb, self.w, self.L = model, net, xb, yb, w, L
-        self.weight_total = weight_total
+        self.weight_total, self.unweighted = weight_total, unweighted
         B = xb.shape[0]
         # the main pass's states, (B, H) per state per recurrent layer: a row's entries are its state
         # at the main pass's position, or after its last real step once it has ended
@@ -353,8 +357,7 @@ class _Batch:
             o_rows = o[mask]
             if o_rows.ndim == 2 and y.ndim == 1 and loss_fn.name != "softmax_ce" and o_rows.shape[1] == 1:
                 y = y[:, None]
-            value, g = loss_fn.value_and_grad(o_rows, y, np.broadcast_to(w[:, None], mask.shape)[mask],
-                                              weight_total=self.weight_total)
+            value, g = self._loss(o_rows, y, np.broadcast_to(w[:, None], mask.shape)[mask])
             do = np.zeros_like(o)
             do[mask] = g
             d_out = _backward(net.head, do)
@@ -362,11 +365,18 @@ class _Batch:
             ending = self.L[rows] <= b
             o = _forward(net.head, out[ending])
             y = self.yb[rows][ending]
-            value, g = loss_fn.value_and_grad(o, y, w[ending], weight_total=self.weight_total)
+            value, g = self._loss(o, y, w[ending])
             d_out = np.zeros_like(out)
             d_out[ending] = _backward(net.head, g)
         _backward(net.time, d_out)
         return float(value)
+
+    def _loss(self, o, y, w):
+        """The loss's value and gradient on the rows ``o``: ``Σ w ℓ / weight_total``; without event
+        weights, when the rows are all the batch's terms, the plain mean (fit's ordinary call)."""
+        if self.unweighted and len(o) == self.weight_total:
+            return self.model.loss.value_and_grad(o, y)
+        return self.model.loss.value_and_grad(o, y, w, weight_total=self.weight_total)
 
 
 def _forward(layers, x):

@@ -263,28 +263,62 @@ def test_non_stateful_layers_keep_no_state_and_each_batch_starts_from_zeros():
 # ── k1 = k2 = T is the ordinary step
 
 
+def _full_step_model(per_step):
+    """A Dense and a Dropout acting per step before the recurrent layers too."""
+    layers = [Dense(3, 3, "tanh", dtype=np.float64, seed=1, bias_initializer="glorot_uniform"), Dropout(0.0),
+              LSTM(3, 4, return_sequences=True, dtype=np.float64, seed=2, bias_initializer="glorot_uniform"),
+              GRU(4, 4, return_sequences=per_step, dtype=np.float64, seed=3, bias_initializer="glorot_uniform"),
+              Dense(4, 1, dtype=np.float64, seed=4)]
+    return Sequential(layers, loss="bce")
+
+
+@pytest.mark.parametrize("weighted", [True, False])
 @pytest.mark.parametrize("per_step", [True, False])
-def test_k1_equal_k2_equal_T_is_the_full_bptt_step(per_step):
+def test_k1_equal_k2_equal_T_is_the_full_bptt_step(per_step, weighted):
     B, T, I, K = 6, 9, 3, 1
     L = np.array([9, 1, 4, 9, 6, 2])
-    w = np.array([1.0, 2.0, 0.5, 1.0, 1.5, 1.0])
+    w = np.array([1.0, 2.0, 0.5, 1.0, 1.5, 1.0]) if weighted else None
     x, y = _data(B, T, I, K, per_step, "bce", seed=4)
-    a, b = _model(("LSTM", "GRU"), per_step, "bce"), _model(("LSTM", "GRU"), per_step, "bce")
-    W_total = 6.0  # fit's kind of divisor: the batch's share of the training set's weight
+    a, b = _full_step_model(per_step), _full_step_model(per_step)
+    # fit's kind of divisor with weights: the batch's share of the training set's weight; without, the terms
+    W_total = 6.0 if weighted else None
     loss_a = run_batch(a, x, y, w, L, k1=T, k2=T, weight_total=W_total, update=_sgd(a))
     out = b.forward(x, training=True, lengths=L)  # the ordinary step, written with the model's own passes
     if per_step:
         mask = np.arange(T)[None, :] < L[:, None]
-        loss_b, g = b.loss.value_and_grad(out[mask], y[mask], np.repeat(w, L), weight_total=W_total)
+        if weighted:
+            loss_b, g = b.loss.value_and_grad(out[mask], y[mask], np.repeat(w, L), weight_total=W_total)
+        else:
+            loss_b, g = b.loss.value_and_grad(out[mask], y[mask])
         dout = np.zeros_like(out)
         dout[mask] = g
-    else:
+    elif weighted:
         loss_b, dout = b.loss.value_and_grad(out, y, w, weight_total=W_total)
+    else:
+        loss_b, dout = b.loss.value_and_grad(out, y)
     b.backward(dout)
     _sgd(b)(loss_b)
     assert loss_a == pytest.approx(loss_b, rel=1e-13)
     for k, p in a.parameters().items():
-        np.testing.assert_allclose(p, b.parameters()[k], rtol=0, atol=1e-13, err_msg=k)
+        if weighted:
+            np.testing.assert_allclose(p, b.parameters()[k], rtol=0, atol=1e-13, err_msg=k)
+        else:  # the same calls as fit's ordinary step: the same numbers
+            np.testing.assert_array_equal(p, b.parameters()[k], err_msg=k)
+
+
+def test_float32_follows_float64():
+    x, y = _data(4, 9, 3, 1, True, "bce", seed=6)
+    L = np.array([9, 4, 1, 7])
+    runs = []
+    for dtype in (np.float64, np.float32):
+        model = _model(("LSTM", "GRU"), True, "bce")
+        for layer in model.layers:
+            layer.astype(dtype)
+        run_batch(model, x.astype(dtype), y.astype(dtype), lengths=L, k1=2, k2=5, update=_sgd(model))
+        runs.append(model.parameters())
+    for k, p in runs[0].items():
+        assert runs[1][k].dtype == np.float32
+        np.testing.assert_allclose(runs[1][k], p, rtol=0, atol=1e-5, err_msg=k)
 
 
 def test_dropout_of_rate_zero_between_layers_changes_nothing():
@@ -398,7 +432,8 @@ def test_tbptt_values_refused_with_what_was_expected():
 
 def test_networks_where_time_does_not_pass_step_by_step_are_refused():
     tutorial = Sequential.from_tmva("LSTM|10|30|10|0|1,RESHAPE|FLAT,DENSE|64|TANH,LINEAR", "10|30", seed=0)
-    with pytest.raises(ValueError, match=r"Flatten \(layer 1\) comes after a recurrent layer returning sequences.*RESHAPE\|FLAT"):
+    refused = r"Flatten \(layer 1\) comes after a recurrent layer returning sequences.*RESHAPE\|FLAT"
+    with pytest.raises(ValueError, match=refused):
         check_tbptt(tutorial, (2, 2))
     with pytest.raises(ValueError, match="tbptt needs a recurrent layer"):
         check_tbptt(Sequential([Flatten(), Dense(6, 1)]), (2, 2))
