@@ -150,6 +150,9 @@ def test_events_keep_lengths_with_their_rows():
     with pytest.raises(ValueError, match=r"Events: lengths must satisfy 1 <= length <= 4 \(the padded length T\); "
                                          r"sequence 2 has length 5"):
         Events(X=X, y=np.zeros(5), weights=np.ones(5), is_train=np.ones(5, bool), lengths=np.r_[1, 1, 5, 1, 1])
+    with pytest.raises(ValueError, match=r"Events: lengths must be integers .* got dtype float64; convert it with "
+                                         r"lengths.astype\(np.int64\)"):
+        Events(X=X, y=np.zeros(5), weights=np.ones(5), is_train=np.ones(5, bool), lengths=np.r_[1.0, 1, 2, 1, 1])
     with pytest.raises(ValueError, match=r"Events: y must have shape \(5,\) \(one label per event\) or \(n, T\) = "
                                          r"\(5, 4\) \(one per step\); got \(5, 3\)"):
         Events(X=X, y=np.zeros((5, 3)), weights=np.ones(5), is_train=np.ones(5, bool))

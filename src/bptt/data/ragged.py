@@ -67,8 +67,9 @@ def _events(idx) -> str:
 def check_lengths(fn: str, lengths, n: int, T: int | None = None) -> np.ndarray:
     """``lengths`` as int64 ``(n,)`` with ``1 <= lengths[i]`` (and ``<= T`` when T is given)."""
     arr = np.asarray(lengths)
-    if arr.dtype.kind not in "iu" and not (arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr))):
-        raise ValueError(f"{fn}: lengths must be whole numbers (steps per sequence); got dtype {arr.dtype}")
+    if arr.dtype.kind not in "iu":
+        raise ValueError(f"{fn}: lengths must be integers (the number of real steps of each sequence); got dtype "
+                         f"{arr.dtype}" + ("; convert it with lengths.astype(np.int64)" if arr.dtype.kind == "f" else ""))
     if arr.shape != (n,):
         raise ValueError(f"{fn}: lengths must have shape ({n},), one length per sequence; got shape {arr.shape}")
     arr = arr.astype(np.int64)
