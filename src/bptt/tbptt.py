@@ -31,11 +31,13 @@ Semantics (what :func:`run_batch` computes, precisely)
   last recurrent layer has ``return_sequences=False``): the loss is at each sequence's last real
   step, in the segment that holds it; an update whose segment holds no loss is skipped (no
   backward, no call to ``update``). Without lengths the only loss is in the last segment, so the
-  model learns only from its last window (at most k2 steps). Each update's loss is the segment's part of
-  the batch's loss with the batch's whole denominator ``weight_total`` (by default Σ over the
-  batch's real steps of w: Σ_b w_b·length_b per step, Σ_b w_b per sequence), so the updates' losses
-  add up to the batch's loss, and ``k1 = k2 >= T`` is one update equal to the ordinary full-BPTT
-  step of :func:`bptt.train.fit`.
+  model learns only from its last window (at most k2 steps). Each update's loss is the segment's
+  part of the batch's loss with the batch's whole denominator ``weight_total`` (by default Σ over
+  the batch's real steps of w: Σ_b w_b·length_b per step, Σ_b w_b per sequence), so the updates'
+  losses add up to the batch's loss (each computed with the parameters of its update), and
+  ``k1 = k2 >= T_end`` is one update equal to the ordinary full-BPTT step of
+  :func:`bptt.train.fit` (the same numbers without event weights: the loss is then called as fit
+  calls it).
 * **Lengths** (``1 <= lengths[b] <= T``, PyTorch's packed-sequence semantics): a window runs on
   the rows that have a real step in its segment (``lengths[b] > u_{j-1}``), with their lengths
   clipped to the window (``min(lengths[b], u_j) − s_j >= 1``); a row that ends inside the segment
@@ -62,10 +64,11 @@ Interface (how fit's batch loop uses it)::
     ...
     def update(window_loss):                                 # per window: penalty, clip, step
         params, grads = model.parameters(), model.gradients()
-        ...
+        ...                                                  # (its return value is ignored)
         opt.step(params, grads)
-    loss = run_batch(model, Xt[idx], Yt[idx], Wt[idx], L[idx], k1=k1, k2=k2,
-                     weight_total=len(idx), update=update)   # the batch's loss, as fit reports it
+    n_terms = ...                       # the batch's terms: its sequences, or its real steps per step
+    loss = run_batch(model, Xt[idx], Yt[idx], Wt[idx], Lt[idx], k1=k1, k2=k2,
+                     weight_total=n_terms, update=update)    # the batch's loss, as fit reports it
 
 Example::
 
