@@ -3,7 +3,10 @@
 - :mod:`bptt.data.toy` — the toy time series of TMVA's ``TMVA_RNN_Classification.C``.
 - :mod:`bptt.data.root` — ROOT files in TMVA's layout (trees ``sgn``/``bkg``, branches
   ``vars_time{j}``), via uproot; uproot is imported only when a ROOT file is read or written.
-- :mod:`bptt.data.arrays` — ``.npz`` files, standardisation, train/test split, batches.
+- :mod:`bptt.data.arrays` — ``.npz`` files, standardisation, train/test split, batches, and
+  :func:`pad_ragged` (:mod:`bptt.data.ragged`): ragged sequences (lists, awkward arrays) padded to
+  ``X (n, T, F)`` with their ``lengths``; :mod:`bptt.data.sequences` reads them from jagged ROOT
+  branches (``DataLoader.add_sequence``).
 - :mod:`bptt.data.loader` — TMVA's ``DataLoader``: trees, variables, weights, cuts and TMVA's split
   (:mod:`bptt.data.splitting`) into :class:`bptt.data.events.Events`; :mod:`bptt.data.expressions`
   reads TTreeFormula expressions, :mod:`bptt.data.inputs` a network's inputs from a tree's columns,
@@ -23,7 +26,7 @@ Example::
 data read by :mod:`bptt.example`.)
 """
 
-from .arrays import Standardizer, iterate_batches, read_npz, train_test_split, write_npz
+from .arrays import Standardizer, iterate_batches, pad_ragged, read_npz, train_test_split, write_npz
 from .root import read_tmva_root, write_tmva_root
 from .toy import make_tutorial_data, write_tutorial_root
 
@@ -37,4 +40,5 @@ __all__ = [
     "Standardizer",
     "train_test_split",
     "iterate_batches",
+    "pad_ragged",
 ]
