@@ -262,8 +262,8 @@ def train_phases(model, X, y, phases: list, *, dropout=None, sample_weight=None,
         raise ValueError("train_phases: phases must hold at least one phase's fit arguments; got none")
     n = len(phases)
     t = model.input_transform
-    if getattr(t, "fitted", True) is False:
-        t.fit(X, y, sample_weight)
+    if getattr(t, "fitted", True) is False:  # over the real steps when the phases train with lengths
+        t.fit(X, y, sample_weight, lengths=phases[0].get("lengths"))
     drops = [layer for layer in model.layers if isinstance(layer, Dropout)]
     start = 1
     done: list[History] = []
