@@ -96,14 +96,16 @@ class _Recurrent(Layer):
         """The width of the output's last axis: ``hidden_size``, twice that when bidirectional."""
         return 2 * self.hidden_size if self.bidirectional else self.hidden_size
 
-    def _direction(self, reverse: bool) -> dict[str, np.ndarray]:
-        """The parameters of one direction under the functional names (``W``, ``U``, ``b``, ``b_u``)."""
-        if not reverse:
+    def _direction(self, direction: str) -> dict[str, np.ndarray]:
+        """The parameters of ``direction`` ("" or "_reverse") under the functional names (``W``,
+        ``U``, ``b``, ``b_u``)."""
+        if not direction:
             return self.params
         return {k[: -len("_reverse")]: a for k, a in self.params.items() if k.endswith("_reverse")}
 
     # Subclasses provide the functional pair and the options passed to the forward function.
-    def _forward_fn(self, x, initial, lengths, reverse=False):  # pragma: no cover - abstract
+    def _forward_fn(self, x, initial, lengths, reverse=False, direction=""):  # pragma: no cover - abstract
+        """The functional forward with the parameters of ``direction`` ("" or "_reverse")."""
         raise NotImplementedError
 
     def _backward_fn(self, dh, cache, dh_last):  # pragma: no cover - abstract
@@ -155,12 +157,19 @@ class _Recurrent(Layer):
 
     def _forward_both(self, x, training, initial, lengths):
         """The bidirectional forward: the forward direction, then the reverse one over the same
-        ``lengths``, outputs side by side (forward first)."""
+        ``lengths``, outputs side by side (forward first). Without lengths the reverse direction
+        is the forward loop over the time-reversed batch (one copy each way), which is what the
+        functional ``reverse=True`` computes, with less work per call."""
         fwd = {k: a for k, a in initial.items() if not k.endswith("_reverse")}
         rev = {k[: -len("_reverse")]: a for k, a in initial.items() if k.endswith("_reverse")}
         h, cache = self._forward_fn(x, fwd, lengths)
-        h_r, cache_r = self._forward_fn(x, rev, lengths, reverse=True)
-        self._cache = (cache, cache_r) if training else None
+        flipped = lengths is None
+        if flipped:
+            h_r, cache_r = self._forward_fn(np.ascontiguousarray(x[:, ::-1]), rev, None, direction="_reverse")
+            h_r = h_r[:, ::-1]
+        else:
+            h_r, cache_r = self._forward_fn(x, rev, lengths, reverse=True, direction="_reverse")
+        self._cache = (cache, cache_r, flipped) if training else None
         if self.return_sequences:
             return np.concatenate((h, h_r), axis=2)
         last = F.final_state(h, lengths) if lengths is not None else h[:, -1]
@@ -189,8 +198,9 @@ class _Recurrent(Layer):
                 self.grads[k][...] = g["d" + k]
             self.state_grads = {"d" + s: g["d" + s] for s in self._states}
             return g["dx"]
-        g = self._direction_backward(dy[..., :H], cache[0])
-        g_r = self._direction_backward(dy[..., H:], cache[1])
+        cache, cache_r, flipped = cache
+        g = self._direction_backward(dy[..., :H], cache)
+        g_r = self._direction_backward(dy[:, ::-1, H:] if flipped and self.return_sequences else dy[..., H:], cache_r)
         self._cache = None
         for k in self.params:
             if k.endswith("_reverse"):
@@ -201,7 +211,7 @@ class _Recurrent(Layer):
                             for s in self._states}
         dx = g["dx"]
         dx = dx if dx.flags.writeable else dx.copy()
-        dx += g_r["dx"]
+        dx += g_r["dx"][:, ::-1] if flipped else g_r["dx"]
         return dx
 
     def _direction_backward(self, dy, cache):
@@ -254,8 +264,8 @@ class LSTM(_Recurrent):
     _gates = GATES["lstm"]
     _states = ("h0", "c0")
 
-    def _forward_fn(self, x, initial, lengths, reverse=False):
-        p = self._direction(reverse)
+    def _forward_fn(self, x, initial, lengths, reverse=False, direction=""):
+        p = self._direction(direction)
         return F.lstm_forward(x, p["W"], p["U"], p["b"], **initial, lengths=lengths, reverse=reverse)
 
     def _backward_fn(self, dh, cache, dh_last):
@@ -279,8 +289,8 @@ class GRU(_Recurrent):
         self.reset_after = v.choice("GRU", "reset_after", reset_after, (True, False))
         super().__init__(input_size, hidden_size, **kwargs)
 
-    def _forward_fn(self, x, initial, lengths, reverse=False):
-        p = self._direction(reverse)
+    def _forward_fn(self, x, initial, lengths, reverse=False, direction=""):
+        p = self._direction(direction)
         return F.gru_forward(x, p["W"], p["U"], p["b"], p["b_u"], reset_after=self.reset_after, **initial,
                              lengths=lengths, reverse=reverse)
 
@@ -296,8 +306,8 @@ class RNN(_Recurrent):
         self.activation = v.choice("RNN", "activation", activation, ELEMENTWISE)
         super().__init__(input_size, hidden_size, **kwargs)
 
-    def _forward_fn(self, x, initial, lengths, reverse=False):
-        p = self._direction(reverse)
+    def _forward_fn(self, x, initial, lengths, reverse=False, direction=""):
+        p = self._direction(direction)
         return F.rnn_forward(x, p["W"], p["U"], p["b"], activation=self.activation, **initial, lengths=lengths,
                              reverse=reverse)
 
