@@ -43,28 +43,13 @@ __all__ = ["check_lengths", "step_mask", "inputs", "targets", "expected_targets"
 
 def check_lengths(fn: str, lengths, n: int, T: int) -> np.ndarray | None:
     """``lengths`` as int64 ``(n,)`` with ``1 <= lengths[b] <= T``, or None; a ValueError naming
-    ``lengths``, what was expected and what was received otherwise."""
+    ``lengths``, what was expected and what was received otherwise (the one rule of
+    :func:`bptt.data.ragged.check_lengths`)."""
     if lengths is None:
         return None
-    try:
-        L = np.asarray(lengths)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{fn}: lengths must be an integer array of shape ({n},); NumPy cannot convert it ({exc})") from None
-    if L.dtype.kind not in "iu":
-        hint = "; convert it with lengths.astype(np.int64)" if L.dtype.kind == "f" else ""
-        raise ValueError(
-            f"{fn}: lengths must be integers (the number of real steps of each sequence), shape ({n},); got dtype "
-            f"{L.dtype}{hint}"
-        )
-    if L.shape != (n,):
-        raise ValueError(f"{fn}: lengths must have one length per sequence of X, shape ({n},); got shape {L.shape}")
-    bad = (L < 1) | (L > T)
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise ValueError(
-            f"{fn}: lengths must satisfy 1 <= lengths[b] <= T = {T} (the steps of X); got lengths[{i}] = {L[i].item()}"
-        )
-    return L.astype(np.int64, copy=False)
+    from .data.ragged import check_lengths as check
+
+    return check(fn, lengths, n, T)
 
 
 def step_mask(lengths: np.ndarray, T: int) -> np.ndarray:

@@ -23,6 +23,19 @@ Inputs ``X`` may be
 
 ``n_features_in_`` is T·F, the width of the flat layout, in every case.
 
+Sequences of different lengths: pad them to T steps (zeros after each one's last step,
+:func:`bptt.data.ragged.pad_ragged`) and give ``lengths=`` (``(n,)`` integers, ``1 <= lengths[i] <= T``,
+the real steps of each sequence) to :meth:`fit` and to every prediction (``predict``,
+``predict_proba``, ``decision_function``, ``score``): the recurrent layer reads each sequence's real
+steps only (PyTorch's packed-sequence semantics, :mod:`bptt.sequences`); with
+``return_sequences=True`` the dense layer sees zeros in place of the padded steps' states. The
+input standardisation is fitted on the real steps. (scikit-learn's tools pass ``lengths`` on to
+``fit`` as a fit parameter; predictions with lengths are called directly.) Or give the sequences
+as they come, without ``lengths``: a list of ``(len_i, F)`` arrays or an awkward array of lists
+(what uproot reads from jagged branches) is padded by :func:`bptt.data.ragged.pad_ragged` (to the
+longest sequence in ``fit``; to fit's T in the predictions, longer sequences truncated with a
+warning) and its lengths used as above.
+
 Example::
 
     >>> import numpy as np
@@ -55,8 +68,9 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from . import sequences
 from .data.arrays import Standardizer
-from .layers import GRU, LSTM, RNN, Dense, Flatten, Reshape
+from .layers import GRU, LSTM, RNN, Dense, Flatten
 from .model import Sequential
 
 __all__ = ["RecurrentClassifier", "RecurrentRegressor"]
@@ -69,6 +83,26 @@ def _positive_int(fn: str, name: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(f"{fn}: {name} must be a positive integer; got {value!r}")
     return int(value)
+
+
+def _is_ragged(X) -> bool:
+    """Sequences as they come: an awkward array, or a list of ``(len_i, F)`` arrays."""
+    if type(X).__module__.split(".")[0] == "awkward":
+        return True
+    return isinstance(X, (list, tuple)) and len(X) > 0 and all(np.ndim(s) == 2 for s in X)
+
+
+def _ragged(fn: str, X, lengths, max_length=None):
+    """``(X, lengths)``: ragged sequences padded (:func:`bptt.data.ragged.pad_ragged`) with their
+    lengths; any other ``X`` as it is, with the ``lengths`` given."""
+    if not _is_ragged(X):
+        return X, lengths
+    if lengths is not None:
+        raise ValueError(f"{fn}: lengths are for sequences padded to (n, T, F); ragged sequences (a list of "
+                         f"(len_i, F) arrays or an awkward array) carry their own: pass lengths=None")
+    from .data.ragged import pad_ragged
+
+    return pad_ragged(X, max_length=max_length, dtype=np.float64)
 
 
 def _input_ndim(X) -> int:
@@ -204,17 +238,14 @@ class _RecurrentEstimator(BaseEstimator):
 
     # ── the network
 
-    def _build(self, T: int, F: int, n_out: int, loss: str, seed: int, flat_input: bool = False) -> Sequential:
-        """``cell|H|F|T|0|1,RESHAPE|FLAT,DENSE|dense_units|TANH,DENSE|n_out|LINEAR``; with
-        ``flat_input`` a leading Reshape takes ``(n, T·F)`` rows."""
+    def _build(self, T: int, F: int, n_out: int, loss: str, seed: int) -> Sequential:
+        """``cell|H|F|T|0|1,RESHAPE|FLAT,DENSE|dense_units|TANH,DENSE|n_out|LINEAR``."""
         rng = np.random.default_rng(seed)
         H, D = int(self.hidden_size), int(self.dense_units)
         seeds = [int(s) for s in rng.integers(2**31, size=3)]
         rec = _CELLS[self.cell](F, H, return_sequences=bool(self.return_sequences), seed=seeds[0])
         width = T * H if self.return_sequences else H
         layers = [rec, Flatten(), Dense(width, D, activation="tanh", seed=seeds[1]), Dense(D, n_out, seed=seeds[2])]
-        if flat_input:
-            layers.insert(0, Reshape((T, F)))
         return Sequential(layers, loss=loss)
 
     def _seed(self) -> int:
@@ -257,10 +288,17 @@ class _RecurrentEstimator(BaseEstimator):
             n_val = int(round(vs * len(y)))
         return vs if 1 <= n_val <= len(y) - 1 else 0.0
 
-    def _outputs(self, fn: str, X) -> np.ndarray:
+    def _outputs(self, fn: str, X, lengths=None) -> np.ndarray:
         check_is_fitted(self, "model_")
+        X, lengths = _ragged(fn, X, lengths, max_length=self.sequence_shape_[0])
         X3 = self._sequences(fn, X, reset=False)
-        return np.asarray(self.model_.decision_function(self._network_input(X3)), np.float64)
+        X3, L = self._lengths(fn, X3, lengths)
+        return np.asarray(self.model_.decision_function(self._network_input(X3), lengths=L), np.float64)
+
+    @staticmethod
+    def _lengths(fn: str, X3, lengths):
+        """``(X3, lengths)``: the lengths checked against the sequences, padded steps set to 0."""
+        return sequences.inputs(fn, X3, lengths)
 
     def _network_input(self, X3):
         return X3
@@ -295,17 +333,20 @@ class RecurrentClassifier(ClassifierMixin, _RecurrentEstimator):
         tags.classifier_tags.multi_class = True
         return tags
 
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, lengths=None):
         """Train on ``X`` ``(n, T, F)`` / ``(n, T·F)`` and labels ``y`` ``(n,)``; return self.
 
         ``sample_weight``: event weights ``(n,)`` (or one number for all), as in scikit-learn; the
         loss minimised is the weighted mean (:func:`bptt.train.fit`), weight 0 leaves an event out.
+        ``lengths``: ``(n,)`` real steps of each sequence (module docstring), None: all T.
         """
         fn = "RecurrentClassifier.fit"
         self._check_params(fn)
         if y is None:
             raise ValueError(f"{fn}: this estimator requires y to be passed, but the target y is None")
+        X, lengths = _ragged(fn, X, lengths)
         X3, y = self._sequences(fn, X, y, reset=True)
+        X3, L = self._lengths(fn, X3, lengths)
         check_classification_targets(y)
         self.classes_, y_enc = np.unique(y, return_inverse=True)
         C = len(self.classes_)
@@ -319,34 +360,40 @@ class RecurrentClassifier(ClassifierMixin, _RecurrentEstimator):
         model = self._build(X3.shape[1], X3.shape[2], n_out, loss, seed)
         history = model.fit(
             X3, target, validation_split=self._validation_split(y_enc[kept], stratify=True),
-            standardize=bool(self.standardize), sample_weight=None if sample_weight is None else w,
+            standardize=bool(self.standardize), sample_weight=None if sample_weight is None else w, lengths=L,
             **self._fit_options(seed),
         )
         return self._finish(model, history)
 
-    def decision_function(self, X):
+    def decision_function(self, X, lengths=None):
         """Logits: ``(n,)`` for two classes (positive means ``classes_[1]``), else ``(n, n_classes)``."""
-        return self._outputs("RecurrentClassifier.decision_function", X)
+        return self._outputs("RecurrentClassifier.decision_function", X, lengths)
 
-    def predict_proba(self, X):
+    def predict_proba(self, X, lengths=None):
         """Class probabilities ``(n, n_classes)`` in the order of ``classes_``; rows sum to 1."""
-        out = self.decision_function(X)
+        out = self.decision_function(X, lengths)
         if out.ndim == 1:
             p1 = 1.0 / (1.0 + np.exp(-np.clip(out, -500, 500)))
             return np.column_stack([1.0 - p1, p1])
         e = np.exp(out - out.max(axis=1, keepdims=True))
         return e / e.sum(axis=1, keepdims=True)
 
-    def predict_log_proba(self, X):
+    def predict_log_proba(self, X, lengths=None):
         """``log(predict_proba(X))``."""
         with np.errstate(divide="ignore"):
-            return np.log(self.predict_proba(X))
+            return np.log(self.predict_proba(X, lengths))
 
-    def predict(self, X):
+    def predict(self, X, lengths=None):
         """The most probable label of each sequence, from ``classes_``."""
-        out = self.decision_function(X)
+        out = self.decision_function(X, lengths)
         idx = (out > 0).astype(np.intp) if out.ndim == 1 else np.argmax(out, axis=1)
         return self.classes_[idx]
+
+    def score(self, X, y, sample_weight=None, lengths=None):
+        """The accuracy of :meth:`predict` (weighted by ``sample_weight``), as scikit-learn's."""
+        from sklearn.metrics import accuracy_score
+
+        return accuracy_score(y, self.predict(X, lengths), sample_weight=sample_weight)
 
 
 class RecurrentRegressor(RegressorMixin, _RecurrentEstimator):
@@ -357,9 +404,8 @@ class RecurrentRegressor(RegressorMixin, _RecurrentEstimator):
 
     * ``standardize=True`` also standardises each target, ``y' = (y − y_mean_) / y_scale_``: the
       network fits y' and :meth:`predict` returns ``out · y_scale_ + y_mean_``;
-    * the network takes flat rows: ``model_`` starts with a Reshape to ``(T, F)``, and the inputs
-      are standardised by ``standardizer_`` (a :class:`bptt.data.arrays.Standardizer`, or None)
-      before they reach it, so use :meth:`predict` rather than ``model_`` directly.
+    * the inputs are standardised by ``standardizer_`` (a :class:`bptt.data.arrays.Standardizer`,
+      or None) before they reach ``model_``, so use :meth:`predict` rather than ``model_`` directly.
 
     ``n_outputs_`` is k (1 for a 1-D ``y``).
 
@@ -381,24 +427,26 @@ class RecurrentRegressor(RegressorMixin, _RecurrentEstimator):
         tags.target_tags.single_output = True
         return tags
 
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, lengths=None):
         """Train on ``X`` ``(n, T, F)`` / ``(n, T·F)`` and targets ``y`` ``(n,)`` or ``(n, k)``; return self.
 
         ``sample_weight``: event weights ``(n,)`` (or one number for all), as in scikit-learn: the
         weighted mean squared error is minimised; weight 0 leaves an event out (of the target and
-        input scaling too).
+        input scaling too). ``lengths``: ``(n,)`` real steps of each sequence (module docstring).
         """
         fn = "RecurrentRegressor.fit"
         self._check_params(fn)
         if y is None:
             raise ValueError(f"{fn}: this estimator requires y to be passed, but the target y is None")
+        X, lengths = _ragged(fn, X, lengths)
         X3, y = self._sequences(fn, X, y, reset=True, multi_output=True, y_numeric=True)
+        X3, L = self._lengths(fn, X3, lengths)
         if y.ndim > 2:
             raise ValueError(f"{fn}: y must have shape (n,) or (n, k); got {y.shape}")
         self._y_1d = y.ndim == 1
         self.n_outputs_ = 1 if y.ndim == 1 else y.shape[1]
         w, kept = self._sample_weight(sample_weight, X3)
-        X3, y, w = X3[kept], y[kept], w[kept]
+        X3, y, w, L = X3[kept], y[kept], w[kept], None if L is None else L[kept]
         Y = np.asarray(y, np.float64).reshape(len(y), self.n_outputs_)
         # standardize also scales the targets (the network then fits outputs of order 1); predict
         # maps back.
@@ -406,27 +454,34 @@ class RecurrentRegressor(RegressorMixin, _RecurrentEstimator):
         scale = Y.std(axis=0) if self.standardize else np.ones(self.n_outputs_)
         self.y_scale_ = np.where(scale > 0, scale, 1.0)
         Y = ((Y - self.y_mean_) / self.y_scale_).astype(np.float32)
-        # bptt.train.fit checks (n, T, F) inputs against a 1-D y; for targets (n, k) the network
-        # gets flat rows (a leading Reshape), standardised here and split here.
-        self.standardizer_ = Standardizer().fit(X3) if self.standardize else None
+        # the inputs are standardised here (on the real steps) and the events split here
+        real = X3 if L is None else X3[sequences.step_mask(L, X3.shape[1])]
+        self.standardizer_ = Standardizer().fit(real) if self.standardize else None
         Z = self._network_input(X3)
         seed = self._seed()
         n_val = int(round(self._validation_split(Y[:, 0], stratify=False) * len(Z)))
         order = np.random.default_rng(seed).permutation(len(Z))
         val, train = order[:n_val], order[n_val:]
-        model = self._build(X3.shape[1], X3.shape[2], self.n_outputs_, "mse", seed, flat_input=True)
+        model = self._build(X3.shape[1], X3.shape[2], self.n_outputs_, "mse", seed)
         weighted = sample_weight is not None
+        part = (lambda idx: None) if L is None else (lambda idx: L[idx])  # noqa: E731
         history = model.fit(
             Z[train], Y[train], validation_data=((Z[val], Y[val], w[val]) if weighted else (Z[val], Y[val])) if n_val else None,
-            validation_split=0.0, standardize=False, sample_weight=w[train] if weighted else None, **self._fit_options(seed),
+            validation_split=0.0, standardize=False, sample_weight=w[train] if weighted else None, lengths=part(train),
+            validation_lengths=part(val) if n_val else None, **self._fit_options(seed),
         )
         return self._finish(model, history)
 
     def _network_input(self, X3):
-        Z = self.standardizer_.transform(X3) if self.standardizer_ is not None else X3
-        return Z.reshape(len(Z), -1)
+        return self.standardizer_.transform(X3) if self.standardizer_ is not None else X3
 
-    def predict(self, X):
+    def predict(self, X, lengths=None):
         """Predictions ``(n,)`` for a 1-D training ``y``, else ``(n, k)``."""
-        out = self._outputs("RecurrentRegressor.predict", X) * self.y_scale_ + self.y_mean_
+        out = self._outputs("RecurrentRegressor.predict", X, lengths) * self.y_scale_ + self.y_mean_
         return out[:, 0] if self._y_1d else out
+
+    def score(self, X, y, sample_weight=None, lengths=None):
+        """R² of :meth:`predict` (weighted by ``sample_weight``), as scikit-learn's."""
+        from sklearn.metrics import r2_score
+
+        return r2_score(y, self.predict(X, lengths), sample_weight=sample_weight)

@@ -398,11 +398,13 @@ def test_weighted_per_step_training_minimises_the_weighted_mean_over_real_steps(
 @pytest.mark.parametrize(
     "lengths, message",
     [
-        (np.ones(N, np.float64), "fit: lengths must be integers (the number of real steps of each sequence), shape "
-                                  "(9,); got dtype float64; convert it with lengths.astype(np.int64)"),
-        (np.ones(N - 1, int), "fit: lengths must have one length per sequence of X, shape (9,); got shape (8,)"),
-        (np.r_[LENGTHS[:-1], 0], "fit: lengths must satisfy 1 <= lengths[b] <= T = 6 (the steps of X); got lengths[8] = 0"),
-        (np.r_[7, LENGTHS[1:]], "fit: lengths must satisfy 1 <= lengths[b] <= T = 6 (the steps of X); got lengths[0] = 7"),
+        (np.ones(N, np.float64), "fit: lengths must be integers (the number of real steps of each sequence); got "
+                                  "dtype float64; convert it with lengths.astype(np.int64)"),
+        (np.ones(N - 1, int), "fit: lengths must have shape (9,), one length per sequence; got shape (8,)"),
+        (np.r_[LENGTHS[:-1], 0], "fit: lengths must satisfy 1 <= length <= 6 (the padded length T); sequence 8 has "
+                                 "length 0"),
+        (np.r_[7, LENGTHS[1:-1], 0], "fit: lengths must satisfy 1 <= length <= 6 (the padded length T); sequence 0 "
+                                     "has length 7 (2 sequences out of range)"),
     ],
 )
 def test_bad_lengths_are_named(lengths, message):
