@@ -152,8 +152,10 @@ def test_torch_float32_tensors_parameters_and_prefix():
 
 def test_torch_errors():
     lstm_sd = torch_module("lstm", None, 1).state_dict()
-    with pytest.raises(ValueError, match=r"from_torch: bidirectional .*weight_ih_l0_reverse"):
-        from_torch(torch.nn.LSTM(I, H, bidirectional=True).state_dict(), "lstm")
+    bi_sd = torch.nn.LSTM(I, H, bidirectional=True).state_dict()  # bidirectional: tests/io/test_bidirectional_io.py
+    with pytest.raises(ValueError, match=r"from_torch: missing weight_hh_l0_reverse \(layer 0 of 1\) \(the module is "
+                                         r"bidirectional: every layer has both directions\)"):
+        from_torch({k: a for k, a in bi_sd.items() if k != "weight_hh_l0_reverse"}, "lstm")
     with pytest.raises(ValueError, match=r"from_torch: LSTM projections \(proj_size > 0\).*weight_hr_l0"):
         from_torch(torch.nn.LSTM(I, H, proj_size=2).state_dict(), "lstm")
     with pytest.raises(ValueError, match=r"from_torch: cell must be one of 'lstm', 'gru', 'rnn'; got 'cnn'"):
@@ -404,13 +406,16 @@ def test_library_modules_import_neither_torch_nor_keras():
 
 
 def test_layers_from_keras_limits(keras, tmp_path):
-    """Bidirectional wrappers are not listed; configurations bptt cannot run are refused."""
-    model = keras.Sequential([keras.Input((T, I)), keras.layers.Bidirectional(keras.layers.LSTM(2, return_sequences=True)),
+    """Bidirectional wrappers are one entry each (tests/io/test_bidirectional_io.py has their
+    numbers); configurations bptt cannot run are refused."""
+    model = keras.Sequential([keras.Input((T, I)),
+                              keras.layers.Bidirectional(keras.layers.LSTM(2, return_sequences=True), name="bi"),
                               keras.layers.GRU(H, name="g")])
     model.save(tmp_path / "bi.keras")
-    assert [(n, c) for n, c, _, _ in read_keras_weights(tmp_path / "bi.keras")] == [("g", "gru")]
+    assert [(n, c) for n, c, _, _ in read_keras_weights(tmp_path / "bi.keras")] == [("bi", "lstm"), ("g", "gru")]
     model.save_weights(tmp_path / "bi.weights.h5")
-    (layer,) = layers_from_keras(tmp_path / "bi.weights.h5", dtype=np.float64)  # shapes only: defaults
+    bi, layer = layers_from_keras(tmp_path / "bi.weights.h5", dtype=np.float64)  # shapes only: defaults
+    assert (type(bi).__name__, bi.bidirectional, bi.input_size, bi.hidden_size) == ("LSTM", True, I, 2)
     assert (type(layer).__name__, layer.input_size, layer.return_sequences, layer.dtype) == ("GRU", 4, False, np.float64)
 
     keras.Sequential([keras.Input((T, I)), keras.layers.LSTM(H, activation="relu", name="r")]).save(tmp_path / "relu.keras")

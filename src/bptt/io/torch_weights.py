@@ -16,9 +16,16 @@ column-vector algebra ``z = W_ih x + b_ih + W_hh h + b_hh``; bptt uses row vecto
                 n = tanh(x W_n + b_n + r ⊙ (h U_n + bu_n)), so the two biases differ)
 
 Going back (:func:`to_torch`), the LSTM/RNN bias is put in ``bias_ih`` and ``bias_hh`` is zero.
-A bptt GRU with ``reset_after=False`` has no torch module. Bidirectional modules (``*_reverse``
-keys) and the LSTM's ``proj_size`` (``weight_hr_l{k}``) have no bptt equivalent and are rejected.
-The RNN's ``nonlinearity`` is not part of a state dict: give the bptt layer the same activation.
+A bptt GRU with ``reset_after=False`` has no torch module. The LSTM's ``proj_size``
+(``weight_hr_l{k}``) has no bptt equivalent and is rejected. The RNN's ``nonlinearity`` is not
+part of a state dict: give the bptt layer the same activation.
+
+Bidirectional modules (``bidirectional=True``) add the reverse direction of each layer under the
+same names with the suffix ``_reverse`` (``weight_ih_l{k}_reverse``, …); they map to the bptt
+layer's ``W_reverse``, ``U_reverse``, ``b_reverse`` (and ``b_u_reverse``) the same way, i.e. to a
+bptt layer built with ``bidirectional=True``. Torch's layer ``k > 0`` of a bidirectional stack
+reads the ``2H`` outputs of layer ``k − 1`` (forward half first), as a bptt bidirectional layer
+of input size ``2H`` does.
 
 Example::
 
@@ -51,7 +58,8 @@ __all__ = ["from_torch", "to_torch", "load_torch_into", "torch_state_dict", "GAT
 
 
 _CELL_ALIASES = {"lstm": "lstm", "gru": "gru", "rnn": "rnn", "simple_rnn": "rnn", "simplernn": "rnn"}
-_KEY = re.compile(r"^(weight_ih|weight_hh|bias_ih|bias_hh)_l(\d+)$")
+_KEY = re.compile(r"^(weight_ih|weight_hh|bias_ih|bias_hh)_l(\d+)(_reverse)?$")
+_DIRECTIONS = ("", "_reverse")
 
 
 def _cell(fn: str, cell) -> str:
@@ -95,10 +103,14 @@ def from_torch(state_dict: Mapping, cell: str, *, num_layers: int | None = None,
         ``[{"W", "U", "b"} per layer]`` (plus ``"b_u"`` for the GRU), layer 0 first:
         ``W = weight_ih.T``, ``U = weight_hh.T``, LSTM/RNN ``b = bias_ih + bias_hh``, GRU
         ``b = bias_ih`` and ``b_u = bias_hh``. A module built with ``bias=False`` gives zero biases.
+        A bidirectional module (``*_reverse`` keys) gives the reverse direction's parameters too,
+        ``W_reverse`` from ``weight_ih_l{k}_reverse`` and so on: the params of a bptt layer with
+        ``bidirectional=True``.
 
     Raises:
-        ValueError: unknown cell; bidirectional (``*_reverse``) or ``proj_size`` (``weight_hr``)
-        weights; other unknown keys; missing weights; shapes that do not fit the cell.
+        ValueError: unknown cell; ``proj_size`` (``weight_hr``) weights; other unknown keys;
+        missing weights (of either direction of any layer, for a bidirectional module); shapes that
+        do not fit the cell or do not chain (layer ``k > 0`` of a bidirectional module reads ``2H``).
     """
     fn = "from_torch"
     cell = _cell(fn, cell)
@@ -110,68 +122,83 @@ def from_torch(state_dict: Mapping, cell: str, *, num_layers: int | None = None,
     if not keys:
         raise ValueError(f"{fn}: state_dict has no keys starting with prefix {prefix!r}; "
                          f"got keys {sorted(map(str, state_dict))[:8]}")
-    reverse = sorted(k for k in keys if k.endswith("_reverse"))
-    if reverse:
-        raise ValueError(f"{fn}: bidirectional weights are not supported (bptt layers run forward in time); "
-                         f"got keys {reverse[:4]}. Use a module built with bidirectional=False")
     proj = sorted(k for k in keys if k.startswith("weight_hr"))
     if proj:
         raise ValueError(f"{fn}: LSTM projections (proj_size > 0) are not supported; got keys {proj}. "
                          f"Use a module built with proj_size=0")
-    found: dict[int, dict[str, str]] = {}
+    found: dict[int, dict[str, dict[str, str]]] = {}
     unknown = []
     for short, full in keys.items():
         m = _KEY.match(short)
         if m is None:
             unknown.append(full)
         else:
-            found.setdefault(int(m.group(2)), {})[m.group(1)] = full
+            found.setdefault(int(m.group(2)), {}).setdefault(m.group(3) or "", {})[m.group(1)] = full
     if unknown:
         raise ValueError(f"{fn}: unexpected keys {sorted(unknown)}; expected weight_ih_l<k>, weight_hh_l<k>, "
-                         f"bias_ih_l<k>, bias_hh_l<k> (pass prefix= to select one module of a bigger state dict)")
+                         f"bias_ih_l<k>, bias_hh_l<k>, each also with the suffix _reverse for a bidirectional "
+                         f"module (pass prefix= to select one module of a bigger state dict)")
     n = max(found) + 1
     if num_layers is not None:
         if not isinstance(num_layers, (int, np.integer)) or isinstance(num_layers, bool) or num_layers < 1:
             raise ValueError(f"{fn}: num_layers must be a positive integer or None; got {num_layers!r}")
         if n != num_layers:
             raise ValueError(f"{fn}: num_layers={num_layers} but the state dict holds layers 0..{n - 1}")
+    bidirectional = any("_reverse" in found[k] for k in found)
+    directions = _DIRECTIONS if bidirectional else ("",)
     out = []
     for k in range(n):
-        names = found.get(k, {})
-        for w in ("weight_ih", "weight_hh"):
-            if w not in names:
-                raise ValueError(f"{fn}: missing {prefix}{w}_l{k} (layer {k} of {n}); got keys {sorted(keys.values())}")
-        has_bias = [b in names for b in ("bias_ih", "bias_hh")]
-        if any(has_bias) and not all(has_bias):
-            missing = "bias_hh" if has_bias[0] else "bias_ih"
-            raise ValueError(f"{fn}: missing {prefix}{missing}_l{k}; a layer has both biases or neither (bias=False)")
-        a = {w: _to_numpy(fn, names[w], state_dict[names[w]]) for w in names}
-        w_ih, w_hh = a["weight_ih"], a["weight_hh"]
-        if w_hh.ndim != 2 or w_hh.shape[0] % G or w_hh.shape[0] // G != w_hh.shape[1]:
-            raise ValueError(f"{fn}: {names['weight_hh']} must have shape ({G}·H, H) for a {cell.upper()} "
-                             f"({G} gate block{'s' if G > 1 else ''}); got {w_hh.shape}")
-        H = w_hh.shape[1]
-        if w_ih.ndim != 2 or w_ih.shape[0] != G * H:
-            raise ValueError(f"{fn}: {names['weight_ih']} must have shape ({G * H}, I) (hidden size {H}); got {w_ih.shape}")
-        for b in ("bias_ih", "bias_hh"):
-            if b in a:
-                v.expect_shape(fn, names[b], a[b], (G * H,), f"{G}·H with hidden size {H}")
-        if k > 0 and w_ih.shape[1] != out[-1]["U"].shape[0]:
-            raise ValueError(f"{fn}: {names['weight_ih']} has input size {w_ih.shape[1]} but layer {k - 1} "
-                             f"has hidden size {out[-1]['U'].shape[0]}")
-        dt = np.dtype(dtype) if dtype is not None else (
-            np.dtype(np.float64) if w_ih.dtype == np.float64 else np.dtype(np.float32))
-        v.choice(fn, "dtype", dt, v.FLOAT_DTYPES)
-        zeros = np.zeros(G * H, dt)
-        b_ih = a.get("bias_ih", zeros).astype(dt)
-        b_hh = a.get("bias_hh", zeros).astype(dt)
-        p = {"W": np.array(w_ih.T, dt, order="C"), "U": np.array(w_hh.T, dt, order="C")}
-        if cell == "gru":
-            p["b"], p["b_u"] = b_ih.copy(), b_hh.copy()
-        else:
-            p["b"] = b_ih + b_hh
+        p: dict[str, np.ndarray] = {}
+        for sfx in directions:
+            names = found.get(k, {}).get(sfx, {})
+            for w in ("weight_ih", "weight_hh"):
+                if w not in names:
+                    why = " (the module is bidirectional: every layer has both directions)" if bidirectional else ""
+                    raise ValueError(f"{fn}: missing {prefix}{w}_l{k}{sfx} (layer {k} of {n}){why}; "
+                                     f"got keys {sorted(keys.values())}")
+            previous = None if k == 0 else (out[-1]["U"].shape[0], len(directions))
+            p.update({name + sfx: a for name, a in
+                      _torch_direction(fn, state_dict, names, cell, G, k, prefix, previous, dtype).items()})
         out.append(p)
     return out
+
+
+def _torch_direction(fn, state_dict, names, cell, G, k, prefix, previous, dtype) -> dict:
+    """One direction of layer ``k``: ``{"W", "U", "b"(, "b_u")}`` from the keys ``names``
+    (``weight_ih`` → its full key, …); ``previous``: layer ``k − 1``'s ``(hidden size, number of
+    directions)``, whose product is this layer's input size (None for k = 0)."""
+    has_bias = [b in names for b in ("bias_ih", "bias_hh")]
+    if any(has_bias) and not all(has_bias):
+        have, missing = ("bias_ih", "bias_hh") if has_bias[0] else ("bias_hh", "bias_ih")
+        raise ValueError(f"{fn}: missing {prefix}{names[have][len(prefix):].replace(have, missing, 1)}; "
+                         f"a layer has both biases or neither (bias=False)")
+    a = {w: _to_numpy(fn, names[w], state_dict[names[w]]) for w in names}
+    w_ih, w_hh = a["weight_ih"], a["weight_hh"]
+    if w_hh.ndim != 2 or w_hh.shape[0] % G or w_hh.shape[0] // G != w_hh.shape[1]:
+        raise ValueError(f"{fn}: {names['weight_hh']} must have shape ({G}·H, H) for a {cell.upper()} "
+                         f"({G} gate block{'s' if G > 1 else ''}); got {w_hh.shape}")
+    H = w_hh.shape[1]
+    if w_ih.ndim != 2 or w_ih.shape[0] != G * H:
+        raise ValueError(f"{fn}: {names['weight_ih']} must have shape ({G * H}, I) (hidden size {H}); got {w_ih.shape}")
+    for b in ("bias_ih", "bias_hh"):
+        if b in a:
+            v.expect_shape(fn, names[b], a[b], (G * H,), f"{G}·H with hidden size {H}")
+    if previous is not None and w_ih.shape[1] != previous[0] * previous[1]:
+        H_prev, n_dir = previous
+        gives = f"hidden size {H_prev}" + (f" and two directions ({2 * H_prev} outputs)" if n_dir == 2 else "")
+        raise ValueError(f"{fn}: {names['weight_ih']} has input size {w_ih.shape[1]} but layer {k - 1} has {gives}")
+    dt = np.dtype(dtype) if dtype is not None else (
+        np.dtype(np.float64) if w_ih.dtype == np.float64 else np.dtype(np.float32))
+    v.choice(fn, "dtype", dt, v.FLOAT_DTYPES)
+    zeros = np.zeros(G * H, dt)
+    b_ih = a.get("bias_ih", zeros).astype(dt)
+    b_hh = a.get("bias_hh", zeros).astype(dt)
+    p = {"W": np.array(w_ih.T, dt, order="C"), "U": np.array(w_hh.T, dt, order="C")}
+    if cell == "gru":
+        p["b"], p["b_u"] = b_ih.copy(), b_hh.copy()
+    else:
+        p["b"] = b_ih + b_hh
+    return p
 
 
 def to_torch(params_list: Sequence[Mapping], cell: str, *, bias: bool = True,
@@ -180,11 +207,13 @@ def to_torch(params_list: Sequence[Mapping], cell: str, *, bias: bool = True,
 
     The inverse of :func:`from_torch`: ``weight_ih_l{k} = W.T``, ``weight_hh_l{k} = U.T``;
     LSTM/RNN ``bias_ih_l{k} = b`` and ``bias_hh_l{k} = 0``; GRU ``bias_ih_l{k} = b``,
-    ``bias_hh_l{k} = b_u``. Load it with
+    ``bias_hh_l{k} = b_u``; params of bidirectional layers (``W_reverse``, …) also give the
+    ``*_reverse`` keys of a module built with ``bidirectional=True``. Load it with
     ``module.load_state_dict({k: torch.from_numpy(a) for k, a in sd.items()})``.
 
     Args:
-        params_list: one bptt params dict per stacked layer (``layer.params``), input first.
+        params_list: one bptt params dict per stacked layer (``layer.params``), input first; all
+            bidirectional (with ``W_reverse``, …) or none.
         cell: ``"lstm"``, ``"gru"`` or ``"rnn"``.
         bias: False for a module built with ``bias=False`` (no bias keys; every bias must be 0).
         reset_after: the GRU form of the parameters; only ``True`` exists in torch.
@@ -206,37 +235,55 @@ def to_torch(params_list: Sequence[Mapping], cell: str, *, bias: bool = True,
     if not isinstance(params_list, Sequence) or len(params_list) == 0:
         raise ValueError(f"{fn}: params_list must be a non-empty list of params dicts; got {params_list!r}")
     names = ("W", "U", "b", "b_u") if cell == "gru" else ("W", "U", "b")
+    both = [isinstance(p, Mapping) and "W_reverse" in p for p in params_list]
+    bidirectional = any(both)
+    if bidirectional and not all(both):
+        raise ValueError(f"{fn}: params_list mixes bidirectional layers (with W_reverse) and unidirectional ones "
+                         f"(layers {[k for k, b in enumerate(both) if not b]} have no W_reverse); a torch module's "
+                         f"layers are all bidirectional or none")
+    directions = _DIRECTIONS if bidirectional else ("",)
     sd: dict[str, np.ndarray] = {}
-    prev_H = None
+    previous = None
     for k, p in enumerate(params_list):
-        missing = [n for n in names if n not in p]
+        if not isinstance(p, Mapping):
+            raise ValueError(f"{fn}: params_list[{k}] must be a params dict (layer.params); got {type(p).__name__}")
+        wanted = [n + sfx for sfx in directions for n in names]
+        missing = [n for n in wanted if n not in p]
         if missing:
-            raise ValueError(f"{fn}: params_list[{k}] lacks {missing} for a {cell.upper()} (expected keys {list(names)}); "
-                             f"got {sorted(p)}")
-        a = {n: _to_numpy(fn, f"params_list[{k}][{n!r}]", p[n]) for n in names}
-        U = a["U"]
-        if U.ndim != 2 or U.shape[1] != G * U.shape[0]:
-            raise ValueError(f"{fn}: params_list[{k}]['U'] must have shape (H, {G}·H); got {U.shape}")
-        H = U.shape[0]
-        if a["W"].ndim != 2 or a["W"].shape[1] != G * H:
-            raise ValueError(f"{fn}: params_list[{k}]['W'] must have shape (I, {G * H}); got {a['W'].shape}")
-        if prev_H is not None and a["W"].shape[0] != prev_H:
-            raise ValueError(f"{fn}: params_list[{k}]['W'] has input size {a['W'].shape[0]} but layer {k - 1} "
-                             f"has hidden size {prev_H}")
-        prev_H = H
-        for n in names[2:]:
-            v.expect_shape(fn, f"params_list[{k}][{n!r}]", a[n], (G * H,), f"{G}·H with hidden size {H}")
-        sd[f"weight_ih_l{k}"] = np.array(a["W"].T, order="C")
-        sd[f"weight_hh_l{k}"] = np.array(U.T, order="C")
-        if bias:
-            sd[f"bias_ih_l{k}"] = a["b"].copy()
-            sd[f"bias_hh_l{k}"] = a["b_u"].copy() if cell == "gru" else np.zeros_like(a["b"])
-        else:
-            nonzero = [n for n in names[2:] if np.any(a[n])]
-            if nonzero:
-                raise ValueError(f"{fn}: bias=False but params_list[{k}] has non-zero {nonzero}; a module built "
-                                 f"with bias=False cannot hold them (use bias=True)")
+            raise ValueError(f"{fn}: params_list[{k}] lacks {missing} for a {'bidirectional ' * bidirectional}"
+                             f"{cell.upper()} (expected keys {wanted}); got {sorted(p)}")
+        for sfx in directions:
+            H = _torch_from_direction(fn, p, names, cell, G, k, sfx, previous, bias, sd)
+        previous = (H, len(directions))
     return sd
+
+
+def _torch_from_direction(fn, p, names, cell, G, k, sfx, previous, bias, sd) -> int:
+    """Write direction ``sfx`` of ``params_list[k]`` (``p``) into ``sd``; return its hidden size."""
+    a = {n: _to_numpy(fn, f"params_list[{k}][{n + sfx!r}]", p[n + sfx]) for n in names}
+    U = a["U"]
+    if U.ndim != 2 or U.shape[1] != G * U.shape[0]:
+        raise ValueError(f"{fn}: params_list[{k}]['U{sfx}'] must have shape (H, {G}·H); got {U.shape}")
+    H = U.shape[0]
+    if a["W"].ndim != 2 or a["W"].shape[1] != G * H:
+        raise ValueError(f"{fn}: params_list[{k}]['W{sfx}'] must have shape (I, {G * H}); got {a['W'].shape}")
+    if previous is not None and a["W"].shape[0] != previous[0] * previous[1]:
+        H_prev, n_dir = previous
+        gives = f"hidden size {H_prev}" + (f" and two directions ({2 * H_prev} outputs)" if n_dir == 2 else "")
+        raise ValueError(f"{fn}: params_list[{k}]['W{sfx}'] has input size {a['W'].shape[0]} but layer {k - 1} has {gives}")
+    for n in names[2:]:
+        v.expect_shape(fn, f"params_list[{k}][{n + sfx!r}]", a[n], (G * H,), f"{G}·H with hidden size {H}")
+    sd[f"weight_ih_l{k}{sfx}"] = np.array(a["W"].T, order="C")
+    sd[f"weight_hh_l{k}{sfx}"] = np.array(U.T, order="C")
+    if bias:
+        sd[f"bias_ih_l{k}{sfx}"] = a["b"].copy()
+        sd[f"bias_hh_l{k}{sfx}"] = a["b_u"].copy() if cell == "gru" else np.zeros_like(a["b"])
+    else:
+        nonzero = [n + sfx for n in names[2:] if np.any(a[n])]
+        if nonzero:
+            raise ValueError(f"{fn}: bias=False but params_list[{k}] has non-zero {nonzero}; a module built "
+                             f"with bias=False cannot hold them (use bias=True)")
+    return H
 
 
 def _layer_cell(fn: str, layer) -> tuple[str, bool]:
@@ -259,7 +306,8 @@ def _stack_cell(fn: str, layers) -> tuple[list, str, bool]:
 
 def torch_state_dict(layers, *, bias: bool = True) -> dict[str, np.ndarray]:
     """The torch state dict of a stack of bptt recurrent layers (one layer or a list of them, all of
-    one kind; the list is torch's ``num_layers``). See :func:`to_torch`.
+    one kind; the list is torch's ``num_layers``; all bidirectional, giving the ``*_reverse`` keys
+    of ``bidirectional=True``, or none). See :func:`to_torch`.
 
     Example::
 
@@ -284,7 +332,8 @@ def load_torch_into(layers, state_dict: Mapping, *, prefix: str = ""):
 
     ``layers`` is one layer or a list (torch's ``num_layers``), all of one kind, whose sizes match
     the module's; each layer keeps its dtype. A GRU layer must have ``reset_after=True`` (torch's
-    form). Returns ``layers``.
+    form). A bidirectional module fills layers built with ``bidirectional=True`` (layer ``k > 0``
+    with ``input_size = 2 · hidden_size`` of layer ``k − 1``). Returns ``layers``.
 
     Example::
 
@@ -309,6 +358,11 @@ def load_torch_into(layers, state_dict: Mapping, *, prefix: str = ""):
         raise ValueError(f"{fn}: the state dict holds {len(params)} layer(s) (num_layers) but {len(stack)} bptt "
                          f"layer(s) were given")
     for k, (layer, p) in enumerate(zip(stack, params)):
+        if ("W_reverse" in p) != bool(getattr(layer, "bidirectional", False)):
+            module = "a bidirectional module (*_reverse keys)" if "W_reverse" in p else "a unidirectional module"
+            raise ValueError(f"{fn}: the state dict is {module} but layer {k} has bidirectional="
+                             f"{bool(getattr(layer, 'bidirectional', False))}; build the bptt layers with "
+                             f"bidirectional={'W_reverse' in p}")
         for name, target in layer.params.items():
             v.expect_shape(fn, f"layer {k} {name}", p[name], target.shape,
                            f"the bptt layer's input_size={layer.input_size}, hidden_size={layer.hidden_size}")
