@@ -204,9 +204,12 @@ def _result_files(args) -> dict:
 
 def _report_training(model, events, history, files: dict, model_path: str) -> None:
     """TMVA's TestAllMethods / EvaluateAllMethods on the kept test events: the tables on stdout, the
-    output ROOT file, the plots and the JSON of the figures (:mod:`bptt.results`)."""
+    output ROOT file, the plots and the JSON of the figures (:mod:`bptt.results`). Per-step targets
+    (``y (n, T)``): the per-step figures instead (:func:`_report_per_step`)."""
     from . import plots, results
 
+    if len(events.y.shape) == 2:
+        return _report_per_step(model, events, history, files, model_path)
     evaluation = results.evaluate_events(model, events, files["method"])
     print()
     print(evaluation.table())
@@ -222,6 +225,32 @@ def _report_training(model, events, history, files: dict, model_path: str) -> No
         epochs_run=len(history.loss), best_epoch=history.best_epoch,
         inputs=model.inputs, split={"train": events.n_train, "test": events.n_test},
     ))
+    print(f"\nwrote {', '.join(written)}")
+
+
+def _report_per_step(model, events, history, files: dict, model_path: str) -> None:
+    """Per-step targets (sequence labelling, per-step regression): TMVA's tables and its output ROOT
+    file hold one classifier output per event, which a per-step network does not have; the figures
+    over the real steps of the test and training events are printed and saved as JSON instead, with
+    the loss plot (:func:`bptt.results.per_step_results`)."""
+    from . import plots, results
+
+    _note("train", "per-step targets: TMVA's tables (ROC integral, signal efficiencies, overtraining test) and its "
+                   "output ROOT file (one classifier output per event) have no per-step meaning; the figures over the "
+                   f"real steps follow instead, and no results ROOT file is written ({files['root']})")
+    figures = results.per_step_results(model, events)
+    print()
+    print(results.format_per_step(files["method"], figures))
+    if files["plots"]:
+        os.makedirs(files["plots"], exist_ok=True)
+    written = [plots.plot_loss({files["method"]: {"train": history.loss, "val": history.val_loss}},
+                               os.path.join(files["plots"], files["prefix"] + "loss.png"))]
+    record = {"method": files["method"], "per_step": True, "metrics": figures, "source": events.source,
+              "model_file": model_path, "epochs_run": len(history.loss), "best_epoch": history.best_epoch,
+              "inputs": model.inputs, "split": {"train": events.n_train, "test": events.n_test}}
+    from ._files import atomic_write
+
+    written.append(atomic_write(files["json"], lambda f: f.write(json.dumps(record, indent=2) + "\n"), mode="w"))
     print(f"\nwrote {', '.join(written)}")
 
 
@@ -279,6 +308,8 @@ def _cmd_evaluate(args) -> int:
     X, y, lengths = _read_data(args.data, args)
     result = model.evaluate(X, y) if lengths is None else model.evaluate(X, y, lengths=lengths)
     result["events"] = int(len(X))
+    if len(y.shape) == 2:  # per-step targets: the figures pool the real steps of all events
+        result["steps"] = int(lengths.sum()) if lengths is not None else int(y.size)
     for k, v in result.items():
         print(f"{k:>9}: {v:.4f}" if isinstance(v, float) else f"{k:>9}: {v}")
     if args.json:
@@ -471,7 +502,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser(
         "evaluate",
         help="evaluate a model file on a ROOT or npz file",
-        description="Print the loss, test ROC AUC and accuracy of MODEL on DATA.",
+        description="Print the loss, test ROC AUC and accuracy of MODEL on DATA. Ragged sequences (an .npz file with "
+        "lengths, or --sequence) are read up to each one's last real step; with per-step targets every figure pools "
+        "the real steps of all events (each step one prediction) and the number of real steps is printed too.",
     )
     ev.add_argument("model", help="model file written by bptt train or bptt tutorial")
     ev.add_argument("data", help="input file: .root or .npz")

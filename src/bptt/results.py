@@ -54,7 +54,8 @@ from . import metrics
 from ._files import atomic_path, atomic_write
 
 __all__ = ["EFFICIENCY_LEVELS", "NBINS_MVA_OUTPUT", "Sample", "ClassifierResults", "classifier_results",
-           "evaluate_events", "output_range", "output_histograms", "overtraining_test", "classifier_output"]
+           "evaluate_events", "output_range", "output_histograms", "overtraining_test", "classifier_output",
+           "per_step_results", "format_per_step"]
 
 #: The background efficiencies of TMVA's table ("@B=0.01 @B=0.10 @B=0.30").
 EFFICIENCY_LEVELS = (0.01, 0.10, 0.30)
@@ -334,14 +335,15 @@ def classifier_results(method: str, train, test, dataset: str = "dataset") -> Cl
     return ClassifierResults(method=method, train=tr, test=te, metrics=figures, dataset=dataset)
 
 
-def classifier_output(model, X) -> np.ndarray:
+def classifier_output(model, X, lengths=None) -> np.ndarray:
     """The classifier output TMVA's MethodDL gives for a two-class network, ``(n,)``: the signal
     probability (sigmoid) for the cross-entropy loss, the network's output for sum of squares, and
-    the second (signal, label 1) class's probability for a two-unit softmax."""
+    the second (signal, label 1) class's probability for a two-unit softmax. ``lengths``: the real
+    steps of ragged sequences (:meth:`bptt.model.Sequential.decision_function`)."""
     name = model.loss.name
     if name == "bce":
-        return np.asarray(model.predict_proba(X), np.float64).reshape(len(X))
-    out = model.predict_proba(X) if name == "softmax_ce" else model.decision_function(X)
+        return np.asarray(model.predict_proba(X, lengths=lengths), np.float64).reshape(len(X))
+    out = model.predict_proba(X, lengths=lengths) if name == "softmax_ce" else model.decision_function(X, lengths=lengths)
     out = np.asarray(out, np.float64)
     if out.ndim == 1 or (out.ndim == 2 and out.shape[1] == 1):
         return out.reshape(len(X))
@@ -356,13 +358,59 @@ def classifier_output(model, X) -> np.ndarray:
 def evaluate_events(model, events, method: str) -> ClassifierResults:
     """:func:`classifier_results` of a model trained on ``events.train()``
     (:class:`bptt.data.events.Events`): its classifier output (:func:`classifier_output`) on the
-    training and the test events, with their classes and weights."""
+    training and the test events, with their classes and weights (and the lengths of ragged
+    sequences)."""
     if events.n_test == 0:
         raise ValueError(
             f"evaluate_events: the events of {events.source or 'the data'} have no test part (all {events.n_train} "
             f"are for training); keep some for testing (TMVA's nTest_Signal / nTest_Background)"
         )
     samples = {}
-    for part, (X, y, w) in (("train", events.train()), ("test", events.test())):
-        samples[part] = (classifier_output(model, X), y, w)
+    for part, (X, y, w), L in (("train", events.train(), _lengths(events, "train")),
+                               ("test", events.test(), _lengths(events, "test"))):
+        samples[part] = (classifier_output(model, X, L), y, w)
     return classifier_results(method, train=samples["train"], test=samples["test"])
+
+
+def _lengths(events, part: str):
+    """The lengths of the events' training or test part (None for fixed-length sequences)."""
+    if getattr(events, "lengths", None) is None:
+        return None
+    return events.train_lengths() if part == "train" else events.test_lengths()
+
+
+# ── per-step targets (sequence labelling, per-step regression)
+
+
+def per_step_results(model, events) -> dict:
+    """The figures of a network with per-step targets (``events.y (n, T)``) on the training and
+    the test events: :meth:`bptt.model.Sequential.evaluate`'s (the loss; for ``bce`` the ROC AUC
+    and the accuracy; for ``softmax_ce`` the accuracy), each pooling the real steps of all the
+    part's events with their event weights, and the part's numbers of events and real steps.
+
+    TMVA's figures (:func:`classifier_results`: ROC integral, efficiencies, the overtraining test)
+    are those of one classifier output per event and have no per-step meaning; these take their
+    place (``bptt train`` prints them with :func:`format_per_step`)."""
+    figures = {}
+    for part, (X, y, w) in (("train", events.train()), ("test", events.test())):
+        L = _lengths(events, part)
+        if len(X) == 0:
+            raise ValueError(f"per_step_results: the {part} part of {events.source or 'the data'} has no events")
+        result = model.evaluate(X, y, sample_weight=None if np.all(w == 1) else w, lengths=L)
+        result["events"] = int(len(X))
+        result["steps"] = int(np.sum(L)) if L is not None else int(len(X) * np.shape(X)[1])
+        figures[part] = result
+    return figures
+
+
+def format_per_step(method: str, figures: dict) -> str:
+    """:func:`per_step_results` as a table: one row per figure, test and training columns."""
+    names = [k for k in figures["test"] if k not in ("events", "steps")]
+    lines = [f"Per-step evaluation of {method}: every real step of every event one prediction, weighted by its "
+             f"event's weight",
+             f"{'':<10}{'test':>12}{'train':>12}"]
+    for k in names:
+        lines.append(f"{k:<10}{figures['test'][k]:>12.4f}{figures['train'][k]:>12.4f}")
+    for k in ("events", "steps"):
+        lines.append(f"{k:<10}{figures['test'][k]:>12d}{figures['train'][k]:>12d}")
+    return "\n".join(lines)
