@@ -443,7 +443,9 @@ def load_model(path) -> Sequential:
 
 def import_onnx(path) -> Sequential:
     """The network of an ONNX file written by :func:`bptt.io.export_onnx` (or shaped like one):
-    what :func:`bptt.io.onnx.read_onnx` reads, built as a ``Sequential``."""
+    what :func:`bptt.io.onnx.read_onnx` reads, built as a ``Sequential``. Bidirectional nodes
+    become layers with ``bidirectional=True``; a graph that takes its sequences' lengths as an
+    input (``sequence_lens``) gives a network that takes them as ``lengths=``."""
     from .io.onnx import read_onnx
 
     layers, loss, standardizer = read_onnx(path, "import_onnx")

@@ -253,14 +253,24 @@ def test_import_rejects_unsupported_nodes(tmp_path):
                       helper.make_node("Abs", ["f"], ["y"], name="my_abs")], {}, ("batch", 9)), path)
     with pytest.raises(ValueError, match=r"import_onnx: .*unsupported node 'my_abs' \(Abs\)"):
         import_onnx(path)
-    # a bidirectional LSTM
+    # a bidirectional LSTM whose two directions' final states are squeezed instead of put side by side
+    # (bidirectional graphs that bptt reads: tests/io/test_onnx_bidirectional.py)
     G, H = 4, 2
     inits = {"W": np.zeros((2, G * H, F), np.float32), "R": np.zeros((2, G * H, H), np.float32)}
     onnx.save(_graph([helper.make_node("Transpose", ["x"], ["t"], perm=[1, 0, 2]),
                       helper.make_node("LSTM", ["t", "W", "R"], ["Y", "Yh"], name="bi", hidden_size=H,
                                        direction="bidirectional"),
                       helper.make_node("Squeeze", ["Yh"], ["y"], name="sq")], inits), path)
-    with pytest.raises(ValueError, match=r"unsupported node 'bi' \(LSTM\): attribute direction"):
+    with pytest.raises(ValueError, match=r"unsupported node 'sq' \(Squeeze\): a bidirectional node's output must go to "
+                                         r"Transpose"):
+        import_onnx(path)
+    # a reverse-only LSTM
+    inits = {"W": np.zeros((1, G * H, F), np.float32), "R": np.zeros((1, G * H, H), np.float32)}
+    onnx.save(_graph([helper.make_node("Transpose", ["x"], ["t"], perm=[1, 0, 2]),
+                      helper.make_node("LSTM", ["t", "W", "R"], ["Y", "Yh"], name="rev", hidden_size=H,
+                                       direction="reverse"),
+                      helper.make_node("Squeeze", ["Yh"], ["y"], name="sq")], inits), path)
+    with pytest.raises(ValueError, match=r"unsupported node 'rev' \(LSTM\): attribute direction='reverse' is not supported"):
         import_onnx(path)
     # a recurrent node fed batch-major data (no Transpose)
     inits = {"W": np.zeros((1, G * H, F), np.float32), "R": np.zeros((1, G * H, H), np.float32), "ax": np.array([0])}

@@ -12,6 +12,11 @@ VarTransform N, D (TMVA)      ``Cast(double) → Reshape(B, T·F) → MatMul(A) 
 LSTM / GRU / RNN              ``Transpose(1,0,2) → LSTM|GRU|RNN (layout=0) → Squeeze → …``
 ``return_sequences=True``     ``Y (T, 1, B, H) → Squeeze(axis 1) → Transpose(1,0,2)``
 ``return_sequences=False``    ``Y_h (1, B, H) → Squeeze(axis 0)``
+``bidirectional=True``        one node, ``direction="bidirectional"``; ``Y (T, 2, B, H) →
+                              Transpose(2,0,1,3) → Reshape(0,0,-1)``, or ``Y_h (2, B, H) →
+                              Transpose(1,0,2) → Reshape(0,-1)``
+``lengths=`` (``lengths=True``) graph input ``"lengths"`` (int32, ``(batch,)``) → the
+                              recurrent nodes' ``sequence_lens``
 Dense                         ``MatMul(W) → Add(b) [→ Tanh|Relu|Sigmoid|Softmax(axis=-1)]``
 Flatten / Reshape             ``Flatten(axis=1)`` / ``Reshape([0, *shape])``
 Dropout                       nothing (the identity at inference)
@@ -19,18 +24,12 @@ binary output ``(B, 1)``      ``Squeeze(axis 1)`` → ``(B,)`` (as ``decision_fu
 ============================  ==============================================================
 
 The input is ``"x"`` of shape ``("batch", "time", F)`` (both leading dimensions symbolic; after a
-Flatten the sequence length is in practice fixed by the following Dense layer), the output ``"y"``.
+Flatten the sequence length is in practice fixed by the following Dense layer), the output ``"y"``;
+with ``lengths=True`` also ``"lengths"``, int32 ``("batch",)``, each sequence's real steps (bptt's
+``lengths=``, ONNX's ``sequence_lens``: outputs 0 past them, the last output at the last real step).
 
-Parameters map onto ONNX's column-vector layout by transposing and reordering the gate blocks
-(bptt's row-vector ``z = x W + h U + b`` is ONNX's ``z = X Wᵀ + H Rᵀ + Wb + Rb``):
-
-    LSTM  bptt [i, f, g, o] → ONNX [i, o, f, c]:  W = W_bptt[:, iofc]ᵀ (4H, I),  R = U[:, iofc]ᵀ,
-          B = [b[iofc], 0]                         (the recurrent-bias half is zero)
-    GRU   bptt [r, z, n]    → ONNX [z, r, h]:     B = [b[zrh], b_u[zrh]],
-          linear_before_reset = 1 if reset_after else 0
-    RNN   W = Wᵀ, R = Uᵀ, B = [b, 0];  activations Tanh | Relu | Sigmoid, and identity as
-          ``Affine`` with α = 1, β = 0 (ONNX has no Identity activation for RNN; onnxruntime's CPU
-          kernel accepts Affine)
+How parameters map onto ONNX's layout (gate orders, biases, the two directions of a bidirectional
+layer stacked on the first axis) is in :mod:`bptt.io.onnx_recurrent`.
 
 onnxruntime (≤ 1.31 at least) implements the recurrent operators only for ``layout=0``
 (time-major), hence the Transpose nodes; and it rejects the newest ONNX IR versions, so the model
@@ -42,8 +41,10 @@ the carried state of a stateful layer is not part of the graph.
 
 :func:`read_onnx` (and :func:`bptt.model.import_onnx`, which builds the network from what it
 reads) takes graphs of this shape back (also ``Gemm`` for dense layers, ``MatMul``
-without bias, float32 standardisation constants and ``Identity`` nodes) and raises ``ValueError``
-naming the first node it cannot translate.
+without bias, float32 standardisation constants, ``Identity`` nodes, a bidirectional node's ``Y``
+made time-major by ``Transpose(0,2,1,3) → Reshape(0,0,-1)`` as ``torch.onnx`` writes it, and an
+int32 ``(batch,)`` graph input given to recurrent nodes as ``sequence_lens``) and raises
+``ValueError`` naming the first node it cannot translate.
 
 Example::
 
@@ -72,28 +73,12 @@ import os
 
 import numpy as np
 
-from ..cells import GATES
+from .onnx_recurrent import export_recurrent, follow_outputs, import_recurrent
 
 __all__ = ["export_onnx", "read_onnx"]
 
-#: bptt gate blocks → ONNX gate blocks, as indices into the bptt block order.
-_LSTM_TO_ONNX = (0, 3, 1, 2)  # [i, f, g, o] → [i, o, f, c]
-_GRU_TO_ONNX = (1, 0, 2)  # [r, z, n] → [z, r, h]
-_RNN_ACTIVATIONS = {"tanh": "Tanh", "relu": "Relu", "sigmoid": "Sigmoid", "identity": "Affine"}
 _DENSE_ACTIVATIONS = {"tanh": "Tanh", "relu": "Relu", "sigmoid": "Sigmoid", "softmax": "Softmax"}
 _LOSS_KEY = "bptt.loss"
-
-
-def _reorder(a: np.ndarray, order, H: int) -> np.ndarray:
-    """Permute the gate blocks (each ``H`` wide) of the last axis of ``a`` into ``order``."""
-    return np.concatenate([a[..., k * H : (k + 1) * H] for k in order], axis=-1)
-
-
-def _inverse(order) -> tuple[int, ...]:
-    inv = [0] * len(order)
-    for pos, k in enumerate(order):
-        inv[k] = pos
-    return tuple(inv)
 
 
 def _onnx_modules(fn: str):
@@ -131,40 +116,6 @@ class _GraphBuilder:
         return outputs
 
 
-def _export_recurrent(g: _GraphBuilder, layer, x: str, kind: str) -> str:
-    """Add ``Transpose → LSTM|GRU|RNN → Squeeze (→ Transpose)`` for ``layer`` to ``g``."""
-    p = {k: np.asarray(a, np.float64) for k, a in layer.params.items()}
-    H = layer.hidden_size
-    attrs: dict = {"hidden_size": H, "direction": "forward", "layout": 0}
-    if kind == "LSTM":
-        W, U = _reorder(p["W"], _LSTM_TO_ONNX, H), _reorder(p["U"], _LSTM_TO_ONNX, H)
-        B = np.concatenate([_reorder(p["b"], _LSTM_TO_ONNX, H), np.zeros(4 * H)])
-    elif kind == "GRU":
-        W, U = _reorder(p["W"], _GRU_TO_ONNX, H), _reorder(p["U"], _GRU_TO_ONNX, H)
-        B = np.concatenate([_reorder(p["b"], _GRU_TO_ONNX, H), _reorder(p["b_u"], _GRU_TO_ONNX, H)])
-        attrs["linear_before_reset"] = 1 if layer.reset_after else 0
-    else:
-        W, U, B = p["W"], p["U"], np.concatenate([p["b"], np.zeros(H)])
-        act = _RNN_ACTIVATIONS.get(layer.activation)
-        if act is None:  # pragma: no cover - RNN validates its activation
-            raise ValueError(
-                f"export_onnx: RNN activation must be one of {', '.join(map(repr, _RNN_ACTIVATIONS))}; "
-                f"got {layer.activation!r}"
-            )
-        attrs["activations"] = [act]
-        if act == "Affine":
-            attrs.update(activation_alpha=[1.0], activation_beta=[0.0])
-    w = g.const(f"{kind.lower()}_W", W.T[None])  # (1, G·H, I)
-    r = g.const(f"{kind.lower()}_R", U.T[None])  # (1, G·H, H)
-    b = g.const(f"{kind.lower()}_B", B[None])  # (1, 2·G·H)
-    (xt,) = g.node("Transpose", [x], "time_major", perm=[1, 0, 2])
-    y, y_h = g.node(kind, [xt, w, r, b], kind.lower(), n_outputs=2, **attrs)
-    if layer.return_sequences:
-        (seq,) = g.node("Squeeze", [y, g.const("axes", [1], np.int64)], "squeeze")  # (T, B, H)
-        return g.node("Transpose", [seq], "batch_major", perm=[1, 0, 2])[0]
-    return g.node("Squeeze", [y_h, g.const("axes", [0], np.int64)], "squeeze")[0]  # (B, H)
-
-
 def _export_var_transform(g, t, x: str, TensorProto, fn: str) -> str:
     """TMVA's VarTransform as ``Cast(double) → Reshape(batch, T·F) → MatMul(A) → Add(c) →
     Reshape(batch, T, F) → Cast(float)``: a chain of N and D steps is the affine map
@@ -190,7 +141,7 @@ def _export_var_transform(g, t, x: str, TensorProto, fn: str) -> str:
     return x
 
 
-def export_onnx(model, path, *, opset: int = 17) -> str:
+def export_onnx(model, path, *, opset: int = 17, lengths: bool = False) -> str:
     """Write ``model`` (a :class:`bptt.model.Sequential`) as an ONNX file; return ``path``.
 
     The graph computes ``model.decision_function(x)`` for ``x`` of shape ``(batch, time, F)``
@@ -204,10 +155,15 @@ def export_onnx(model, path, *, opset: int = 17) -> str:
         path: the ``.onnx`` file to create or replace; its directory must exist.
         opset: the ONNX opset of the default domain, at least 14 (Squeeze with axes as an input,
             LSTM/GRU/RNN with ``layout``). Default 17.
+        lengths: True adds the graph input ``"lengths"`` (int32, shape ``(batch,)``, ``1 <=
+            lengths[b] <= time``) given as ``sequence_lens`` to the recurrent nodes that
+            :meth:`~bptt.model.Sequential.forward` gives ``lengths=`` to (each one up to the first
+            that returns no sequences): the graph computes the network with ``lengths=``.
 
     Raises:
-        ValueError: ``model`` is not a Sequential, ``opset`` is below 14, or a layer has no ONNX
-            translation. FileNotFoundError: the directory of ``path`` does not exist (an existing
+        ValueError: ``model`` is not a Sequential, ``opset`` is below 14, a layer has no ONNX
+            translation, or ``lengths=True`` for a network that cannot take lengths (no recurrent
+            layer, or a Flatten/Reshape before the first). FileNotFoundError: the directory of ``path`` does not exist (an existing
             file at ``path`` is then left untouched).
 
     Example::
@@ -229,6 +185,14 @@ def export_onnx(model, path, *, opset: int = 17) -> str:
         raise ValueError(f"{fn}: opset must be an integer >= 14 (recurrent operators with 'layout'); got {opset!r}")
     if not isinstance(path, (str, os.PathLike)):
         raise ValueError(f"{fn}: path must be a str or os.PathLike; got {type(path).__name__}")
+    if not isinstance(lengths, (bool, np.bool_)):
+        raise ValueError(f"{fn}: lengths must be True (a graph input 'lengths' for the sequences' real steps) or "
+                         f"False; got {lengths!r}")
+    if lengths:
+        first = next((layer for layer in model.layers if isinstance(layer, (LSTM, GRU, RNN, Flatten, Reshape))), None)
+        if not isinstance(first, (LSTM, GRU, RNN)):
+            why = "has no recurrent layer" if first is None else f"has a {type(first).__name__} before its first recurrent layer"
+            raise ValueError(f"{fn}: lengths=True, but the network {why}, so it cannot take lengths; pass lengths=False")
     onnx, helper, numpy_helper = _onnx_modules(fn)
     from onnx import TensorProto
 
@@ -253,10 +217,13 @@ def export_onnx(model, path, *, opset: int = 17) -> str:
         (x,) = g.node("Cast", [x], "x_float", to=TensorProto.FLOAT)
     out_rank = 3
     last_width = n_features
+    seq_lens = "lengths" if lengths else None  # given to the recurrent layers as Sequential.forward gives lengths
     for k, layer in enumerate(model.layers):
         if isinstance(layer, (LSTM, GRU, RNN)):
-            x = _export_recurrent(g, layer, x, type(layer).__name__)
-            out_rank, last_width = (3 if layer.return_sequences else 2), layer.hidden_size
+            x = export_recurrent(g, layer, x, type(layer).__name__, seq_lens)
+            out_rank, last_width = (3 if layer.return_sequences else 2), layer.output_size
+            if not layer.return_sequences:
+                seq_lens = None
         elif isinstance(layer, Dense):
             (x,) = g.node("MatMul", [x, g.const("dense_W", layer.params["W"])], "matmul")
             (x,) = g.node("Add", [x, g.const("dense_b", layer.params["b"])], "dense")
@@ -296,7 +263,8 @@ def export_onnx(model, path, *, opset: int = 17) -> str:
     graph = helper.make_graph(
         g.nodes,
         "bptt_sequential",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "time", n_features])],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "time", n_features])]
+        + ([helper.make_tensor_value_info("lengths", TensorProto.INT32, ["batch"])] if lengths else []),
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, out_shape)],
         g.initializers,
     )
@@ -351,58 +319,22 @@ class _Reader:
         return {a.name: helper.get_attribute_value(a) for a in node.attribute}
 
 
-def _import_recurrent(r: _Reader, node, attrs: dict, kind: str):
-    from ..layers import GRU, LSTM, RNN
-
-    G = GATES[kind.lower()]
-    inputs = list(node.input) + [""] * 8
-    if any(inputs[4:8]) or any(n for n in inputs[8:]):
-        raise r.error(node, "sequence_lens, initial states and peepholes are not supported (bptt starts from zeros)")
-    for key, ok in (("direction", (b"forward", "forward")), ("layout", (0,)), ("input_forget", (0,))):
-        if key in attrs and attrs[key] not in ok:
-            raise r.error(node, f"attribute {key}={attrs[key]!r} is not supported; expected {ok[-1]!r}")
-    if "clip" in attrs:
-        raise r.error(node, "attribute clip is not supported (bptt does not clip cell inputs)")
-    W = r.const(node, inputs[1], "W").astype(np.float64)
-    R = r.const(node, inputs[2], "R").astype(np.float64)
-    if W.ndim != 3 or W.shape[0] != 1 or W.shape[1] % G:
-        raise r.error(node, f"W must have shape (1, {G}·H, I) for a forward {kind}; got {W.shape}")
-    H = W.shape[1] // G
-    if int(attrs.get("hidden_size", H)) != H or R.shape != (1, G * H, H):
-        raise r.error(node, f"R must have shape (1, {G * H}, {H}) and hidden_size {H}; got R {R.shape}, "
-                            f"hidden_size {attrs.get('hidden_size')}")
-    B = r.const(node, inputs[3], "B").astype(np.float64) if inputs[3] else np.zeros((1, 2 * G * H))
-    if B.shape != (1, 2 * G * H):
-        raise r.error(node, f"B must have shape (1, {2 * G * H}); got {B.shape}")
-    W, U, Wb, Rb = W[0].T, R[0].T, B[0, : G * H], B[0, G * H :]
-    I = W.shape[0]
-    acts = [a.decode() if isinstance(a, bytes) else a for a in attrs.get("activations", [])]
-    if kind == "LSTM":
-        if acts and acts != ["Sigmoid", "Tanh", "Tanh"]:
-            raise r.error(node, f"LSTM activations must be the default Sigmoid, Tanh, Tanh; got {acts}")
-        inv = _inverse(_LSTM_TO_ONNX)
-        layer = LSTM(I, H, dtype=np.float32)
-        params = {"W": _reorder(W, inv, H), "U": _reorder(U, inv, H), "b": _reorder(Wb + Rb, inv, H)}
-    elif kind == "GRU":
-        if acts and acts != ["Sigmoid", "Tanh"]:
-            raise r.error(node, f"GRU activations must be the default Sigmoid, Tanh; got {acts}")
-        inv = _inverse(_GRU_TO_ONNX)
-        layer = GRU(I, H, reset_after=bool(attrs.get("linear_before_reset", 0)), dtype=np.float32)
-        params = {"W": _reorder(W, inv, H), "U": _reorder(U, inv, H), "b": _reorder(Wb, inv, H),
-                  "b_u": _reorder(Rb, inv, H)}
-    else:
-        act = acts[0] if acts else "Tanh"
-        names = {v: k for k, v in _RNN_ACTIVATIONS.items()}
-        if len(acts) > 1 or act not in names:
-            raise r.error(node, f"RNN activation must be one of Tanh, Relu, Sigmoid, Affine(1, 0); got {acts}")
-        if act == "Affine" and (list(attrs.get("activation_alpha", [1.0])) != [1.0]
-                                or list(attrs.get("activation_beta", [0.0])) != [0.0]):
-            raise r.error(node, "an Affine RNN activation must have alpha 1 and beta 0 (the identity)")
-        layer = RNN(I, H, activation=names[act], dtype=np.float32)
-        params = {"W": W, "U": U, "b": Wb + Rb}
-    for k, a in params.items():
-        layer.params[k][...] = a
-    return layer
+def _lengths_input(given: list, consumers: dict, int32: int, fn: str, path: str) -> str | None:
+    """The name of the graph input that recurrent nodes take as ``sequence_lens`` (int32, given
+    to nothing else), or None; another input used as ``sequence_lens`` is refused."""
+    found = None
+    for i in given:
+        users = consumers.get(i.name, [])
+        as_lens = [n for n in users if n.op_type in ("LSTM", "GRU", "RNN") and len(n.input) > 4 and n.input[4] == i.name]
+        if not as_lens:
+            continue
+        elem = i.type.tensor_type.elem_type
+        if elem != int32 or len(as_lens) != len(users) or any(i.name in list(n.input)[:4] for n in as_lens):
+            raise ValueError(f"{fn}: {path!r}: graph input {i.name!r} is a recurrent node's sequence_lens, so it must be "
+                             f"int32 (ONNX's type for it) and feed nothing else; got element type {elem} and "
+                             f"{len(users) - len(as_lens)} other use(s)")
+        found = i.name
+    return found
 
 
 def read_onnx(path, fn: str = "read_onnx"):
@@ -412,14 +344,20 @@ def read_onnx(path, fn: str = "read_onnx"):
 
     The graph must be one chain from its single input to its single output, made of: an optional
     standardisation prefix (``Cast``, ``Sub`` by a constant mean, ``Div`` by a constant std);
-    ``Transpose(perm=[1, 0, 2])`` around forward ``LSTM`` / ``GRU`` / ``RNN`` nodes with ``layout=0``,
-    default activations (RNN: Tanh, Relu, Sigmoid or Affine(1, 0)) and no initial states, followed
-    by ``Squeeze`` of ``Y`` (axis 1, every step) or ``Y_h`` (axis 0, last step); ``MatMul`` (+ ``Add``)
+    ``Transpose(perm=[1, 0, 2])`` around forward or bidirectional ``LSTM`` / ``GRU`` / ``RNN``
+    nodes with ``layout=0``, default activations (RNN: Tanh, Relu, Sigmoid or Affine(1, 0)) and no
+    initial states, followed by ``Squeeze`` of ``Y`` (axis 1, every step) or ``Y_h`` (axis 0, last
+    step) — for a bidirectional node the ``Transpose → Reshape`` pairs of
+    :mod:`bptt.io.onnx_recurrent` —; ``MatMul`` (+ ``Add``)
     or ``Gemm`` with constant weights, optionally followed by ``Tanh``/``Relu``/``Sigmoid``/``Softmax``
     (last axis); ``Flatten(axis=1)``; ``Reshape`` to ``[0, …]``; ``Identity``; and a final
     ``Squeeze(axis 1)`` of a ``(B, 1)`` output (the binary-classifier logit). The model's loss is read
     from the ``bptt.loss`` metadata that :func:`export_onnx` writes (else ``"bce"`` when the output is
-    squeezed, ``"mse"`` otherwise). Layers are float32.
+    squeezed, ``"mse"`` otherwise). Layers are float32. A second graph input is allowed: int32
+    ``(batch,)`` lengths given as ``sequence_lens`` to every recurrent node up to the first that
+    returns no sequences (what ``export_onnx(..., lengths=True)`` writes, and how
+    :meth:`bptt.model.Sequential.forward` passes ``lengths=``); the network then takes them as
+    ``lengths=``.
 
     Raises:
         ValueError: the path is not an existing file, not an ONNX model, or holds a node (named in
@@ -444,22 +382,26 @@ def read_onnx(path, fn: str = "read_onnx"):
 
     graph = proto.graph
     r = _Reader(graph, numpy_helper, path, fn)
-    inputs = [i.name for i in graph.input if i.name not in r.consts]
-    if len(inputs) != 1 or len(graph.output) != 1:
-        raise ValueError(f"{fn}: {path!r}: the graph must have one input and one output; got inputs {inputs}, "
-                         f"outputs {[o.name for o in graph.output]}")
-    output = graph.output[0].name
     consumers: dict[str, list] = {}
     for node in r.nodes:
         for name in node.input:
             consumers.setdefault(name, []).append(node)
+    given = [i for i in graph.input if i.name not in r.consts]
+    lengths_name = _lengths_input(given, consumers, onnx.TensorProto.INT32, fn, path)
+    inputs = [i.name for i in given if i.name != lengths_name]
+    if len(inputs) != 1 or len(graph.output) != 1:
+        raise ValueError(f"{fn}: {path!r}: the graph must have one input and one output (and may have an int32 "
+                         f"(batch,) input given to recurrent nodes as sequence_lens); got inputs "
+                         f"{[i.name for i in given]}, outputs {[o.name for o in graph.output]}")
+    output = graph.output[0].name
 
     layers: list = []
     mean = std = None
     squeezed_output = False
     current = {inputs[0]}  # the tensor names that hold the chain's current value
     state = "batch"  # "batch": batch-major; "time": (T, B, F); "rnn": outputs of a recurrent node
-    pending = None  # the recurrent layer whose Y / Y_h is not consumed yet
+    pending = None  # (layer, Y, Y_h, stage): the recurrent layer whose output is not complete yet
+    lengths_open = lengths_name is not None  # the recurrent nodes must take sequence_lens (the time axis lasts)
     visited = 0
     while output not in current:
         nexts = {id(n): n for name in current for n in consumers.get(name, [])}
@@ -474,28 +416,25 @@ def read_onnx(path, fn: str = "read_onnx"):
             raise r.error(node, "its first input must be the chain's current tensor, and the only one")
         outs = [o for o in node.output if o]
         new_state = state
-        if pending is not None:  # Squeeze after a recurrent node decides return_sequences
-            axes = r.const(node, node.input[1], "axes").tolist() if op == "Squeeze" and len(node.input) > 1 else None
-            if op == "Squeeze" and "axes" in attrs:
-                axes = list(attrs["axes"])
-            layer, y, y_h = pending
-            if op == "Squeeze" and node.input[0] == y and axes == [1]:
-                layer.return_sequences, new_state = True, "time"
-            elif op == "Squeeze" and node.input[0] == y_h and axes == [0]:
-                layer.return_sequences, new_state = False, "batch"
-            else:
-                raise r.error(node, "a recurrent node's output must go to Squeeze(axes=[1]) of Y or "
-                                    "Squeeze(axes=[0]) of Y_h")
-            layers.append(layer)
-            pending = None
+        if pending is not None:  # the nodes after a recurrent node decide return_sequences
+            done, pending = follow_outputs(r, node, op, attrs, pending)
+            if pending is None:
+                new_state = done
+                layers.append(rec_layer)
+                if not rec_layer.return_sequences:
+                    lengths_open = False
         elif op in ("LSTM", "GRU", "RNN"):
             if state != "time":
                 raise r.error(node, "its input must be time-major (T, B, F): put Transpose(perm=[1, 0, 2]) "
                                     "before it (layout=0)")
-            layer = _import_recurrent(r, node, attrs, op)
+            rec_layer, uses_lengths = import_recurrent(r, node, attrs, op, lengths_name)
+            if lengths_name is not None and uses_lengths != lengths_open:
+                raise r.error(node, f"the lengths input {lengths_name!r} must be the sequence_lens of every recurrent "
+                                    "node up to the first that returns no sequences, and of no later one (bptt gives "
+                                    "lengths= to its recurrent layers so)")
             y = node.output[0] if len(node.output) > 0 else ""
             y_h = node.output[1] if len(node.output) > 1 else ""
-            pending, new_state = (layer, y, y_h), "rnn"
+            pending, new_state = (rec_layer, y, y_h, None), "rnn"
         elif op == "Transpose":
             if list(attrs.get("perm", [])) != [1, 0, 2] or state not in ("batch", "time"):
                 raise r.error(node, f"only Transpose(perm=[1, 0, 2]) around recurrent nodes is supported; "
@@ -550,6 +489,9 @@ def read_onnx(path, fn: str = "read_onnx"):
             if op == "Softmax" and attrs.get("axis", -1) != -1:
                 raise r.error(node, f"Softmax must act on the last axis (axis=-1); got axis={attrs.get('axis')}")
             last.activation = op.lower()
+        elif op in ("Flatten", "Reshape") and lengths_open and not layers:
+            raise r.error(node, f"the graph takes lengths ({lengths_name!r}) but reshapes its input before the first "
+                                "recurrent node, so they count no time steps")
         elif op == "Flatten":
             if attrs.get("axis", 1) != 1:
                 raise r.error(node, f"only Flatten(axis=1) is supported; got axis={attrs.get('axis')}")
