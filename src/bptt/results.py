@@ -341,9 +341,10 @@ def classifier_output(model, X, lengths=None) -> np.ndarray:
     the second (signal, label 1) class's probability for a two-unit softmax. ``lengths``: the real
     steps of ragged sequences (:meth:`bptt.model.Sequential.decision_function`)."""
     name = model.loss.name
+    kw = {} if lengths is None else {"lengths": lengths}
     if name == "bce":
-        return np.asarray(model.predict_proba(X, lengths=lengths), np.float64).reshape(len(X))
-    out = model.predict_proba(X, lengths=lengths) if name == "softmax_ce" else model.decision_function(X, lengths=lengths)
+        return np.asarray(model.predict_proba(X, **kw), np.float64).reshape(len(X))
+    out = model.predict_proba(X, **kw) if name == "softmax_ce" else model.decision_function(X, **kw)
     out = np.asarray(out, np.float64)
     if out.ndim == 1 or (out.ndim == 2 and out.shape[1] == 1):
         return out.reshape(len(X))
