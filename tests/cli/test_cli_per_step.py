@@ -154,3 +154,18 @@ def test_one_label_per_ragged_sequence_gets_tmvas_tables_of_the_outputs_with_len
     assert all(np.isclose(expected, s, rtol=1e-6, atol=0).any() for s in scores)
     padded_read = model.predict_proba(X[test])  # the same events read to T: other outputs
     assert sum(np.isclose(padded_read, s, rtol=1e-6, atol=0).any() for s in scores) < len(scores) // 2
+
+
+def test_trace_a_ragged_batch(tmp_path, capsys):
+    path, X, y, L, m = tagged(tmp_path, n=40, seed=5)
+    out = tmp_path / "t.bptt"
+    assert main(["train", path, "--layout", f"RNN|3|{F}|{T}|0|1,DENSE|1|LINEAR", "--out", str(out)] + TRAIN) == 0
+    capsys.readouterr()
+    assert main(["trace", "--model", str(out), "--data", path, "--events", "5"]) == 0
+    text = capsys.readouterr().out
+    pick = np.random.default_rng(0).permutation(len(X))[:5]  # bptt trace's events (seed 0)
+    n0 = int(L[pick[0]])
+    assert f"sequence 0 of the batch: {n0} real steps of {T}" in text
+    norms = text.splitlines()[-T:]
+    counts = (np.arange(T)[None, :] < L[pick][:, None]).sum(axis=0)
+    assert [int(line.split()[-1]) for line in norms] == counts[::-1].tolist()
