@@ -24,6 +24,10 @@ be negative (TMVA's NLO events); the default W must be positive. ``weight_total=
 instead: :func:`bptt.train.fit` passes each batch's share of the training set's total weight, so
 that the batches' losses add up to the training set's weighted mean.
 
+Per-step outputs ``(B, T, K)`` of sequences with lengths: :func:`bptt.sequences.loss_and_grad`
+takes the real steps as rows ``(N, K)``, each with its sequence's weight, and calls these losses on
+them (the mean over the real steps; gradient 0 at padded steps).
+
 Both cross-entropies work on logits, never on probabilities, so they stay finite and exact for
 any logit (log(1 + e^−|x|) and the log-sum-exp with the maximum subtracted cannot overflow); use
 :func:`sigmoid_probability` / :func:`softmax_probability` to turn logits into probabilities.

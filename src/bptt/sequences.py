@@ -27,7 +27,7 @@ Example::
     >>> out = np.array([[[0.0], [9.0]], [[0.0], [0.0]]])          # (n=2, T=2, K=1) logits
     >>> y = np.array([[1.0, 0.0], [0.0, 1.0]])                     # (n, T) labels
     >>> value, grad = loss_and_grad(make_loss("bce"), out, y[..., None], lengths=np.array([1, 2]))
-    >>> round(value, 6), grad[0, 1, 0]                             # log 2, over the 3 real steps
+    >>> round(value, 6), float(grad[0, 1, 0])                      # log 2, over the 3 real steps
     (0.693147, 0.0)
 """
 

@@ -11,7 +11,9 @@ from .base import Layer
 
 
 class Dense(Layer):
-    """``y = act(x W + b)`` over the last axis of ``x`` (so a ``(B, T, F)`` input is handled per step).
+    """``y = act(x W + b)`` over the last axis of ``x`` (so a ``(B, T, F)`` input is handled per step:
+    after a recurrent layer with ``return_sequences=True`` it gives per-step outputs ``(B, T, K)``,
+    which :func:`bptt.train.fit` trains on per-step targets, docs/sequences.md).
 
     Args:
         in_features, out_features: sizes of the last axis in and out.
