@@ -1,9 +1,10 @@
 """``lengths=`` / ``reverse=`` in the fast kernels where the small torch-parity draws of
 tests/core/test_lengths_parity.py do not reach: batches the loops cut in two (the sequences dealt
 to the parts alternately), float32 products on bptt's micro-kernel over the running columns
-rounded up to its tile, the spent cache (``keep_cache=False``), inference; and the rules the
-contract states outright: lengths all T give the bits of no lengths, finite differences, the
-validation messages.
+rounded up to its tile, the spent cache (``keep_cache=False``), inference, drawn sizes and length
+patterns; the packed layout the fast path runs over (bptt.functional._packed: its tables by hand,
+the real steps only); and the rules the contract states outright: lengths all T give the bits
+of no lengths, finite differences, the validation messages.
 
 The oracle here is the reference backend, itself checked against PyTorch's packed sequences in
 tests/core/test_lengths_parity.py.
@@ -13,10 +14,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings as hsettings
+from hypothesis import strategies as st
 
 from bptt import functional as F
 from bptt.gradcheck import check_primitive
-from bptt.settings import settings
+from bptt.settings import override, settings
 
 CELLS = ("lstm", "gru", "gru_before", "rnn_tanh", "rnn_relu")
 
@@ -41,14 +44,16 @@ def run(cell, p, backend, keep_cache=True, forward_only=False, **seq):
                                   keep_cache=not forward_only, **seq)
         if forward_only:
             return {"h": h}
-        out = {"h": h, "c": cache.c, "gates": cache.gates}
+        # copies: without lengths (or with all of them T) these are views of the cache, which a
+        # spending backward writes its deltas over
+        out = {"h": h, "c": np.array(cache.c), "gates": np.array(cache.gates)}
         g = F.lstm_backward(p["dh"], cache, p["dh_last"], p["dc_last"], keep_cache=keep_cache)
     elif cell.startswith("gru"):
         h, cache = F.gru_forward(p["x"], p["W"], p["U"], p["b"], p["b_u"], p["h0"], reset_after=cell == "gru",
                                  backend=backend, keep_cache=not forward_only, **seq)
         if forward_only:
             return {"h": h}
-        out = {"h": h, "gates": cache.gates}
+        out = {"h": h, "gates": np.array(cache.gates)}
         g = F.gru_backward(p["dh"], cache, p["dh_last"], keep_cache=keep_cache)
     else:
         h, cache = F.rnn_forward(p["x"], p["W"], p["U"], p["b"], p["h0"], activation=cell[4:], backend=backend,
@@ -188,3 +193,106 @@ def test_final_state():
     assert np.array_equal(F.final_state(h), [[2.0], [5.0]])
     assert np.array_equal(F.final_state(h, [2, 1]), [[1.0], [3.0]])
     assert np.array_equal(F.final_state(h, [2, 1], reverse=True), [[0.0], [3.0]])
+
+
+# ─────────────────────────────────────────────────────────── the packed layout (bptt.functional._packed)
+
+
+def layout(L, T, split=0, rounding=1, dtype=np.float64, reverse=False):
+    from bptt.functional._lengths import _Sequences
+    from bptt.functional._packed import packed
+    from bptt.functional._plan import _LoopPlan
+
+    L = np.asarray(L, np.int64)
+    return packed(_Sequences(L, reverse, T), _LoopPlan(len(L), split, 0, 0), rounding, dtype)
+
+
+def test_packed_layout_by_hand():
+    """Lengths [3, 1, 2], T = 3, one part, no rounding: the sequences longest first (0, 2, 1);
+    block s holds the sequences running at step s, as wide as the step before's (block 0: all
+    three; block 3: the final state of the longest)."""
+    pk = layout([3, 1, 2], 3)
+    assert pk.order.tolist() == [0, 2, 1]
+    assert pk.n[:, 0].tolist() == [3, 2, 1]
+    assert pk.width[:, 0].tolist() == [3, 3, 2, 1]
+    assert pk.off[:, 0].tolist() == [0, 3, 6, 8, 9]
+    assert (pk.N_x, pk.N) == (8, 9)
+    # the caller's row b·T + t of each column of blocks 0-2 (-1: past the running ones)
+    assert pk.rows.tolist() == [0, 6, 3, 1, 7, -1, 2, -1]
+    # each sequence's final state: block L_b, its column there
+    assert pk.finals.tolist() == [8, 7, 5]
+    # the caller's (t, b) in the per-step blocks and in the states' (one block on)
+    assert pk.cols_x.reshape(3, 3).tolist() == [[0, 2, 1], [3, -1, 4], [6, -1, -1]]
+    assert pk.cols_h.reshape(3, 3).tolist() == [[3, 5, 4], [6, -1, 7], [8, -1, -1]]
+    rev = layout([3, 1, 2], 3, reverse=True)  # sequence 0 reads steps 2, 1, 0; sequence 2 steps 1, 0
+    assert rev.rows.tolist() == [2, 7, 3, 1, 6, -1, 0, -1]
+    assert rev.cols_x.reshape(3, 3).tolist() == [[6, 2, 4], [3, -1, 1], [0, -1, -1]]
+
+
+@pytest.mark.parametrize("split,rounding,dtype", [(0, 16, np.float32), (32, 16, np.float32), (32, 1, np.float64),
+                                                  (48, 1, np.float32)])
+def test_packed_layout_stores_the_real_steps_only(split, rounding, dtype):
+    """Every real step in exactly one column, no padded step anywhere; blocks as wide as the step
+    before's running sequences rounded up (the two threads' parts on cache-line boundaries), the
+    products within their block."""
+    rng = np.random.default_rng(5)
+    B, T = 83, 11
+    L = np.clip(rng.poisson(3, B), 1, T)
+    L[7] = T
+    pk = layout(L, T, split, rounding, dtype)
+    block = rounding if rounding > 1 or not split else 64 // np.dtype(dtype).itemsize
+    P = 2 if split else 1
+    real = pk.rows[pk.rows >= 0]
+    want = sorted(b * T + t for b in range(B) for t in range(L[b]))
+    assert sorted(real.tolist()) == want
+    assert pk.N_x <= L.sum() + B + T * P * (block - 1)
+    sizes = np.diff(pk.parts)
+    for p in range(P):
+        Lp = np.sort(L[pk.order[pk.parts[p]:pk.parts[p + 1]]])[::-1]
+        assert np.all(np.diff(L[pk.order[pk.parts[p]:pk.parts[p + 1]]]) <= 0)  # longest first
+        running = np.array([(Lp > s).sum() for s in range(T)])
+        assert pk.n[:, p].tolist() == running.tolist()
+        prev = np.concatenate(([sizes[p]], running))
+        assert pk.width[:, p].tolist() == (-(-prev // block) * block).tolist()
+        assert np.all(pk.off[:-1, p] % block == 0)
+        assert np.all((pk.n[:, p] <= pk.pw[:, p]) & (pk.pw[:, p] <= pk.width[:-1, p]))
+    if split == 32:  # the parts take the sequences alternately, longest first (the 19 shortest go to part 1)
+        first = np.argsort(-L, kind="stable")[:64]
+        assert pk.order[:32].tolist() == first[::2].tolist()
+
+
+def _draw_lengths(pattern, B, T, rng):
+    if pattern == "random":
+        return rng.integers(1, T + 1, B)
+    if pattern == "all_equal":
+        return np.full(B, rng.integers(1, T + 1))
+    if pattern == "all_one":
+        return np.ones(B, np.int64)
+    L = np.ones(B, np.int64)  # one long, the rest short
+    L[rng.integers(B)] = T
+    return L
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@hsettings(max_examples=8, deadline=None)
+@given(B=st.sampled_from([1, 2, 31, 33, 64, 70]), T=st.integers(1, 9), H=st.sampled_from([1, 3, 16, 32]),
+       I=st.integers(1, 6), pattern=st.sampled_from(["random", "all_equal", "all_one", "one_long"]),
+       reverse=st.booleans(), threads=st.sampled_from([1, 2]), dtype=st.sampled_from([np.float64, np.float32]),
+       seed=st.integers(0, 2**31))
+def test_fast_matches_reference_on_drawn_sizes_and_patterns(cell, B, T, H, I, pattern, reverse, threads, dtype, seed):
+    """The packed fast path against the reference kernels (themselves checked against PyTorch in
+    tests/core/test_lengths_parity.py) on drawn sizes, length patterns and thread counts, the
+    cached and the spent backward: every output and gradient, zeros at the padded steps."""
+    p = problem(cell, B, T, I, H, dtype, seed % 1000)
+    L = _draw_lengths(pattern, B, T, np.random.default_rng(seed))
+    padded = np.arange(T)[None, :] >= L[:, None]
+    tol = 1e-12 if dtype == np.float64 else 2e-5
+    seq = dict(lengths=L, reverse=reverse)
+    with override(loop_threads=threads):
+        want = run(cell, p, "reference", **seq)
+        for keep in (True, False):
+            got = run(cell, p, "fast", keep_cache=keep, **seq)
+            errors = {k: rel(got[k], want[k]) for k in want}
+            assert max(errors.values()) <= tol, (keep, errors)
+            for k in ("h", "dx", "dz") + (("dc", "c") if cell == "lstm" else ()):
+                assert not np.any(got[k][padded]), k

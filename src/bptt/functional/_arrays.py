@@ -109,14 +109,22 @@ def _fm_input_projection(x_fm, W, G_H, T=None, keep=True):
 
 
 def _fm_input_projection_backward(x_fm, W, dz, dx_fm=None):
-    """``dx``, ``dW``, ``db`` from the feature-major ``dz (G·H, T, B)``: one GEMM each, both with
-    the long T·B axis as the contiguous one of their operands: ``dxᵀ (I, T·B) = W @ dz`` (returned
-    as a batch-major view of the feature-major result) and ``dWᵀ (G·H, I) = dz @ Xᵀ``. ``dx_fm``: dxᵀ already computed by the backward loop, as for
-    :func:`_fm_weight_grads`."""
+    """``dx``, ``dW``, ``db`` from the feature-major ``dz (G·H, T, B)``: :func:`_projection_grads`
+    over the T·B columns of the steps, dx returned as a batch-major view of the feature-major
+    result. ``dx_fm``: dxᵀ already computed by the backward loop, as for :func:`_fm_weight_grads`."""
     I, T, B = x_fm.shape
-    dz2 = dz.reshape(dz.shape[0], T * B)
-    dx = _fm((W @ dz2).reshape(I, T, B) if dx_fm is None else dx_fm[:I])
-    X = x_fm.reshape(I, T * B)
+    dx2 = None if dx_fm is None else dx_fm.reshape(dx_fm.shape[0], T * B)
+    dx, dW, db = _projection_grads(x_fm.reshape(I, T * B), W, dz.reshape(dz.shape[0], T * B), dx2)
+    return _fm(dx.reshape(I, T, B)), dW, db
+
+
+def _projection_grads(X, W, dz2, dx2=None):
+    """``dxᵀ (I, K)``, ``dW``, ``db`` of the input projection from the deltas ``dz2 (G·H, K)`` of K
+    columns and the inputs ``X (I, K)`` (2-D, rows contiguous): one GEMM each, both with the long
+    K axis as the contiguous one of their operands: ``dxᵀ = W @ dz`` and ``dWᵀ (G·H, I) = dz @ Xᵀ``.
+    ``dx2``: dxᵀ already computed (``(≥ I, K)``, its first I rows are dx)."""
+    I = W.shape[0]
+    dx = W @ dz2 if dx2 is None else dx2[:I]
     if _dot_tiles_for(X, dz2):
         return (dx, *_dot_product(X, dz2, sums=True))
     return dx, _transposed(dz2 @ X.T), _row_sums(dz2)
@@ -150,7 +158,7 @@ def _tm_states(xh, I):
     return xh[1:, I:].transpose(2, 0, 1)
 
 
-def _dx_in_loop(W: np.ndarray, plan: _LoopPlan, T: int):
+def _dx_in_loop(W: np.ndarray, plan: _LoopPlan, T: int, columns: int | None = None):
     """``(Wp, dx)`` for a backward loop (LSTM, GRU) that computes ``dx_t = W dz_t`` at each step,
     on bptt's micro-kernel: W's rows padded with zeros to a multiple of its tile's rows, and the
     padded feature-major ``dx (Ip, T, B)`` it writes; or two empty arrays (then
@@ -158,31 +166,42 @@ def _dx_in_loop(W: np.ndarray, plan: _LoopPlan, T: int):
     where the micro-kernel would not take that product on its main tile (``MR × NC``): float64,
     no micro-kernel, ``settings.dx_in_loop`` False, or loop parts whose width is no multiple of NC
     (narrower tiles are slower than the GEMM after the loop). The LSTM and GRU only: the RNN's
-    steps (G·H = H rows) are too cheap to gain."""
+    steps (G·H = H rows) are too cheap to gain. ``columns``: dx packed, ``(Ip, columns)``
+    (bptt.functional._packed), instead of ``(Ip, T, B)``."""
     mk = _kernel("microkernel")
     MR, NC = mk.MR, mk.NC
 
     if (plan.own != OwnKernel.ALL or plan.blas is None or any(w % NC for w in plan.widths)
             or W.dtype != np.float32 or not settings.dx_in_loop):  # the cheap tests first
-        return np.empty((0, 1), W.dtype), np.empty((0, 1, 1), W.dtype)
+        return np.empty((0, 1), W.dtype), np.empty((0, 1, 1) if columns is None else (0, 1), W.dtype)
     I = W.shape[0]
     Ip = -(-I // MR) * MR
     Wp = np.zeros((Ip, W.shape[1]), W.dtype)
     Wp[:I] = W
-    return Wp, _empty((Ip, T, plan.B), W.dtype)
+    return Wp, _empty((Ip, T, plan.B) if columns is None else (Ip, columns), W.dtype, always=columns is not None)
 
 
 def _fm_weight_grads(xh, W, dz, T, dx_fm=None):
     """``dx``, ``dW``, ``dU``, ``db`` from the feature-major ``dz (G·H, T, B)`` and the stacked
-    inputs and states of :func:`_fm_stacked`: ``dxᵀ = W @ dz`` as in
-    :func:`_fm_input_projection_backward`, and ``[dW; dU]ᵀ (G·H, I + H) = dz @ [X; H_prev]ᵀ`` as
-    one GEMM (its second operand a view: rows (T + 1)·B apart) instead of two. ``dx_fm``: dxᵀ already computed, feature-major ``(≥ I, T, B)``
-    (the backward loop's, :func:`_dx_in_loop`; its first I rows are dx)."""
+    inputs and states of :func:`_fm_stacked` (:func:`_weight_grads` over the T·B columns of the
+    steps, dx as a batch-major view). ``dx_fm``: dxᵀ already computed, feature-major
+    ``(≥ I, T, B)`` (the backward loop's, :func:`_dx_in_loop`; its first I rows are dx)."""
     I = W.shape[0]
     B = dz.shape[2]
-    dz2 = dz.reshape(dz.shape[0], T * B)
-    dx = _fm((W @ dz2).reshape(I, T, B) if dx_fm is None else dx_fm[:I])
     XH = xh[:, :T].reshape(xh.shape[0], T * B)
+    dx2 = None if dx_fm is None else dx_fm.reshape(dx_fm.shape[0], T * B)
+    dx, dW, dU, db = _weight_grads(XH, W, dz.reshape(dz.shape[0], T * B), dx2)
+    return _fm(dx.reshape(I, T, B)), dW, dU, db
+
+
+def _weight_grads(XH, W, dz2, dx2=None):
+    """``dxᵀ (I, K)``, ``dW``, ``dU``, ``db`` from the deltas ``dz2 (G·H, K)`` of K columns and the
+    stacked inputs and states ``XH (I + H, K)`` they saw (2-D, rows contiguous, any row stride):
+    ``dxᵀ = W @ dz`` and ``[dW; dU]ᵀ (G·H, I + H) = dz @ XHᵀ`` as one GEMM, both with the long K
+    axis as the contiguous one of their operands. ``dx2``: dxᵀ already computed (``(≥ I, K)``, the
+    backward loop's, :func:`_dx_in_loop`; its first I rows are dx)."""
+    I = W.shape[0]
+    dx = W @ dz2 if dx2 is None else dx2[:I]
     if _dot_tiles_for(XH, dz2):
         WU, db = _dot_product(XH, dz2, sums=True)  # [dW; dU] in their own layout
         return dx, WU[:I], WU[I:], db
@@ -194,14 +213,6 @@ def _row_sums(a: np.ndarray) -> np.ndarray:
     """``a.sum(axis=1)`` of a C-contiguous 2-D array as a BLAS product with a vector of ones (the
     bias gradients): accumulated as the weight-gradient GEMMs beside it are, on BLAS's threads."""
     return a @ np.ones(a.shape[1], a.dtype)
-
-
-def _fm_recurrent_weight_grad(h_ext, dz, sums=False):
-    """``dU = Σ_t h_{t-1}ᵀ dz_t`` as one GEMM: slots 0 … T-1 of ``h_ext (H, T + 1, B)`` are
-    h_0 … h_{T-1}, a contiguous column range of width T·B."""
-    H, T1, B = h_ext.shape
-    return _rows_product(h_ext[:, : T1 - 1].reshape(H, (T1 - 1) * B), dz.reshape(dz.shape[0], (T1 - 1) * B),
-                         sums=sums)
 
 
 def _rows_product(A: np.ndarray, B: np.ndarray, out: np.ndarray | None = None, sums: bool = False):

@@ -35,12 +35,14 @@ class _Cache:
     """What a forward pass stores for its backward pass.
 
     ``layout`` says how the per-step arrays are stored: ``"tbf"`` — time-major ``(T, B, ·)``, by
-    the reference kernels; ``"ftb"`` — feature-major ``(·, T, B)``, by the fast kernels. The
-    properties give batch-major ``(B, T, ·)`` views either way.
+    the reference kernels; ``"ftb"`` — feature-major ``(·, T, B)``, by the fast kernels;
+    ``"packed"`` — ``(·, N)``, the fast kernels' packed sequences of a call with ``lengths`` or
+    ``reverse`` (bptt.functional._packed; its layout is the cache's :attr:`arrangement`). The
+    properties give batch-major ``(B, T, ·)`` views every way.
     """
 
-    layout: str  # "tbf" (reference kernels) or "ftb" (fast kernels; states with slot 0 = initial)
-    x_s: np.ndarray  # the inputs: (T, B, I) for "tbf", (I, T, B) for "ftb"
+    layout: str  # "tbf" (reference kernels), "ftb" (fast kernels; states with slot 0 = initial) or "packed"
+    x_s: np.ndarray  # the inputs: (T, B, I) for "tbf", (I, T, B) for "ftb", (I, N) for "packed"
     W: np.ndarray
     U: np.ndarray
     h0: np.ndarray
@@ -68,7 +70,8 @@ class _Cache:
     @property
     def arrangement(self):
         """The processing order of a forward call with ``lengths`` or ``reverse``
-        (bptt.functional._lengths._Arrangement), or None."""
+        (bptt.functional._lengths._Arrangement; for the "packed" layout bptt.functional._packed._Packed),
+        or None."""
         return self.__dict__.get("_arrangement")
 
     def _arranged(self, arrangement) -> "_Cache":
@@ -76,9 +79,12 @@ class _Cache:
         object.__setattr__(self, "_arrangement", arrangement)
         return self
 
-    def _bm(self, a: np.ndarray) -> np.ndarray:
+    def _bm(self, a: np.ndarray, states: bool = False) -> np.ndarray:
         """A stored per-step array as a read-only batch-major ``(B, T, ·)`` view (with lengths or
-        reverse: a copy in the caller's order, zeros at the padded steps)."""
+        reverse: a copy in the caller's order, zeros at the padded steps). ``states``: a packed
+        array of states (step s's in block s + 1)."""
+        if self.layout == "packed":
+            return _readonly(self.arrangement.unpack(a, 0, a.shape[0], states))
         view = _bm(a) if self.layout == "tbf" else _fm(a)
         if self.arrangement is not None:
             view = self.arrangement.scatter(view, zero_padded=True)
@@ -86,6 +92,8 @@ class _Cache:
 
     def _states_bm(self, a: np.ndarray) -> np.ndarray:
         """A per-step state array as ``(B, T, H)``; the fast layout drops its slot 0 (the initial state)."""
+        if self.layout == "packed":
+            return self._bm(a, states=True)
         return self._bm(a if self.layout == "tbf" else a[:, 1:])
 
     @property
@@ -95,6 +103,8 @@ class _Cache:
     @property
     def dims(self) -> tuple[int, int, int]:
         """``(T, B, H)``."""
+        if self.layout == "packed":
+            return self.arrangement.T, self.arrangement.B, self.U.shape[0]
         T, B = self.x_s.shape[:2] if self.layout == "tbf" else self.x_s.shape[1:]
         return T, B, self.U.shape[0]
 

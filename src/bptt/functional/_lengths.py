@@ -5,31 +5,28 @@ give ``h = 0`` at padded steps; the final states are those after step ``lengths[
 (``reverse``: after step 0), and there ``dh_last``/``dc_last`` enter; padded steps receive and
 pass no gradient. ``reverse=True`` reads each sequence from its last real step back to step 0.
 
-How: the loops run over the sequences in a *processing order* (:class:`_Arrangement`): column k
-of the kernels' arrays holds sequence ``order[k]``, and its processing step s reads the caller's
-step ``steps[k, s]`` (s itself, or ``lengths − 1 − s`` in reverse, over the real steps; padded
-steps stay where they are). So a reverse sequence is a forward one whose real steps were read
-backwards, and both backends run forward loops with lengths only:
+Both backends run forward loops with lengths only, a reverse sequence being a forward one whose
+real steps are read backwards:
 
-* the reference kernels keep the caller's order and mask the padded steps (the oracle);
-* the fast kernels sort the sequences by length, longest first, within each part of the batch a
-  thread takes (cuDNN's way): at step t the running sequences are a prefix of each part's
-  columns, ``ends[t]`` (bptt.kernels.fast.common, "variable lengths"), and the loops do no work
-  past it, but for keeping the padded slots at zero. The two parts of a two-thread loop take the
-  sequences alternately, longest first, so that both have about the same work.
+* the reference kernels keep the caller's order and mask the padded steps (the oracle): column b
+  of their arrays is sequence b, whose processing step s reads the caller's step ``steps[b, s]``
+  (s itself, or ``lengths − 1 − s`` in reverse, over the real steps; padded steps stay where they
+  are), :class:`_Arrangement`;
+* the fast kernels run over packed sequences, only the real steps stored, sorted by length
+  (bptt.functional._packed).
 
-The inputs are gathered into the processing order once per call (:meth:`_Arrangement.gather`),
-and the results scattered back (:meth:`_Arrangement.scatter`): two copies, no per-step work.
+Shared by the cells' modules: the validation (:func:`_sequences`), the packed layout of a fast
+call (:func:`_packed_for`, :func:`_packed_loop_inputs`, :func:`_packed_dh`), the gradient dict
+whose per-step deltas are put in the caller's order when read (:class:`_Gradients`), and
+:func:`final_state`.
 """
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import numpy as np
 
-from . import _backend
 
 
 @dataclass(frozen=True, eq=False)
@@ -40,38 +37,13 @@ class _Sequences:
     reverse: bool
     T: int
 
-    def arranged(self, plan=None, rounding: int = 1) -> "_Arrangement":
-        """The processing order: the caller's (``plan`` None: the reference kernels), or sorted by
-        length within the parts of ``plan`` (a ``_plan._LoopPlan``), whose products run over the
-        running columns rounded up to a multiple of ``rounding`` (the micro-kernel's tile)."""
+    def arranged(self) -> "_Arrangement":
+        """The reference kernels' processing order: the caller's, each sequence's real steps read
+        backwards in reverse."""
         L = self.lengths
-        B, T = L.shape[0], self.T
-        if plan is None:
-            order = np.arange(B)
-            ends = None
-        else:
-            ranked = np.argsort(-L, kind="stable")  # longest first; ties in the caller's order
-            split = plan.split
-            if split:  # alternately to the two parts while both have room, longest first
-                first = min(split, B - split)
-                rest, none = ranked[2 * first :], ranked[:0]
-                part0 = np.concatenate((ranked[: 2 * first : 2], rest if split > first else none))
-                part1 = np.concatenate((ranked[1 : 2 * first : 2], none if split > first else rest))
-                order = np.concatenate((part0, part1))
-            else:
-                order = ranked
-            ends = np.empty((T, 4), np.int64)
-            bounds = ((0, split), (split, B)) if split else ((0, B), (B, B))
-            steps_ = np.arange(T)
-            for p, (c0, c1) in enumerate(bounds):
-                running = (L[order[c0:c1]][None, :] > steps_[:, None]).sum(axis=1)  # (T,)
-                ends[:, 2 * p] = c0 + running
-                rounded = -(-running // rounding) * rounding
-                ends[:, 2 * p + 1] = np.minimum(c1, c0 + rounded)
-        Lk = L[order]
-        s = np.arange(T)[None, :]
-        steps = np.where(s < Lk[:, None], (Lk[:, None] - 1 - s) if self.reverse else s, s)
-        return _Arrangement(self.lengths, self.reverse, order, steps, ends, plan)
+        s = np.arange(self.T)[None, :]
+        steps = np.where(s < L[:, None], (L[:, None] - 1 - s) if self.reverse else s, s)
+        return _Arrangement(L, self.reverse, steps)
 
 
 def _sequences(fn: str, lengths, reverse, B: int, T: int) -> _Sequences | None:
@@ -88,6 +60,11 @@ def _sequences(fn: str, lengths, reverse, B: int, T: int) -> _Sequences | None:
         if not reverse and bool((L == T).all()):
             return None
     return _Sequences(L, bool(reverse), T)
+
+
+def _reference_order(seq: _Sequences | None) -> "_Arrangement | None":
+    """The reference kernels' processing order of a call (None without lengths and reverse)."""
+    return None if seq is None else seq.arranged()
 
 
 def _check_lengths(fn: str, lengths, B: int, T: int) -> np.ndarray:
@@ -114,69 +91,43 @@ def _check_lengths(fn: str, lengths, B: int, T: int) -> np.ndarray:
 
 @dataclass(frozen=True, eq=False)
 class _Arrangement:
-    """The processing order of one call (see the module docstring): ``order (B,)`` the caller's
-    sequence in each column, ``steps (B, T)`` the caller's step of each processing step, ``ends
-    (T, 4)`` the fast loops' running columns (None for the reference kernels) and ``plan``, the
-    fast loops' plan the order was made for (the backward pass runs with the same)."""
+    """The reference kernels' processing order of one call (see the module docstring): ``steps
+    (B, T)`` the caller's step of each processing step of each sequence."""
 
     lengths: np.ndarray
     reverse: bool
-    order: np.ndarray
     steps: np.ndarray
-    ends: np.ndarray | None
-    plan: object
 
     @property
     def sorted_lengths(self) -> np.ndarray:
-        """The lengths in the processing order."""
-        return self.lengths[self.order]
+        """The lengths in the processing order (the caller's)."""
+        return self.lengths
 
     @property
     def padded(self) -> np.ndarray:
-        """``(B, T)`` booleans, the caller's order: whether step t of sequence b is padding (the
-        same steps in either direction)."""
+        """``(B, T)`` booleans: whether step t of sequence b is padding (the same steps in either
+        direction)."""
         return np.arange(self.steps.shape[1])[None, :] >= self.lengths[:, None]
 
     def gather(self, a: np.ndarray) -> np.ndarray:
-        """A caller's ``(B, T, F)`` array in the processing order (a new C-contiguous array): by
-        the compiled copy of bptt.kernels.fast once it is loaded, else by NumPy."""
-        fast = _backend._fast_kernels
-        if fast is None or not a.flags.c_contiguous:
-            return a[self.order[:, None], self.steps]
-        out = np.empty(a.shape, a.dtype)
-        fast.gather_steps(a, self.order, self.steps, out)
-        return out
+        """A caller's ``(B, T, F)`` array in the processing order (a new C-contiguous array)."""
+        return a[np.arange(a.shape[0])[:, None], self.steps]
 
     def scatter(self, a: np.ndarray, zero_padded: bool = False) -> np.ndarray:
         """A ``(B, T, F)`` array in the processing order back in the caller's (a new C-contiguous
-        array); ``zero_padded``: with zeros at the padded steps (arrays whose kernels leave them
-        as they were). A batch-major view of a fast kernel's feature-major array is copied by
-        bptt.kernels.fast.scatter_feature_major (NumPy's fancy indexing over its strided rows
-        took 50 ms for the dz of the ragged benchmark row)."""
-        fast = _backend._fast_kernels
-        fm = a.transpose(2, 1, 0)
+        array); ``zero_padded``: with zeros at the padded steps."""
         out = np.empty(a.shape, a.dtype)
-        if fast is not None and fm.strides[2] == a.itemsize and a.dtype in (np.float32, np.float64):
-            fast.scatter_feature_major(fm, 0, self.order, self.steps, out)
-        else:
-            out[self.order[:, None], self.steps] = a
+        out[np.arange(a.shape[0])[:, None], self.steps] = a
         if zero_padded:
             out[self.padded] = 0
         return out
 
     def rows_in(self, a: np.ndarray | None) -> np.ndarray | None:
-        """A caller's ``(B, H)`` array (states, their gradients) in the processing order."""
-        return None if a is None else a[self.order]
+        """A caller's ``(B, H)`` array (states, their gradients) in the processing order: itself."""
+        return a
 
     def rows_out(self, a: np.ndarray) -> np.ndarray:
-        """A ``(B, H)`` array in the processing order back in the caller's."""
-        out = np.empty_like(a)
-        out[self.order] = a
-        return out
-
-    def final_slots(self) -> np.ndarray:
-        """The slot of each column's final state in a fast-path state array ``(H, T + 1, B)``."""
-        return self.sorted_lengths
+        return a
 
 
 def _caller_order(grads: dict, arr) -> dict:
@@ -273,17 +224,42 @@ def final_state(h, lengths=None, reverse=False) -> np.ndarray:
     return h[np.arange(B), seq.lengths - 1]
 
 
-@functools.lru_cache(maxsize=64)
-def _all_running(T: int, B: int, split: int) -> np.ndarray:
-    ends = np.empty((T, 4), np.int64)
-    ends[:, :2] = split or B
-    ends[:, 2:] = B
-    return ends  # writeable, so that the kernels see one array type either way (never written)
+def _packed_for(seq: _Sequences, plan, dtype):
+    """The packed layout (bptt.functional._packed) of a fast call with lengths or reverse for the
+    loops of ``plan``, or None where the fast loops do not run with lengths: no BLAS callable from
+    compiled code (the reference kernels then run)."""
+    if plan.blas is None:
+        return None
+    from ._packed import packed
+
+    return packed(seq, plan, _rounding(plan, dtype), dtype)
 
 
-def _ends(T: int, plan, arrangement: "_Arrangement | None") -> np.ndarray:
-    """The ``ends`` of the fast loops: the arrangement's, or every column running at every step."""
-    return _all_running(T, plan.B, plan.split) if arrangement is None else arrangement.ends
+def _packed_loop_inputs(xh, W, U, pk, G: int, keep: bool, name: str):
+    """``(k0, gates, per_step, A)`` for a packed forward loop over ``xh (I + H, N)``, as
+    bptt.functional._arrays._loop_inputs: where the loop's products take the inputs too, ``k0`` 0,
+    ``A = [W; U]ᵀ`` and ``gates`` the array they write: ``(G·H, N)`` (``per_step``) when ``keep``,
+    else a running ``(G·H, Bp)`` workspace named ``name``; else ``k0`` I, ``A = Uᵀ`` and ``gates``
+    the input projection of all steps, one product before the loop."""
+    from ._arrays import _empty, _fm_input_projection, _loop_matrix, _workspace
+    from ._plan import _projection_in_loop
+
+    I, H = W.shape[0], U.shape[0]
+    if _projection_in_loop(pk.plan, I, H, G):
+        if keep:
+            return 0, _empty((G * H, pk.N), xh.dtype, always=True), True, _loop_matrix(W, U, 0)
+        return 0, _workspace(name, (G * H, pk.Bp), xh.dtype), False, _loop_matrix(W, U, 0)
+    N = pk.N
+    projection = _fm_input_projection(xh[:I].reshape(I, 1, N), W, G * H, 1, keep=keep).reshape(G * H, N)
+    return I, projection, True, _loop_matrix(W, U, I)
+
+
+def _packed_dh(dh, B: int, T: int, H: int, dtype):
+    """``(dh2, use_dh)``: the caller's ``dh (B, T, H)`` as the ``(B·T, H)`` rows a packed backward
+    loop reads, or a placeholder never read when None."""
+    if dh is None:
+        return np.empty((1, H), dtype), False
+    return np.ascontiguousarray(dh).reshape(B * T, H), True
 
 
 def _rounding(plan, dtype) -> int:

@@ -14,11 +14,13 @@ from ..cells import GATES
 from ..kernels.reference import gru as reference
 from ._cache import _Cache, _bm, _fm, _readonly
 from ._backend import _backend, _fast
-from ._lengths import _caller_order, _ends, _rounding, _sequences
+from ._lengths import (
+    _caller_order, _Gradients, _packed_dh, _packed_for, _packed_loop_inputs, _reference_order, _sequences,
+)
 from ._checks import _check_backward, _check_forward, _checked_gradients, _final_or_all, _raise_if_overflowed
 from ._plan import _blas_for, _compiled_loop, _loop_plan, _run_units_split, _units_split
 from ._arrays import (
-    _dx_in_loop, _empty, _fm_input_projection_backward, _fm_recurrent_weight_grad, _fm_stacked,
+    _dx_in_loop, _empty, _fm_input_projection_backward, _fm_stacked, _projection_grads,
     _input_projection, _input_projection_backward, _loop_inputs, _packed_rows,
     _recurrent_weight_grad, _rows_product, _state_in, _state_out, _time_major_copy,
     _time_major_or_zeros, _workspace,
@@ -63,7 +65,7 @@ def gru_forward(x, W, U, b, b_u, h0=None, reset_after=True, *, lengths=None, rev
             out = _gru_forward_fast(a, B, T, I, H, reset_after, keep_cache, seq)
         if out is not None:
             return out
-    arr = seq.arranged() if seq is not None else None
+    arr = _reference_order(seq)
     x_tm = _time_major_copy(a["x"] if arr is None else arr.gather(a["x"]))
     xw = _input_projection(x_tm, a["W"], a["b"])
     gates = np.empty_like(xw)
@@ -86,8 +88,12 @@ def gru_backward(dh, cache, dh_last=None, *, keep_cache=True):
     dh, dh_last = _check_backward("gru_backward", cache, GRUCache, dh, {"dh_last": dh_last}, keep_cache)
     T, B, H = cache.dims
     ra = cache.reset_after
-    arr = cache.arrangement
     finals = {"dh_last": dh_last, "b_u": cache.b_u}
+    if cache.layout == "packed":
+        with _blas_for(T, B, cache.n_inputs, H, G):
+            grads = _gru_backward_packed(dh, cache, dh_last, keep_cache)
+        return _checked_gradients("gru_backward", grads, cache, dh, finals)
+    arr = cache.arrangement
     if arr is not None:  # into the processing order
         dh = None if dh is None else arr.gather(dh)
         dh_last = arr.rows_in(dh_last)
@@ -121,12 +127,9 @@ def _gru_forward_fast(a, B, T, I, H, reset_after, keep_cache, seq):
     bptt.functional.lstm._lstm_forward_fast)."""
     fast = _fast().gru
     plan = _loop_plan(T, B, H, G, a["x"].dtype)
-    arr = None
     if seq is not None:
-        if plan.blas is None:
-            return None
-        arr = seq.arranged(plan, _rounding(plan, a["x"].dtype))
-        a = dict(a, x=arr.gather(a["x"]), h0=arr.rows_in(a["h0"]))
+        pk = _packed_for(seq, plan, a["x"].dtype)
+        return None if pk is None else _gru_forward_packed(fast, a, I, H, reset_after, keep_cache, pk)
     xh = _fm_stacked(a["x"], a["h0"], T)
     x_fm, h = xh[:I, :T], xh[I:]
     k0, gates, A = _loop_inputs(xh, a["W"], a["U"], plan, G, T, keep_cache, "gru_gates")
@@ -134,12 +137,12 @@ def _gru_forward_fast(a, B, T, I, H, reset_after, keep_cache, seq):
     bx, bu = a["b"], a["b_u"]
     hu = _workspace("hu", (G * H, B), xh.dtype)
     cut = 0
-    if arr is None and reset_after and k0 == 0 and plan.blas is not None:
+    if reset_after and k0 == 0 and plan.blas is not None:
         cut = _units_split(T, B, H, G, xh.dtype, plan)
     if cut:
         _run_units_split(fast.gru_forward_loop_units, plan.blas, (A, xh, gates, bx, bu, aux, h, hu), cut, H)
     elif not _compiled_loop(fast.gru_forward_loop, T, B, H, G, xh.dtype, A, k0, xh, gates, bx, bu, reset_after, aux,
-                            keep_cache, h, hu, _ends(T, plan, arr), plan=plan):
+                            keep_cache, h, hu, plan=plan):
         # no BLAS callable from compiled code: a Python loop, np.matmul per product (k0 is 0, as for the LSTM)
         A_rz, Wn_T, Un_T, hu_n = A[: 2 * H], A[2 * H :, :I], A[2 * H :, I:], hu[2 * H :]
         for t in range(T):
@@ -153,13 +156,28 @@ def _gru_forward_fast(a, B, T, I, H, reset_after, keep_cache, seq):
                 fast.gru_step_forward_before_rz(gates, tg, hu, True, bx, bu, aux, h, t)
                 np.matmul(Un_T, aux[:, t], out=hu_n)
                 fast.gru_step_forward_before_n(gates, tg, hu, bx, bu, h, t)
-    final = _final_or_all(h, layout="ftb") if arr is None else h[:, arr.final_slots(), np.arange(B)]
-    _raise_if_overflowed("gru_forward", {"h": final}, a)
-    h_bm = _fm(h[:, 1:]) if arr is None else arr.scatter(_fm(h[:, 1:]))
+    _raise_if_overflowed("gru_forward", {"h": _final_or_all(h, layout="ftb")}, a)
     if not keep_cache:
-        return _readonly(h_bm), None
-    cache = GRUCache("ftb", x_fm, a["W"], a["U"], a["h0"], gates, h, a["b_u"], reset_after, aux)._arranged(arr)
-    return _readonly(h_bm), cache
+        return _readonly(_fm(h[:, 1:])), None
+    cache = GRUCache("ftb", x_fm, a["W"], a["U"], a["h0"], gates, h, a["b_u"], reset_after, aux)
+    return _readonly(_fm(h[:, 1:])), cache
+
+
+def _gru_forward_packed(fast, a, I, H, reset_after, keep_cache, pk):
+    """The forward over packed sequences (bptt.functional._packed)."""
+    xh = pk.pack_inputs(a["x"], a["h0"])
+    h = xh[I:]
+    k0, gates, per_step, A = _packed_loop_inputs(xh, a["W"], a["U"], pk, G, keep_cache, "gru_gates")
+    aux_step = keep_cache or not reset_after
+    aux = _empty((H, pk.N), xh.dtype, always=True) if aux_step else _workspace("gru_aux", (H, pk.Bp), xh.dtype)
+    hu = _workspace("hu", (G * H, pk.Bp), xh.dtype)
+    pk.run(fast.gru_forward_packed, H, G, A, k0, xh, h, gates, per_step, a["b"], a["b_u"], reset_after, aux, aux_step, hu,
+           pk.n, pk.width, pk.off, pk.pw, pk.parts)
+    _raise_if_overflowed("gru_forward", {"h": pk.finals_of(xh, I, H)}, a)
+    out = _readonly(pk.unpack(xh, I, H, states=True))
+    if not keep_cache:
+        return out, None
+    return out, GRUCache("packed", xh[:I], a["W"], a["U"], a["h0"], gates, h, a["b_u"], reset_after, aux)._arranged(pk)
 
 
 def _gru_backward_fast(dh, cache, dh_last, T, B, H, ra, keep_cache):
@@ -170,16 +188,14 @@ def _gru_backward_fast(dh, cache, dh_last, T, B, H, ra, keep_cache):
     row = _workspace("gru_backward_row", (B,), cache.dtype)
     use_dh = dh is not None
     dh_bm = np.ascontiguousarray(dh) if use_dh else dz
-    arr = cache.arrangement
     dh_rec = _state_in(dh_last)
-    dh_fin = dh_rec if arr is None else _state_in(dh_last)  # see _lstm_backward_fast
     dh_prev = _workspace("dh_prev", (H, B), cache.dtype)
     drh = _workspace("drh", (H, B), cache.dtype)
     U, gates, aux, h = np.ascontiguousarray(cache.U), cache.gates_s, cache.aux_s, cache.h_s
-    plan = _loop_plan(T, B, H, G, cache.dtype) if arr is None else arr.plan
+    plan = _loop_plan(T, B, H, G, cache.dtype)
     Wp, dxp = _dx_in_loop(cache.W, plan, T)
     if not _compiled_loop(fast.gru_backward_loop, T, B, H, G, cache.dtype, dh_bm, use_dh, U, _packed_rows(U), gates, aux,
-                          h, ra, dh_rec, dh_fin, dh_prev, drh, dz_arg, dhu, row, Wp, dxp, _ends(T, plan, arr), plan=plan):
+                          h, ra, dh_rec, dh_prev, drh, dz_arg, dhu, row, Wp, dxp, plan=plan):
         U_rz, U_n, dz_rz, dz_n = U[:, : 2 * H], U[:, 2 * H :], dz[: 2 * H], dz[2 * H :]
         for t in range(T - 1, -1, -1):
             fast.gru_step_backward(dh_bm, t, use_dh, dh_rec, gates, aux, h, ra, dz_arg, dhu, dh_prev, row)
@@ -192,12 +208,48 @@ def _gru_backward_fast(dh, cache, dh_last, T, B, H, ra, keep_cache):
                 np.matmul(U_rz, dz_rz[:, t], out=dh_rec)
             _fast().common.add_into(dh_rec, dh_prev)
     dx, dW, db = _fm_input_projection_backward(cache.x_s, cache.W, dz, dxp if Wp.shape[0] else None)
-    dU = np.empty_like(U)
-    dU[:, : 2 * H] = _fm_recurrent_weight_grad(h, dz[: 2 * H])
-    if ra:  # dhu holds the n block of dL/d(h U + b_u); its r and z blocks are dz's
-        dU[:, 2 * H :], db_u_n = _fm_recurrent_weight_grad(h, dhu, sums=True)
-        db_u = np.concatenate((db[: 2 * H], db_u_n))
-    else:
-        _rows_product(aux.reshape(H, T * B), dz[2 * H :].reshape(H, T * B), out=dU[:, 2 * H :])
-        db_u = db.copy()
+    dU, db_u = _gru_recurrent_grads(h[:, :T].reshape(H, T * B), dz.reshape(G * H, T * B),
+                                    dhu.reshape(H, T * B) if ra else None, aux.reshape(H, T * B), db, cache)
     return {"dx": dx, "dW": dW, "dU": dU, "db": db, "db_u": db_u, "dh0": _state_out(dh_rec), "dz": _fm(dz)}
+
+
+def _gru_recurrent_grads(h_prev, dz2, dhu2, aux2, db, cache):
+    """``dU`` and ``db_u`` from the deltas of K columns (2-D, rows contiguous): ``h_prev (H, K)``
+    the states each column's step read, ``dz2 (3H, K)``, ``dhu2 (H, K)`` the n block of
+    dL/d(h U + b_u) (reset-after; None for reset-before), ``aux2 (H, K)`` r ⊙ h_{t-1} (reset-before)."""
+    H = h_prev.shape[0]
+    dU = np.empty_like(cache.U)
+    dU[:, : 2 * H] = _rows_product(h_prev, dz2[: 2 * H])
+    if dhu2 is not None:  # dhu holds the n block of dL/d(h U + b_u); its r and z blocks are dz's
+        dU[:, 2 * H :], db_u_n = _rows_product(h_prev, dhu2, sums=True)
+        return dU, np.concatenate((db[: 2 * H], db_u_n))
+    _rows_product(aux2, dz2[2 * H :], out=dU[:, 2 * H :])
+    return dU, db.copy()
+
+
+def _gru_backward_packed(dh, cache, dh_last, keep_cache):
+    """The backward over packed sequences (bptt.functional._packed), as
+    bptt.functional.lstm._lstm_backward_packed."""
+    fast = _fast().gru
+    pk = cache.arrangement
+    T, B, H = cache.dims
+    ra, N, Nx = cache.reset_after, pk.N, pk.N_x
+    dz = _empty((G * H, N), cache.dtype, always=True) if keep_cache else cache.gates_s
+    dz_arg = dz if keep_cache else None
+    dhu = _empty((H, N), dz.dtype, always=True) if ra else dz  # reset-before: a placeholder never written
+    row = _workspace("gru_backward_row", (pk.Bp,), cache.dtype)
+    dh2, use_dh = _packed_dh(dh, B, T, H, cache.dtype)
+    dh_rec = pk.empty_running(H, cache.dtype)
+    dh_prev = _workspace("dh_prev", (H, pk.Bp), cache.dtype)
+    drh = _workspace("drh", (H, pk.Bp), cache.dtype)
+    U, gates, aux, h = np.ascontiguousarray(cache.U), cache.gates_s, cache.aux_s, cache.h_s
+    Wp, dxp = _dx_in_loop(cache.W, pk.plan, T, columns=N)
+    pk.run(fast.gru_backward_packed, H, G, dh2, pk.rows, use_dh, U, _packed_rows(U), gates, aux, h, ra, dh_rec,
+           pk.running(dh_last), dh_prev, drh, dz_arg, dhu, row, Wp, dxp, pk.n, pk.width, pk.off, pk.pw, pk.parts)
+    dz2 = dz[:, :Nx]
+    dx, dW, db = _projection_grads(cache.x_s[:, :Nx], cache.W, dz2, dxp[:, :Nx] if Wp.shape[0] else None)
+    dU, db_u = _gru_recurrent_grads(h[:, :Nx], dz2, dhu[:, :Nx] if ra else None, aux[:, :Nx], db, cache)
+    grads = _Gradients(dx=pk.unpack(dx, 0, cache.n_inputs, states=False), dW=dW, dU=dU, db=db, db_u=db_u,
+                       dh0=pk.caller_rows(dh_rec))
+    grads._later("dz", lambda: pk.unpack(dz, 0, G * H, states=False))
+    return grads

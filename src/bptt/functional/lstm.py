@@ -17,13 +17,13 @@ from ..cells import GATES
 from ..kernels.reference import lstm as reference
 from ._cache import _Cache, _bm, _fm, _readonly
 from ._backend import _backend, _fast
-from ._lengths import _caller_order, _ends, _rounding, _sequences
+from ._lengths import _caller_order, _Gradients, _packed_dh, _packed_for, _packed_loop_inputs, _reference_order, _sequences
 from ._checks import _check_backward, _check_forward, _checked_gradients, _final_or_all, _raise_if_overflowed
 from ._plan import (
     _blas_for, _compiled_loop, _loop_plan, _run_units_split, _time_major_inference, _units_split,
 )
 from ._arrays import (
-    _dx_in_loop, _empty, _fm_stacked, _fm_weight_grads, _input_projection,
+    _dx_in_loop, _empty, _fm_stacked, _fm_weight_grads, _input_projection, _weight_grads,
     _input_projection_backward, _loop_inputs, _loop_matrix, _packed_rows, _recurrent_weight_grad,
     _state_in, _state_out, _states_ext, _time_major_copy, _time_major_or_zeros, _tm_stacked,
     _tm_states, _workspace,
@@ -88,7 +88,7 @@ def lstm_forward(x, W, U, b, h0=None, c0=None, *, lengths=None, reverse=False, k
 
 
 def _lstm_forward_reference(a, B, T, H, keep_cache, seq):
-    arr = seq.arranged() if seq is not None else None
+    arr = _reference_order(seq)
     x_tm = _time_major_copy(a["x"] if arr is None else arr.gather(a["x"]))
     gates = _input_projection(x_tm, a["W"], a["b"])
     c, tanh_c, h = (np.empty((T, B, H), gates.dtype) for _ in range(3))
@@ -123,8 +123,12 @@ def lstm_backward(dh, cache, dh_last=None, dc_last=None, *, keep_cache=True):
         "lstm_backward", cache, LSTMCache, dh, {"dh_last": dh_last, "dc_last": dc_last}, keep_cache
     )
     T, B, H = cache.dims
-    arr = cache.arrangement
     finals = {"dh_last": dh_last, "dc_last": dc_last, "c0": cache.c0}
+    if cache.layout == "packed":
+        with _blas_for(T, B, cache.n_inputs, H, G):
+            grads = _lstm_backward_packed(dh, cache, dh_last, dc_last, keep_cache)
+        return _checked_gradients("lstm_backward", grads, cache, dh, finals)
+    arr = cache.arrangement
     if arr is not None:  # into the processing order
         dh = None if dh is None else arr.gather(dh)
         dh_last, dc_last = arr.rows_in(dh_last), arr.rows_in(dc_last)
@@ -151,13 +155,13 @@ def _lstm_forward_fast(a, B, T, I, H, keep_cache, seq):
     compiled code (the reference kernels then run; without lengths the Python loop does)."""
     fast = _fast().lstm
     plan = _loop_plan(T, B, H, G, a["x"].dtype)
-    arr = None
     if seq is not None:
-        if plan.blas is None:
+        pk = _packed_for(seq, plan, a["x"].dtype)
+        if pk is None:
             return None
-        arr = seq.arranged(plan, _rounding(plan, a["x"].dtype))
-        a = dict(a, x=arr.gather(a["x"]), h0=arr.rows_in(a["h0"]), c0=arr.rows_in(a["c0"]))
-    elif not keep_cache and _time_major_inference(plan, I, H, G):
+        with _blas_for(T, B, I, H, G):
+            return _lstm_forward_packed(fast, a, I, H, keep_cache, pk)
+    if not keep_cache and _time_major_inference(plan, I, H, G):
         xh = _tm_stacked(a["x"], a["h0"], T)
         gates = _workspace("lstm_gates", (G * H, 1, B), xh.dtype)
         c = _states_ext(a["c0"], 0)
@@ -172,40 +176,52 @@ def _lstm_forward_fast(a, B, T, I, H, keep_cache, seq):
         # no BLAS context for the whole call (setting and restoring the thread count, 2.5 µs)
         return _readonly(_tm_states(xh, I)), None
     with _blas_for(T, B, I, H, G):
-        return _lstm_forward_feature_major(fast, a, B, T, I, H, keep_cache, plan, arr)
+        return _lstm_forward_feature_major(fast, a, B, T, I, H, keep_cache, plan)
 
 
-def _lstm_forward_feature_major(fast, a, B, T, I, H, keep_cache, plan, arr):
+def _lstm_forward_feature_major(fast, a, B, T, I, H, keep_cache, plan):
     xh = _fm_stacked(a["x"], a["h0"], T)
     x_fm, h = xh[:I, :T], xh[I:]
     k0, gates, A = _loop_inputs(xh, a["W"], a["U"], plan, G, T, keep_cache, "lstm_gates")
     c = _states_ext(a["c0"], T if keep_cache else 0)
     cut = 0
-    if arr is None and keep_cache and k0 == 0 and plan.blas is not None:
+    if keep_cache and k0 == 0 and plan.blas is not None:
         cut = _units_split(T, B, H, G, xh.dtype, plan)
     if cut:
         _run_units_split(fast.lstm_forward_loop_units, plan.blas, (A, xh, gates, a["b"], c, h), cut, H)
     elif not _compiled_loop(fast.lstm_forward_loop, T, B, H, G, xh.dtype, A, k0, xh, gates, a["b"], c, h, keep_cache,
-                            _ends(T, plan, arr), plan=plan):
+                            plan=plan):
         # no BLAS callable from compiled code: a Python loop, one np.matmul per step (k0 is 0: the
-        # plan's blas is None, see _projection_in_loop; never with lengths)
+        # plan's blas is None, see _projection_in_loop)
         for t in range(T):
             tg = t if gates.shape[1] == T else 0
             np.matmul(A, xh[:, t], out=gates[:, tg])  # (1) the product
             cp, cc = (t, t + 1) if keep_cache else (0, 0)
             fast.lstm_step_forward(gates, tg, a["b"], c, cp, cc, h, t)  # (1)-(4) fused
-    final = _final_or_all(h, layout="ftb") if arr is None else h[:, arr.final_slots(), np.arange(B)]
-    _raise_if_overflowed("lstm_forward", {"h": final}, a)
-    h_bm = _fm(h[:, 1:]) if arr is None else arr.scatter(_fm(h[:, 1:]))
+    _raise_if_overflowed("lstm_forward", {"h": _final_or_all(h, layout="ftb")}, a)
     if not keep_cache:
-        return _readonly(h_bm), None
-    cache = LSTMCache("ftb", x_fm, a["W"], a["U"], a["h0"], gates, h, a["c0"], c, None, xh)._arranged(arr)
-    return _readonly(h_bm), cache
+        return _readonly(_fm(h[:, 1:])), None
+    cache = LSTMCache("ftb", x_fm, a["W"], a["U"], a["h0"], gates, h, a["c0"], c, None, xh)
+    return _readonly(_fm(h[:, 1:])), cache
+
+
+def _lstm_forward_packed(fast, a, I, H, keep_cache, pk):
+    """The forward over packed sequences (bptt.functional._packed)."""
+    xh = pk.pack_inputs(a["x"], a["h0"])
+    k0, gates, per_step, A = _packed_loop_inputs(xh, a["W"], a["U"], pk, G, keep_cache, "lstm_gates")
+    c = pk.states(a["c0"]) if keep_cache else pk.running(a["c0"])  # inference: c_t over c_{t-1}
+    pk.run(fast.lstm_forward_packed, H, G, A, k0, xh, gates, per_step, a["b"], c, keep_cache, pk.n, pk.off, pk.pw,
+           pk.parts)
+    _raise_if_overflowed("lstm_forward", {"h": pk.finals_of(xh, I, H)}, a)
+    h = pk.unpack(xh, I, H, states=True)
+    if not keep_cache:
+        return _readonly(h), None
+    cache = LSTMCache("packed", xh[:I], a["W"], a["U"], a["h0"], gates, xh[I:], a["c0"], c, None, xh)._arranged(pk)
+    return _readonly(h), cache
 
 
 def _lstm_backward_fast(dh, cache, dh_last, dc_last, T, B, H, keep_cache):
     fast = _fast().lstm
-    arr = cache.arrangement
     # spending the cache: dz over the gate values, dc over c_1 … c_T (see lstm_cell_backward)
     dz = _empty((G * H, T, B), cache.dtype) if keep_cache else cache.gates_s
     dc = _empty((H, T, B), cache.dtype) if keep_cache else cache.c_s[:, 1:]
@@ -214,14 +230,11 @@ def _lstm_backward_fast(dh, cache, dh_last, dc_last, T, B, H, keep_cache):
     use_dh = dh is not None
     dh_bm = np.ascontiguousarray(dh) if use_dh else dz  # as the loops read it; dz: a placeholder never read
     dh_rec, dc_next = _state_in(dh_last), _state_in(dc_last)
-    # the final states' gradients enter each sequence at its last real step; without lengths all
-    # at step T - 1, where dh_rec and dc_next hold them already
-    dh_fin, dc_fin = (dh_rec, dc_next) if arr is None else (_state_in(dh_last), _state_in(dc_last))
     U, gates, c = np.ascontiguousarray(cache.U), cache.gates_s, cache.c_s
-    plan = _loop_plan(T, B, H, G, cache.dtype) if arr is None else arr.plan
+    plan = _loop_plan(T, B, H, G, cache.dtype)
     Wp, dxp = _dx_in_loop(cache.W, plan, T)
     if not _compiled_loop(fast.lstm_backward_loop, T, B, H, G, cache.dtype, dh_bm, use_dh, U, _packed_rows(U), gates, c,
-                          dh_rec, dc_next, dh_fin, dc_fin, dz_arg, dc_arg, row, Wp, dxp, _ends(T, plan, arr), plan=plan):
+                          dh_rec, dc_next, dz_arg, dc_arg, row, Wp, dxp, plan=plan):
         for t in range(T - 1, -1, -1):
             fast.lstm_step_backward(dh_bm, t, use_dh, dh_rec, gates, c, dc_next, dz_arg, dc_arg, row)
             np.matmul(U, dz[:, t], out=dh_rec)  # (1) dh_{t-1} = dz_t Uᵀ
@@ -230,3 +243,32 @@ def _lstm_backward_fast(dh, cache, dh_last, dc_last, T, B, H, keep_cache):
         "dx": dx, "dW": dW, "dU": dU, "db": db, "dh0": _state_out(dh_rec), "dc0": _state_out(dc_next),
         "dz": _fm(dz), "dc": _fm(dc),
     }
+
+
+def _lstm_backward_packed(dh, cache, dh_last, dc_last, keep_cache):
+    """The backward over packed sequences (bptt.functional._packed): dz and dc as for
+    :func:`_lstm_backward_fast`, dh read from the caller's array, the final states' gradients
+    entering each sequence at its last real step."""
+    fast = _fast().lstm
+    pk = cache.arrangement
+    T, B, H = cache.dims
+    N = pk.N
+    dz = _empty((G * H, N), cache.dtype, always=True) if keep_cache else cache.gates_s
+    dc = _empty((H, N), cache.dtype, always=True) if keep_cache else cache.c_s
+    dz_arg, dc_arg = (dz, dc) if keep_cache else (None, None)
+    row = _workspace("lstm_backward_row", (pk.Bp,), cache.dtype)
+    dh2, use_dh = _packed_dh(dh, B, T, H, cache.dtype)
+    U, gates, c = np.ascontiguousarray(cache.U), cache.gates_s, cache.c_s
+    dh_rec, dc_next = pk.empty_running(H, cache.dtype), pk.empty_running(H, cache.dtype)
+    Wp, dxp = _dx_in_loop(cache.W, pk.plan, T, columns=N)
+    pk.run(fast.lstm_backward_packed, H, G, dh2, pk.rows, use_dh, U, _packed_rows(U), gates, c, dh_rec, dc_next,
+           pk.running(dh_last), pk.running(dc_last), dz_arg, dc_arg, row, Wp, dxp, pk.n, pk.width, pk.off, pk.pw,
+           pk.parts)
+    Nx = pk.N_x
+    dx, dW, dU, db = _weight_grads(cache.xh_s[:, :Nx], cache.W, dz[:, :Nx], dxp[:, :Nx] if Wp.shape[0] else None)
+    grads = _Gradients(dx=pk.unpack(dx, 0, cache.n_inputs, states=False), dW=dW, dU=dU, db=db,
+                       dh0=pk.caller_rows(dh_rec), dc0=pk.caller_rows(dc_next))
+    grads._later("dz", lambda: pk.unpack(dz, 0, G * H, states=False))
+    # dc_t: its own per-step array, or over c_t (block s + 1) in place
+    grads._later("dc", lambda: pk.unpack(dc, 0, H, states=not keep_cache))
+    return grads

@@ -14,11 +14,13 @@ from ..kernels.reference import rnn as reference
 from ..kernels.activations import ELEMENTWISE
 from ._cache import _Cache, _bm, _fm, _readonly
 from ._backend import _backend, _fast
-from ._lengths import _caller_order, _ends, _rounding, _sequences
+from ._lengths import (
+    _caller_order, _Gradients, _packed_dh, _packed_for, _packed_loop_inputs, _reference_order, _sequences,
+)
 from ._checks import _check_backward, _check_forward, _checked_gradients, _raise_if_overflowed
 from ._plan import _blas_for, _compiled_loop, _loop_plan, _run_units_split, _units_split
 from ._arrays import (
-    _empty, _fm_stacked, _fm_weight_grads, _input_projection, _input_projection_backward,
+    _empty, _fm_stacked, _fm_weight_grads, _input_projection, _input_projection_backward, _weight_grads,
     _loop_inputs, _packed_rows, _recurrent_weight_grad, _state_in, _state_out, _time_major_copy,
     _time_major_or_zeros,
 )
@@ -31,6 +33,11 @@ G = GATES["rnn"]
 class RNNCache(_Cache):
     activation: str
     xh_s: np.ndarray | None = None  # fast kernels: x_s and h_s stacked in one array (see _fm_stacked)
+
+    @property
+    def gates(self) -> np.ndarray:
+        """The states at every step, ``(B, T, H)``: the simple RNN's only "gate"."""
+        return self.h if self.layout == "packed" else super().gates
 
 
 def rnn_forward(x, W, U, b, h0=None, activation="tanh", *, lengths=None, reverse=False, keep_cache=True, backend=None):
@@ -55,7 +62,7 @@ def rnn_forward(x, W, U, b, h0=None, activation="tanh", *, lengths=None, reverse
             out = _rnn_forward_fast(a, B, T, I, H, activation, keep_cache, seq)
         if out is not None:
             return out
-    arr = seq.arranged() if seq is not None else None
+    arr = _reference_order(seq)
     x_tm = _time_major_copy(a["x"] if arr is None else arr.gather(a["x"]))
     xw = _input_projection(x_tm, a["W"], a["b"])
     h = np.empty((T, B, H), xw.dtype)
@@ -75,8 +82,12 @@ def rnn_backward(dh, cache, dh_last=None, *, keep_cache=True):
     """
     dh, dh_last = _check_backward("rnn_backward", cache, RNNCache, dh, {"dh_last": dh_last}, keep_cache)
     T, B, H = cache.dims
-    arr = cache.arrangement
     finals = {"dh_last": dh_last}
+    if cache.layout == "packed":
+        with _blas_for(T, B, cache.n_inputs, H, G):
+            grads = _rnn_backward_packed(dh, cache, dh_last)
+        return _checked_gradients("rnn_backward", grads, cache, dh, finals)
+    arr = cache.arrangement
     if arr is not None:  # into the processing order
         dh = None if dh is None else arr.gather(dh)
         dh_last = arr.rows_in(dh_last)
@@ -101,30 +112,38 @@ def _rnn_forward_fast(a, B, T, I, H, activation, keep_cache, seq):
     fast = _fast().rnn
     code = _fast().common.ACTIVATION_CODES[activation]
     plan = _loop_plan(T, B, H, G, a["x"].dtype)
-    arr = None
     if seq is not None:
-        if plan.blas is None:
-            return None
-        arr = seq.arranged(plan, _rounding(plan, a["x"].dtype))
-        a = dict(a, x=arr.gather(a["x"]), h0=arr.rows_in(a["h0"]))
+        pk = _packed_for(seq, plan, a["x"].dtype)
+        return None if pk is None else _rnn_forward_packed(fast, a, I, H, activation, code, keep_cache, pk)
     xh = _fm_stacked(a["x"], a["h0"], T)
     x_fm, h = xh[:I, :T], xh[I:]
     k0, pre, A = _loop_inputs(xh, a["W"], a["U"], plan, G, T, False, "rnn_pre")  # the cache keeps h, not x W
-    cut = _units_split(T, B, H, G, xh.dtype, plan) if arr is None and k0 == 0 and plan.blas is not None else 0
+    cut = _units_split(T, B, H, G, xh.dtype, plan) if k0 == 0 and plan.blas is not None else 0
     if cut:
         _run_units_split(fast.rnn_forward_loop_units, plan.blas, (A, xh, pre, a["b"], code, h), cut, H)
-    elif not _compiled_loop(fast.rnn_forward_loop, T, B, H, G, xh.dtype, A, k0, xh, pre, a["b"], code, h,
-                            _ends(T, plan, arr), plan=plan):
+    elif not _compiled_loop(fast.rnn_forward_loop, T, B, H, G, xh.dtype, A, k0, xh, pre, a["b"], code, h, plan=plan):
         for t in range(T):  # no BLAS callable from compiled code (and k0 is 0, as for the LSTM)
             np.matmul(A, xh[:, t], out=pre[:, 0])
             fast.rnn_step_forward(pre, 0, a["b"], code, h, t)
-    final = h if activation == "relu" else (h[:, -1] if arr is None else h[:, arr.final_slots(), np.arange(B)])
-    _raise_if_overflowed("rnn_forward", {"h": final}, a)
-    h_bm = _fm(h[:, 1:]) if arr is None else arr.scatter(_fm(h[:, 1:]))
+    _raise_if_overflowed("rnn_forward", {"h": h if activation == "relu" else h[:, -1]}, a)
     if not keep_cache:
-        return _readonly(h_bm), None
-    cache = RNNCache("ftb", x_fm, a["W"], a["U"], a["h0"], h[:, 1:], h, activation, xh)._arranged(arr)
-    return _readonly(h_bm), cache
+        return _readonly(_fm(h[:, 1:])), None
+    cache = RNNCache("ftb", x_fm, a["W"], a["U"], a["h0"], h[:, 1:], h, activation, xh)
+    return _readonly(_fm(h[:, 1:])), cache
+
+
+def _rnn_forward_packed(fast, a, I, H, activation, code, keep_cache, pk):
+    """The forward over packed sequences (bptt.functional._packed)."""
+    xh = pk.pack_inputs(a["x"], a["h0"])
+    h = xh[I:]
+    k0, pre, per_step, A = _packed_loop_inputs(xh, a["W"], a["U"], pk, G, False, "rnn_pre")
+    pk.run(fast.rnn_forward_packed, H, G, A, k0, xh, h, pre, per_step, a["b"], code, pk.n, pk.off, pk.pw, pk.parts)
+    # the ReLU's states all (every column of h is a state or a zero), else the final ones
+    _raise_if_overflowed("rnn_forward", {"h": h if activation == "relu" else pk.finals_of(xh, I, H)}, a)
+    out = _readonly(pk.unpack(xh, I, H, states=True))
+    if not keep_cache:
+        return out, None
+    return out, RNNCache("packed", xh[:I], a["W"], a["U"], a["h0"], h, h, activation, xh)._arranged(pk)
 
 
 def _rnn_backward_fast(dh, cache, dh_last, T, B, H):
@@ -134,13 +153,31 @@ def _rnn_backward_fast(dh, cache, dh_last, T, B, H):
     use_dh = dh is not None
     dh_bm = np.ascontiguousarray(dh) if use_dh else dz
     dh_rec, U, h = _state_in(dh_last), np.ascontiguousarray(cache.U), cache.h_s
-    arr = cache.arrangement
-    dh_fin = dh_rec if arr is None else _state_in(dh_last)  # see _lstm_backward_fast
-    plan = _loop_plan(T, B, H, G, cache.dtype) if arr is None else arr.plan
+    plan = _loop_plan(T, B, H, G, cache.dtype)
     if not _compiled_loop(fast.rnn_backward_loop, T, B, H, G, cache.dtype, dh_bm, use_dh, U, _packed_rows(U), h, code,
-                          dh_rec, dh_fin, dz, _ends(T, plan, arr), plan=plan):
+                          dh_rec, dz, plan=plan):
         for t in range(T - 1, -1, -1):
             fast.rnn_step_backward(dh_bm, t, use_dh, dh_rec, h, code, dz)
             np.matmul(U, dz[:, t], out=dh_rec)
     dx, dW, dU, db = _fm_weight_grads(cache.xh_s, cache.W, dz, T)
     return {"dx": dx, "dW": dW, "dU": dU, "db": db, "dh0": _state_out(dh_rec), "dz": _fm(dz)}
+
+
+def _rnn_backward_packed(dh, cache, dh_last):
+    """The backward over packed sequences (bptt.functional._packed), as
+    bptt.functional.lstm._lstm_backward_packed."""
+    fast = _fast().rnn
+    code = _fast().common.ACTIVATION_CODES[cache.activation]
+    pk = cache.arrangement
+    T, B, H = cache.dims
+    dz = _empty((H, pk.N), cache.dtype, always=True)
+    dh2, use_dh = _packed_dh(dh, B, T, H, cache.dtype)
+    dh_rec, U = pk.empty_running(H, cache.dtype), np.ascontiguousarray(cache.U)
+    pk.run(fast.rnn_backward_packed, H, G, dh2, pk.rows, use_dh, U, _packed_rows(U), cache.h_s, code, dh_rec,
+           pk.running(dh_last), dz, pk.n, pk.width, pk.off, pk.pw, pk.parts)
+    Nx = pk.N_x
+    dx, dW, dU, db = _weight_grads(cache.xh_s[:, :Nx], cache.W, dz[:, :Nx])
+    grads = _Gradients(dx=pk.unpack(dx, 0, cache.n_inputs, states=False), dW=dW, dU=dU, db=db,
+                       dh0=pk.caller_rows(dh_rec))
+    grads._later("dz", lambda: pk.unpack(dz, 0, H, states=False))
+    return grads

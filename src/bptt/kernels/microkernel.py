@@ -187,30 +187,63 @@ def _ol_tiles(A, a0, lda, ska, M, X, x, ldx, out, o, ldc, K, bf, b0, b1):
     return impl
 
 
-def _own_overload(packed: bool):
-    def ol(own, A, r0, c0, M, K, X, x0, t, out, o0, to, beta, b0, b1):
-        if not all(isinstance(a, types.Array) and a.dtype == types.float32 for a in (A, X, out)):
-            return lambda own, A, r0, c0, M, K, X, x0, t, out, o0, to, beta, b0, b1: False
+def own_product_at(own, A, r0, c0, M, K, X, x, ldx, out, o, ldc, beta, n):  # pragma: no cover - compiled only
+    """:func:`own_product` with the columns given as flat offsets: ``out[o + m·ldc + i] = Σ_k
+    A[r0 + m, c0 + k] · X[x + k·ldx + i] (+ out when beta is 1)`` for m < M, i < n, any arrays
+    of rows (X's and out's first columns need not match: the packed layout of
+    bptt.functional._packed reads a step's block of X and writes the running columns)."""
+    raise NotImplementedError
 
-        def impl(own, A, r0, c0, M, K, X, x0, t, out, o0, to, beta, b0, b1):
-            B = X.shape[2]
+
+def own_product_p_at(own, Ap, r0, c0, M, K, X, x, ldx, out, o, ldc, beta, n):  # pragma: no cover - compiled only
+    """:func:`own_product_at` with A packed (:func:`own_product_p`)."""
+    raise NotImplementedError
+
+
+def _own_at_overload(packed: bool):
+    def ol(own, A, r0, c0, M, K, X, x, ldx, out, o, ldc, beta, n):
+        if not all(isinstance(a, types.Array) and a.dtype == types.float32 for a in (A, X, out)):
+            return lambda own, A, r0, c0, M, K, X, x, ldx, out, o, ldc, beta, n: False
+
+        def impl(own, A, r0, c0, M, K, X, x, ldx, out, o, ldc, beta, n):
             if own == 0 or (own == FORWARD_SHAPES and M < K):
                 return False
-            Bo = out.shape[2]  # out's rows may be shorter than X's (a projection of the first T of S slots)
-            x, o = (x0 * X.shape[1] + t) * B, (o0 * out.shape[1] + to) * Bo
-            ldx, ldc, bf = X.shape[1] * B, out.shape[1] * Bo, np.float32(beta)
+            bf = np.float32(beta)
             if not packed:
                 ld = A.shape[1]
-                return _tiles(A, r0 * ld + c0, ld, 1, M, X, x, ldx, out, o, ldc, K, bf, b0, b1)
+                return _tiles(A, r0 * ld + c0, ld, 1, M, X, x, ldx, out, o, ldc, K, bf, 0, n)
             if r0 % PANEL or M % PANEL:
                 return False
             Ktot = A.shape[1]  # a panel is Ktot · PANEL values; row r0 + m starts panel (r0 + m) / PANEL
             panels = A.reshape(A.size)
             for p in range(M // PANEL):
                 a0 = ((r0 // PANEL + p) * Ktot + c0) * PANEL
-                if not _tiles(panels, a0, 1, PANEL, PANEL, X, x, ldx, out, o + p * PANEL * ldc, ldc, K, bf, b0, b1):
+                if not _tiles(panels, a0, 1, PANEL, PANEL, X, x, ldx, out, o + p * PANEL * ldc, ldc, K, bf, 0, n):
                     return False
             return True
+
+        return impl
+
+    return ol
+
+
+overload(own_product_at, inline="always", jit_options={"fastmath": True})(_own_at_overload(False))
+overload(own_product_p_at, inline="always", jit_options={"fastmath": True})(_own_at_overload(True))
+
+
+def _own_overload(packed: bool):
+    """:func:`own_product` (``packed``: :func:`own_product_p`): the slots' columns as flat offsets
+    for :func:`own_product_at`."""
+    def ol(own, A, r0, c0, M, K, X, x0, t, out, o0, to, beta, b0, b1):
+        if not all(isinstance(a, types.Array) and a.dtype == types.float32 for a in (A, X, out)):
+            return lambda own, A, r0, c0, M, K, X, x0, t, out, o0, to, beta, b0, b1: False
+        at = own_product_p_at if packed else own_product_at
+
+        def impl(own, A, r0, c0, M, K, X, x0, t, out, o0, to, beta, b0, b1):
+            B = X.shape[2]
+            Bo = out.shape[2]  # out's rows may be shorter than X's (a projection of the first T of S slots)
+            x, o = (x0 * X.shape[1] + t) * B + b0, (o0 * out.shape[1] + to) * Bo + b0
+            return at(own, A, r0, c0, M, K, X, x, X.shape[1] * B, out, o, out.shape[1] * Bo, beta, b1 - b0)
 
         return impl
 

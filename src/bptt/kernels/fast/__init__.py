@@ -49,6 +49,18 @@ product (:func:`.common._product`) is
 Where no BLAS symbol can be called, ``bptt.functional`` runs the step kernels from a Python loop
 with one ``np.matmul`` per step instead.
 
+Variable lengths. With ``lengths=`` (or ``reverse=True``) the loops run over *packed sequences*
+(bptt.functional._packed; the layout is described in :mod:`.common`, "variable lengths"): only
+the real steps stored, each step's running sequences contiguous, ``(features, N)``. Their drivers
+``*_forward_packed`` / ``*_backward_packed`` run one part of the batch each and call the cells'
+``*_at`` forms, which index 2-D arrays from a first column per array (the step's block, the next
+block, the running columns). The padded loops keep their own cells over ``(·, T + 1, B)`` slots:
+under ``fastmath``, LLVM reassociates a cell's arithmetic by how much it can prove about which
+arrays a pass reads and writes, and the slot form is the one whose backward gives the same bits
+whether it writes dz and dc over the cache or into new arrays (``keep_cache``), which
+tests/kernels/test_backends.py holds it to; the column form, with the bases only known at run
+time, did not (one ulp apart), so each layout has its cells.
+
 Compiled code is cached on disk (``cache=True``): a new process loads it instead of compiling.
 Numba checks only the file a function is defined in, so each module records a fingerprint of the
 modules compiled into it (``COMPILED_DEPENDENCIES``, bptt.kernels.fingerprint).
@@ -56,34 +68,35 @@ modules compiled into it (``COMPILED_DEPENDENCIES``, bptt.kernels.fingerprint).
 
 from . import common, gru, lstm, rnn
 from .common import (ACTIVATION_CODES, BLOCKS_MAX_BATCH, BLOCKS_MAX_FEATURES, NT_BLOCK, PROJECT_BLOCK_BYTES,
-                     _has_non_finite, activate_sigmoid, activate_tanh, add_into, all_finite, gather_steps, nt_product,
-                     project, scatter_feature_major, sigmoid_, tanh_, to_feature_major, transpose_into)
-from .gru import (gru_backward_loop, gru_cell_backward, gru_cell_backward_before_r, gru_cell_forward_after,
-                  gru_cell_forward_before_n, gru_cell_forward_before_rz, gru_forward_loop, gru_forward_loop_units,
-                  gru_step_backward, gru_step_backward_before_r, gru_step_forward_after, gru_step_forward_before_n,
-                  gru_step_forward_before_rz)
-from .lstm import (lstm_backward_loop, lstm_cell_backward, lstm_cell_forward, lstm_cell_forward_inference,
-                   lstm_forward_loop, lstm_forward_loop_units, lstm_inference_loop, lstm_inference_loop_units,
-                   lstm_step_backward, lstm_step_forward)
-from .rnn import (rnn_backward_loop, rnn_cell_backward, rnn_cell_forward, rnn_forward_loop, rnn_forward_loop_units,
-                  rnn_step_backward, rnn_step_forward)
+                     _has_non_finite, activate_sigmoid, activate_tanh, add_into, all_finite, nt_product, pack_columns,
+                     pack_states, packed_layout, project, sigmoid_, tanh_, to_feature_major, transpose_into,
+                     unpack_columns)
+from .gru import (gru_backward_loop, gru_backward_packed, gru_cell_backward, gru_cell_backward_before_r,
+                  gru_cell_forward_after, gru_cell_forward_before_n, gru_cell_forward_before_rz, gru_forward_loop,
+                  gru_forward_loop_units, gru_forward_packed, gru_step_backward, gru_step_backward_before_r,
+                  gru_step_forward_after, gru_step_forward_before_n, gru_step_forward_before_rz)
+from .lstm import (lstm_backward_loop, lstm_backward_packed, lstm_cell_backward, lstm_cell_forward,
+                   lstm_cell_forward_inference, lstm_forward_loop, lstm_forward_loop_units, lstm_forward_packed,
+                   lstm_inference_loop, lstm_inference_loop_units, lstm_step_backward, lstm_step_forward)
+from .rnn import (rnn_backward_loop, rnn_backward_packed, rnn_cell_backward, rnn_cell_forward, rnn_forward_loop,
+                  rnn_forward_loop_units, rnn_forward_packed, rnn_step_backward, rnn_step_forward)
 
 __all__ = [
     "common", "lstm", "gru", "rnn",
     # common
     "ACTIVATION_CODES", "BLOCKS_MAX_BATCH", "BLOCKS_MAX_FEATURES", "NT_BLOCK", "PROJECT_BLOCK_BYTES",
-    "activate_sigmoid", "activate_tanh", "add_into", "all_finite", "gather_steps", "nt_product", "project",
-    "scatter_feature_major", "sigmoid_", "tanh_", "to_feature_major", "transpose_into",
+    "activate_sigmoid", "activate_tanh", "add_into", "all_finite", "nt_product", "pack_columns", "pack_states",
+    "packed_layout", "project", "sigmoid_", "tanh_", "to_feature_major", "transpose_into", "unpack_columns",
     # lstm
-    "lstm_backward_loop", "lstm_cell_backward", "lstm_cell_forward", "lstm_cell_forward_inference", "lstm_forward_loop",
-    "lstm_forward_loop_units", "lstm_inference_loop", "lstm_inference_loop_units", "lstm_step_backward",
-    "lstm_step_forward",
+    "lstm_backward_loop", "lstm_backward_packed", "lstm_cell_backward", "lstm_cell_forward",
+    "lstm_cell_forward_inference", "lstm_forward_loop", "lstm_forward_loop_units", "lstm_forward_packed",
+    "lstm_inference_loop", "lstm_inference_loop_units", "lstm_step_backward", "lstm_step_forward",
     # gru
-    "gru_backward_loop", "gru_cell_backward", "gru_cell_backward_before_r", "gru_cell_forward_after",
-    "gru_cell_forward_before_n", "gru_cell_forward_before_rz", "gru_forward_loop", "gru_forward_loop_units",
-    "gru_step_backward", "gru_step_backward_before_r", "gru_step_forward_after", "gru_step_forward_before_n",
-    "gru_step_forward_before_rz",
+    "gru_backward_loop", "gru_backward_packed", "gru_cell_backward", "gru_cell_backward_before_r",
+    "gru_cell_forward_after", "gru_cell_forward_before_n", "gru_cell_forward_before_rz", "gru_forward_loop",
+    "gru_forward_loop_units", "gru_forward_packed", "gru_step_backward", "gru_step_backward_before_r",
+    "gru_step_forward_after", "gru_step_forward_before_n", "gru_step_forward_before_rz",
     # rnn
-    "rnn_backward_loop", "rnn_cell_backward", "rnn_cell_forward", "rnn_forward_loop", "rnn_forward_loop_units",
-    "rnn_step_backward", "rnn_step_forward",
+    "rnn_backward_loop", "rnn_backward_packed", "rnn_cell_backward", "rnn_cell_forward", "rnn_forward_loop",
+    "rnn_forward_loop_units", "rnn_forward_packed", "rnn_step_backward", "rnn_step_forward",
 ]

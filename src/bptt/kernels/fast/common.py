@@ -23,11 +23,11 @@ from numba.extending import overload
 
 from ..blas import gemm
 from ..microkernel import (DOT_NR, DOT_ROWS, LANES, MR, NC, dot_column_0, dot_column_1, dot_column_2, dot_column_3,
-                           dot_tile_0, dot_tile_1, dot_tile_2, dot_tile_3, own_product, own_product_p)
+                           dot_tile_0, dot_tile_1, dot_tile_2, dot_tile_3, own_product, own_product_at, own_product_p_at)
 
 #: The fingerprint of the modules compiled into this module's kernels (see bptt.kernels.fingerprint;
 #: ``python -m bptt.kernels.fingerprint`` updates it; tests/kernels/test_kernel_cache.py checks it).
-COMPILED_DEPENDENCIES = "b539b7145651f4e4"
+COMPILED_DEPENDENCIES = "9a0e5bb6b3c3fdf9"
 
 _JIT = dict(cache=True, fastmath=True, error_model="numpy", nogil=True, boundscheck=False)
 _INLINE = dict(_JIT, inline="always")
@@ -239,55 +239,93 @@ def _columns(b0, b1):
 
 
 @nb.njit(**_INLINE)
-def _matmul(A, r0, c0, M, K, X, x0, t, out, o0, to, beta, b0, b1):
-    """out[o0 + m, to, b] = Σ_k A[r0 + m, c0 + k] · X[x0 + k, t, b]  (+ out[o0 + m, to, b] when
-    ``beta`` is 1) for m < M: a small GEMM vectorised over the batch. Four k at a time (register
-    blocking), so each output element is loaded and stored once per four multiply-adds rather than
-    once per one: 1.3-1.8x faster for the sizes that use it (H = 10 to 16)."""
-    u0, u1 = _columns(b0, b1)
+def _matmul_at(A, r0, c0, M, K, X, x0, xb, out, o0, ob, beta, n):
+    """out[o0 + m, ob + i] = Σ_k A[r0 + m, c0 + k] · X[x0 + k, xb + i]  (+ out[o0 + m, ob + i] when
+    ``beta`` is 1) for m < M, i < n: a small GEMM vectorised over the columns, of 2-D arrays whose
+    columns start at ``xb`` and ``ob``. Four k at a time (register blocking), so each output
+    element is loaded and stored once per four multiply-adds rather than once per one: 1.3-1.8x
+    faster for the sizes that use it (H = 10 to 16)."""
+    u0, u1 = _columns(0, n)
+    xb, ob = np.uint64(xb), np.uint64(ob)
     for m in range(M):
         k = 0
         if K >= 4:
             a0, a1, a2, a3 = A[r0 + m, c0], A[r0 + m, c0 + 1], A[r0 + m, c0 + 2], A[r0 + m, c0 + 3]
             if beta == 0:
-                for b in range(u0, u1):
-                    out[o0 + m, to, b] = a0 * X[x0, t, b] + a1 * X[x0 + 1, t, b] + a2 * X[x0 + 2, t, b] + a3 * X[x0 + 3, t, b]
+                for i in range(u0, u1):
+                    out[o0 + m, ob + i] = (a0 * X[x0, xb + i] + a1 * X[x0 + 1, xb + i] + a2 * X[x0 + 2, xb + i]
+                                           + a3 * X[x0 + 3, xb + i])
             else:
-                for b in range(u0, u1):
-                    out[o0 + m, to, b] += a0 * X[x0, t, b] + a1 * X[x0 + 1, t, b] + a2 * X[x0 + 2, t, b] + a3 * X[x0 + 3, t, b]
+                for i in range(u0, u1):
+                    out[o0 + m, ob + i] += (a0 * X[x0, xb + i] + a1 * X[x0 + 1, xb + i] + a2 * X[x0 + 2, xb + i]
+                                            + a3 * X[x0 + 3, xb + i])
             k = 4
         elif beta == 0:
-            for b in range(u0, u1):
-                out[o0 + m, to, b] = 0
+            for i in range(u0, u1):
+                out[o0 + m, ob + i] = 0
         while k + 4 <= K:
             a0, a1 = A[r0 + m, c0 + k], A[r0 + m, c0 + k + 1]
             a2, a3 = A[r0 + m, c0 + k + 2], A[r0 + m, c0 + k + 3]
-            for b in range(u0, u1):
-                out[o0 + m, to, b] += (
-                    a0 * X[x0 + k, t, b] + a1 * X[x0 + k + 1, t, b] + a2 * X[x0 + k + 2, t, b] + a3 * X[x0 + k + 3, t, b]
-                )
+            for i in range(u0, u1):
+                out[o0 + m, ob + i] += (a0 * X[x0 + k, xb + i] + a1 * X[x0 + k + 1, xb + i]
+                                        + a2 * X[x0 + k + 2, xb + i] + a3 * X[x0 + k + 3, xb + i])
             k += 4
         while k < K:
             a = A[r0 + m, c0 + k]
-            for b in range(u0, u1):
-                out[o0 + m, to, b] += a * X[x0 + k, t, b]
+            for i in range(u0, u1):
+                out[o0 + m, ob + i] += a * X[x0 + k, xb + i]
             k += 1
 
 
 @nb.njit(**_INLINE)
-def _product(blas, own, A, r0, c0, M, K, X, x0, t, out, o0, to, beta, b0, b1):
-    """:func:`_matmul`'s product: by bptt's own float32 micro-kernel when the mode ``own`` and the
-    shapes suit it (bptt.kernels.microkernel: 0 never, 1 forward shapes, 2 all), else by NumPy's
-    BLAS GEMM when ``blas`` is its address (bptt.kernels.blas), else by the hand-written loop. ``A`` 2-D, ``X`` and ``out`` 3-D, all
-    C-contiguous; ``beta`` 0 overwrites, 1 accumulates."""
-    if own_product(own, A, r0, c0, M, K, X, x0, t, out, o0, to, beta, b0, b1):
+def _rows(a):
+    """A C-contiguous 3-D ``(F, S, B)`` array as the 2-D ``(F, S·B)`` one of the same memory: slot t's
+    column b is column ``t·B + b``."""
+    return a.reshape((a.shape[0], a.shape[1] * a.shape[2]))
+
+
+@nb.njit(**_INLINE)
+def _matmul(A, r0, c0, M, K, X, x0, t, out, o0, to, beta, b0, b1):
+    """out[o0 + m, to, b] = Σ_k A[r0 + m, c0 + k] · X[x0 + k, t, b]  (+ out[o0 + m, to, b] when
+    ``beta`` is 1) for m < M, b in ``[b0, b1)``: :func:`_matmul_at` over the slots' columns."""
+    _matmul_at(A, r0, c0, M, K, _rows(X), x0, t * X.shape[2] + b0, _rows(out), o0, to * out.shape[2] + b0, beta,
+               b1 - b0)
+
+
+@nb.njit(**_INLINE)
+def _product_at(blas, own, A, r0, c0, M, K, X, x0, xb, out, o0, ob, beta, n):
+    """``out[o0 + m, ob + i] = A[r0 + m, c0:c0 + K] @ X[x0:x0 + K, xb + i]`` (+ out when ``beta`` is
+    1) for m < M, i < n, ``X`` and ``out`` 2-D C-contiguous: by bptt's own float32 micro-kernel
+    when the mode ``own`` and the shapes suit it (bptt.kernels.microkernel: 0 never, 1 forward
+    shapes, 2 all), else by NumPy's BLAS GEMM when ``blas`` is its address (bptt.kernels.blas),
+    else by the hand-written loop."""
+    ldx, ldo = X.shape[1], out.shape[1]
+    if own_product_at(own, A, r0, c0, M, K, X, x0 * ldx + xb, ldx, out, o0 * ldo + ob, ldo, beta, n):
         return
     if blas != 0:
-        B, lda = X.shape[2], A.shape[1]
-        gemm(blas, M, b1 - b0, K, A, r0 * lda + c0, lda, X, (x0 * X.shape[1] + t) * B + b0, X.shape[1] * B,
-             beta, out, (o0 * out.shape[1] + to) * out.shape[2] + b0, out.shape[1] * out.shape[2])
+        lda = A.shape[1]
+        gemm(blas, M, n, K, A, r0 * lda + c0, lda, X, x0 * ldx + xb, ldx, beta, out, o0 * ldo + ob, ldo)
     else:
-        _matmul(A, r0, c0, M, K, X, x0, t, out, o0, to, beta, b0, b1)
+        _matmul_at(A, r0, c0, M, K, X, x0, xb, out, o0, ob, beta, n)
+
+
+@nb.njit(**_INLINE)
+def _product_packed_at(blas, own, A, Ap, r0, c0, M, K, X, x0, xb, out, o0, ob, beta, n):
+    """:func:`_product_at` with A also given packed (as :func:`_product_packed`)."""
+    ldx, ldo = X.shape[1], out.shape[1]
+    if Ap.shape[0] != 0 and own_product_p_at(own, Ap, r0, c0, M, K, X, x0 * ldx + xb, ldx, out, o0 * ldo + ob, ldo,
+                                             beta, n):
+        return
+    _product_at(blas, own, A, r0, c0, M, K, X, x0, xb, out, o0, ob, beta, n)
+
+
+@nb.njit(**_INLINE)
+def _product(blas, own, A, r0, c0, M, K, X, x0, t, out, o0, to, beta, b0, b1):
+    """:func:`_product_at` over slots: ``out[o0 + m, to, b0:b1] = A[r0 + m, c0:c0 + K] @
+    X[x0:x0 + K, t, b0:b1]``, ``A`` 2-D, ``X`` and ``out`` 3-D, all C-contiguous; ``beta`` 0
+    overwrites, 1 accumulates."""
+    _product_at(blas, own, A, r0, c0, M, K, _rows(X), x0, t * X.shape[2] + b0, _rows(out), o0, to * out.shape[2] + b0,
+                beta, b1 - b0)
 
 
 @nb.njit(**_INLINE)
@@ -297,9 +335,8 @@ def _product_packed(blas, own, A, Ap, r0, c0, M, K, X, x0, t, out, o0, to, beta,
     rows far apart: the backward loops' products ``dz_t Uᵀ``, whose rows of A hold G·H values.
     (The forward loops gained nothing from it: same-process A/B of the LSTM loops on the grid's
     medium to large rows within ±3 %, the packing included.)"""
-    if Ap.shape[0] != 0 and own_product_p(own, Ap, r0, c0, M, K, X, x0, t, out, o0, to, beta, b0, b1):
-        return
-    _product(blas, own, A, r0, c0, M, K, X, x0, t, out, o0, to, beta, b0, b1)
+    _product_packed_at(blas, own, A, Ap, r0, c0, M, K, _rows(X), x0, t * X.shape[2] + b0, _rows(out), o0,
+                       to * out.shape[2] + b0, beta, b1 - b0)
 
 
 #: The bytes of X that one column block of :func:`project` covers (a quarter of a 1 MiB L2).
@@ -444,35 +481,33 @@ def _dz_array(dz, gates):
     return dz
 
 
-# ───────────────────────────────────────────── variable lengths (bptt.functional._lengths)
-# The loop drivers take ``ends (T, 4)``: for step t, the columns of the part starting at ``b0``
-# (the first of two parts, or the whole batch, when b0 is 0; else the second) whose sequences are
-# still running end at ``ends[t, q]`` (the cells run over ``[b0, ends[t, q])``) and its products
-# over ``[b0, ends[t, q + 1])``, the former rounded up to the micro-kernel's tile (q = 0 or 2,
-# :func:`_part`). The caller sorts the sequences by length, longest first, within each part, so
-# that the running ones are always a prefix of the part's columns: the loops do no work past it
-# but to keep the padded steps' slots at zero. Without lengths every end is the part's end.
+# ───────────────────────────────────────────── variable lengths: the packed layout
+# With ``lengths=`` the fast loops run over the *packed* layout of bptt.functional._packed (as
+# cuDNN's and PyTorch's packed sequences): the sequences sorted by length, longest first, within
+# each part of the batch a thread takes, and each step's running columns stored one block after
+# another, ``(features, N)`` in all. Block s of part p starts at column ``off[s, p]`` and is
+# ``width[s, p]`` columns wide; its first ``n[s, p]`` columns are the sequences running at step s,
+# whose inputs x_s and states h_{s-1} (c_{s-1}) it holds, and the per-step arrays (gates, dz)
+# have the same blocks; step s writes h_s into block s + 1. The running arrays ``(·, B)`` (dh,
+# dc carried back, workspaces) hold part p's sequences from column ``parts[p]``. The products of
+# step s run over ``pw[s, p]`` columns of the block (the running ones rounded up to the
+# micro-kernel's tile, within the block), the cells over the running ones: no work on padded
+# steps at all, and the weight gradients are one product over the ``N_x`` columns of blocks
+# 0 … T − 1, padded steps absent (bar the columns of each block past its running ones, whose
+# deltas the backward loops set to zero).
 
 
 @nb.njit(**_INLINE)
-def _part(b0):
-    """The first column of ``ends`` for the part starting at ``b0``: 0 (first part), or 2."""
-    return 0 if b0 == 0 else 2
-
-
-@nb.njit(**_INLINE)
-def _zero_columns(a, r0, r1, t, c0, c1):
-    """``a[r, t, c] = 0`` for the rows ``[r0, r1)`` and the columns ``[c0, c1)``: a padded step's
-    slot of a per-step array (states, deltas), so that it holds zeros and the products over all
-    T·B columns after the loop (the weight gradients) add nothing from it."""
+def _zero_block(a, r0, r1, c0, c1):
+    """``a[r, c] = 0`` for the rows ``[r0, r1)`` and the columns ``[c0, c1)`` of a 2-D array."""
     u0, u1 = _columns(c0, c1)
     for r in range(r0, r1):
         for b in range(u0, u1):
-            a[r, t, b] = 0
+            a[r, b] = 0
 
 
 @nb.njit(**_INLINE)
-def _copy_columns(dst, src, c0, c1):
+def _copy_block(dst, src, c0, c1):
     """``dst[:, c] = src[:, c]`` for the columns ``[c0, c1)`` (2-D arrays): the final-state
     gradients of the sequences whose last real step the backward loop has reached."""
     u0, u1 = _columns(c0, c1)
@@ -481,45 +516,151 @@ def _copy_columns(dst, src, c0, c1):
             dst[r, b] = src[r, b]
 
 
-@nb.njit(**_JIT)
-def gather_steps(a, order, steps, out):
-    """``out[k, s] = a[order[k], steps[k, s]]``: a caller's batch-major ``(B, T, F)`` array in the
-    processing order of bptt.functional._lengths (sorted sequences, reversed real steps)."""
-    B, T = steps.shape
-    F = a.shape[2]
-    for k in range(B):
-        ob = order[k]
-        for s in range(T):
-            ot = steps[k, s]
-            for j in range(np.uint64(0), np.uint64(F)):
-                out[k, s, j] = a[ob, ot, j]
-
-
-@nb.njit(**_JIT)
-def scatter_feature_major(src, s0, order, steps, out):
-    """``out[order[k], steps[k, s], j] = src[j, s0 + s, k]``: steps ``[s0, s0 + T)`` of a
-    feature-major ``(F, S, B)`` array in the processing order back into a caller's batch-major
-    ``(B, T, F)`` array. In blocks of 16 features, k inner: each k writes 16 adjacent values (a
-    cache line) and reads one value from each of 16 rows (as :func:`to_feature_major`)."""
-    B, T = steps.shape
-    F = src.shape[0]
-    F16 = F - F % 16
-    for s in range(T):
-        for j0 in range(0, F16, 16):
-            for k in range(B):
-                ob, ot = order[k], steps[k, s]
-                for r in range(16):
-                    out[ob, ot, j0 + r] = src[j0 + r, s0 + s, k]
-        for k in range(B):
-            ob, ot = order[k], steps[k, s]
-            for j in range(F16, F):
-                out[ob, ot, j] = src[j, s0 + s, k]
+@nb.njit(**_INLINE)
+def _add_columns(acc, ab, a, cb, n0, n1):
+    """``acc[j, ab + i] += a[j, cb + i]`` for every row j and i in ``[n0, n1)`` (2-D arrays)."""
+    u0, u1 = _columns(n0, n1)
+    ab, cb = np.uint64(ab), np.uint64(cb)
+    for j in range(acc.shape[0]):
+        for i in range(u0, u1):
+            acc[j, ab + i] += a[j, cb + i]
 
 
 @nb.njit(**_INLINE)
-def _dx_step(blas, own, Wp, dz, t, dx, b0, b1):
-    """``dx[:, t] = Wp @ dz[:, t]`` over the columns ``[b0, b1)`` when ``Wp`` is given (W's rows
-    padded, ``bptt.functional._dx_in_loop``), else nothing: the backward loops' dx while dz_t is
-    in cache."""
+def _add_rows(acc, ab, dh, rows, rb, n):
+    """``acc[j, ab + i] += dh[rows[rb + i], j]`` for i < n: the loss gradients of a block's running
+    columns read from the caller's ``dh`` as ``(B·T, H)`` rows (``rows``: the caller's row of each
+    packed column, bptt.functional._packed), in blocks of 16 rows of acc as :func:`_add_step`."""
+    H = acc.shape[0]
+    H16 = H - H % 16
+    ab = np.uint64(ab)
+    u0, u1 = _columns(0, n)
+    for j0 in range(0, H16, 16):
+        for i in range(u0, u1):
+            row = rows[rb + i]
+            for r in range(16):
+                acc[j0 + r, ab + i] += dh[row, j0 + r]
+    for j in range(H16, H):
+        for i in range(u0, u1):
+            acc[j, ab + i] += dh[rows[rb + i], j]
+
+
+@nb.njit(**_INLINE)
+def _enter_step(dh_rec, dh_fin, rb, started, m, use_dh, dh, rows, o):
+    """The start of a packed backward step of m running columns (block at column ``o``, the part's
+    running columns from ``rb``): the final state's gradient ``dh_fin`` enters the columns whose
+    sequences' last real step this is (those past the ``started`` ones), and the loss's gradients
+    of the step join ``dh_rec`` (:func:`_add_rows`). Returns the columns started."""
+    if m > started:
+        _copy_block(dh_rec, dh_fin, rb + started, rb + m)
+    if use_dh:
+        _add_rows(dh_rec, rb, dh, rows, o, m)
+    return max(started, m)
+
+
+@nb.njit(**_JIT)
+def pack_columns(a, rows, out, r0):
+    """``out[r0 + j, i] = a[rows[i], j]`` for every column i < len(rows) (0 where ``rows[i]`` < 0):
+    the caller's inputs, ``(B·T, F)`` rows, into the packed layout (bptt.functional._packed). In
+    blocks of 16 features as :func:`to_feature_major`."""
+    F = a.shape[1]
+    F16 = F - F % 16
+    for j0 in range(0, F16, 16):
+        for i in range(rows.size):
+            row = rows[i]
+            if row >= 0:
+                for r in range(16):
+                    out[r0 + j0 + r, i] = a[row, j0 + r]
+            else:
+                for r in range(16):
+                    out[r0 + j0 + r, i] = 0
+    for j in range(F16, F):
+        for i in range(rows.size):
+            row = rows[i]
+            out[r0 + j, i] = a[row, j] if row >= 0 else 0
+
+
+@nb.njit(**_JIT)
+def pack_states(s0, out, r0, n, width, off, parts):
+    """Initial states ``s0 (H, B)`` (running columns, the processing order) into block 0 of the
+    rows ``[r0, r0 + H)`` of a packed array, and zeros in those rows of every block past the
+    columns the step before writes (the rounding of a block's width)."""
+    H = s0.shape[0]
+    for p in range(parts.size - 1):
+        size = parts[p + 1] - parts[p]
+        o = off[0, p]
+        for j in range(H):
+            for i in range(size):
+                out[r0 + j, o + i] = s0[j, parts[p] + i]
+        _zero_block(out, r0, r0 + H, o + size, o + width[0, p])
+        for s in range(1, n.shape[0] + 1):
+            _zero_block(out, r0, r0 + H, off[s, p] + n[s - 1, p], off[s, p] + width[s, p])
+
+
+@nb.njit(**_JIT)
+def unpack_columns(src, r0, cols, out):
+    """``out[j, i] = src[r0 + j, cols[i]]`` (0 where ``cols[i]`` < 0) for the rows j of
+    ``out (F, T·B)``: a packed array back into the caller's order, feature-major (its batch-major
+    view is the caller's ``(B, T, F)``), zeros at the padded steps."""
+    for j in range(out.shape[0]):
+        for i in range(cols.size):
+            col = cols[i]
+            out[j, i] = src[r0 + j, col] if col >= 0 else 0
+
+
+@nb.njit(**_JIT)
+def packed_layout(sorted_lengths, parts, T, reverse, rounding, product_rounding, order, rows, cols_x, cols_h, finals,
+                  n, width, off, pw):
+    """The tables of the packed layout (bptt.functional._packed) of sequences already in their
+    processing order (``sorted_lengths (B,)``, longest first within each part ``[parts[p],
+    parts[p + 1])``; ``order``: the caller's sequence in each column): for each step s and part p
+    the running columns ``n[s, p]``, the block ``width[s, p]`` and its first column ``off[s, p]``
+    (``off`` has T + 2 rows: block T holds the final states, row T + 1 the end), the product's
+    columns ``pw[s, p]``; ``rows (N_x,)`` the caller's flat row ``b·T + t`` of each column of blocks
+    0 … T − 1 (−1 past the running ones); ``cols_x``, ``cols_h (T·B,)`` the packed column of the
+    caller's step t of sequence b (index ``t·B + b``) in the per-step layout and in the states'
+    (block s + 1), −1 for padded steps; ``finals (B,)`` the column of each sequence's final state.
+    Block widths are the running columns of the step before rounded up to ``rounding``; the
+    products' to ``product_rounding`` (a divisor of ``rounding``)."""
+    P = parts.size - 1
+    B = sorted_lengths.size
+    for p in range(P):
+        c0, c1 = parts[p], parts[p + 1]
+        for s in range(T):
+            k = 0
+            while c0 + k < c1 and sorted_lengths[c0 + k] > s:
+                k += 1
+            n[s, p] = k
+    col = 0
+    for s in range(T + 1):
+        for p in range(P):
+            prev = parts[p + 1] - parts[p] if s == 0 else n[s - 1, p]
+            w = -(-prev // rounding) * rounding
+            width[s, p] = w
+            off[s, p] = col
+            if s < T:
+                pw[s, p] = min(w, -(-n[s, p] // product_rounding) * product_rounding)
+            col += w
+    off[T + 1, 0] = col
+    rows[:] = -1
+    cols_x[:] = -1
+    cols_h[:] = -1
+    for p in range(P):
+        for r in range(parts[p + 1] - parts[p]):
+            k = parts[p] + r
+            b, L = order[k], sorted_lengths[k]
+            finals[k] = off[L, p] + r
+            for s in range(L):
+                t = L - 1 - s if reverse else s
+                rows[off[s, p] + r] = b * T + t
+                cols_x[t * B + b] = off[s, p] + r
+                cols_h[t * B + b] = off[s + 1, p] + r
+
+
+@nb.njit(**_INLINE)
+def _dx_step(blas, own, Wp, dz, xb, dx, n):
+    """``dx[:, xb:xb + n] = Wp @ dz[:, xb:xb + n]`` (2-D arrays) when ``Wp`` is given (W's rows
+    padded, ``bptt.functional._dx_in_loop``), else nothing: the backward loops' dx of a step while
+    its dz is in cache."""
     if Wp.shape[0] != 0:
-        _product(blas, own, Wp, 0, 0, Wp.shape[0], dz.shape[0], dz, 0, t, dx, 0, t, 0.0, b0, b1)
+        _product_at(blas, own, Wp, 0, 0, Wp.shape[0], dz.shape[0], dz, 0, xb, dx, 0, xb, 0.0, n)

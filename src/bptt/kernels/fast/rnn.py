@@ -5,17 +5,42 @@ bptt.kernels.reference.rnn) and the loop drivers. Layout and drivers: see bptt.k
 from __future__ import annotations
 
 import numba as nb
+import numpy as np
 
 from ..sync import publish, wait_for
-from .common import (_INLINE, _JIT, _add_step, _columns, _copy_columns, _part, _product, _product_packed, _step_slot,
-                     _zero_columns, sigmoid_, tanh_)
+from .common import (_INLINE, _JIT, _add_step, _columns, _enter_step, _product, _product_at, _product_packed,
+                     _product_packed_at, _step_slot, _zero_block, sigmoid_, tanh_)
 
 #: The fingerprint of the modules compiled into this module's kernels (see bptt.kernels.fingerprint;
 #: ``python -m bptt.kernels.fingerprint`` updates it; tests/kernels/test_kernel_cache.py checks it).
-COMPILED_DEPENDENCIES = "a4aeff12211a2aa5"
+COMPILED_DEPENDENCIES = "57f7c783693da853"
 
 
 # ─────────────────────────────────────────────────────────────────────── step kernels
+
+
+@nb.njit(**_INLINE)
+def rnn_cell_forward_at(a, ab, bias, code, h, hb, j0, j1, n0, n1):
+    """(2) h_t = act(a_t) for the hidden units ``[j0, j1)`` over the columns ``[n0, n1)`` of 2-D
+    arrays: ``a`` (from column ``ab``) holds a_t − b = x_t W + h_{t-1} U, h_t is written from
+    column ``hb`` of h."""
+    u0, u1 = _columns(n0, n1)
+    ab, hb = np.uint64(ab), np.uint64(hb)
+    for j in range(j0, j1):
+        bj = bias[j]
+        if code == 0:
+            for b in range(u0, u1):
+                h[j, hb + b] = tanh_(a[j, ab + b] + bj)
+        elif code == 1:
+            for b in range(u0, u1):
+                y = a[j, ab + b] + bj
+                h[j, hb + b] = max(y, y * 0)
+        elif code == 2:
+            for b in range(u0, u1):
+                h[j, hb + b] = sigmoid_(a[j, ab + b] + bj)
+        else:
+            for b in range(u0, u1):
+                h[j, hb + b] = a[j, ab + b] + bj
 
 
 @nb.njit(**_INLINE)
@@ -38,6 +63,30 @@ def rnn_cell_forward(a, ta, bias, code, h, t, j0, j1, b0, b1):
         else:
             for b in range(u0, u1):
                 h[j, t + 1, b] = a[j, ta, b] + bj
+
+
+@nb.njit(**_INLINE)
+def rnn_cell_backward_at(dh_rec, rb, h, hb, code, dz, zb, n0, n1):
+    """(2) backward: dz_t = dh_t ⊙ act′ (into ``dz`` from column ``zb``), written through the output
+    h_t (from column ``hb`` of h); ``dh_rec`` from column ``rb``; columns ``[n0, n1)``."""
+    u0, u1 = _columns(n0, n1)
+    rb, hb, zb = np.uint64(rb), np.uint64(hb), np.uint64(zb)
+    H = dh_rec.shape[0]
+    for j in range(H):
+        if code == 0:
+            for b in range(u0, u1):
+                y = h[j, hb + b]
+                dz[j, zb + b] = dh_rec[j, rb + b] * (1 - y * y)
+        elif code == 1:
+            for b in range(u0, u1):
+                dz[j, zb + b] = dh_rec[j, rb + b] if h[j, hb + b] > 0 else dh_rec[j, rb + b] * 0
+        elif code == 2:
+            for b in range(u0, u1):
+                y = h[j, hb + b]
+                dz[j, zb + b] = dh_rec[j, rb + b] * y * (1 - y)
+        else:
+            for b in range(u0, u1):
+                dz[j, zb + b] = dh_rec[j, rb + b]
 
 
 @nb.njit(**_INLINE)
@@ -66,45 +115,62 @@ def rnn_cell_backward(dh_rec, h, t, code, dz, b0, b1):
 
 
 @nb.njit(**_JIT)
-def rnn_forward_loop(blas, own, A, k0, xh, a, bias, code, h, ends, b0, b1):
+def rnn_forward_loop(blas, own, A, k0, xh, a, bias, code, h, b0, b1):
     """The whole forward loop, as :func:`.lstm.lstm_forward_loop`: step t's product (1),
     ``A @ xh[k0:, t]``, goes into the step's slot of ``a``: one ``(H, 1, B)`` slot when it takes
-    the inputs too (``k0`` 0), else ``a (H, T, B)`` holds x W of all steps (``k0`` I, A = Uᵀ).
-    ``ends``: the running sequences' columns per step (bptt.kernels.fast.common, "variable
-    lengths"); a padded step's slots of h are zeros."""
+    the inputs too (``k0`` 0), else ``a (H, T, B)`` holds x W of all steps (``k0`` I, A = Uᵀ)."""
     H = h.shape[0]
-    q = _part(b0)
     for t in range(h.shape[1] - 1):
-        ce, pe = ends[t, q], ends[t, q + 1]
         ta = _step_slot(a, h, t)
-        if pe > b0:
-            _product(blas, own, A, 0, 0, H, A.shape[1], xh, k0, t, a, 0, ta, 1.0 if k0 else 0.0, b0, pe)
-        rnn_cell_forward(a, ta, bias, code, h, t, 0, H, b0, ce)
-        if ce < b1:
-            _zero_columns(h, 0, H, t + 1, max(ce, b0), b1)
+        _product(blas, own, A, 0, 0, H, A.shape[1], xh, k0, t, a, 0, ta, 1.0 if k0 else 0.0, b0, b1)
+        rnn_cell_forward(a, ta, bias, code, h, t, 0, H, b0, b1)
 
 
 @nb.njit(**_JIT)
-def rnn_backward_loop(blas, own, dh, use_dh, U, Up, h, code, dh_rec, dh_fin, dz, ends, b0, b1):
-    """The whole backward loop; ``dh_rec`` holds dh0 on exit, ``dh_fin`` the final state's
-    gradient, entering each column at its sequence's last real step (as
-    :func:`.lstm.lstm_backward_loop`). A padded step's slots of dz are zeros."""
+def rnn_backward_loop(blas, own, dh, use_dh, U, Up, h, code, dh_rec, dz, b0, b1):
+    """The whole backward loop; ``dh_rec`` holds the final state's gradient on entry, dh0 on exit."""
     H, B = dh_rec.shape
     dh_rec3 = dh_rec.reshape((H, 1, B))
-    q = _part(b0)
-    started = b0
     for t in range(h.shape[1] - 2, -1, -1):
-        ce, pe = ends[t, q], ends[t, q + 1]
-        if ce > started:
-            _copy_columns(dh_rec, dh_fin, started, ce)
-            started = ce
         if use_dh:
-            _add_step(dh_rec, dh, t, b0, ce)
-        rnn_cell_backward(dh_rec, h, t, code, dz, b0, ce)
-        if ce < b1:
-            _zero_columns(dz, 0, H, t, max(ce, b0), b1)
-        if pe > b0:
-            _product_packed(blas, own, U, Up, 0, 0, H, H, dz, 0, t, dh_rec3, 0, 0, 0.0, b0, pe)
+            _add_step(dh_rec, dh, t, b0, b1)
+        rnn_cell_backward(dh_rec, h, t, code, dz, b0, b1)
+        _product_packed(blas, own, U, Up, 0, 0, H, H, dz, 0, t, dh_rec3, 0, 0, 0.0, b0, b1)
+
+
+@nb.njit(**_JIT)
+def rnn_forward_packed(blas, own, A, k0, xh, h, a, per_step, bias, code, n, off, pw, parts, p):
+    """The forward loop of part p over the packed layout (bptt.kernels.fast.common, "variable
+    lengths"), as :func:`rnn_forward_loop` with 2-D arrays: ``xh (I + H, N)``, ``h`` its state
+    rows; ``a`` ``(H, N)`` (``per_step``: the input projection of all steps, ``k0`` I) or the
+    part's columns of a running ``(H, B)`` slot."""
+    H = h.shape[0]
+    rb = parts[p]
+    for s in range(n.shape[0]):
+        m = n[s, p]
+        if m == 0:
+            break
+        o, o1 = off[s, p], off[s + 1, p]
+        ab = o if per_step else rb
+        _product_at(blas, own, A, 0, 0, H, A.shape[1], xh, k0, o, a, 0, ab, 1.0 if k0 else 0.0, pw[s, p])
+        rnn_cell_forward_at(a, ab, bias, code, h, o1, 0, H, 0, m)
+
+
+@nb.njit(**_JIT)
+def rnn_backward_packed(blas, own, dh, rows, use_dh, U, Up, h, code, dh_rec, dh_fin, dz, n, width, off, pw, parts, p):
+    """The backward loop of part p over the packed layout (:func:`rnn_forward_packed`), as
+    :func:`.lstm.lstm_backward_packed`."""
+    H, B = dh_rec.shape
+    rb = parts[p]
+    started = 0
+    for s in range(n.shape[0] - 1, -1, -1):
+        m, o = n[s, p], off[s, p]
+        _zero_block(dz, 0, H, o + m, o + width[s, p])
+        if m == 0:  # a block of final states only
+            continue
+        started = _enter_step(dh_rec, dh_fin, rb, started, m, use_dh, dh, rows, o)
+        rnn_cell_backward_at(dh_rec, rb, h, off[s + 1, p], code, dz, o, 0, m)
+        _product_packed_at(blas, own, U, Up, 0, 0, H, H, dz, 0, o, dh_rec, 0, rb, 0.0, pw[s, p])
 
 
 @nb.njit(**_JIT)

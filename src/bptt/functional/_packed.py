@@ -1,0 +1,194 @@
+"""The fast path's layout for ``lengths=`` and ``reverse=``: packed sequences.
+
+As cuDNN's and PyTorch's packed sequences, only the real steps are stored, and each step's are
+contiguous. The sequences are sorted by length, longest first, within each part of the batch a
+thread takes (the two parts of a two-thread loop take them alternately, longest first, so that
+both have about the same work); every per-step array of a call is ``(features, N)``, and block s
+of part p (columns ``off[s, p]`` to ``off[s, p] + width[s, p]``) holds that part's sequences still
+running at step s, ``n[s, p]`` of them, longest first: their inputs x_s and states h_{s-1} in the
+stacked ``xh`` (rows ``[0, I)`` and ``[I, I + H)``, block 0's states the initial ones), and the
+gates and deltas of step s. A sequence's step s reads the caller's step s, or ``lengths − 1 − s``
+with ``reverse``. The layout's tables come from bptt.kernels.fast.common.packed_layout, the loops
+that read it are the cells' ``*_forward_packed`` / ``*_backward_packed`` (bptt.kernels.fast).
+
+So the loops do no work on padded steps (no zeroing of padded slots either), the products around
+the loops (the input projection, the weight gradients, dx) run over the real steps only, as one
+product each, and the inputs and outputs are gathered to and from the caller's ``(B, T, ·)`` in
+one pass each (:meth:`_Packed.pack_inputs`, :meth:`_Packed.unpack`): the outputs as feature-major
+arrays in the caller's order, zeros at the padded steps, returned as batch-major views (as the
+padded path returns its own arrays).
+
+Each block is as wide as the running columns of the step before (those hold the states the step
+reads; the sequences that ended there keep their final states in it), rounded up to the
+micro-kernel's tile where it runs (its products cover whole tiles; a block's columns past its
+running ones hold zeros where a product or the weight gradients read them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._threads import run_in_two_threads, single_threaded_if
+from ._arrays import _empty
+from ._backend import _fast
+from ._plan import _loop_threads
+
+
+def _processing_order(L: np.ndarray, split: int) -> np.ndarray:
+    """The sequences by length, longest first (ties in the caller's order); with two parts
+    (``split`` columns in the first), dealt to them alternately while both have room."""
+    ranked = np.argsort(-L, kind="stable")
+    if not split:
+        return ranked
+    B = L.shape[0]
+    first = min(split, B - split)
+    rest = ranked[2 * first:]
+    part0, part1 = ranked[: 2 * first: 2], ranked[1: 2 * first: 2]
+    if split > first:
+        part0 = np.concatenate((part0, rest))
+    else:
+        part1 = np.concatenate((part1, rest))
+    return np.concatenate((part0, part1))
+
+
+@dataclass(frozen=True, eq=False)
+class _Packed:
+    """The packed layout of one call (see the module docstring). ``order (B,)``: the caller's
+    sequence in each column of the running ``(·, B)`` arrays (part p from ``parts[p]``); ``n``,
+    ``width``, ``off``, ``pw``, ``rows``, ``cols_x``, ``cols_h``, ``finals``: the tables of
+    bptt.kernels.fast.common.packed_layout; ``plan``: the loops' plan (bptt.functional._plan),
+    the backward pass runs with the same; ``Bp``: the columns of every running array, B and the
+    last part's rounded up to a block's rounding (the products over a block's columns write as
+    many running ones)."""
+
+    lengths: np.ndarray
+    reverse: bool
+    T: int
+    order: np.ndarray
+    parts: np.ndarray
+    n: np.ndarray
+    width: np.ndarray
+    off: np.ndarray
+    pw: np.ndarray
+    rows: np.ndarray
+    cols_x: np.ndarray
+    cols_h: np.ndarray
+    finals: np.ndarray
+    plan: object
+    Bp: int
+
+    @property
+    def B(self) -> int:
+        return self.order.shape[0]
+
+    @property
+    def N(self) -> int:
+        """The columns of every packed array."""
+        return int(self.off[-1, 0])
+
+    @property
+    def N_x(self) -> int:
+        """The columns of blocks 0 … T − 1, those of the steps (block T holds final states only)."""
+        return int(self.off[-2, 0])
+
+    # ─────────────────────────────────────────────────────────────── into the layout
+
+    def pack_inputs(self, x: np.ndarray, h0: np.ndarray) -> np.ndarray:
+        """The caller's ``x (B, T, I)`` and ``h0 (B, H)`` as the stacked ``xh (I + H, N)``: x_s of
+        the running sequences in each block (zeros past them), h0 in block 0's state rows (and
+        zeros in the state rows past the columns a step writes)."""
+        B, T, I = x.shape
+        H = h0.shape[1]
+        xh = _empty((I + H, self.N), x.dtype, always=True)
+        fast = _fast()
+        fast.pack_columns(np.ascontiguousarray(x).reshape(B * T, I), self.rows, xh, 0)
+        self.pack_states(h0, xh, I)
+        return xh
+
+    def pack_states(self, s0: np.ndarray, out: np.ndarray, r0: int = 0) -> np.ndarray:
+        """Initial states ``s0 (B, H)`` into block 0 of rows ``[r0, r0 + H)`` of a packed array
+        (zeros in those rows past the columns the steps write)."""
+        _fast().pack_states(self.running(s0), out, r0, self.n, self.width, self.off, self.parts)
+        return out
+
+    def states(self, s0: np.ndarray) -> np.ndarray:
+        """A packed ``(H, N)`` state array (the LSTM's cell states) with ``s0`` in block 0."""
+        return self.pack_states(s0, _empty((s0.shape[1], self.N), s0.dtype, always=True))
+
+    def running(self, a: np.ndarray) -> np.ndarray:
+        """A caller's ``(B, H)`` array as a new running ``(H, Bp)`` one in the processing order."""
+        out = _empty((a.shape[1], self.Bp), a.dtype, always=True)
+        out[:, : self.B] = a[self.order].T
+        out[:, self.B:] = 0
+        return out
+
+    def empty_running(self, rows: int, dtype) -> np.ndarray:
+        """A new running ``(rows, Bp)`` array."""
+        return _empty((rows, self.Bp), dtype, always=True)
+
+    # ─────────────────────────────────────────────────────────────── out of the layout
+
+    def unpack(self, a: np.ndarray, r0: int, F: int, states: bool) -> np.ndarray:
+        """Rows ``[r0, r0 + F)`` of a packed array as the caller's ``(B, T, F)``: a batch-major view
+        of a new feature-major array, zeros at the padded steps. ``states``: the array holds step
+        s's result in block s + 1 (h, c); else in block s (gates, deltas, dx)."""
+        out = np.empty((F, self.T, self.B), a.dtype)
+        _fast().unpack_columns(a, r0, self.cols_h if states else self.cols_x, out.reshape(F, -1))
+        return out.transpose(2, 1, 0)
+
+    def finals_of(self, a: np.ndarray, r0: int, F: int) -> np.ndarray:
+        """Each sequence's final state ``(F, B)`` from rows ``[r0, r0 + F)`` of a packed state
+        array, in the processing order."""
+        return a[r0: r0 + F, self.finals]
+
+    def caller_rows(self, a: np.ndarray) -> np.ndarray:
+        """A running ``(H, Bp)`` array (dh0, dc0) as the caller's ``(B, H)``."""
+        out = np.empty((self.B, a.shape[0]), a.dtype)
+        out[self.order] = a[:, : self.B].T
+        return out
+
+    # ─────────────────────────────────────────────────────────────── the loops
+
+    def run(self, driver, H: int, G: int, *args) -> None:
+        """``driver(blas, own, *args, n…, parts, p)`` for each part p, on two threads when the plan
+        cuts the batch: the packed drivers of bptt.kernels.fast. ``args`` end with the tables the
+        driver reads (see :meth:`tables`)."""
+        plan = self.plan
+        if len(self.parts) == 2:
+            with _loop_threads(self.B, H, G):
+                driver(plan.blas, plan.own, *args, 0)
+            return
+        with single_threaded_if(True):
+            run_in_two_threads(driver, (plan.blas, plan.own, *args, 0), (plan.blas, plan.own, *args, 1))
+
+
+def packed(seq, plan, rounding: int, dtype) -> _Packed:
+    """The packed layout of the validated sequences ``seq`` (bptt.functional._lengths._Sequences)
+    for the loops of ``plan``; the products round the running columns up to ``rounding``."""
+    L = seq.lengths
+    B, T = L.shape[0], seq.T
+    split = plan.split
+    order = _processing_order(L, split)
+    parts = np.array((0, split, B) if split else (0, B), np.int64)
+    block = rounding
+    if split and block == 1:  # the two threads' columns never share a cache line
+        block = 64 // np.dtype(dtype).itemsize
+    P = len(parts) - 1
+    n = np.empty((T, P), np.int64)
+    width = np.empty((T + 1, P), np.int64)
+    off = np.zeros((T + 2, P), np.int64)
+    pw = np.empty((T, P), np.int64)
+    sorted_lengths = L[order]
+    # the per-step tables are sized by the columns, known once the widths are: an upper bound here
+    bound = B * (T + 1) + (T + 1) * P * block
+    rows = np.empty(bound, np.int64)
+    cols_x = np.empty(T * B, np.int64)
+    cols_h = np.empty(T * B, np.int64)
+    finals = np.empty(B, np.int64)
+    _fast().packed_layout(sorted_lengths, parts, T, bool(seq.reverse), block, rounding, order, rows, cols_x, cols_h,
+                          finals, n, width, off, pw)
+    Bp = int(parts[-2] + width[0, -1])
+    return _Packed(L, bool(seq.reverse), T, order, parts, n, width, off, pw, rows[: off[T, 0]], cols_x, cols_h,
+                   finals, plan, Bp)
