@@ -241,13 +241,13 @@ def _packed_loop_inputs(xh, W, U, pk, G: int, keep: bool, name: str):
     ``A = [W; U]ᵀ`` and ``gates`` the array they write: ``(G·H, N)`` (``per_step``) when ``keep``,
     else a running ``(G·H, Bp)`` workspace named ``name``; else ``k0`` I, ``A = Uᵀ`` and ``gates``
     the input projection of all steps, one product before the loop."""
-    from ._arrays import _empty, _fm_input_projection, _loop_matrix, _workspace
+    from ._arrays import _fm_input_projection, _loop_matrix, _workspace
     from ._plan import _projection_in_loop
 
     I, H = W.shape[0], U.shape[0]
     if _projection_in_loop(pk.plan, I, H, G):
         if keep:
-            return 0, _empty((G * H, pk.N), xh.dtype, always=True), True, _loop_matrix(W, U, 0)
+            return 0, pk.empty(G * H, xh.dtype), True, _loop_matrix(W, U, 0)
         return 0, _workspace(name, (G * H, pk.Bp), xh.dtype), False, _loop_matrix(W, U, 0)
     N = pk.N
     projection = _fm_input_projection(xh[:I].reshape(I, 1, N), W, G * H, 1, keep=keep).reshape(G * H, N)

@@ -30,10 +30,24 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._threads import run_in_two_threads, single_threaded_if
+from .._threads import blas_max_threads, run_in_two_threads, single_threaded_if
+from ..settings import settings
 from ._arrays import _empty
 from ._backend import _fast
 from ._plan import _loop_threads
+
+#: The columns of the products after the loops are a multiple of this (the dot tiles' lanes:
+#: a remainder would run scalar, 10-20 % of the weight gradients' time on the ragged row).
+K_MULTIPLE = 16
+#: Outputs of at least this many values are unpacked on two threads.
+UNPACK_TWO_THREADS = 1 << 18
+
+
+def _new(shape, dtype) -> np.ndarray:
+    """A new packed array, aligned to a cache line when large (bptt.functional._arrays._empty's
+    threshold; the small ones cost more to align than they gain)."""
+    dtype = np.dtype(dtype)
+    return _empty(shape, dtype, always=shape[0] * shape[1] * dtype.itemsize >= settings.align_min_bytes)
 
 
 def _processing_order(L: np.ndarray, split: int) -> np.ndarray:
@@ -85,13 +99,25 @@ class _Packed:
 
     @property
     def N(self) -> int:
-        """The columns of every packed array."""
-        return int(self.off[-1, 0])
+        """The columns of every packed array: blocks 0 … T, and at least :attr:`K`."""
+        return max(int(self.off[-1, 0]), self.K)
 
     @property
     def N_x(self) -> int:
         """The columns of blocks 0 … T − 1, those of the steps (block T holds final states only)."""
         return int(self.off[-2, 0])
+
+    @property
+    def K(self) -> int:
+        """The columns the products after the loops run over: :attr:`N_x` rounded up to
+        :data:`K_MULTIPLE` (the inputs and deltas past N_x are zeros, :meth:`zero_tail`)."""
+        return -(-int(self.off[-2, 0]) // K_MULTIPLE) * K_MULTIPLE
+
+    def zero_tail(self, *arrays) -> None:
+        """Zeros in the columns ``[N_x, K)`` of packed per-step arrays (deltas the backward loops
+        leave unwritten there), so that the products over K columns add nothing from them."""
+        for a in arrays:
+            a[:, self.N_x: self.K] = 0
 
     # ─────────────────────────────────────────────────────────────── into the layout
 
@@ -101,7 +127,7 @@ class _Packed:
         zeros in the state rows past the columns a step writes)."""
         B, T, I = x.shape
         H = h0.shape[1]
-        xh = _empty((I + H, self.N), x.dtype, always=True)
+        xh = _new((I + H, self.N), x.dtype)
         fast = _fast()
         fast.pack_columns(np.ascontiguousarray(x).reshape(B * T, I), self.rows, xh, 0)
         self.pack_states(h0, xh, I)
@@ -115,18 +141,22 @@ class _Packed:
 
     def states(self, s0: np.ndarray) -> np.ndarray:
         """A packed ``(H, N)`` state array (the LSTM's cell states) with ``s0`` in block 0."""
-        return self.pack_states(s0, _empty((s0.shape[1], self.N), s0.dtype, always=True))
+        return self.pack_states(s0, _new((s0.shape[1], self.N), s0.dtype))
+
+    def empty(self, rows: int, dtype) -> np.ndarray:
+        """A new packed ``(rows, N)`` array."""
+        return _new((rows, self.N), dtype)
 
     def running(self, a: np.ndarray) -> np.ndarray:
         """A caller's ``(B, H)`` array as a new running ``(H, Bp)`` one in the processing order."""
-        out = _empty((a.shape[1], self.Bp), a.dtype, always=True)
+        out = _new((a.shape[1], self.Bp), a.dtype)
         out[:, : self.B] = a[self.order].T
         out[:, self.B:] = 0
         return out
 
     def empty_running(self, rows: int, dtype) -> np.ndarray:
         """A new running ``(rows, Bp)`` array."""
-        return _empty((rows, self.Bp), dtype, always=True)
+        return _new((rows, self.Bp), dtype)
 
     # ─────────────────────────────────────────────────────────────── out of the layout
 
@@ -135,7 +165,12 @@ class _Packed:
         of a new feature-major array, zeros at the padded steps. ``states``: the array holds step
         s's result in block s + 1 (h, c); else in block s (gates, deltas, dx)."""
         out = np.empty((F, self.T, self.B), a.dtype)
-        _fast().unpack_columns(a, r0, self.cols_h if states else self.cols_x, out.reshape(F, -1))
+        flat, cols, unpack = out.reshape(F, -1), self.cols_h if states else self.cols_x, _fast().unpack_columns
+        half = F // 2
+        if out.size >= UNPACK_TWO_THREADS and half and blas_max_threads() >= 2 and settings.loop_threads != 1:
+            run_in_two_threads(unpack, (a, r0, cols, flat[:half]), (a, r0 + half, cols, flat[half:]))
+        else:
+            unpack(a, r0, cols, flat)
         return out.transpose(2, 1, 0)
 
     def finals_of(self, a: np.ndarray, r0: int, F: int) -> np.ndarray:
@@ -182,7 +217,7 @@ def packed(seq, plan, rounding: int, dtype) -> _Packed:
     pw = np.empty((T, P), np.int64)
     sorted_lengths = L[order]
     # the per-step tables are sized by the columns, known once the widths are: an upper bound here
-    bound = B * (T + 1) + (T + 1) * P * block
+    bound = B * (T + 1) + (T + 1) * P * block + K_MULTIPLE
     rows = np.empty(bound, np.int64)
     cols_x = np.empty(T * B, np.int64)
     cols_h = np.empty(T * B, np.int64)
@@ -190,5 +225,6 @@ def packed(seq, plan, rounding: int, dtype) -> _Packed:
     _fast().packed_layout(sorted_lengths, parts, T, bool(seq.reverse), block, rounding, order, rows, cols_x, cols_h,
                           finals, n, width, off, pw)
     Bp = int(parts[-2] + width[0, -1])
-    return _Packed(L, bool(seq.reverse), T, order, parts, n, width, off, pw, rows[: off[T, 0]], cols_x, cols_h,
-                   finals, plan, Bp)
+    K = -(-int(off[T, 0]) // K_MULTIPLE) * K_MULTIPLE  # the packed inputs' columns: zeros past N_x
+    return _Packed(L, bool(seq.reverse), T, order, parts, n, width, off, pw, rows[:K], cols_x, cols_h, finals, plan,
+                   Bp)

@@ -169,7 +169,7 @@ def _gru_forward_packed(fast, a, I, H, reset_after, keep_cache, pk):
     h = xh[I:]
     k0, gates, per_step, A = _packed_loop_inputs(xh, a["W"], a["U"], pk, G, keep_cache, "gru_gates")
     aux_step = keep_cache or not reset_after
-    aux = _empty((H, pk.N), xh.dtype, always=True) if aux_step else _workspace("gru_aux", (H, pk.Bp), xh.dtype)
+    aux = pk.empty(H, xh.dtype) if aux_step else _workspace("gru_aux", (H, pk.Bp), xh.dtype)
     hu = _workspace("hu", (G * H, pk.Bp), xh.dtype)
     pk.run(fast.gru_forward_packed, H, G, A, k0, xh, h, gates, per_step, a["b"], a["b_u"], reset_after, aux, aux_step, hu,
            pk.n, pk.width, pk.off, pk.pw, pk.parts)
@@ -233,10 +233,10 @@ def _gru_backward_packed(dh, cache, dh_last, keep_cache):
     fast = _fast().gru
     pk = cache.arrangement
     T, B, H = cache.dims
-    ra, N, Nx = cache.reset_after, pk.N, pk.N_x
-    dz = _empty((G * H, N), cache.dtype, always=True) if keep_cache else cache.gates_s
+    ra, N, K = cache.reset_after, pk.N, pk.K
+    dz = pk.empty(G * H, cache.dtype) if keep_cache else cache.gates_s
     dz_arg = dz if keep_cache else None
-    dhu = _empty((H, N), dz.dtype, always=True) if ra else dz  # reset-before: a placeholder never written
+    dhu = pk.empty(H, dz.dtype) if ra else dz  # reset-before: a placeholder never written
     row = _workspace("gru_backward_row", (pk.Bp,), cache.dtype)
     dh2, use_dh = _packed_dh(dh, B, T, H, cache.dtype)
     dh_rec = pk.empty_running(H, cache.dtype)
@@ -246,9 +246,10 @@ def _gru_backward_packed(dh, cache, dh_last, keep_cache):
     Wp, dxp = _dx_in_loop(cache.W, pk.plan, T, columns=N)
     pk.run(fast.gru_backward_packed, H, G, dh2, pk.rows, use_dh, U, _packed_rows(U), gates, aux, h, ra, dh_rec,
            pk.running(dh_last), dh_prev, drh, dz_arg, dhu, row, Wp, dxp, pk.n, pk.width, pk.off, pk.pw, pk.parts)
-    dz2 = dz[:, :Nx]
-    dx, dW, db = _projection_grads(cache.x_s[:, :Nx], cache.W, dz2, dxp[:, :Nx] if Wp.shape[0] else None)
-    dU, db_u = _gru_recurrent_grads(h[:, :Nx], dz2, dhu[:, :Nx] if ra else None, aux[:, :Nx], db, cache)
+    pk.zero_tail(dz, dhu if ra else aux)
+    dz2 = dz[:, :K]
+    dx, dW, db = _projection_grads(cache.x_s[:, :K], cache.W, dz2, dxp[:, :K] if Wp.shape[0] else None)
+    dU, db_u = _gru_recurrent_grads(h[:, :K], dz2, dhu[:, :K] if ra else None, aux[:, :K], db, cache)
     grads = _Gradients(dx=pk.unpack(dx, 0, cache.n_inputs, states=False), dW=dW, dU=dU, db=db, db_u=db_u,
                        dh0=pk.caller_rows(dh_rec))
     grads._later("dz", lambda: pk.unpack(dz, 0, G * H, states=False))

@@ -253,8 +253,8 @@ def _lstm_backward_packed(dh, cache, dh_last, dc_last, keep_cache):
     pk = cache.arrangement
     T, B, H = cache.dims
     N = pk.N
-    dz = _empty((G * H, N), cache.dtype, always=True) if keep_cache else cache.gates_s
-    dc = _empty((H, N), cache.dtype, always=True) if keep_cache else cache.c_s
+    dz = pk.empty(G * H, cache.dtype) if keep_cache else cache.gates_s
+    dc = pk.empty(H, cache.dtype) if keep_cache else cache.c_s
     dz_arg, dc_arg = (dz, dc) if keep_cache else (None, None)
     row = _workspace("lstm_backward_row", (pk.Bp,), cache.dtype)
     dh2, use_dh = _packed_dh(dh, B, T, H, cache.dtype)
@@ -264,8 +264,9 @@ def _lstm_backward_packed(dh, cache, dh_last, dc_last, keep_cache):
     pk.run(fast.lstm_backward_packed, H, G, dh2, pk.rows, use_dh, U, _packed_rows(U), gates, c, dh_rec, dc_next,
            pk.running(dh_last), pk.running(dc_last), dz_arg, dc_arg, row, Wp, dxp, pk.n, pk.width, pk.off, pk.pw,
            pk.parts)
-    Nx = pk.N_x
-    dx, dW, dU, db = _weight_grads(cache.xh_s[:, :Nx], cache.W, dz[:, :Nx], dxp[:, :Nx] if Wp.shape[0] else None)
+    K = pk.K
+    pk.zero_tail(dz)
+    dx, dW, dU, db = _weight_grads(cache.xh_s[:, :K], cache.W, dz[:, :K], dxp[:, :K] if Wp.shape[0] else None)
     grads = _Gradients(dx=pk.unpack(dx, 0, cache.n_inputs, states=False), dW=dW, dU=dU, db=db,
                        dh0=pk.caller_rows(dh_rec), dc0=pk.caller_rows(dc_next))
     grads._later("dz", lambda: pk.unpack(dz, 0, G * H, states=False))

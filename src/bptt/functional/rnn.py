@@ -170,13 +170,14 @@ def _rnn_backward_packed(dh, cache, dh_last):
     code = _fast().common.ACTIVATION_CODES[cache.activation]
     pk = cache.arrangement
     T, B, H = cache.dims
-    dz = _empty((H, pk.N), cache.dtype, always=True)
+    dz = pk.empty(H, cache.dtype)
     dh2, use_dh = _packed_dh(dh, B, T, H, cache.dtype)
     dh_rec, U = pk.empty_running(H, cache.dtype), np.ascontiguousarray(cache.U)
     pk.run(fast.rnn_backward_packed, H, G, dh2, pk.rows, use_dh, U, _packed_rows(U), cache.h_s, code, dh_rec,
            pk.running(dh_last), dz, pk.n, pk.width, pk.off, pk.pw, pk.parts)
-    Nx = pk.N_x
-    dx, dW, dU, db = _weight_grads(cache.xh_s[:, :Nx], cache.W, dz[:, :Nx])
+    K = pk.K
+    pk.zero_tail(dz)
+    dx, dW, dU, db = _weight_grads(cache.xh_s[:, :K], cache.W, dz[:, :K])
     grads = _Gradients(dx=pk.unpack(dx, 0, cache.n_inputs, states=False), dW=dW, dU=dU, db=db,
                        dh0=pk.caller_rows(dh_rec))
     grads._later("dz", lambda: pk.unpack(dz, 0, H, states=False))

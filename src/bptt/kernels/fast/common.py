@@ -584,7 +584,7 @@ def pack_columns(a, rows, out, r0):
 def pack_states(s0, out, r0, n, width, off, parts):
     """Initial states ``s0 (H, B)`` (running columns, the processing order) into block 0 of the
     rows ``[r0, r0 + H)`` of a packed array, and zeros in those rows of every block past the
-    columns the step before writes (the rounding of a block's width)."""
+    columns the step before writes (the rounding of a block's width) and past the last block."""
     H = s0.shape[0]
     for p in range(parts.size - 1):
         size = parts[p + 1] - parts[p]
@@ -595,6 +595,7 @@ def pack_states(s0, out, r0, n, width, off, parts):
         _zero_block(out, r0, r0 + H, o + size, o + width[0, p])
         for s in range(1, n.shape[0] + 1):
             _zero_block(out, r0, r0 + H, off[s, p] + n[s - 1, p], off[s, p] + width[s, p])
+    _zero_block(out, r0, r0 + H, off[n.shape[0] + 1, 0], out.shape[1])  # past the blocks (bptt.functional._packed.K)
 
 
 @nb.njit(**_JIT)

@@ -13,7 +13,7 @@ from .common import (_INLINE, _JIT, _add_step, _columns, _enter_step, _product, 
 
 #: The fingerprint of the modules compiled into this module's kernels (see bptt.kernels.fingerprint;
 #: ``python -m bptt.kernels.fingerprint`` updates it; tests/kernels/test_kernel_cache.py checks it).
-COMPILED_DEPENDENCIES = "57f7c783693da853"
+COMPILED_DEPENDENCIES = "5979dc6847ebde77"
 
 
 # ─────────────────────────────────────────────────────────────────────── step kernels
