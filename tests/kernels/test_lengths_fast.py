@@ -216,16 +216,18 @@ def test_packed_layout_by_hand():
     assert pk.n[:, 0].tolist() == [3, 2, 1]
     assert pk.width[:, 0].tolist() == [3, 3, 2, 1]
     assert pk.off[:, 0].tolist() == [0, 3, 6, 8, 9]
-    assert (pk.N_x, pk.N) == (8, 9)
+    # the steps' columns, and the products' after the loops: rounded up to 16, as the whole
+    # arrays (block 3 ends at column 9)
+    assert (pk.N_x, pk.K, pk.N) == (8, 16, 16)
     # the caller's row b·T + t of each column of blocks 0-2 (-1: past the running ones)
-    assert pk.rows.tolist() == [0, 6, 3, 1, 7, -1, 2, -1]
+    assert pk.rows.tolist() == [0, 6, 3, 1, 7, -1, 2, -1] + [-1] * 8
     # each sequence's final state: block L_b, its column there
     assert pk.finals.tolist() == [8, 7, 5]
     # the caller's (t, b) in the per-step blocks and in the states' (one block on)
     assert pk.cols_x.reshape(3, 3).tolist() == [[0, 2, 1], [3, -1, 4], [6, -1, -1]]
     assert pk.cols_h.reshape(3, 3).tolist() == [[3, 5, 4], [6, -1, 7], [8, -1, -1]]
     rev = layout([3, 1, 2], 3, reverse=True)  # sequence 0 reads steps 2, 1, 0; sequence 2 steps 1, 0
-    assert rev.rows.tolist() == [2, 7, 3, 1, 6, -1, 0, -1]
+    assert rev.rows.tolist() == [2, 7, 3, 1, 6, -1, 0, -1] + [-1] * 8
     assert rev.cols_x.reshape(3, 3).tolist() == [[6, 2, 4], [3, -1, 1], [0, -1, -1]]
 
 
@@ -242,6 +244,7 @@ def test_packed_layout_stores_the_real_steps_only(split, rounding, dtype):
     pk = layout(L, T, split, rounding, dtype)
     block = rounding if rounding > 1 or not split else 64 // np.dtype(dtype).itemsize
     P = 2 if split else 1
+    assert pk.rows.size == pk.K and pk.K % 16 == 0 and pk.K - pk.N_x < 16
     real = pk.rows[pk.rows >= 0]
     want = sorted(b * T + t for b in range(B) for t in range(L[b]))
     assert sorted(real.tolist()) == want
