@@ -147,6 +147,7 @@ def fit(
     resume: str | os.PathLike | None = None,
     sample_weight=None,
     ignore_negative_weights: bool = False,
+    tbptt=None,
 ) -> History:
     """Train ``model`` on ``(X, y)`` with mini-batches; returns (and stores as ``model.history``) a History.
 
@@ -210,6 +211,13 @@ def fit(
             and validation parts), TMVA's ``IgnoreNegWeightsInTraining`` ("events with negative
             weights are ignored in the training, but are included for testing and performance
             evaluation": :meth:`bptt.model.Sequential.evaluate` keeps them).
+        tbptt: truncated backpropagation through time, ``(k1, k2)`` with ``1 <= k1 <= k2`` (or one
+            integer k for ``(k, k)``): each batch runs forward k1 steps between updates, and each
+            update backpropagates its k1 steps' losses through at most k2 steps, the states carried
+            from segment to segment (:mod:`bptt.tbptt` gives the exact semantics). Each update
+            applies the penalty, clipping and the optimizer step; the batch's reported loss is the
+            sum of its updates' losses (plus the penalty, once). None (the default): full BPTT,
+            one update per batch; ``(T, T)`` gives the same numbers.
     """
     _check_options(
         model, epochs=epochs, batch_size=batch_size, early_stopping=early_stopping, clip_norm=clip_norm,
@@ -218,6 +226,13 @@ def fit(
     )
     shuffle = _shuffle(model, shuffle, verbose)
     sync = _data_parallel
+    if tbptt is not None:
+        from .tbptt import check_tbptt
+
+        tbptt = check_tbptt(model, tbptt)
+        if sync is not None:
+            raise ValueError("fit: MPI data-parallel training (bptt.scale.mpi) takes no tbptt yet (its ranks sum "
+                             "one gradient per batch): train in one process, or pass tbptt=None")
     if sync is not None:  # MPI: rank 0 reports and writes checkpoints
         verbose, checkpoint = sync.prepare(model, verbose, checkpoint)
     data = split(model, X, y, validation_data, validation_split, seed, sample_weight, ignore_negative_weights,
@@ -233,7 +248,7 @@ def fit(
         "validation_split": validation_split, "weight_decay": weight_decay, "regularization": regularization,
         "clip_norm": clip_norm, "standardize": standardize, "shuffle": shuffle, "drop_last": drop_last,
         "early_stopping": early_stopping, "ignore_negative_weights": bool(ignore_negative_weights),
-        "data": _fingerprint(*fingerprint_arrays(data)),
+        "data": _fingerprint(*fingerprint_arrays(data)), "tbptt": None if tbptt is None else list(tbptt),
     })
     run.sync = sync
     if resume is not None:
@@ -255,7 +270,7 @@ def fit(
                 t0 = time.perf_counter()
                 train_loss, seen = _train_epoch(
                     run, Xt, Yt, epoch, epochs, batch_size, shuffle, drop_last, weight_decay, regularization,
-                    clip_norm, tqdm, wt, Lt,
+                    clip_norm, tqdm, wt, Lt, tbptt, data.per_step,
                 )
                 if Xv is None:
                     val_loss = float("nan")
@@ -361,8 +376,9 @@ def _resume(run: _Run, resume, epochs: int) -> None:
     config, state, arrays = load_checkpoint(resume)
     if config["layers"] != json.loads(json.dumps(model.config()["layers"])):
         raise ValueError(f"{fn}: the checkpoint {os.fspath(resume)!r} holds a different network; build the same layers")
-    for key in ("batch_size", "seed", "data", "optimizer", "validation_split", "shuffle", "ignore_negative_weights"):
-        saved = state["options"].get(key, False)  # checkpoints before ignore_negative_weights: False
+    for key in ("batch_size", "seed", "data", "optimizer", "validation_split", "shuffle", "ignore_negative_weights",
+                "tbptt"):
+        saved = state["options"].get(key, None if key == "tbptt" else False)  # older checkpoints: the defaults
         if saved != run.options[key]:
             raise ValueError(
                 f"{fn}: resume needs the same {key} as the interrupted run: the checkpoint has "
@@ -394,41 +410,44 @@ def _threads_for(model, Xt, batch_size: int):
 
 
 def _train_epoch(run: _Run, Xt, Yt, epoch, epochs, batch_size, shuffle, drop_last, weight_decay, regularization,
-                 clip_norm, tqdm, Wt=None, Lt=None) -> tuple[float, int]:
+                 clip_norm, tqdm, Wt=None, Lt=None, tbptt=None, per_step=False) -> tuple[float, int]:
     """One pass over the training part in mini-batches: ``(mean training loss, samples seen)``.
     ``Wt``: event weights normalised to a mean of 1 (per real step for per-step targets; None:
-    unweighted); ``Lt``: the lengths (None: every step real). The epoch's loss is the mean over the
-    batches' terms (sequences, or real steps for per-step targets)."""
+    unweighted); ``Lt``: the lengths (None: every step real); ``tbptt``: ``(k1, k2)`` or None.
+    The epoch's loss is the mean over the batches' terms (sequences, or real steps for per-step
+    targets)."""
     model, opt = run.model, run.opt
     model.reset_states()
     batches = list(iterate_batches(len(Xt), batch_size, run.rng if shuffle else None, drop_last))
     bar = tqdm(total=len(batches), desc=f"epoch {epoch}/{epochs}", unit="batch", leave=False, file=sys.stderr) if tqdm else None
     total, seen, terms = 0.0, 0, 0
     for k, idx in enumerate(batches):
+        where = f"at epoch {epoch}, batch {k + 1}"
+        Wb, Lb = None if Wt is None else Wt[idx], None if Lt is None else Lt[idx]
         try:
-            if run.sync is not None:  # MPI: this rank's share, the gradients summed over the ranks
-                loss, n_terms = run.sync.batch(model, Xt, Yt, Wt, idx, batch_size), len(idx)
+            if tbptt is not None:  # several updates per batch, each applied by _update
+                from .tbptt import run_batch
+
+                n_terms = (int(Lb.sum()) if Lb is not None else len(idx) * Xt.shape[1]) if per_step else len(idx)
+                penalty = []
+
+                def update(window_loss):
+                    penalty[:] = [_update(run, window_loss, weight_decay, regularization, clip_norm, where)]
+
+                loss = run_batch(model, Xt[idx], Yt[idx], Wb, Lb, k1=tbptt[0], k2=tbptt[1], weight_total=n_terms,
+                                 update=update)
+                loss += penalty[0] if penalty else 0.0
             else:
-                loss, n_terms = _batch_step(model, Xt[idx], Yt[idx], None if Wt is None else Wt[idx],
-                                            None if Lt is None else Lt[idx])
+                if run.sync is not None:  # MPI: this rank's share, the gradients summed over the ranks
+                    loss, n_terms = run.sync.batch(model, Xt, Yt, Wt, idx, batch_size), len(idx)
+                else:
+                    loss, n_terms = _batch_step(model, Xt[idx], Yt[idx], Wb, Lb)
+                loss += _update(run, loss, weight_decay, regularization, clip_norm, where)
         except NonFiniteError as exc:  # the data were checked: this is the network diverging
             raise FloatingPointError(
-                f"fit: NaN or Inf inside the network at epoch {epoch}, batch {k + 1}: training diverged; "
+                f"fit: NaN or Inf inside the network {where}: training diverged; "
                 f"lower the learning rate (now {getattr(opt, 'lr', '?')}) or set clip_norm ({exc})"
             ) from exc
-        params, grads = model.parameters(), model.gradients()
-        if weight_decay:
-            loss += penalty_and_grad(params, grads, regularization, weight_decay)
-        grad_norm = math.sqrt(sum(float(np.vdot(g, g)) for g in grads.values()))
-        if not (math.isfinite(loss) and math.isfinite(grad_norm)):
-            what = f"the loss became {loss}" if not math.isfinite(loss) else f"the gradient norm became {grad_norm}"
-            raise FloatingPointError(
-                f"fit: {what} at epoch {epoch}, batch {k + 1}: training diverged; lower the "
-                f"learning rate (now {getattr(opt, 'lr', '?')}) or set clip_norm"
-            )
-        if clip_norm is not None and grad_norm > clip_norm:
-            clip_grad_norm(grads, clip_norm)
-        opt.step(params, grads)
         total += loss * n_terms
         terms += n_terms
         seen += len(idx)
@@ -439,6 +458,25 @@ def _train_epoch(run: _Run, Xt, Yt, epoch, epochs, batch_size, shuffle, drop_las
         bar.close()
     model.reset_states()
     return total / terms, seen
+
+
+def _update(run: _Run, loss: float, weight_decay, regularization, clip_norm, where: str) -> float:
+    """Apply the gradients the last backward left in the model: the penalty's gradient added, the
+    finiteness checked, the global norm clipped, the optimizer's step. Returns the penalty's value."""
+    params, grads = run.model.parameters(), run.model.gradients()
+    penalty = penalty_and_grad(params, grads, regularization, weight_decay) if weight_decay else 0.0
+    loss += penalty
+    grad_norm = math.sqrt(sum(float(np.vdot(g, g)) for g in grads.values()))
+    if not (math.isfinite(loss) and math.isfinite(grad_norm)):
+        what = f"the loss became {loss}" if not math.isfinite(loss) else f"the gradient norm became {grad_norm}"
+        raise FloatingPointError(
+            f"fit: {what} {where}: training diverged; lower the learning rate (now "
+            f"{getattr(run.opt, 'lr', '?')}) or set clip_norm"
+        )
+    if clip_norm is not None and grad_norm > clip_norm:
+        clip_grad_norm(grads, clip_norm)
+    run.opt.step(params, grads)
+    return penalty
 
 
 def _batch_step(model, Xb, Yb, Wb=None, Lb=None) -> tuple[float, int]:

@@ -132,7 +132,7 @@ def test_the_defaults_as_the_checkpoint_records_them(tmp_path, capsys):
         "epochs": 20, "batch_size": 100, "seed": 0, "validation_split": 0.2,
         "optimizer": {"name": "adam", "lr": 0.001, "beta1": 0.9, "beta2": 0.999, "eps": 1e-08},
         "weight_decay": 0.0, "regularization": "L2", "clip_norm": None, "standardize": True,
-        "shuffle": True, "drop_last": False, "early_stopping": 5, "ignore_negative_weights": False,
+        "shuffle": True, "drop_last": False, "early_stopping": 5, "ignore_negative_weights": False, "tbptt": None,
     }
     assert "\nepoch 1/20  loss " in "\n" + capsys.readouterr().err.replace("\r", "\n")  # verbose by default
 
@@ -142,7 +142,8 @@ def test_the_checkpoint_records_the_options_given(tmp_path):
     ckpt = tmp_path / "run.ckpt"
     fit(gru(), X, y, epochs=1, batch_size=7, optimizer="SGD", learning_rate=0.25, momentum=0.5, seed=3,
         validation_split=0.5, weight_decay=0.125, regularization="L1", clip_norm=2.5, standardize=False,
-        drop_last=True, early_stopping=None, checkpoint=ckpt, verbose=False, ignore_negative_weights=True)
+        drop_last=True, early_stopping=None, checkpoint=ckpt, verbose=False, ignore_negative_weights=True,
+        tbptt=(2, 3))
     _, state, _ = load_checkpoint(ckpt)
     options = dict(state["options"])
     options.pop("data")
@@ -151,6 +152,7 @@ def test_the_checkpoint_records_the_options_given(tmp_path):
         "optimizer": {"name": "sgd", "lr": 0.25, "momentum": 0.5, "nesterov": False},
         "weight_decay": 0.125, "regularization": "L1", "clip_norm": 2.5, "standardize": False,
         "shuffle": True, "drop_last": True, "early_stopping": None, "ignore_negative_weights": True,
+        "tbptt": [2, 3],
     }
 
 
