@@ -14,6 +14,15 @@ import sys
 from . import __version__
 
 
+def _tbptt(text: str) -> tuple[int, int]:
+    """``--tbptt K1[,K2]`` as ``(k1, k2)``; fit checks ``1 <= k1 <= k2`` against the network."""
+    parts = text.split(",")
+    if len(parts) > 2 or not all(p.strip().isdigit() and p.strip().isascii() for p in parts):
+        raise argparse.ArgumentTypeError(f"expected K1 or K1,K2 (positive integers, steps); got {text!r}")
+    k = [int(p) for p in parts]
+    return (k[0], k[-1])
+
+
 class UsageError(Exception):
     """A mistake in the command line or its inputs: reported in one line, exit code 2."""
 
@@ -279,6 +288,8 @@ def _cmd_train(args) -> int:
         overrides["sample_weight"] = weights
     if events.lengths is not None:  # ragged sequences (--sequence, an .npz file's lengths)
         overrides["lengths"] = events.train_lengths()
+    if args.tbptt is not None:
+        overrides["tbptt"] = args.tbptt
     with warnings.catch_warnings():
         warnings.simplefilter("always", TMVAOptionWarning)
         warnings.showwarning = lambda message, *rest: _note("train", str(message))
@@ -495,6 +506,10 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--plots", default=None, help="directory of the PNG plots (default: --out's directory)")
     tr.add_argument("--method", default=None,
                     help="the method's name: the classifier output's branch and the tables' row (default: --out's file name)")
+    tr.add_argument("--tbptt", type=_tbptt, default=None, metavar="K1[,K2]",
+                    help="truncated BPTT: an update every K1 steps, backpropagated K2 steps (default K2 = K1; "
+                         "default: full BPTT); for per-step targets or networks whose time axis ends in the "
+                         "last recurrent layer")
     tr.add_argument("--quiet", action="store_true", help="no progress output")
     _data_options(tr, split=True)
     tr.set_defaults(func=_cmd_train)

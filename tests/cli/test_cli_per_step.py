@@ -169,3 +169,31 @@ def test_trace_a_ragged_batch(tmp_path, capsys):
     norms = text.splitlines()[-T:]
     counts = (np.arange(T)[None, :] < L[pick][:, None]).sum(axis=0)
     assert [int(line.split()[-1]) for line in norms] == counts[::-1].tolist()
+
+
+def test_truncated_bptt_from_the_command_line(tmp_path, fit_calls, capsys):
+    """--tbptt K1,K2 reaches fit as tbptt=(K1, K2) (K2 defaults to K1) and the model trained equals
+    Python's fit with the same plan and tbptt; bad values end with exit code 2."""
+    path, X, y, L, m = tagged(tmp_path)
+    layout = f"LSTM|5|{F}|{T}|0|1,DENSE|1|LINEAR"
+    out = tmp_path / "tb.bptt"
+    assert main(["train", path, "--layout", layout, "--out", str(out), "--tbptt", "2,3", "--seed", "1"] + TRAIN) == 0
+    assert fit_calls[-1][2]["tbptt"] == (2, 3)
+    cli_model = Sequential.load(out)
+    assert main(["train", path, "--layout", layout, "--out", str(tmp_path / "k.bptt"), "--tbptt", "2"] + TRAIN) == 0
+    assert fit_calls[-1][2]["tbptt"] == (2, 2)
+    # the same run from Python: the plan and the arguments the CLI gave fit, tbptt included
+    X_cli, y_cli, kwargs = fit_calls[0]
+    from bptt.tmva.network import plan_from_options
+
+    plan = plan_from_options(f"InputLayout={T}|{F}:Layout={layout}:TrainingStrategy=MaxEpochs=2,BatchSize=20,"
+                             "LearningRate=0.01", seed=1, n_events=len(X_cli))
+    plan.fit(X_cli, y_cli, **{k: a for k, a in kwargs.items() if k != "verbose"}, verbose=False)
+    for name, p in plan.model.parameters().items():
+        np.testing.assert_array_equal(cli_model.parameters()[name], p, err_msg=name)
+    for bad in ("0,x", "1,2,3", "-1"):
+        with pytest.raises(SystemExit) as exc:
+            main(["train", path, "--layout", layout, "--tbptt", bad] + TRAIN)
+        assert exc.value.code == 2
+    assert main(["train", path, "--layout", layout, "--out", str(out), "--tbptt", "3,2"] + TRAIN) == 2
+    assert "tbptt=(k1, k2) needs k2 >= k1" in capsys.readouterr().err
