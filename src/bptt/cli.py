@@ -369,15 +369,7 @@ def _cmd_trace(args) -> int:
         model = Sequential.load(args.model)
         X, y, lengths = _read_data(args.data, args)
         pick = np.random.default_rng(0).permutation(len(X))[: args.events]
-        if lengths is None:
-            flow = trace.model_flow(model, X[pick], y[pick])
-        else:
-            import inspect
-
-            if "lengths" not in inspect.signature(trace.model_flow).parameters:
-                raise UsageError("ragged sequences (--sequence, or an .npz file with lengths) cannot be traced yet; "
-                                 "trace the model on fixed-length events")
-            flow = trace.model_flow(model, X[pick], y[pick], lengths=lengths[pick])
+        flow = trace.model_flow(model, X[pick], y[pick], lengths=None if lengths is None else lengths[pick])
         title = f"{os.path.basename(args.model)} on {args.events} events of {os.path.basename(args.data)}"
     else:
         from . import example
