@@ -113,3 +113,28 @@ def test_a_model_that_does_not_name_its_inputs_needs_variables(tmp_path):
         Scorer(model)
     scorer = Scorer(model, variables=[(b, 4) for b in STEPS])
     assert scorer.variables == [(b, 4) for b in STEPS]
+
+
+def test_a_model_of_ragged_sequences_scores_jagged_branches_through_dask(dask_client, tmp_path):
+    """Jagged std::vector<float> branches written by ROOT (tests/fixtures/jagged_tracks.root): each
+    partition's events padded with their lengths; the oracle scores every event alone, unpadded."""
+    import os
+
+    from bptt.layers import LSTM, Dense
+
+    path = os.path.join(os.path.dirname(__file__), "..", "fixtures", "jagged_tracks.root")
+    branches = ["track_pt", "track_eta", "track_phi", "track_d0"]
+    model = Sequential([LSTM(4, 5, seed=3), Dense(5, 1, seed=4)])
+    model.inputs = [{"name": b, "size": 1, "jagged": True} for b in branches]
+    model.save(tmp_path / "tracks.bptt")
+    arrays = uproot.open(path)["tracks"].arrays(branches, library="np")
+    expected = np.array([
+        float(model.predict_proba(np.stack([arrays[b][i] for b in branches], axis=1)[None].astype(np.float32))[0])
+        for i in range(len(arrays[branches[0]]))
+    ])
+    scorer = Scorer(str(tmp_path / "tracks.bptt"))
+    lazy = scorer(uproot.dask({path: "tracks"}, step_size=150))
+    assert lazy.npartitions == 3
+    np.testing.assert_allclose(lazy.compute().to_numpy(), expected, rtol=0, atol=2e-6)
+    in_memory = uproot.open(path)["tracks"].arrays(branches, entry_stop=40)
+    np.testing.assert_allclose(scorer(in_memory), expected[:40], rtol=0, atol=2e-6)

@@ -33,7 +33,7 @@ import hashlib
 
 import numpy as np
 
-from ..apply import branches_to_read, score, to_inputs
+from ..apply import branches_to_read, read_inputs, score, to_inputs
 from .dask import model_bytes, worker_model
 
 __all__ = ["Scorer"]
@@ -76,7 +76,11 @@ class Scorer:
                 "pass Scorer(model, variables=[(name, size), …]) in training order"
             )
         self.spec = reader._spec
-        probe = score(reader.model, np.zeros((1,) + self.spec.shape, reader.model.dtype))
+        shape = self.spec.shape
+        if self.spec.jagged:  # a ragged sequence: one real step is enough to see the scores' shape
+            shape = (max(shape[0], 1),) + tuple(shape[1:])
+        probe = score(reader.model, np.zeros((1,) + shape, reader.model.dtype),
+                      np.ones(1, np.int64) if self.spec.jagged else None)
         self.dtype = probe.dtype
         self.shape = tuple(probe.shape[1:])
 
@@ -91,15 +95,21 @@ class Scorer:
 
     # ── the three steps of coffea's numpy_call_wrapper
 
-    def prepare(self, columns) -> np.ndarray:
-        """Awkward columns (an awkward record array, or a dict of arrays) → the model's input array;
-        only the branches the model reads are looked at (a partition's other columns were not read)."""
+    def prepare(self, columns):
+        """Awkward columns (an awkward record array, or a dict of arrays) → the model's input array,
+        or ``(X, lengths)`` for a model of ragged sequences (jagged branches:
+        :func:`bptt.apply.read_inputs`); only the branches the model reads are looked at (a
+        partition's other columns were not read)."""
         if getattr(columns, "fields", None):
             columns = columns[branches_to_read(self.spec, columns.fields)]
+        if self.spec.jagged:
+            return read_inputs(columns, self.spec, self.model.dtype)
         return to_inputs(columns, self.spec, self.model.dtype)
 
-    def run(self, X: np.ndarray) -> np.ndarray:
-        """The network's scores of ``X`` (:func:`bptt.apply.score`)."""
+    def run(self, X) -> np.ndarray:
+        """The network's scores of ``X`` (:func:`bptt.apply.score`), or of ``(X, lengths)``."""
+        if isinstance(X, tuple):
+            return score(self.model, *X)
         return score(self.model, X)
 
     def postprocess(self, scores: np.ndarray):
