@@ -10,7 +10,8 @@ H = 10, lengths uniform in [1, 10]). float32, one fixed draw of the lengths (see
 A training step is, as in benchmarks/cells.py: forward keeping the cache, backward to dx and
 every parameter gradient (bptt spends its cache, ``keep_cache=False``; PyTorch
 ``out.backward(dout)``). PyTorch's step includes ``pack_padded_sequence(..., enforce_sorted=False)``
-and ``pad_packed_sequence``, as bptt's includes its gathers into and out of the sorted order.
+and ``pad_packed_sequence``, as bptt's includes packing its inputs into its packed layout
+(bptt.functional._packed) and unpacking ``h`` and ``dx`` into the caller's ``(B, T, ·)``.
 
 Alternating processes, the default environment: each measurement is a fresh child process that
 imports one library only (no PyTorch OpenMP threads spinning beside bptt's, no variable set),

@@ -8,7 +8,7 @@ of part p (columns ``off[s, p]`` to ``off[s, p] + width[s, p]``) holds that part
 running at step s, ``n[s, p]`` of them, longest first: their inputs x_s and states h_{s-1} in the
 stacked ``xh`` (rows ``[0, I)`` and ``[I, I + H)``, block 0's states the initial ones), and the
 gates and deltas of step s. A sequence's step s reads the caller's step s, or ``lengths − 1 − s``
-with ``reverse``. The layout's tables come from bptt.kernels.fast.common.packed_layout, the loops
+with ``reverse``. The layout's tables come from bptt.kernels.fast.packed.packed_layout, the loops
 that read it are the cells' ``*_forward_packed`` / ``*_backward_packed`` (bptt.kernels.fast).
 
 So the loops do no work on padded steps (no zeroing of padded slots either), the products around
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._threads import blas_max_threads, run_in_two_threads, single_threaded_if
+from .._threads import run_in_two_threads, single_threaded_if
 from ..settings import settings
 from ._arrays import _empty
 from ._backend import _fast
@@ -39,8 +39,6 @@ from ._plan import _loop_threads
 #: The columns of the products after the loops are a multiple of this (the dot tiles' lanes:
 #: a remainder would run scalar, 10-20 % of the weight gradients' time on the ragged row).
 K_MULTIPLE = 16
-#: Outputs of at least this many values are unpacked on two threads.
-UNPACK_TWO_THREADS = 1 << 18
 
 
 def _new(shape, dtype) -> np.ndarray:
@@ -72,7 +70,7 @@ class _Packed:
     """The packed layout of one call (see the module docstring). ``order (B,)``: the caller's
     sequence in each column of the running ``(·, B)`` arrays (part p from ``parts[p]``); ``n``,
     ``width``, ``off``, ``pw``, ``rows``, ``cols_x``, ``cols_h``, ``finals``: the tables of
-    bptt.kernels.fast.common.packed_layout; ``plan``: the loops' plan (bptt.functional._plan),
+    bptt.kernels.fast.packed.packed_layout; ``plan``: the loops' plan (bptt.functional._plan),
     the backward pass runs with the same; ``Bp``: the columns of every running array, B and the
     last part's rounded up to a block's rounding (the products over a block's columns write as
     many running ones)."""
@@ -165,12 +163,8 @@ class _Packed:
         of a new feature-major array, zeros at the padded steps. ``states``: the array holds step
         s's result in block s + 1 (h, c); else in block s (gates, deltas, dx)."""
         out = np.empty((F, self.T, self.B), a.dtype)
-        flat, cols, unpack = out.reshape(F, -1), self.cols_h if states else self.cols_x, _fast().unpack_columns
-        half = F // 2
-        if out.size >= UNPACK_TWO_THREADS and half and blas_max_threads() >= 2 and settings.loop_threads != 1:
-            run_in_two_threads(unpack, (a, r0, cols, flat[:half]), (a, r0 + half, cols, flat[half:]))
-        else:
-            unpack(a, r0, cols, flat)
+        # one thread: it runs at the memory's rate already (two took as long on the ragged row)
+        _fast().unpack_columns(a, r0, self.cols_h if states else self.cols_x, out.reshape(F, -1))
         return out.transpose(2, 1, 0)
 
     def finals_of(self, a: np.ndarray, r0: int, F: int) -> np.ndarray:
@@ -185,6 +179,20 @@ class _Packed:
         return out
 
     # ─────────────────────────────────────────────────────────────── the loops
+
+    def units_cut(self, H: int, G: int, dtype) -> int:
+        """Where a cached forward loop whose products take the inputs too is cut into two threads'
+        hidden units (bptt.functional._plan._units_split's rule: float32 on the micro-kernel, the
+        work), 0 for :meth:`run`'s parts of the batch. Both threads then run every part's blocks,
+        each over half of the units: two threads of a loop cut by the batch ran the ragged row's
+        LSTM forward 1.3 times faster than one, of one cut by units 1.9 times. The cut must suit
+        the 16 × 16 tile too (a block's products cover a multiple of 16 columns)."""
+        from ._backend import _kernel
+        from ._plan import _units_split
+
+        rows = _kernel("microkernel").TILES[-1][0]
+        cut = _units_split(self.T, self.B, H, G, dtype, self.plan) if self.plan.own and self.plan.blas is not None else 0
+        return cut if cut and cut % rows == 0 and (H - cut) % rows == 0 else 0
 
     def run(self, driver, H: int, G: int, *args) -> None:
         """``driver(blas, own, *args, n…, parts, p)`` for each part p, on two threads when the plan

@@ -28,9 +28,10 @@ KERNELS = Path(__file__).parent
 #: kernels (inlined or linked).
 DEPENDENCIES = {
     "fast/common.py": ("blas.py", "microkernel.py"),
-    "fast/lstm.py": ("fast/common.py", "sync.py"),
-    "fast/gru.py": ("fast/common.py", "sync.py"),
-    "fast/rnn.py": ("fast/common.py", "sync.py"),
+    "fast/packed.py": ("fast/common.py",),
+    "fast/lstm.py": ("fast/common.py", "fast/packed.py", "sync.py"),
+    "fast/gru.py": ("fast/common.py", "fast/packed.py", "sync.py"),
+    "fast/rnn.py": ("fast/common.py", "fast/packed.py", "sync.py"),
 }
 
 #: The line that records a module's fingerprint; left out of the fingerprints themselves, so that

@@ -6,7 +6,8 @@ One module per cell, beside bptt.kernels.reference's module of the same cell and
   ``<cell>_cell_backward`` (the stages of the reference, with its labels, in the same order) and
   its loop drivers ``<cell>_forward_loop`` / ``<cell>_backward_loop`` and their variants;
 * :mod:`.common`: what the cells share: the float32 activations, the finite check, the recurrent
-  product, the dot tiles of the weight gradients, the layout copies.
+  product, the dot tiles of the weight gradients, the layout copies;
+* :mod:`.packed`: the packed layout of calls with ``lengths=``: its tables, packing and unpacking.
 
 They compile in the micro-kernel (bptt.kernels.microkernel), NumPy's BLAS by address
 (bptt.kernels.blas) and the step flags of two threads (bptt.kernels.sync). Every kernel is
@@ -50,7 +51,7 @@ Where no BLAS symbol can be called, ``bptt.functional`` runs the step kernels fr
 with one ``np.matmul`` per step instead.
 
 Variable lengths. With ``lengths=`` (or ``reverse=True``) the loops run over *packed sequences*
-(bptt.functional._packed; the layout is described in :mod:`.common`, "variable lengths"): only
+(bptt.functional._packed; the layout is described in :mod:`.packed`): only
 the real steps stored, each step's running sequences contiguous, ``(features, N)``. Their drivers
 ``*_forward_packed`` / ``*_backward_packed`` run one part of the batch each and call the cells'
 ``*_at`` forms, which index 2-D arrays from a first column per array (the step's block, the next
@@ -66,31 +67,34 @@ Numba checks only the file a function is defined in, so each module records a fi
 modules compiled into it (``COMPILED_DEPENDENCIES``, bptt.kernels.fingerprint).
 """
 
-from . import common, gru, lstm, rnn
+from . import common, gru, lstm, packed, rnn
 from .common import (ACTIVATION_CODES, BLOCKS_MAX_BATCH, BLOCKS_MAX_FEATURES, NT_BLOCK, PROJECT_BLOCK_BYTES,
-                     _has_non_finite, activate_sigmoid, activate_tanh, add_into, all_finite, nt_product, pack_columns,
-                     pack_states, packed_layout, project, sigmoid_, tanh_, to_feature_major, transpose_into,
-                     unpack_columns)
+                     _has_non_finite, activate_sigmoid, activate_tanh, add_into, all_finite, nt_product, project,
+                     sigmoid_, tanh_, to_feature_major, transpose_into)
+from .packed import pack_columns, pack_states, packed_layout, unpack_columns
 from .gru import (gru_backward_loop, gru_backward_packed, gru_cell_backward, gru_cell_backward_before_r,
                   gru_cell_forward_after, gru_cell_forward_before_n, gru_cell_forward_before_rz, gru_forward_loop,
                   gru_forward_loop_units, gru_forward_packed, gru_step_backward, gru_step_backward_before_r,
                   gru_step_forward_after, gru_step_forward_before_n, gru_step_forward_before_rz)
 from .lstm import (lstm_backward_loop, lstm_backward_packed, lstm_cell_backward, lstm_cell_forward,
                    lstm_cell_forward_inference, lstm_forward_loop, lstm_forward_loop_units, lstm_forward_packed,
-                   lstm_inference_loop, lstm_inference_loop_units, lstm_step_backward, lstm_step_forward)
+                   lstm_forward_packed_units, lstm_inference_loop, lstm_inference_loop_units, lstm_step_backward,
+                   lstm_step_forward)
 from .rnn import (rnn_backward_loop, rnn_backward_packed, rnn_cell_backward, rnn_cell_forward, rnn_forward_loop,
                   rnn_forward_loop_units, rnn_forward_packed, rnn_step_backward, rnn_step_forward)
 
 __all__ = [
-    "common", "lstm", "gru", "rnn",
+    "common", "lstm", "gru", "rnn", "packed",
     # common
     "ACTIVATION_CODES", "BLOCKS_MAX_BATCH", "BLOCKS_MAX_FEATURES", "NT_BLOCK", "PROJECT_BLOCK_BYTES",
-    "activate_sigmoid", "activate_tanh", "add_into", "all_finite", "nt_product", "pack_columns", "pack_states",
-    "packed_layout", "project", "sigmoid_", "tanh_", "to_feature_major", "transpose_into", "unpack_columns",
+    "activate_sigmoid", "activate_tanh", "add_into", "all_finite", "nt_product", "project", "sigmoid_", "tanh_",
+    "to_feature_major", "transpose_into",
+    # packed
+    "pack_columns", "pack_states", "packed_layout", "unpack_columns",
     # lstm
     "lstm_backward_loop", "lstm_backward_packed", "lstm_cell_backward", "lstm_cell_forward",
     "lstm_cell_forward_inference", "lstm_forward_loop", "lstm_forward_loop_units", "lstm_forward_packed",
-    "lstm_inference_loop", "lstm_inference_loop_units", "lstm_step_backward", "lstm_step_forward",
+    "lstm_forward_packed_units", "lstm_inference_loop", "lstm_inference_loop_units", "lstm_step_backward", "lstm_step_forward",
     # gru
     "gru_backward_loop", "gru_backward_packed", "gru_cell_backward", "gru_cell_backward_before_r",
     "gru_cell_forward_after", "gru_cell_forward_before_n", "gru_cell_forward_before_rz", "gru_forward_loop",

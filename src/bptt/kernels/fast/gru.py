@@ -9,13 +9,13 @@ import numba as nb
 import numpy as np
 
 from ..sync import publish, wait_for
-from .common import (_INLINE, _JIT, _add_columns, _add_step, _columns, _dx_step, _dz_array, _enter_step,
-                     _product, _product_at, _product_packed, _product_packed_at, _rows, _step_slot,
-                     _zero_block, sigmoid_, tanh_)
+from .common import (_INLINE, _JIT, _add_columns, _add_step, _columns, _dx_step, _dz_array, _product, _product_at,
+                     _product_packed, _product_packed_at, _rows, _step_slot, sigmoid_, tanh_)
+from .packed import _enter_step, _zero_block
 
 #: The fingerprint of the modules compiled into this module's kernels (see bptt.kernels.fingerprint;
 #: ``python -m bptt.kernels.fingerprint`` updates it; tests/kernels/test_kernel_cache.py checks it).
-COMPILED_DEPENDENCIES = "5979dc6847ebde77"
+COMPILED_DEPENDENCIES = "8170b900dfac9dda"
 
 
 # ─────────────────────────────────────────────────────────────────────── step kernels
@@ -329,11 +329,11 @@ def gru_backward_loop(blas, own, dh, use_dh, U, Up, gates, aux, h, reset_after, 
 @nb.njit(**_JIT)
 def gru_forward_packed(blas, own, A, k0, xh, h, gates, per_step, bx, bu, reset_after, aux, aux_step, hu, n, width, off,
                        pw, parts, p):
-    """The forward loop of part p over the packed layout (bptt.kernels.fast.common, "variable
-    lengths"), as :func:`gru_forward_loop` with 2-D arrays: ``xh (I + H, N)``, ``h`` its state
-    rows; ``gates`` (``per_step``) and ``aux`` (``aux_step``) ``(·, N)``, else the part's columns of
-    running ``(·, B)`` slots; ``hu (3H, B)`` running. Reset-before: the columns of an aux block
-    past its running ones hold zeros (the n block's product and dU read them)."""
+    """The forward loop of part p over the packed layout (bptt.kernels.fast.packed), as
+    :func:`gru_forward_loop` with 2-D arrays: ``xh (I + H, N)``, ``h`` its state rows; ``gates``
+    (``per_step``) and ``aux`` (``aux_step``) ``(·, N)``, else the part's columns of running
+    ``(·, B)`` slots; ``hu (3H, B)`` running. Reset-before: the columns of an aux block past its
+    running ones hold zeros (the n block's product and dU read them)."""
     H = h.shape[0]
     I = xh.shape[0] - H
     cu = A.shape[1] - H

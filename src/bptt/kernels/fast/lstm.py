@@ -11,13 +11,13 @@ from numba import types
 from numba.extending import overload
 
 from ..sync import publish, wait_for
-from .common import (_INLINE, _JIT, _add_step, _columns, _copy_block, _dx_step, _dz_array, _enter_step, _product,
-                     _product_at, _product_packed, _product_packed_at, _rows, _step_slot, _zero_block,
-                     sigmoid_, tanh_)
+from .common import (_INLINE, _JIT, _add_step, _columns, _dx_step, _dz_array, _product, _product_at, _product_packed,
+                     _product_packed_at, _rows, _step_slot, sigmoid_, tanh_)
+from .packed import _copy_block, _enter_step, _zero_block
 
 #: The fingerprint of the modules compiled into this module's kernels (see bptt.kernels.fingerprint;
 #: ``python -m bptt.kernels.fingerprint`` updates it; tests/kernels/test_kernel_cache.py checks it).
-COMPILED_DEPENDENCIES = "5979dc6847ebde77"
+COMPILED_DEPENDENCIES = "8170b900dfac9dda"
 
 
 # ─────────────────────────────────────────────────────────────────────── step kernels
@@ -307,12 +307,12 @@ def lstm_backward_loop(blas, own, dh, use_dh, U, Up, gates, c, dh_rec, dc_next, 
 
 @nb.njit(**_JIT)
 def lstm_forward_packed(blas, own, A, k0, xh, gates, per_step, bias, c, keep, n, off, pw, parts, p):
-    """The forward loop of part p over the packed layout (bptt.kernels.fast.common, "variable
-    lengths"), 2-D arrays: ``xh (I + H, N)`` the inputs and states, block 0's state rows the
-    initial states; step s's product ``A @ xh[k0:]`` over block s (as :func:`lstm_forward_loop`)
-    into block s of ``gates (4H, N_x)`` (``per_step``; else the part's columns of one running
-    ``(4H, B)`` slot), the cell from block s into block s + 1: h_s into xh's state rows, c_s into
-    ``c (H, N)`` (``keep``; else c is the running ``(H, B)`` states, updated in place)."""
+    """The forward loop of part p over the packed layout (bptt.kernels.fast.packed), 2-D arrays: ``xh
+    (I + H, N)`` the inputs and states, block 0's state rows the initial states; step s's
+    product ``A @ xh[k0:]`` over block s (as :func:`lstm_forward_loop`) into block s of ``gates
+    (4H, N_x)`` (``per_step``; else the part's columns of one running ``(4H, B)`` slot), the
+    cell from block s into block s + 1: h_s into xh's state rows, c_s into ``c (H, N)``
+    (``keep``; else c is the running ``(H, B)`` states, updated in place)."""
     H = c.shape[0]
     I = xh.shape[0] - H
     rb = parts[p]
@@ -332,10 +332,32 @@ def lstm_forward_packed(blas, own, A, k0, xh, gates, per_step, bias, c, keep, n,
 
 
 @nb.njit(**_JIT)
+def lstm_forward_packed_units(blas, own, A, xh, gates, bias, c, n, off, pw, parts, flags, p, j0, j1):
+    """:func:`lstm_forward_packed` (cached, the products over ``[x_s; h_{s-1}]``) as thread ``p`` of
+    two that split the hidden units, as :func:`lstm_forward_loop_units` does, over every part's
+    block: this one computes units ``[j0, j1)``, the rows ``[q·H + j0, q·H + j1)`` of every gate
+    q, and waits before step s's products until the other thread has finished s steps."""
+    H = c.shape[0]
+    I = xh.shape[0] - H
+    for s in range(n.shape[0]):
+        if n[s].sum() == 0:
+            break
+        wait_for(flags, 1 - p, s)
+        for q in range(parts.size - 1):
+            m, o, o1, w = n[s, q], off[s, q], off[s + 1, q], pw[s, q]
+            if m == 0:
+                continue
+            for g in range(4):
+                _product_at(blas, own, A, g * H + j0, 0, j1 - j0, I + H, xh, 0, o, gates, g * H + j0, o, 0.0, w)
+            lstm_cell_forward_at(gates, o, bias, c, o, o1, xh, I, o1, j0, j1, 0, m)
+        publish(flags, p, s + 1)
+
+
+@nb.njit(**_JIT)
 def lstm_backward_packed(blas, own, dh, rows, use_dh, U, Up, gates, c, dh_rec, dc_next, dh_fin, dc_fin, dz, dc, row, Wp,
                          dx, n, width, off, pw, parts, p):
     """The backward loop of part p over the packed layout (:func:`lstm_forward_packed`): ``dh``
-    the caller's ``(B·T, H)`` rows, read through ``rows`` (bptt.kernels.fast.common.packed_layout);
+    the caller's ``(B·T, H)`` rows, read through ``rows`` (bptt.kernels.fast.packed.packed_layout);
     ``dh_fin``/``dc_fin`` ``(H, B)`` the final states' gradients, which enter each sequence's
     column of ``dh_rec``/``dc_next`` at its last real step (its first in this loop); dh0/dc0 there
     on exit. Writes dz (over ``gates`` when ``dz`` is None) and dc (over c's block s + 1 when

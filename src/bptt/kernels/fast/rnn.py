@@ -8,12 +8,13 @@ import numba as nb
 import numpy as np
 
 from ..sync import publish, wait_for
-from .common import (_INLINE, _JIT, _add_step, _columns, _enter_step, _product, _product_at, _product_packed,
-                     _product_packed_at, _step_slot, _zero_block, sigmoid_, tanh_)
+from .common import (_INLINE, _JIT, _add_step, _columns, _product, _product_at, _product_packed, _product_packed_at,
+                     _step_slot, sigmoid_, tanh_)
+from .packed import _enter_step, _zero_block
 
 #: The fingerprint of the modules compiled into this module's kernels (see bptt.kernels.fingerprint;
 #: ``python -m bptt.kernels.fingerprint`` updates it; tests/kernels/test_kernel_cache.py checks it).
-COMPILED_DEPENDENCIES = "5979dc6847ebde77"
+COMPILED_DEPENDENCIES = "8170b900dfac9dda"
 
 
 # ─────────────────────────────────────────────────────────────────────── step kernels
@@ -140,10 +141,10 @@ def rnn_backward_loop(blas, own, dh, use_dh, U, Up, h, code, dh_rec, dz, b0, b1)
 
 @nb.njit(**_JIT)
 def rnn_forward_packed(blas, own, A, k0, xh, h, a, per_step, bias, code, n, off, pw, parts, p):
-    """The forward loop of part p over the packed layout (bptt.kernels.fast.common, "variable
-    lengths"), as :func:`rnn_forward_loop` with 2-D arrays: ``xh (I + H, N)``, ``h`` its state
-    rows; ``a`` ``(H, N)`` (``per_step``: the input projection of all steps, ``k0`` I) or the
-    part's columns of a running ``(H, B)`` slot."""
+    """The forward loop of part p over the packed layout (bptt.kernels.fast.packed), as
+    :func:`rnn_forward_loop` with 2-D arrays: ``xh (I + H, N)``, ``h`` its state rows; ``a``
+    ``(H, N)`` (``per_step``: the input projection of all steps, ``k0`` I) or the part's columns
+    of a running ``(H, B)`` slot."""
     H = h.shape[0]
     rb = parts[p]
     for s in range(n.shape[0]):
