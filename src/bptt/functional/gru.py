@@ -171,13 +171,8 @@ def _gru_forward_packed(fast, a, I, H, reset_after, keep_cache, pk):
     aux_step = keep_cache or not reset_after
     aux = pk.empty(H, xh.dtype) if aux_step else _workspace("gru_aux", (H, pk.Bp), xh.dtype)
     hu = _workspace("hu", (G * H, pk.Bp), xh.dtype)
-    cut = pk.units_cut(H, G, xh.dtype) if keep_cache and reset_after and k0 == 0 else 0
-    if cut:  # as the LSTM's (bptt.functional.lstm._lstm_forward_packed)
-        _run_units_split(fast.gru_forward_packed_units, pk.plan.blas, (A, xh, h, gates, a["b"], a["b_u"], aux, hu, pk.n,
-                                                                       pk.off, pk.pw, pk.parts), cut, H)
-    else:
-        pk.run(fast.gru_forward_packed, H, G, A, k0, xh, h, gates, per_step, a["b"], a["b_u"], reset_after, aux,
-               aux_step, hu, pk.n, pk.width, pk.off, pk.pw, pk.parts)
+    pk.run(fast.gru_forward_packed, H, G, A, k0, xh, h, gates, per_step, a["b"], a["b_u"], reset_after, aux, aux_step, hu,
+           pk.n, pk.width, pk.off, pk.pw, pk.parts)
     _raise_if_overflowed("gru_forward", {"h": pk.finals_of(xh, I, H)}, a)
     out = _readonly(pk.unpack(xh, I, H, states=True))
     if not keep_cache:

@@ -74,9 +74,8 @@ from .common import (ACTIVATION_CODES, BLOCKS_MAX_BATCH, BLOCKS_MAX_FEATURES, NT
 from .packed import pack_columns, pack_states, packed_layout, unpack_columns
 from .gru import (gru_backward_loop, gru_backward_packed, gru_cell_backward, gru_cell_backward_before_r,
                   gru_cell_forward_after, gru_cell_forward_before_n, gru_cell_forward_before_rz, gru_forward_loop,
-                  gru_forward_loop_units, gru_forward_packed, gru_forward_packed_units, gru_step_backward,
-                  gru_step_backward_before_r, gru_step_forward_after, gru_step_forward_before_n,
-                  gru_step_forward_before_rz)
+                  gru_forward_loop_units, gru_forward_packed, gru_step_backward, gru_step_backward_before_r,
+                  gru_step_forward_after, gru_step_forward_before_n, gru_step_forward_before_rz)
 from .lstm import (lstm_backward_loop, lstm_backward_packed, lstm_cell_backward, lstm_cell_forward,
                    lstm_cell_forward_inference, lstm_forward_loop, lstm_forward_loop_units, lstm_forward_packed,
                    lstm_forward_packed_units, lstm_inference_loop, lstm_inference_loop_units, lstm_step_backward,
@@ -99,7 +98,7 @@ __all__ = [
     # gru
     "gru_backward_loop", "gru_backward_packed", "gru_cell_backward", "gru_cell_backward_before_r",
     "gru_cell_forward_after", "gru_cell_forward_before_n", "gru_cell_forward_before_rz", "gru_forward_loop",
-    "gru_forward_loop_units", "gru_forward_packed", "gru_forward_packed_units", "gru_step_backward", "gru_step_backward_before_r",
+    "gru_forward_loop_units", "gru_forward_packed", "gru_step_backward", "gru_step_backward_before_r",
     "gru_step_forward_after", "gru_step_forward_before_n", "gru_step_forward_before_rz",
     # rnn
     "rnn_backward_loop", "rnn_backward_packed", "rnn_cell_backward", "rnn_cell_forward", "rnn_forward_loop",

@@ -366,30 +366,6 @@ def gru_forward_packed(blas, own, A, k0, xh, h, gates, per_step, bx, bu, reset_a
 
 
 @nb.njit(**_JIT)
-def gru_forward_packed_units(blas, own, A, xh, h, gates, bx, bu, aux, hu, n, off, pw, parts, flags, p, j0, j1):
-    """:func:`gru_forward_packed` reset-after, cached, with the products over ``[x_s; h_{s-1}]`` (``k0``
-    0), as thread ``p`` of two that split the hidden units ``[j0, j1)`` over every part's blocks,
-    as :func:`gru_forward_loop_units` does over slots."""
-    H = h.shape[0]
-    I = xh.shape[0] - H
-    M = j1 - j0
-    for s in range(n.shape[0]):
-        if n[s].sum() == 0:
-            break
-        wait_for(flags, 1 - p, s)
-        for q in range(parts.size - 1):
-            m, o, o1, w, rb = n[s, q], off[s, q], off[s + 1, q], pw[s, q], parts[q]
-            if m == 0:
-                continue
-            _product_at(blas, own, A, j0, 0, M, I + H, xh, 0, o, gates, j0, o, 0.0, w)
-            _product_at(blas, own, A, H + j0, 0, M, I + H, xh, 0, o, gates, H + j0, o, 0.0, w)
-            _product_at(blas, own, A, 2 * H + j0, 0, M, I, xh, 0, o, gates, 2 * H + j0, o, 0.0, w)
-            _product_at(blas, own, A, 2 * H + j0, I, M, H, xh, I, o, hu, 2 * H + j0, rb, 0.0, w)
-            gru_cell_forward_after_at(gates, o, hu, rb, True, bx, bu, aux, o, h, o, o1, j0, j1, 0, m)
-        publish(flags, p, s + 1)
-
-
-@nb.njit(**_JIT)
 def gru_backward_packed(blas, own, dh, rows, use_dh, U, Up, gates, aux, h, reset_after, dh_rec, dh_fin, dh_prev, drh,
                         dz, dhu, row, Wp, dx, n, width, off, pw, parts, p):
     """The backward loop of part p over the packed layout (:func:`gru_forward_packed`), as
