@@ -180,20 +180,6 @@ class _Packed:
 
     # ─────────────────────────────────────────────────────────────── the loops
 
-    def units_cut(self, H: int, G: int, dtype) -> int:
-        """Where a cached forward loop whose products take the inputs too is cut into two threads'
-        hidden units (bptt.functional._plan._units_split's rule: float32 on the micro-kernel, the
-        work), 0 for :meth:`run`'s parts of the batch. Both threads then run every part's blocks,
-        each over half of the units: two threads of a loop cut by the batch ran the ragged row's
-        LSTM forward 1.3 times faster than one, of one cut by units 1.9 times. The cut must suit
-        the 16 × 16 tile too (a block's products cover a multiple of 16 columns)."""
-        from ._backend import _kernel
-        from ._plan import _units_split
-
-        rows = _kernel("microkernel").TILES[-1][0]
-        cut = _units_split(self.T, self.B, H, G, dtype, self.plan) if self.plan.own and self.plan.blas is not None else 0
-        return cut if cut and cut % rows == 0 and (H - cut) % rows == 0 else 0
-
     def run(self, driver, H: int, G: int, *args) -> None:
         """``driver(blas, own, *args, n…, parts, p)`` for each part p, on two threads when the plan
         cuts the batch: the packed drivers of bptt.kernels.fast. ``args`` end with the tables the

@@ -210,13 +210,8 @@ def _lstm_forward_packed(fast, a, I, H, keep_cache, pk):
     xh = pk.pack_inputs(a["x"], a["h0"])
     k0, gates, per_step, A = _packed_loop_inputs(xh, a["W"], a["U"], pk, G, keep_cache, "lstm_gates")
     c = pk.states(a["c0"]) if keep_cache else pk.running(a["c0"])  # inference: c_t over c_{t-1}
-    cut = pk.units_cut(H, G, xh.dtype) if keep_cache and k0 == 0 else 0
-    if cut:
-        _run_units_split(fast.lstm_forward_packed_units, pk.plan.blas, (A, xh, gates, a["b"], c, pk.n, pk.off, pk.pw,
-                                                                        pk.parts), cut, H)
-    else:
-        pk.run(fast.lstm_forward_packed, H, G, A, k0, xh, gates, per_step, a["b"], c, keep_cache, pk.n, pk.off, pk.pw,
-               pk.parts)
+    pk.run(fast.lstm_forward_packed, H, G, A, k0, xh, gates, per_step, a["b"], c, keep_cache, pk.n, pk.off, pk.pw,
+           pk.parts)
     _raise_if_overflowed("lstm_forward", {"h": pk.finals_of(xh, I, H)}, a)
     h = pk.unpack(xh, I, H, states=True)
     if not keep_cache:

@@ -78,8 +78,7 @@ from .gru import (gru_backward_loop, gru_backward_packed, gru_cell_backward, gru
                   gru_step_forward_after, gru_step_forward_before_n, gru_step_forward_before_rz)
 from .lstm import (lstm_backward_loop, lstm_backward_packed, lstm_cell_backward, lstm_cell_forward,
                    lstm_cell_forward_inference, lstm_forward_loop, lstm_forward_loop_units, lstm_forward_packed,
-                   lstm_forward_packed_units, lstm_inference_loop, lstm_inference_loop_units, lstm_step_backward,
-                   lstm_step_forward)
+                   lstm_inference_loop, lstm_inference_loop_units, lstm_step_backward, lstm_step_forward)
 from .rnn import (rnn_backward_loop, rnn_backward_packed, rnn_cell_backward, rnn_cell_forward, rnn_forward_loop,
                   rnn_forward_loop_units, rnn_forward_packed, rnn_step_backward, rnn_step_forward)
 
@@ -94,7 +93,7 @@ __all__ = [
     # lstm
     "lstm_backward_loop", "lstm_backward_packed", "lstm_cell_backward", "lstm_cell_forward",
     "lstm_cell_forward_inference", "lstm_forward_loop", "lstm_forward_loop_units", "lstm_forward_packed",
-    "lstm_forward_packed_units", "lstm_inference_loop", "lstm_inference_loop_units", "lstm_step_backward", "lstm_step_forward",
+    "lstm_inference_loop", "lstm_inference_loop_units", "lstm_step_backward", "lstm_step_forward",
     # gru
     "gru_backward_loop", "gru_backward_packed", "gru_cell_backward", "gru_cell_backward_before_r",
     "gru_cell_forward_after", "gru_cell_forward_before_n", "gru_cell_forward_before_rz", "gru_forward_loop",

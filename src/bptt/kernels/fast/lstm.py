@@ -332,28 +332,6 @@ def lstm_forward_packed(blas, own, A, k0, xh, gates, per_step, bias, c, keep, n,
 
 
 @nb.njit(**_JIT)
-def lstm_forward_packed_units(blas, own, A, xh, gates, bias, c, n, off, pw, parts, flags, p, j0, j1):
-    """:func:`lstm_forward_packed` (cached, the products over ``[x_s; h_{s-1}]``) as thread ``p`` of
-    two that split the hidden units, as :func:`lstm_forward_loop_units` does, over every part's
-    block: this one computes units ``[j0, j1)``, the rows ``[q·H + j0, q·H + j1)`` of every gate
-    q, and waits before step s's products until the other thread has finished s steps."""
-    H = c.shape[0]
-    I = xh.shape[0] - H
-    for s in range(n.shape[0]):
-        if n[s].sum() == 0:
-            break
-        wait_for(flags, 1 - p, s)
-        for q in range(parts.size - 1):
-            m, o, o1, w = n[s, q], off[s, q], off[s + 1, q], pw[s, q]
-            if m == 0:
-                continue
-            for g in range(4):
-                _product_at(blas, own, A, g * H + j0, 0, j1 - j0, I + H, xh, 0, o, gates, g * H + j0, o, 0.0, w)
-            lstm_cell_forward_at(gates, o, bias, c, o, o1, xh, I, o1, j0, j1, 0, m)
-        publish(flags, p, s + 1)
-
-
-@nb.njit(**_JIT)
 def lstm_backward_packed(blas, own, dh, rows, use_dh, U, Up, gates, c, dh_rec, dc_next, dh_fin, dc_fin, dz, dc, row, Wp,
                          dx, n, width, off, pw, parts, p):
     """The backward loop of part p over the packed layout (:func:`lstm_forward_packed`): ``dh``
