@@ -30,6 +30,7 @@ from bptt.functional import (
 )
 
 from core.test_torch_parity import CELLS, TOL, _leaf, make_problem, ref_gru, ref_rnn, rel_err
+from kernels.test_lengths_fast import PATTERNS, lengths_for
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")  # tests/conftest.py
 
@@ -143,21 +144,6 @@ def run_torch(cell, p, lengths, reverse):
 # ─────────────────────────────────────────────────────────────────────────────── checks
 
 
-def lengths_for(pattern, B, T, rng):
-    if pattern == "random":
-        return rng.integers(1, T + 1, B)
-    if pattern == "all_equal":
-        return np.full(B, rng.integers(1, T + 1))
-    if pattern == "all_one":
-        return np.ones(B, np.int64)
-    if pattern == "one_long":  # one long sequence, the rest short
-        L = np.ones(B, np.int64)
-        L[rng.integers(B)] = T
-        return L
-    raise AssertionError(pattern)
-
-
-PATTERNS = ("random", "all_equal", "all_one", "one_long")
 
 
 def check(cell, B, T, I, H, seed, dtype, backend, pattern, reverse, well_conditioned_only=False, drawn=True):

@@ -264,22 +264,28 @@ def test_packed_layout_stores_the_real_steps_only(split, rounding, dtype):
         assert pk.order[:32].tolist() == first[::2].tolist()
 
 
-def _draw_lengths(pattern, B, T, rng):
+def lengths_for(pattern, B, T, rng):
+    """Lengths of one of :data:`PATTERNS` (tests/core/test_lengths_parity.py draws them too)."""
     if pattern == "random":
         return rng.integers(1, T + 1, B)
     if pattern == "all_equal":
         return np.full(B, rng.integers(1, T + 1))
     if pattern == "all_one":
         return np.ones(B, np.int64)
-    L = np.ones(B, np.int64)  # one long, the rest short
-    L[rng.integers(B)] = T
-    return L
+    if pattern == "one_long":  # one long sequence, the rest short
+        L = np.ones(B, np.int64)
+        L[rng.integers(B)] = T
+        return L
+    raise AssertionError(pattern)
+
+
+PATTERNS = ("random", "all_equal", "all_one", "one_long")
 
 
 @pytest.mark.parametrize("cell", CELLS)
 @hsettings(max_examples=8, deadline=None)
 @given(B=st.sampled_from([1, 2, 31, 33, 64, 70]), T=st.integers(1, 9), H=st.sampled_from([1, 3, 16, 32]),
-       I=st.integers(1, 6), pattern=st.sampled_from(["random", "all_equal", "all_one", "one_long"]),
+       I=st.integers(1, 6), pattern=st.sampled_from(PATTERNS),
        reverse=st.booleans(), threads=st.sampled_from([1, 2]), dtype=st.sampled_from([np.float64, np.float32]),
        seed=st.integers(0, 2**31))
 def test_fast_matches_reference_on_drawn_sizes_and_patterns(cell, B, T, H, I, pattern, reverse, threads, dtype, seed):
@@ -287,7 +293,7 @@ def test_fast_matches_reference_on_drawn_sizes_and_patterns(cell, B, T, H, I, pa
     tests/core/test_lengths_parity.py) on drawn sizes, length patterns and thread counts, the
     cached and the spent backward: every output and gradient, zeros at the padded steps."""
     p = problem(cell, B, T, I, H, dtype, seed % 1000)
-    L = _draw_lengths(pattern, B, T, np.random.default_rng(seed))
+    L = lengths_for(pattern, B, T, np.random.default_rng(seed))
     padded = np.arange(T)[None, :] >= L[:, None]
     tol = 1e-12 if dtype == np.float64 else 2e-5
     seq = dict(lengths=L, reverse=reverse)
