@@ -18,7 +18,10 @@ process that imports one library only (no PyTorch OpenMP threads spinning beside
 variable set, ``torch.set_num_threads`` left at its default), warms up for a second and reports
 the median of ``--repeats`` timed steps; the children run in turns for ``--rounds`` rounds, and
 the figure is the median over the rounds. Printed: milliseconds and torch / bptt (above 1: bptt
-faster), with the CPU and the load average before and after each row.
+faster), with the CPU, the load average before and after each row (the measurement's own child
+counts in it: about 1-2 on two cores) and the cores other processes used meanwhile (the machine's
+busy time from /proc/stat minus the children's CPU time): a row with more than a quarter of a core
+used by others was measured on a busy machine.
 """
 
 from __future__ import annotations
@@ -104,6 +107,7 @@ def torch_step(cell: str, row: str, ragged: bool, bidirectional: bool):
             out, _ = m(packed)
             out, _ = pad_packed_sequence(out, batch_first=True, total_length=r.T)
         out.backward(dout)
+        return x.grad
 
     return step
 
@@ -124,6 +128,25 @@ def child(kind: str, row: str, cell: str, ragged: bool, repeats: int) -> None:
         step()
         times.append(time.perf_counter() - t0)
     print(json.dumps({"ms": 1e3 * statistics.median(times)}))
+
+
+def _busy_seconds() -> tuple[float, float, float] | None:
+    """(busy CPU seconds of the machine, CPU seconds of this process's finished children, wall time)."""
+    try:
+        with open("/proc/stat") as fh:
+            f = [int(v) for v in fh.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    t = os.times()
+    busy = (f[0] + f[1] + f[2] + f[5] + f[6] + f[7]) / os.sysconf("SC_CLK_TCK")
+    return busy, t.children_user + t.children_system, time.perf_counter()
+
+
+def other_cores(start, end) -> float | None:
+    """Cores used by processes other than the measurement's children between two _busy_seconds()."""
+    if start is None or end is None or end[2] <= start[2]:
+        return None
+    return max(0.0, ((end[0] - start[0]) - (end[1] - start[1])) / (end[2] - start[2]))
 
 
 def run_child(kind: str, row: str, cell: str, ragged: bool, repeats: int) -> float:
@@ -181,15 +204,15 @@ def main(argv=None) -> int:
     for row in args.rows.split(","):
         r = ROWS[row]
         for cell in args.cells.split(","):
-            load0 = os.getloadavg()[0]
+            load0, busy0 = os.getloadavg()[0], _busy_seconds()
             ms = {k: [] for k in kinds}
             for _ in range(args.rounds):
                 for k in kinds:
                     ms[k].append(run_child(k, row, cell, args.lengths, args.repeats))
             med = {k: statistics.median(v) for k, v in ms.items()}
-            load1 = os.getloadavg()[0]
+            load1, others = os.getloadavg()[0], other_cores(busy0, _busy_seconds())
             rec = {"row": row, "cell": cell, "B": r.B, "T": r.T, "I": r.I, "H": r.H, "ragged": args.lengths,
-                   **{f"{k}_ms": v for k, v in med.items()}, "load": [load0, load1]}
+                   **{f"{k}_ms": v for k, v in med.items()}, "load": [load0, load1], "other_cores": others}
             line = f"{row:13s} {cell:4s} B={r.B:<3d} T={r.T:<3d} I={r.I:<2d} H={r.H:<3d} bptt {med['bptt_bi']:8.3f} ms"
             if "torch_bi" in med:
                 rec["torch_over_bptt"] = med["torch_bi"] / med["bptt_bi"]
@@ -198,7 +221,7 @@ def main(argv=None) -> int:
                 line += f"  | unidirectional: bptt {med['bptt_uni']:.3f} ms"
                 if "torch_uni" in med:
                     line += f", torch {med['torch_uni']:.3f} ms ({med['torch_uni'] / med['bptt_uni']:.2f})"
-            line += f"  [load {load0:.2f} -> {load1:.2f}]"
+            line += f"  [load {load0:.2f} -> {load1:.2f}, other processes {others if others is None else round(others, 2)} cores]"
             print(line, flush=True)
             results.append(rec)
     if args.json:
