@@ -117,12 +117,16 @@ def assert_plan(driver, cell, dtype, B, T, I, H):
 FLOOR32 = 1e-6
 
 
-def close(actual, expected, dtype, what):
+def close(actual, expected, dtype, what, terms: int = 1):
+    """``terms``: how many O(1) products each value sums (a weight gradient sums one per step and
+    sequence, B·T): float32 rounding of a sum grows as its square root, so the absolute floor does
+    (seen: dU of a one-unit RNN, 246 terms summing to 0.0807, off by 3.6e-6 in float32, the fast
+    and the reference path alike within float32's rounding of that sum)."""
     if dtype == np.float64:
         assert rel(actual, expected) <= 1e-10, (what, rel(actual, expected))
     else:
         expected = np.asarray(expected, np.float64)
-        atol = 1e-5 * np.abs(expected).max(initial=0.0) + FLOOR32
+        atol = 1e-5 * np.abs(expected).max(initial=0.0) + FLOOR32 * np.sqrt(terms)
         np.testing.assert_allclose(np.asarray(actual, np.float64), expected, rtol=1e-5, atol=atol, err_msg=what)
 
 
@@ -160,7 +164,7 @@ def run_against_reference(driver, problem, data):
     assert set(g) == set(g_ref)
     for k in g_ref:
         assert g[k].shape == g_ref[k].shape and g[k].dtype == dtype, k
-        close(g[k], g_ref[k], dtype, k)
+        close(g[k], g_ref[k], dtype, k, terms=B * T if k in ("dW", "dU", "db", "db_u") else 1)
 
 
 @pytest.mark.parametrize("driver", list(DRIVERS))
