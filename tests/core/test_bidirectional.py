@@ -197,6 +197,12 @@ def test_without_lengths_is_torch_without_packing(cell):
     for k, layer in enumerate(layers):
         for name, g in layer.grads.items():
             np.testing.assert_allclose(g, want[f"{k}.{name}"], rtol=0, atol=1e-11, err_msg=name)
+    y = p["x"]  # lengths all T: the same, through the forward-direction call with lengths
+    for k, layer in enumerate(layers):
+        y = layer.forward(y, initial_state=initial(cell, p, k), lengths=p["lengths"])
+    np.testing.assert_allclose(y, want["out"], rtol=0, atol=1e-12)
+    dx = layers[0].backward(layers[1].backward(p["R"]))
+    np.testing.assert_allclose(dx, want["dx"], rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize("cell", LAYERS)
