@@ -109,9 +109,6 @@ def test_model_flow_with_lengths_is_each_sequence_traced_alone():
 def test_a_bidirectional_layer_is_refused_with_what_to_do():
     from bptt.trace import layer_flow
 
-    try:
-        layer = RNN(I, H, bidirectional=True, dtype=np.float64)
-    except TypeError:  # pragma: no cover - before bidirectional layers
-        pytest.skip("no bidirectional layers")
+    layer = RNN(I, H, bidirectional=True, dtype=np.float64)
     with pytest.raises(ValueError, match=r"layer_flow: a bidirectional RNN has two directions; trace one direction"):
         layer_flow(layer, np.zeros((B, T, I)), np.zeros((B, 2 * H)))
