@@ -259,6 +259,13 @@ def test_packed_layout_stores_the_real_steps_only(split, rounding, dtype):
         assert pk.width[:, p].tolist() == (-(-prev // block) * block).tolist()
         assert np.all(pk.off[:-1, p] % block == 0)
         assert np.all((pk.n[:, p] <= pk.pw[:, p]) & (pk.pw[:, p] <= pk.width[:-1, p]))
+        # each part's step blocks one after another (a thread's columns never interleave with the
+        # other's), the final states' blocks after every step's
+        assert np.array_equal(pk.off[1:T, p], pk.off[: T - 1, p] + pk.width[: T - 1, p])
+        assert pk.off[T, p] >= pk.N_x
+    assert pk.N_x == pk.width[:T].sum() and pk.off[T + 1, 0] == pk.width.sum()
+    if P == 2:
+        assert pk.off[0, 1] == pk.width[:T, 0].sum() and pk.off[T, 1] == pk.off[T, 0] + pk.width[T, 0]
     if split == 32:  # the parts take the sequences alternately, longest first (the 19 shortest go to part 1)
         first = np.argsort(-L, kind="stable")[:64]
         assert pk.order[:32].tolist() == first[::2].tolist()

@@ -55,6 +55,25 @@ def test_where_the_batch_is_cut(loop_threads, monkeypatch, T, B, H, G, dtype, ex
     assert _plan._loop_split(T, B, H, G, dtype) == expected
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_packed_loops_weigh_the_real_steps_only(loop_threads, monkeypatch, cell):
+    """With lengths, the rule weighs the loop's real work: B = 256, T = 40, H = 64 float32 cuts
+    the batch when most steps are real and keeps one thread when the sequences are short (mean
+    length 2: the work of a padded T = 2 loop, which stays on one thread)."""
+    loop_threads(None)
+    monkeypatch.setattr(settings, "own_kernel", OwnKernel.AUTO)
+    if _threads.blas_max_threads() < 2:
+        pytest.skip("NumPy's BLAS runs one thread on this machine: loops never split")
+    B, T, H = 256, 40, 64
+    G = GATES[cell]
+    assert _plan._loop_split(T, B, H, G, np.float32) and not _plan._loop_split(2, B, H, G, np.float32)
+    p = make_problem(cell, B, T, 16, H, seed=3, dtype=np.float32)
+    fwd = getattr(F, f"{cell}_forward")
+    for lengths, parts in ((np.full(B, T - 1), 2), (np.full(B, 2), 1), (np.r_[np.ones(B - 1, int), T], 1)):
+        _, cache = fwd(**p, lengths=lengths)
+        assert len(cache.arrangement.parts) - 1 == parts, lengths
+
+
 def test_one_thread_when_asked_or_when_blas_is_limited_to_one(loop_threads, monkeypatch):
     medium = (30, 256, 64, 4, np.float32)
     loop_threads(1)

@@ -37,6 +37,13 @@ class _Sequences:
     reverse: bool
     T: int
 
+    @property
+    def work_steps(self) -> int:
+        """The mean real steps per sequence, rounded up: the T of the padded loop with this much
+        work, as the fast path's threading rule (bptt.functional._plan._loop_split) weighs a loop
+        over packed sequences, which does no work on padded steps."""
+        return -(-int(self.lengths.sum()) // self.lengths.shape[0])
+
     def arranged(self) -> "_Arrangement":
         """The reference kernels' processing order: the caller's, each sequence's real steps read
         backwards in reverse."""

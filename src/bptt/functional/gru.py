@@ -126,7 +126,7 @@ def _gru_forward_fast(a, B, T, I, H, reset_after, keep_cache, seq):
     """The fast forward, or None with lengths and no BLAS callable from compiled code (see
     bptt.functional.lstm._lstm_forward_fast)."""
     fast = _fast().gru
-    plan = _loop_plan(T, B, H, G, a["x"].dtype)
+    plan = _loop_plan(T if seq is None else seq.work_steps, B, H, G, a["x"].dtype)
     if seq is not None:
         pk = _packed_for(seq, plan, a["x"].dtype)
         return None if pk is None else _gru_forward_packed(fast, a, I, H, reset_after, keep_cache, pk)

@@ -154,7 +154,7 @@ def _lstm_forward_fast(a, B, T, I, H, keep_cache, seq):
     """The fast forward, or None where it does not run: with lengths and no BLAS callable from
     compiled code (the reference kernels then run; without lengths the Python loop does)."""
     fast = _fast().lstm
-    plan = _loop_plan(T, B, H, G, a["x"].dtype)
+    plan = _loop_plan(T if seq is None else seq.work_steps, B, H, G, a["x"].dtype)
     if seq is not None:
         pk = _packed_for(seq, plan, a["x"].dtype)
         if pk is None:

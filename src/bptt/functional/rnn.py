@@ -111,7 +111,7 @@ def _rnn_forward_fast(a, B, T, I, H, activation, keep_cache, seq):
     bptt.functional.lstm._lstm_forward_fast)."""
     fast = _fast().rnn
     code = _fast().common.ACTIVATION_CODES[activation]
-    plan = _loop_plan(T, B, H, G, a["x"].dtype)
+    plan = _loop_plan(T if seq is None else seq.work_steps, B, H, G, a["x"].dtype)
     if seq is not None:
         pk = _packed_for(seq, plan, a["x"].dtype)
         return None if pk is None else _rnn_forward_packed(fast, a, I, H, activation, code, keep_cache, pk)

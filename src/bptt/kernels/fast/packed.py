@@ -143,7 +143,8 @@ def packed_layout(sorted_lengths, parts, T, reverse, rounding, product_rounding,
     caller's step t of sequence b (index ``t·B + b``) in the per-step layout and in the states'
     (block s + 1), −1 for padded steps; ``finals (B,)`` the column of each sequence's final state.
     Block widths are the running columns of the step before rounded up to ``rounding``; the
-    products' to ``product_rounding`` (a divisor of ``rounding``)."""
+    products' to ``product_rounding`` (a divisor of ``rounding``). Columns: part 0's blocks
+    0 … T − 1, part 1's, then the blocks T of both (so ``off[T, 0]`` is where the steps end)."""
     P = parts.size - 1
     B = sorted_lengths.size
     for p in range(P):
@@ -154,15 +155,19 @@ def packed_layout(sorted_lengths, parts, T, reverse, rounding, product_rounding,
                 k += 1
             n[s, p] = k
     col = 0
-    for s in range(T + 1):
-        for p in range(P):
+    for p in range(P):  # each part's step blocks in one run of columns: the threads' never interleave
+        for s in range(T):
             prev = parts[p + 1] - parts[p] if s == 0 else n[s - 1, p]
             w = -(-prev // rounding) * rounding
             width[s, p] = w
             off[s, p] = col
-            if s < T:
-                pw[s, p] = min(w, -(-n[s, p] // product_rounding) * product_rounding)
+            pw[s, p] = min(w, -(-n[s, p] // product_rounding) * product_rounding)
             col += w
+    for p in range(P):  # then the final states' blocks T: columns [0, off[T, 0]) are the steps'
+        w = -(-n[T - 1, p] // rounding) * rounding
+        width[T, p] = w
+        off[T, p] = col
+        col += w
     off[T + 1, 0] = col
     rows[:] = -1
     cols_x[:] = -1
