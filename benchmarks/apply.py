@@ -69,17 +69,6 @@ ROOT.bptt_bench_write(int(sys.argv[1]), sys.argv[2])
 '''
 
 
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def write_events_root(path: str, n: int, root_python: str) -> str:
     """A tree ``Events`` of ``n`` events written by real ROOT (``std::vector<float>`` branches)."""
     tmp = path + ".part"
@@ -168,7 +157,9 @@ def main(argv=None) -> int:
         results.append(r)
         print(f"{n:>9} events: {r['events_per_second']:>8,} events/s ({r['events_per_cpu_second']:,} per CPU second), "
               f"peak RSS {r['peak_rss_mib']:7.1f} MiB (input {r['input_mib']} MiB, wall {r['wall_seconds']} s)")
-    report = {"cpu": cpu_model(), "cores": os.cpu_count(), "python": platform.python_version(),
+    from machine import _cpu_model
+
+    report = {"cpu": _cpu_model(), "cores": os.cpu_count(), "python": platform.python_version(),
               "load_average": os.getloadavg(), "writer": "root" if args.root_python else "uproot",
               "step_size": args.step_size, "model": model, "results": results}
     print(f"CPU: {report['cpu']} ({report['cores']} cores); load average {os.getloadavg()[0]:.1f}")

@@ -27,32 +27,18 @@ used by others was measured on a busy machine.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
-import subprocess
 import sys
-import time
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import alternating  # noqa: E402
+from alternating import OtherCores, report_median, run_child  # noqa: E402
 from grid import CELLS, ROWS  # noqa: E402
 
 DEFAULT_ROWS = ("tmva-tutorial", "tmva-test", "small", "medium", "long")
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-
-    return platform.processor() or "unknown"
 
 
 def problem(row: str, cell: str, ragged: bool):
@@ -84,75 +70,17 @@ def bptt_step(cell: str, row: str, ragged: bool, bidirectional: bool):
 
 
 def torch_step(cell: str, row: str, ragged: bool, bidirectional: bool):
-    import torch
-    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
-
-    x_np, dy, lengths = problem(row, cell, ragged)
+    x, dy, lengths = problem(row, cell, ragged)
     r = ROWS[row]
-    cls = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}[cell]
-    m = cls(r.I, r.H, batch_first=True, bidirectional=bidirectional)
-    params = list(m.parameters())
-    x = torch.from_numpy(x_np).requires_grad_(True)
-    dout = torch.from_numpy(dy if bidirectional else np.ascontiguousarray(dy[..., : r.H]))
-    L = torch.from_numpy(lengths) if lengths is not None else None
-
-    def step():
-        for q in params:
-            q.grad = None
-        x.grad = None
-        if L is None:
-            out, _ = m(x)
-        else:
-            packed = pack_padded_sequence(x, L, batch_first=True, enforce_sorted=False)
-            out, _ = m(packed)
-            out, _ = pad_packed_sequence(out, batch_first=True, total_length=r.T)
-        out.backward(dout)
-        return x.grad
-
-    return step
+    dout = dy if bidirectional else np.ascontiguousarray(dy[..., : r.H])
+    return alternating.torch_step(cell, r.I, r.H, x, dout, lengths, bidirectional)
 
 
 def child(kind: str, row: str, cell: str, ragged: bool, repeats: int) -> None:
-    """One measurement: the median of ``repeats`` timed steps after warm-up, as JSON on stdout."""
+    """One measurement (benchmarks/alternating.py): the median of ``repeats`` timed steps."""
     lib, direction = kind.split("_")
     make = bptt_step if lib == "bptt" else torch_step
-    step = make(cell, row, ragged, direction == "bi")
-    t_end = time.perf_counter() + 1.0
-    n = 0
-    while n < 5 or time.perf_counter() < t_end:  # warm-up: compilation (cached), caches, threads
-        step()
-        n += 1
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
-    print(json.dumps({"ms": 1e3 * statistics.median(times)}))
-
-
-def _busy_seconds() -> tuple[float, float, float] | None:
-    """(busy CPU seconds of the machine, CPU seconds of this process's finished children, wall time)."""
-    try:
-        with open("/proc/stat") as fh:
-            f = [int(v) for v in fh.readline().split()[1:9]]
-    except (OSError, ValueError):
-        return None
-    t = os.times()
-    busy = (f[0] + f[1] + f[2] + f[5] + f[6] + f[7]) / os.sysconf("SC_CLK_TCK")
-    return busy, t.children_user + t.children_system, time.perf_counter()
-
-
-def other_cores(start, end) -> float | None:
-    """Cores used by processes other than the measurement's children between two _busy_seconds()."""
-    if start is None or end is None or end[2] <= start[2]:
-        return None
-    return max(0.0, ((end[0] - start[0]) - (end[1] - start[1])) / (end[2] - start[2]))
-
-
-def run_child(kind: str, row: str, cell: str, ragged: bool, repeats: int) -> float:
-    cmd = [sys.executable, os.path.abspath(__file__), "--child", kind, row, cell, str(int(ragged)), str(repeats)]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])["ms"]
+    report_median(make(cell, row, ragged, direction == "bi"), repeats)
 
 
 def main(argv=None) -> int:
@@ -178,7 +106,7 @@ def main(argv=None) -> int:
     kinds = ["bptt_bi"] + ([] if args.no_torch else ["torch_bi"])
     if args.uni:
         kinds += ["bptt_uni"] + ([] if args.no_torch else ["torch_uni"])
-    from machine import gemm_rate
+    from machine import _cpu_model, gemm_rate
 
     flags = set()
     try:
@@ -194,7 +122,7 @@ def main(argv=None) -> int:
                          f"{i.get('num_threads')} threads)" for i in threadpool_info() if i.get("user_api") == "blas")
     except ImportError:
         blas = "unknown BLAS"
-    print(f"CPU: {cpu_model()} ({isa}), {os.cpu_count()} cores; NumPy's BLAS: {blas}; 1024^3 float32 GEMM "
+    print(f"CPU: {_cpu_model()} ({isa}), {os.cpu_count()} cores; NumPy's BLAS: {blas}; 1024^3 float32 GEMM "
           f"{gemm_rate() / 1e9:.0f} GFLOP/s", flush=True)
     print(f"numpy {np.__version__}; float32 training step "
           f"(forward + backward) of a bidirectional layer, return_sequences=True"
@@ -204,13 +132,13 @@ def main(argv=None) -> int:
     for row in args.rows.split(","):
         r = ROWS[row]
         for cell in args.cells.split(","):
-            load0, busy0 = os.getloadavg()[0], _busy_seconds()
+            load0, others_meter = os.getloadavg()[0], OtherCores()
             ms = {k: [] for k in kinds}
             for _ in range(args.rounds):
                 for k in kinds:
-                    ms[k].append(run_child(k, row, cell, args.lengths, args.repeats))
+                    ms[k].append(run_child(__file__, k, row, cell, int(args.lengths), args.repeats))
             med = {k: statistics.median(v) for k, v in ms.items()}
-            load1, others = os.getloadavg()[0], other_cores(busy0, _busy_seconds())
+            load1, others = os.getloadavg()[0], others_meter()
             rec = {"row": row, "cell": cell, "B": r.B, "T": r.T, "I": r.I, "H": r.H, "ragged": args.lengths,
                    **{f"{k}_ms": v for k, v in med.items()}, "load": [load0, load1], "other_cores": others}
             line = f"{row:13s} {cell:4s} B={r.B:<3d} T={r.T:<3d} I={r.I:<2d} H={r.H:<3d} bptt {med['bptt_bi']:8.3f} ms"
@@ -227,7 +155,7 @@ def main(argv=None) -> int:
     if args.json:
         from report import write_json_atomic
 
-        write_json_atomic(args.json, {"cpu": cpu_model(), "cores": os.cpu_count(), "results": results})
+        write_json_atomic(args.json, {"cpu": _cpu_model(), "cores": os.cpu_count(), "results": results})
     return 0
 
 

@@ -25,14 +25,15 @@ proportional to it: the ratio of the two, ``ragged/padded ÷ fraction``, near 1)
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
-import subprocess
 import sys
-import time
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import alternating  # noqa: E402
+from alternating import report_median, run_child  # noqa: E402
 
 ROWS = {
     "ragged": dict(B=256, T=40, I=16, H=64, lengths="poisson12"),
@@ -78,67 +79,15 @@ def bptt_step(cell: str, p, lengths):
 
 
 def torch_step(cell: str, p, lengths):
-    import torch
-    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
-
-    I, H = p["W"].shape[0], p["U"].shape[0]
-    T = p["x"].shape[1]
-    m = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}[cell](I, H, batch_first=True)
-    params = list(m.parameters())
-    x = torch.from_numpy(p["x"].copy()).requires_grad_(True)
-    dout = torch.from_numpy(p["dh"])
-    L = torch.from_numpy(lengths) if lengths is not None else None
-
-    def step():
-        for q in params:
-            q.grad = None
-        x.grad = None
-        if L is None:
-            out, _ = m(x)
-        else:
-            packed = pack_padded_sequence(x, L, batch_first=True, enforce_sorted=False)
-            out, _ = m(packed)
-            out, _ = pad_packed_sequence(out, batch_first=True, total_length=T)
-        out.backward(dout)
-
-    return step
+    return alternating.torch_step(cell, p["W"].shape[0], p["U"].shape[0], p["x"], p["dh"], lengths)
 
 
 def child(kind: str, row: str, cell: str, repeats: int) -> None:
-    """One measurement: the median of ``repeats`` timed steps after warm-up, as JSON on stdout."""
+    """One measurement (benchmarks/alternating.py): the median of ``repeats`` timed steps."""
     p, lengths = problem(row, cell)
     ragged = kind.endswith(("ragged", "packed"))
     make = bptt_step if kind.startswith("bptt") else torch_step
-    step = make(cell, p, lengths if ragged else None)
-    t_end = time.perf_counter() + 1.0
-    n = 0
-    while n < 5 or time.perf_counter() < t_end:  # warm-up: compilation (cached), caches, BLAS threads
-        step()
-        n += 1
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
-    print(json.dumps({"ms": 1e3 * statistics.median(times)}))
-
-
-def run_child(kind, row, cell, repeats) -> float:
-    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", kind, row, cell, str(repeats)],
-                         capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])["ms"]
-
-
-def cpu_model() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-
-    return platform.processor() or "unknown"
+    report_median(make(cell, p, lengths if ragged else None), repeats)
 
 
 def main(argv=None) -> int:
@@ -155,9 +104,10 @@ def main(argv=None) -> int:
         child(kind, row, cell, int(repeats))
         return 0
     import numpy
+    from machine import _cpu_model
 
     kinds = [k for k in KINDS if not (args.no_torch and k.startswith("torch"))]
-    print(f"CPU: {cpu_model()}, {os.cpu_count()} cores; numpy {numpy.__version__}; float32 training step "
+    print(f"CPU: {_cpu_model()}, {os.cpu_count()} cores; numpy {numpy.__version__}; float32 training step "
           f"(forward + backward); median of {args.rounds} alternating processes x {args.repeats} repeats")
     for row in args.rows.split(","):
         r = ROWS[row]
@@ -167,7 +117,7 @@ def main(argv=None) -> int:
             ms = {k: [] for k in kinds}
             for _ in range(args.rounds):
                 for k in kinds:
-                    ms[k].append(run_child(k, row, cell, args.repeats))
+                    ms[k].append(run_child(__file__, k, row, cell, args.repeats))
             med = {k: statistics.median(v) for k, v in ms.items()}
             line = (f"{row:8s} {cell:4s} B={r['B']} T={r['T']} I={r['I']} H={r['H']} real steps {fraction:.3f}: "
                     f"bptt ragged {med['bptt_ragged']:.3f} ms, padded {med['bptt_padded']:.3f} ms "
