@@ -23,6 +23,8 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence  # noqa: E402
 
+from keras_reference import KERAS_CASES, keras_layer, randomize  # noqa: E402
+
 from bptt.io.keras_weights import from_keras, layers_from_keras, read_keras_weights, to_keras  # noqa: E402
 from bptt.io.torch_weights import from_torch, load_torch_into, to_torch, torch_state_dict  # noqa: E402
 from bptt.layers import GRU, LSTM, RNN  # noqa: E402
@@ -137,28 +139,8 @@ def test_torch_bidirectional_errors():
 # ─────────────────────────────────────────────── keras
 
 
-@pytest.fixture(scope="module")
-def keras():
-    import keras  # the test extra's Keras: a missing install fails, not skips
-
-    assert keras.backend.backend() == "torch"
-    return keras
-
-
-KERAS_CASES = [("lstm", True), ("gru", True), ("gru", False), ("rnn", True)]
-
-
 def keras_cell(keras, cell, reset_after, **kw):
-    if cell == "lstm":
-        return keras.layers.LSTM(H, **kw)
-    if cell == "gru":
-        return keras.layers.GRU(H, reset_after=reset_after, **kw)
-    return keras.layers.SimpleRNN(H, **kw)
-
-
-def randomize(layer, seed):
-    rng = np.random.default_rng(seed)
-    layer.set_weights([rng.uniform(-0.8, 0.8, w.shape).astype(np.float32) for w in layer.get_weights()])
+    return keras_layer(keras, cell, reset_after, H, **kw)
 
 
 @pytest.mark.parametrize("return_sequences", [True, False])

@@ -28,6 +28,8 @@ from bptt.io.keras_weights import from_keras, layers_from_keras, read_keras_weig
 from bptt.io.torch_weights import from_torch, load_torch_into, to_torch, torch_state_dict  # noqa: E402
 from bptt.layers import GRU, LSTM, RNN  # noqa: E402
 
+from keras_reference import KERAS_CASES, randomize  # noqa: E402
+import keras_reference  # noqa: E402
 import torch  # noqa: E402  (the test extra's PyTorch: a missing install fails, not skips)
 
 # Keras' own NumPy-2 migration warning, raised inside keras for every get_weights()/predict().
@@ -204,32 +206,8 @@ def test_torch_errors():
 # ─────────────────────────────────────────────── keras
 
 
-@pytest.fixture(scope="module")
-def keras():
-    import keras  # the test extra's Keras: a missing install fails, not skips
-
-    assert keras.backend.backend() == "torch", (
-        f"these tests build Keras models on its torch backend; KERAS_BACKEND is {os.environ.get('KERAS_BACKEND')!r}: "
-        f"unset it or set it to torch (this module sets it to torch unless it is set)"
-    )
-    return keras
-
-
-KERAS_CASES = [("lstm", True), ("gru", True), ("gru", False), ("rnn", True)]
-
-
 def keras_layer(keras, cell, reset_after, **kw):
-    if cell == "lstm":
-        return keras.layers.LSTM(H, **kw)
-    if cell == "gru":
-        return keras.layers.GRU(H, reset_after=reset_after, **kw)
-    return keras.layers.SimpleRNN(H, **kw)
-
-
-def randomize(keras_layer_, seed):
-    """Random weights everywhere (biases included) so every block and bias is exercised."""
-    rng = np.random.default_rng(seed)
-    keras_layer_.set_weights([rng.uniform(-0.8, 0.8, w.shape).astype(np.float32) for w in keras_layer_.get_weights()])
+    return keras_reference.keras_layer(keras, cell, reset_after, H, **kw)
 
 
 def bptt_layer(cell, reset_after, n_in=I, activation="tanh", dtype=np.float32):
