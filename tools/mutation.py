@@ -79,6 +79,11 @@ MODULES: dict[str, list[str]] = {
     "src/bptt/losses.py": ["tests/core/test_losses.py", "tests/core/test_weights.py"],
     "src/bptt/optim.py": ["tests/train/test_optim.py", "tests/train/test_train.py"],
     "src/bptt/regularization.py": ["tests/train/test_optim.py", "tests/train/test_train.py"],
+    # issue 20: lengths and per-step targets through fit, fit's data checks, truncated BPTT
+    "src/bptt/sequences.py": ["tests/train/test_lengths_fit.py"],
+    "src/bptt/_fit_data.py": ["tests/train/test_lengths_fit.py", "tests/train/test_fit_weights.py",
+                              "tests/train/test_mutants_train.py"],
+    "src/bptt/tbptt.py": ["tests/train/test_tbptt.py", "tests/train/test_fit_tbptt.py"],
 }
 
 # CI's short fixed subset: a fixed list of modules and test files, fast and deterministic (a few
