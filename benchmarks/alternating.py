@@ -3,8 +3,8 @@
 Each measurement is a fresh child process of the calling script, started with the default
 environment, that imports one library only (no PyTorch OpenMP team spinning beside NumPy's
 BLAS threads, no variable set), warms up and reports the median of its timed steps; the parent
-runs the children in turns and takes the median over the rounds. :class:`OtherCores` says how
-much of the machine other processes used meanwhile (the children's own CPU time excluded).
+runs the children in turns and takes the median over the rounds (``timing._LoadMeter(children=True)``
+says how much of the machine other processes used meanwhile).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import sys
 import time
 from typing import Callable
 
-from timing import _cpu_seconds
 
 #: Warm-up before the timed steps: at least this long and 5 steps (compilation from the cache,
 #: caches, BLAS threads).
@@ -44,21 +43,6 @@ def run_child(script: str, *args) -> float:
     cmd = [sys.executable, os.path.abspath(script), "--child", *map(str, args)]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])["ms"]
-
-
-class OtherCores:
-    """Cores used by processes other than this one and its finished children since creation."""
-
-    def __init__(self) -> None:
-        self.start = _cpu_seconds(children=True)
-        self.t0 = time.perf_counter()
-
-    def __call__(self) -> float | None:
-        end = _cpu_seconds(children=True)
-        wall = time.perf_counter() - self.t0
-        if self.start is None or end is None or wall <= 0:
-            return None
-        return max(0.0, ((end[0] - self.start[0]) - (end[1] - self.start[1])) / wall)
 
 
 def torch_step(cell: str, I: int, H: int, x, dout, lengths=None, bidirectional: bool = False):

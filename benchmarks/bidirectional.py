@@ -35,8 +35,9 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import alternating  # noqa: E402
-from alternating import OtherCores, report_median, run_child  # noqa: E402
+from alternating import report_median, run_child  # noqa: E402
 from grid import CELLS, ROWS  # noqa: E402
+from timing import _LoadMeter  # noqa: E402
 
 DEFAULT_ROWS = ("tmva-tutorial", "tmva-test", "small", "medium", "long")
 
@@ -132,13 +133,13 @@ def main(argv=None) -> int:
     for row in args.rows.split(","):
         r = ROWS[row]
         for cell in args.cells.split(","):
-            load0, others_meter = os.getloadavg()[0], OtherCores()
+            load0, meter = os.getloadavg()[0], _LoadMeter(children=True)
             ms = {k: [] for k in kinds}
             for _ in range(args.rounds):
                 for k in kinds:
                     ms[k].append(run_child(__file__, k, row, cell, int(args.lengths), args.repeats))
             med = {k: statistics.median(v) for k, v in ms.items()}
-            load1, others = os.getloadavg()[0], others_meter()
+            load1, others = os.getloadavg()[0], meter.other_cores()
             rec = {"row": row, "cell": cell, "B": r.B, "T": r.T, "I": r.I, "H": r.H, "ragged": args.lengths,
                    **{f"{k}_ms": v for k, v in med.items()}, "load": [load0, load1], "other_cores": others}
             line = f"{row:13s} {cell:4s} B={r.B:<3d} T={r.T:<3d} I={r.I:<2d} H={r.H:<3d} bptt {med['bptt_bi']:8.3f} ms"

@@ -75,19 +75,25 @@ def _cpu_seconds(children: bool = False) -> tuple[float, float] | None:
     return busy, t.user + t.system + ((t.children_user + t.children_system) if children else 0.0)
 
 
-class _LoadMeter:
-    """CPU used by *other* processes while a measurement runs, in cores (busy machine → bad timings)."""
+def other_cores(start, end, wall: float) -> float | None:
+    """Cores used by other processes between two :func:`_cpu_seconds` readings ``wall`` seconds
+    apart: the machine's busy CPU seconds less this process's (never below 0)."""
+    if start is None or end is None or wall <= 0:
+        return None
+    return max(0.0, ((end[0] - start[0]) - (end[1] - start[1])) / wall)
 
-    def __init__(self) -> None:
-        self.start = _cpu_seconds()
+
+class _LoadMeter:
+    """CPU used by *other* processes while a measurement runs, in cores (busy machine → bad timings);
+    ``children``: this process's finished children count as its own (alternating-process runs)."""
+
+    def __init__(self, children: bool = False) -> None:
+        self.children = children
+        self.start = _cpu_seconds(children)
         self.t0 = time.perf_counter()
 
     def other_cores(self) -> float | None:
-        end = _cpu_seconds()
-        wall = time.perf_counter() - self.t0
-        if self.start is None or end is None or wall <= 0:
-            return None
-        return max(0.0, ((end[0] - self.start[0]) - (end[1] - self.start[1])) / wall)
+        return other_cores(self.start, _cpu_seconds(self.children), time.perf_counter() - self.t0)
 
 
 def _spread(times: list[list[float]]) -> float:
