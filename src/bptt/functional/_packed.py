@@ -9,10 +9,10 @@ running at step s, ``n[s, p]`` of them, longest first: their inputs x_s and stat
 stacked ``xh`` (rows ``[0, I)`` and ``[I, I + H)``, block 0's states the initial ones), and the
 gates and deltas of step s. Part 0's blocks 0 … T − 1 come first, one after another, then
 part 1's, then the blocks T (the final states) of both: each thread's columns are one run of
-memory (with the two threads' blocks interleaved step by step, the LSTM forward loop of the
-ragged row took 1.45 ms on two threads against 1.09 so, each part alone 0.87-0.96:
-docs/performance.md, "Ragged batches"). A sequence's step s reads the caller's step s, or ``lengths − 1 − s``
-with ``reverse``. The layout's tables come from bptt.kernels.fast.packed.packed_layout, the loops
+memory. (With the two threads' blocks interleaved step by step, the LSTM forward loop of the
+ragged row took 1.45 ms on two threads; laid out so, 1.09 ms; each part alone 0.87-0.96:
+docs/performance.md, "Two threads over packed sequences".) A sequence's step s reads the
+caller's step s, or ``lengths − 1 − s`` with ``reverse``. The layout's tables come from bptt.kernels.fast.packed.packed_layout, the loops
 that read it are the cells' ``*_forward_packed`` / ``*_backward_packed`` (bptt.kernels.fast).
 
 So the loops do no work on padded steps (no zeroing of padded slots either), the products around
@@ -158,9 +158,9 @@ class _Packed:
 
     def empty_running(self, rows: int, dtype) -> np.ndarray:
         """A new running ``(rows, Bp)`` array, on a cache line whatever its size: the two threads'
-        parts of a row then share no cache line (a row's cut lies on a line's boundary when the
-        row starts on one; a misaligned small array had both threads writing the line across the
-        cut at every step)."""
+        parts of a row then share no cache line (the cut between them lies on a line's boundary
+        when the row starts on one; otherwise both threads would write the line across the cut at
+        every step)."""
         return _empty((rows, self.Bp), dtype, always=True)
 
     # ─────────────────────────────────────────────────────────────── out of the layout
