@@ -215,6 +215,12 @@ def run_batch(model, xb, yb, wb=None, lengths=None, *, k1, k2, weight_total=None
         raise ValueError(f"{fn}: yb must have the leading axes {lead} of the network's outputs; got shape {yb.shape}")
     if weight_total is None:
         weight_total = float(np.sum(w * L)) if net.per_step else float(np.sum(w))
+        if not weight_total > 0:  # event weights may be negative (TMVA's), their sum may not
+            raise ValueError(
+                f"{fn}: the event weights wb sum to {weight_total!r} over the batch's "
+                f"{'real steps' if net.per_step else 'sequences'}, the divisor of Σ w·loss; it must be positive: "
+                f"pass weight_total (fit passes the batch's share of the training set's weight)"
+            )
     elif not (_is_number(weight_total) and math.isfinite(weight_total) and weight_total > 0):
         raise ValueError(
             f"{fn}: weight_total must be a finite positive number (it divides Σ w·loss); got {weight_total!r}"

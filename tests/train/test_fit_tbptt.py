@@ -1,6 +1,6 @@
 """fit(..., tbptt=(k1, k2)): truncated BPTT through the training loop (issue 20, point 5).
 
-Oracles: the hand-written TBPTT of tests/train/test_tbptt.py (the windows chained with the
+Oracles: the hand-written TBPTT of tests/tbptt_oracle.py (the windows chained with the
 functional API by ``h0``/``c0`` and ``dh_last``/``dc_last``, plain-NumPy SGD), and plain fit for
 ``tbptt=(T, T)`` (one window per batch is the full-BPTT step).
 """
@@ -11,7 +11,7 @@ import pytest
 from bptt.layers import LSTM, Dense
 from bptt.model import Sequential
 
-from .test_tbptt import LR, _data, _model, _oracle_params, hand_tbptt
+from tbptt_oracle import LR, _data, _model, _oracle_params, hand_tbptt
 
 QUIET = dict(epochs=1, optimizer="sgd", learning_rate=LR, validation_split=0.0, standardize=False, shuffle=False,
              early_stopping=None, restore_best=False, verbose=False)
