@@ -79,9 +79,12 @@ MODULES: dict[str, list[str]] = {
     "src/bptt/losses.py": ["tests/core/test_losses.py", "tests/core/test_weights.py"],
     "src/bptt/optim.py": ["tests/train/test_optim.py", "tests/train/test_train.py"],
     "src/bptt/regularization.py": ["tests/train/test_optim.py", "tests/train/test_train.py"],
-    # issue 20: lengths and per-step targets through fit, fit's data checks, truncated BPTT
-    "src/bptt/sequences.py": ["tests/train/test_lengths_fit.py"],
-    "src/bptt/_fit_data.py": ["tests/train/test_lengths_fit.py", "tests/train/test_fit_weights.py",
+    # issue 20: lengths and per-step targets through fit, fit's data checks (moved out of train.py,
+    # so train.py's tests too), truncated BPTT
+    "src/bptt/sequences.py": ["tests/train/test_lengths_fit.py", "tests/train/test_train.py",
+                              "tests/train/test_model.py"],
+    "src/bptt/_fit_data.py": ["tests/train/test_train.py", "tests/tmva/test_option*.py", "tests/train/test_stateful.py",
+                              "tests/train/test_fit_weights.py", "tests/train/test_lengths_fit.py",
                               "tests/train/test_mutants_train.py"],
     "src/bptt/tbptt.py": ["tests/train/test_tbptt.py", "tests/train/test_fit_tbptt.py"],
 }
