@@ -421,13 +421,13 @@ def _train_epoch(run: _Run, Xt, Yt, epoch, epochs, batch_size, shuffle, drop_las
     batches = list(iterate_batches(len(Xt), batch_size, run.rng if shuffle else None, drop_last))
     bar = tqdm(total=len(batches), desc=f"epoch {epoch}/{epochs}", unit="batch", leave=False, file=sys.stderr) if tqdm else None
     total, seen, terms = 0.0, 0, 0
+    if tbptt is not None:
+        from .tbptt import run_batch
     for k, idx in enumerate(batches):
         where = f"at epoch {epoch}, batch {k + 1}"
         Wb, Lb = None if Wt is None else Wt[idx], None if Lt is None else Lt[idx]
         try:
             if tbptt is not None:  # several updates per batch, each applied by _update
-                from .tbptt import run_batch
-
                 n_terms = (int(Lb.sum()) if Lb is not None else len(idx) * Xt.shape[1]) if per_step else len(idx)
                 penalty = []
 

@@ -12,8 +12,9 @@ part 1's, then the blocks T (the final states) of both: each thread's columns ar
 memory. (With the two threads' blocks interleaved step by step, the LSTM forward loop of the
 ragged row took 1.45 ms on two threads; laid out so, 1.09 ms; each part alone 0.87-0.96:
 docs/performance.md, "Two threads over packed sequences".) A sequence's step s reads the
-caller's step s, or ``lengths − 1 − s`` with ``reverse``. The layout's tables come from bptt.kernels.fast.packed.packed_layout, the loops
-that read it are the cells' ``*_forward_packed`` / ``*_backward_packed`` (bptt.kernels.fast).
+caller's step s, or ``lengths − 1 − s`` with ``reverse``. The layout's tables come from
+bptt.kernels.fast.packed.packed_layout, the loops that read it are the cells'
+``*_forward_packed`` / ``*_backward_packed`` (bptt.kernels.fast).
 
 So the loops do no work on padded steps (no zeroing of padded slots either), the products around
 the loops (the input projection, the weight gradients, dx) run over the real steps only, as one
