@@ -86,8 +86,8 @@ class Settings:
     loop_split_min_columns: int = 32
     #: Weight-gradient products A Bᵀ with at most this many output values take the dot tiles ...
     dot_tiles_max_output: int = 1 << 17
-    #: ... and at least this many flops (2·M·N·K).
-    dot_tiles_min_flops: float = 8e6
+    #: ... on two threads from this many flops (2·M·N·K), on one below (waking the second costs more).
+    dot_tiles_two_threads_flops: float = 8e6
     #: Per-step arrays of at least this many bytes start on a cache line (64 bytes).
     align_min_bytes: int = 1 << 19
     #: Arrays of at least this many bytes used within one call come from a reused buffer.

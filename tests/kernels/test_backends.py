@@ -139,9 +139,9 @@ DOT_PRODUCTS = {"lstm": 1, "rnn": 1, "gru-reset_after=True": 3, "gru-reset_after
                          ids=lambda s: "B{}-T{}-I{}-H{}".format(*s))
 @pytest.mark.parametrize("case", CELLS, ids=cell_id)
 def test_weight_gradients_on_dot_tiles(case, shape, threads, monkeypatch):
-    """Every weight-gradient product on bptt's dot tiles (its size threshold set to 0), on one and
+    """Every weight-gradient product on bptt's dot tiles (its two-thread threshold set to 0), on one and
     two threads: float32 within 1e-5 of the float64 reference, dx and the bias gradients too."""
-    monkeypatch.setattr(settings, "dot_tiles_min_flops", 0)
+    monkeypatch.setattr(settings, "dot_tiles_two_threads_flops", 0)
     monkeypatch.setattr(settings, "own_kernel", OwnKernel.ALL)
     monkeypatch.setattr(settings, "loop_threads", int(threads))
     calls = []
@@ -149,6 +149,24 @@ def test_weight_gradients_on_dot_tiles(case, shape, threads, monkeypatch):
     monkeypatch.setattr(_arrays, "_dot_product", lambda *a, **k: calls.append(a[0].shape) or dot_product(*a, **k))
     _, g_r, _, g_f, _ = float32_and_reference(case, shape, seed=7, dh_seed=8)
     assert len(calls) == DOT_PRODUCTS[cell_id(case).split("-activation")[0]], calls
+    for k in g_r:
+        assert rel(g_f[k], g_r[k]) <= 1e-5, (k, rel(g_f[k], g_r[k]))
+
+
+@pytest.mark.parametrize("case", CELLS, ids=cell_id)
+def test_small_weight_gradients_take_the_dot_tiles_on_one_thread(case, monkeypatch):
+    """Below ``settings.dot_tiles_two_threads_flops`` the weight-gradient products still take the
+    dot tiles (faster than OpenBLAS there on one thread: docs/performance.md, "Small weight
+    gradients"), on one thread: no second thread woken for them."""
+    monkeypatch.setattr(settings, "own_kernel", OwnKernel.ALL)
+    calls, woken = [], []
+    dot_product = _arrays._dot_product
+    monkeypatch.setattr(_arrays, "_dot_product", lambda *a, **k: calls.append(a[0].shape) or dot_product(*a, **k))
+    two = _arrays.run_in_two_threads
+    monkeypatch.setattr(_arrays, "run_in_two_threads", lambda *a: woken.append(a[0]) or two(*a))
+    _, g_r, _, g_f, _ = float32_and_reference(case, (16, 33, 9, 13), seed=3, dh_seed=4)
+    assert len(calls) == DOT_PRODUCTS[cell_id(case).split("-activation")[0]], calls
+    assert woken == []
     for k in g_r:
         assert rel(g_f[k], g_r[k]) <= 1e-5, (k, rel(g_f[k], g_r[k]))
 

@@ -40,7 +40,7 @@ DRIVERS = {
     "blas": {"own_kernel": OwnKernel.OFF, "loop_threads": 1, "small_step_fmas": -1},
     # bptt's micro-kernel per step (OwnKernel.ALL), dx in the backward loop, the dot tiles for the
     # weight gradients (from any size) and the micro-kernel's input projection
-    "micro-kernel": {"own_kernel": OwnKernel.ALL, "loop_threads": 1, "small_step_fmas": -1, "dot_tiles_min_flops": 0},
+    "micro-kernel": {"own_kernel": OwnKernel.ALL, "loop_threads": 1, "small_step_fmas": -1, "dot_tiles_two_threads_flops": 0},
     # the hand-written loop's size with the micro-kernel taking the products (blas 0, own ALL)
     "small-micro-kernel": {"own_kernel": OwnKernel.ALL, "loop_threads": 1, "small_step_fmas": 1 << 40},
     # the Python loop with np.matmul: no BLAS symbol callable from compiled code
@@ -49,7 +49,7 @@ DRIVERS = {
     # input projection and the dot tiles on two threads too
     "two-threads": {"own_kernel": OwnKernel.OFF, "loop_threads": 2, "projection_two_threads_flops": 0},
     # two threads, each over half of the hidden units, meeting after every step (micro-kernel)
-    "units-split": {"own_kernel": OwnKernel.ALL, "loop_threads": 2, "small_step_fmas": -1, "dot_tiles_min_flops": 0},
+    "units-split": {"own_kernel": OwnKernel.ALL, "loop_threads": 2, "small_step_fmas": -1, "dot_tiles_two_threads_flops": 0},
 }
 
 

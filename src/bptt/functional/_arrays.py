@@ -229,13 +229,14 @@ def _dot_tiles_for(A: np.ndarray, B: np.ndarray) -> bool:
     """Whether :func:`_dot_product` takes ``A @ Bᵀ`` (the weight gradients, M × N over K = T·B):
     float32, rows contiguous in k (as the dot tiles read them, where OpenBLAS packs them first and
     splits its threads over the short M and N), an output of at most
-    ``settings.dot_tiles_max_output`` values and at least ``settings.dot_tiles_min_flops`` (below
-    it, waking the second thread costs more than it saves), bptt's micro-kernels on
-    (:func:`_own_kernel_on`) and ``settings.dot_tiles``."""
+    ``settings.dot_tiles_max_output`` values, bptt's micro-kernels on (:func:`_own_kernel_on`) and
+    ``settings.dot_tiles``. Small products too: on one thread the dot tiles took 14.6 µs where
+    OpenBLAS took 34.9 at 40 × 40 × 560 (the TMVA tutorial's LSTM with ragged lengths), 2.1
+    against 3.9 at 13 × 10 × 560 (docs/performance.md, "Small weight gradients")."""
     M, N = A.shape[0], B.shape[0]
     rows_contiguous = A.strides[1] == B.strides[1] == 4 or A.shape[1] == 1
     return (A.dtype == np.float32 and B.dtype == np.float32 and rows_contiguous and M * N <= settings.dot_tiles_max_output
-            and 2 * M * N * A.shape[1] >= settings.dot_tiles_min_flops and _own_kernel_on() and settings.dot_tiles)
+            and _own_kernel_on() and settings.dot_tiles)
 
 
 @functools.lru_cache(maxsize=1)
@@ -247,8 +248,8 @@ def _ones_block() -> np.ndarray:
 def _dot_product(A: np.ndarray, B: np.ndarray, out: np.ndarray | None = None, sums: bool = False):
     """``out (M, N) = A (M, K) @ B (N, K)ᵀ`` by bptt.kernels.fast.nt_product (see
     :func:`_dot_tiles_for`); ``out`` a new C-contiguous array unless given (rows contiguous).
-    Its rows are cut in two for two threads (one with ``settings.loop_threads`` 1 or BLAS limited
-    to one thread). ``sums``: return ``(out, B.sum(axis=1))``, the sums from the same pass over B
+    Its rows are cut in two for two threads from ``settings.dot_tiles_two_threads_flops`` (one
+    below, with ``settings.loop_threads`` 1 or with BLAS limited to one thread). ``sums``: return ``(out, B.sum(axis=1))``, the sums from the same pass over B
     (on the second thread)."""
     (M, K), N = A.shape, B.shape[0]
     if out is None:
@@ -258,7 +259,8 @@ def _dot_product(A: np.ndarray, B: np.ndarray, out: np.ndarray | None = None, su
     nt, ones = _fast().nt_product, _ones_block()
     step = _kernel("microkernel").DOT_ROWS[0]
     cut = (M // 2 + step // 2) // step * step
-    if not 0 < cut < M or settings.loop_threads == 1 or blas_max_threads() < 2:
+    if (not 0 < cut < M or 2 * M * N * K < settings.dot_tiles_two_threads_flops or settings.loop_threads == 1
+            or blas_max_threads() < 2):
         nt(A, B, out, 0, M, ones, row_sums)
     else:
         run_in_two_threads(nt, (A, B, out, 0, cut, ones, no_sums), (A, B, out, cut, M, ones, row_sums))
