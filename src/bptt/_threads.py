@@ -16,6 +16,8 @@ import threading
 _libs = None
 _second = None
 _second_lock = threading.Lock()
+#: NumPy's BLAS threads as the user set them, while :class:`own_threads` holds BLAS to one (else 0).
+_held = 0
 
 
 def numpy_blas_libraries() -> list:
@@ -68,21 +70,22 @@ def single_threaded_if(small: bool):
 
 
 def blas_max_threads() -> int:
-    """The thread count NumPy's BLAS is set to (the CPUs bptt may use; the CPU count without threadpoolctl)."""
+    """The thread count NumPy's BLAS is set to (the CPUs bptt may use; the CPU count without
+    threadpoolctl); within :class:`own_threads`, the count it was set to before."""
+    if _held:
+        return _held
     libs = numpy_blas_libraries()
     if libs:
         return min(lc.get_num_threads() for lc in libs)
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def _second_thread():
-    """bptt's one worker thread, started on first use (it sleeps while idle)."""
+def _second_thread() -> "_Worker":
+    """bptt's one worker thread, started on first use."""
     global _second
     with _second_lock:
         if _second is None:
-            from concurrent.futures import ThreadPoolExecutor
-
-            _second = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bptt-loop")
+            _second = _Worker()
     return _second
 
 
@@ -96,15 +99,150 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_second_thread)
 
 
+class own_threads:
+    """A block of a call whose parallel work runs on bptt's own two threads (bptt.functional._packed):
+    NumPy's BLAS held to one thread meanwhile, and bptt's worker woken at the start and spinning
+    between its tasks until the end (its next task then starts in about 3 µs, where waking it
+    takes 60-70 µs on the project's 2-core virtual machines).
+
+    The two go together: a spinning worker holds the second core that OpenBLAS's own threads
+    would want for a GEMM of theirs (the RNN's ragged training step took 4.0 ms against 2.3 with
+    the worker spinning beside two-thread OpenBLAS calls), so the worker spins only where BLAS
+    runs one thread. :func:`blas_max_threads` still gives the user's count within the block, so
+    that the rules reading it choose as outside. Nothing happens where BLAS runs one thread
+    already, and nested blocks leave it to the outermost."""
+
+    __slots__ = ("blas",)
+
+    def __enter__(self):
+        global _held
+        self.blas = None
+        n = blas_max_threads()
+        if _held or n < 2:
+            return self
+        self.blas = blas_threads(1)
+        self.blas.__enter__()
+        _held = n
+        _second_thread().hold(True)
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        global _held
+        if self.blas is not None:
+            _second_thread().hold(False)
+            _held = 0
+            self.blas.__exit__(*exc)
+        return False
+
+
+class _Worker:
+    """bptt's second thread (see bptt.kernels.worker): it takes one half of a two-thread call; then,
+    within :class:`own_threads`, it spins up to ``settings.worker_spin_seconds`` for the next
+    call's half, and elsewhere sleeps at once (docs/performance.md, "bptt's second thread")."""
+
+    def __init__(self):
+        import numpy as np
+
+        from .kernels import sync, worker
+
+        self._kw = worker
+        self._posted = worker.POSTED * sync.STRIDE
+        self.flags = np.zeros(3 * sync.STRIDE, np.int64)
+        self.posted = 0
+        self.task = None
+        self.error = None
+        self.sleeping = False
+        self._spin_asked = False
+        self._wake = threading.Condition()
+        self._busy = threading.Lock()
+        self.pause_seconds = _pause_seconds(worker)
+        self.thread = threading.Thread(target=self._serve, name="bptt-loop", daemon=True)
+        self.thread.start()
+
+    def _spins(self) -> tuple[int, int]:
+        """The pauses the worker spins for the next task, and those it leaves the caller to start
+        its own half (about 2 µs): read at every wait, so that settings.override applies."""
+        from .settings import settings
+
+        return int(settings.worker_spin_seconds / self.pause_seconds), max(1, int(2e-6 / self.pause_seconds))
+
+    def _serve(self) -> None:
+        kw, flags, done, came = self._kw, self.flags, 0, False
+        while True:
+            if not came:
+                with self._wake:
+                    self.sleeping = True
+                    while flags[self._posted] <= done and not self._spin_asked:
+                        self._wake.wait()
+                    self.sleeping = self._spin_asked = False
+                came = kw.wait_for_task(flags, done + 1, *self._spins())
+                if not came:
+                    continue
+            fn, args = self.task
+            self.task = None  # before the task is marked done: the caller may post the next at once
+            try:
+                fn(*args)
+            except BaseException as e:  # the caller raises it
+                self.error = e
+            done += 1
+            came = kw.done_and_wait(flags, done, *self._spins())
+
+    def hold(self, on: bool) -> None:
+        """Let the worker spin between tasks (woken now if asleep), or stop it spinning."""
+        self._kw.set_hold(self.flags, on)
+        if on:
+            with self._wake:
+                if self.sleeping:
+                    self._spin_asked = True
+                    self._wake.notify()
+
+    def run(self, fn, first: tuple, second: tuple) -> None:
+        """``fn(*first)`` here and ``fn(*second)`` on the worker, at the same time (the halves of a
+        loop split by units wait for each other's steps); a caller waits while another caller's
+        half has the worker (threads of the user's calling bptt at once)."""
+        self._busy.acquire()
+        try:
+            self.error = None
+            self.task = (fn, second)
+            self.posted += 1
+            task = self.posted
+            self._kw.post(self.flags, task)
+            with self._wake:
+                if self.sleeping:
+                    self._wake.notify()
+            try:
+                fn(*first)
+            finally:
+                self._kw.wait_done(self.flags, task)  # never leave the worker writing into arrays the caller gets back
+            if self.error is not None:
+                error, self.error = self.error, None
+                raise error
+        finally:
+            self._busy.release()
+
+
+def _pause_seconds(worker) -> float:
+    """The seconds one spin of bptt.kernels.worker.spin takes on this CPU (a pause lasts from
+    about 10 to 140 cycles, by vendor and generation), timed once over 20,000 of them."""
+    import time
+
+    import numpy as np
+
+    from .kernels.sync import STRIDE
+
+    never = np.zeros(3 * STRIDE, np.int64)  # no task ever posted, the hold on
+    never[worker.HOLD * STRIDE] = 1
+    worker.spin(never, 0, 1, 10)  # compiled (or loaded from the cache) before the timing
+    t0 = time.perf_counter()
+    worker.spin(never, 0, 1, 20000)
+    return max((time.perf_counter() - t0) / 20000, 1e-9)
+
+
 def run_in_two_threads(fn, first: tuple, second: tuple) -> None:
     """``fn(*first)`` in this thread and ``fn(*second)`` on bptt's worker thread at the same time
     (``fn`` must release the GIL: compiled with ``nogil``); returns when both are done and raises
     what either raised."""
-    done = _second_thread().submit(fn, *second)
-    try:
-        fn(*first)
-    finally:
-        done.result()  # never leave the worker writing into arrays the caller gets back
+    _second_thread().run(fn, first, second)
 
 
 def run_in_two_threads_meeting(fn, first: tuple, second: tuple, flags) -> None:

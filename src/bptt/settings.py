@@ -88,6 +88,10 @@ class Settings:
     dot_tiles_max_output: int = 1 << 17
     #: ... on two threads from this many flops (2·M·N·K), on one below (waking the second costs more).
     dot_tiles_two_threads_flops: float = 8e6
+    #: Within bptt._threads.own_threads, bptt's second thread spins up to this long after each task
+    #: for the next before it sleeps (0: it sleeps at once; woken from sleep it starts 60-70 µs
+    #: later, spinning about 3 µs).
+    worker_spin_seconds: float = 5e-4
     #: Per-step arrays of at least this many bytes start on a cache line (64 bytes).
     align_min_bytes: int = 1 << 19
     #: Arrays of at least this many bytes used within one call come from a reused buffer.

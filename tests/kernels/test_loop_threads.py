@@ -73,6 +73,35 @@ def test_packed_loops_weigh_the_real_steps_only(loop_threads, monkeypatch, cell)
         assert len(cache.arrangement.parts) - 1 == parts, lengths
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_packed_calls_on_two_threads_run_within_own_threads(loop_threads, monkeypatch, cell):
+    """A forward or backward call over packed sequences whose loops run on two threads runs within
+    bptt._threads.own_threads (NumPy's BLAS on one thread, bptt's worker spinning between its
+    tasks); one on one thread does not. Either way the results are those of one thread."""
+    from bptt.functional import _packed
+
+    entered = []
+    real = _packed.own_threads
+    monkeypatch.setattr(_packed, "own_threads", lambda: entered.append(1) or real())
+    B, T, H = 256, 12, 64
+    p = make_problem(cell, B, T, 16, H, seed=3, dtype=np.float32)
+    lengths = np.random.default_rng(4).integers(1, T + 1, B)
+    dh = np.random.default_rng(5).normal(size=(B, T, H)).astype(np.float32)
+    fwd, bwd = getattr(F, f"{cell}_forward"), getattr(F, f"{cell}_backward")
+    results = {}
+    for threads in (1, 2):
+        loop_threads(threads)
+        entered.clear()
+        h, cache = fwd(**p, lengths=lengths)
+        two = len(cache.arrangement.parts) == 3
+        g = bwd(dh, cache, keep_cache=False)
+        assert two == (threads == 2 and _threads.blas_max_threads() >= 2)
+        assert len(entered) == (2 if two else 0)
+        results[threads] = {"h": h, **{k: g[k] for k in ("dx", "dW", "dU", "db", "dh0")}}
+    for k, v in results[1].items():
+        assert rel(results[2][k], v) <= 1e-6, k
+
+
 def test_one_thread_when_asked_or_when_blas_is_limited_to_one(loop_threads, monkeypatch):
     medium = (30, 256, 64, 4, np.float32)
     loop_threads(1)

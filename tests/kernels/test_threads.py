@@ -60,3 +60,74 @@ def test_gemms_below_20_mflop_run_single_threaded_when_blas_threads_sleep_at_onc
     assert numpy_blas_threads() == before
     # forward: the call, then its loop; backward: the same
     assert seen == [expected > 0] * 4
+
+
+# ─────────────────────────────────────────────── bptt's second thread and own_threads
+
+
+def _wait_until(condition, seconds: float = 5.0) -> bool:
+    import time
+
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if condition():
+            return True
+        time.sleep(0.001)
+    return condition()
+
+
+def test_own_threads_holds_blas_to_one_thread_and_still_reports_the_users_count():
+    before = numpy_blas_threads()
+    users = _threads.blas_max_threads()
+    if users < 2:
+        pytest.skip("NumPy's BLAS runs one thread here: own_threads has nothing to hold")
+    with _threads.own_threads():
+        assert numpy_blas_threads() == 1
+        assert _threads.blas_max_threads() == users  # the rules inside choose as outside
+        with _threads.own_threads():  # nested: left to the outermost
+            assert numpy_blas_threads() == 1
+        assert numpy_blas_threads() == 1 and _threads.blas_max_threads() == users
+    assert numpy_blas_threads() == before and _threads.blas_max_threads() == users
+    with pytest.raises(RuntimeError, match="boom"):
+        with _threads.own_threads():
+            raise RuntimeError("boom")
+    assert numpy_blas_threads() == before and _threads.blas_max_threads() == users
+    with _threads.blas_threads(1), _threads.own_threads():  # one thread already: nothing to do
+        assert _threads.blas_max_threads() == 1
+
+
+def test_the_worker_spins_only_within_own_threads(monkeypatch):
+    """Within own_threads the worker spins between tasks (up to settings.worker_spin_seconds, here
+    far longer than the test) and sleeps as soon as the block ends; outside, it sleeps after each
+    task. A worker spinning beside OpenBLAS's threads slowed a training step 1.7×."""
+    if _threads.blas_max_threads() < 2:
+        pytest.skip("NumPy's BLAS runs one thread here: own_threads has nothing to hold")
+    monkeypatch.setattr(settings, "worker_spin_seconds", 60.0)
+    seen = []
+    worker = _threads._second_thread()
+    _threads.run_in_two_threads(lambda x: seen.append(x), (1,), (2,))
+    assert _wait_until(lambda: worker.sleeping), "the worker spins outside own_threads"
+    with _threads.own_threads():
+        assert _wait_until(lambda: not worker.sleeping), "own_threads did not wake the worker"
+        for i in range(3):
+            _threads.run_in_two_threads(lambda x: seen.append(x), (10 * i,), (10 * i + 1,))
+        import time
+
+        time.sleep(0.05)
+        assert not worker.sleeping, "the worker slept within own_threads"
+    assert _wait_until(lambda: worker.sleeping), "the worker still spins after own_threads"
+    assert sorted(seen) == [0, 1, 1, 2, 10, 11, 20, 21]
+
+
+def test_a_failure_on_the_spinning_worker_reaches_the_caller():
+    def part(which, fail):
+        if which == fail:
+            raise ValueError(f"part {which} failed")
+
+    with _threads.own_threads():
+        for fail in (2, 1, 2):
+            with pytest.raises(ValueError, match=f"part {fail} failed"):
+                _threads.run_in_two_threads(part, (1, fail), (2, fail))
+        seen = []
+        _threads.run_in_two_threads(lambda x: seen.append(x), ("here",), ("there",))
+    assert sorted(seen) == ["here", "there"]

@@ -31,11 +31,12 @@ running ones hold zeros where a product or the weight gradients read them).
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import numpy as np
 
-from .._threads import run_in_two_threads, single_threaded_if
+from .._threads import own_threads, run_in_two_threads, single_threaded_if
 from ..settings import settings
 from ._arrays import _empty
 from ._backend import _fast
@@ -187,6 +188,12 @@ class _Packed:
         return out
 
     # ─────────────────────────────────────────────────────────────── the loops
+
+    def threads(self):
+        """The context of a forward or backward call over this layout: where its loops run on two
+        threads, bptt._threads.own_threads (NumPy's BLAS on one thread, bptt's worker spinning
+        between its tasks)."""
+        return own_threads() if len(self.parts) == 3 else contextlib.nullcontext()
 
     def run(self, driver, H: int, G: int, *args) -> None:
         """``driver(blas, own, *args, n…, parts, p)`` for each part p, on two threads when the plan

@@ -90,7 +90,7 @@ def gru_backward(dh, cache, dh_last=None, *, keep_cache=True):
     ra = cache.reset_after
     finals = {"dh_last": dh_last, "b_u": cache.b_u}
     if cache.layout == "packed":
-        with _blas_for(T, B, cache.n_inputs, H, G):
+        with _blas_for(T, B, cache.n_inputs, H, G), cache.arrangement.threads():
             grads = _gru_backward_packed(dh, cache, dh_last, keep_cache)
         return _checked_gradients("gru_backward", grads, cache, dh, finals)
     arr = cache.arrangement
@@ -129,7 +129,10 @@ def _gru_forward_fast(a, B, T, I, H, reset_after, keep_cache, seq):
     plan = _loop_plan(T if seq is None else seq.work_steps, B, H, G, a["x"].dtype)
     if seq is not None:
         pk = _packed_for(seq, plan, a["x"].dtype)
-        return None if pk is None else _gru_forward_packed(fast, a, I, H, reset_after, keep_cache, pk)
+        if pk is None:
+            return None
+        with pk.threads():
+            return _gru_forward_packed(fast, a, I, H, reset_after, keep_cache, pk)
     xh = _fm_stacked(a["x"], a["h0"], T)
     x_fm, h = xh[:I, :T], xh[I:]
     k0, gates, A = _loop_inputs(xh, a["W"], a["U"], plan, G, T, keep_cache, "gru_gates")

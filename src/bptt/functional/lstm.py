@@ -125,7 +125,7 @@ def lstm_backward(dh, cache, dh_last=None, dc_last=None, *, keep_cache=True):
     T, B, H = cache.dims
     finals = {"dh_last": dh_last, "dc_last": dc_last, "c0": cache.c0}
     if cache.layout == "packed":
-        with _blas_for(T, B, cache.n_inputs, H, G):
+        with _blas_for(T, B, cache.n_inputs, H, G), cache.arrangement.threads():
             grads = _lstm_backward_packed(dh, cache, dh_last, dc_last, keep_cache)
         return _checked_gradients("lstm_backward", grads, cache, dh, finals)
     arr = cache.arrangement
@@ -159,7 +159,7 @@ def _lstm_forward_fast(a, B, T, I, H, keep_cache, seq):
         pk = _packed_for(seq, plan, a["x"].dtype)
         if pk is None:
             return None
-        with _blas_for(T, B, I, H, G):
+        with _blas_for(T, B, I, H, G), pk.threads():
             return _lstm_forward_packed(fast, a, I, H, keep_cache, pk)
     if not keep_cache and _time_major_inference(plan, I, H, G):
         xh = _tm_stacked(a["x"], a["h0"], T)

@@ -84,7 +84,7 @@ def rnn_backward(dh, cache, dh_last=None, *, keep_cache=True):
     T, B, H = cache.dims
     finals = {"dh_last": dh_last}
     if cache.layout == "packed":
-        with _blas_for(T, B, cache.n_inputs, H, G):
+        with _blas_for(T, B, cache.n_inputs, H, G), cache.arrangement.threads():
             grads = _rnn_backward_packed(dh, cache, dh_last)
         return _checked_gradients("rnn_backward", grads, cache, dh, finals)
     arr = cache.arrangement
@@ -114,7 +114,10 @@ def _rnn_forward_fast(a, B, T, I, H, activation, keep_cache, seq):
     plan = _loop_plan(T if seq is None else seq.work_steps, B, H, G, a["x"].dtype)
     if seq is not None:
         pk = _packed_for(seq, plan, a["x"].dtype)
-        return None if pk is None else _rnn_forward_packed(fast, a, I, H, activation, code, keep_cache, pk)
+        if pk is None:
+            return None
+        with pk.threads():
+            return _rnn_forward_packed(fast, a, I, H, activation, code, keep_cache, pk)
     xh = _fm_stacked(a["x"], a["h0"], T)
     x_fm, h = xh[:I, :T], xh[I:]
     k0, pre, A = _loop_inputs(xh, a["W"], a["U"], plan, G, T, False, "rnn_pre")  # the cache keeps h, not x W

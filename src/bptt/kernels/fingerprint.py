@@ -32,6 +32,7 @@ DEPENDENCIES = {
     "fast/lstm.py": ("fast/common.py", "fast/packed.py", "sync.py"),
     "fast/gru.py": ("fast/common.py", "fast/packed.py", "sync.py"),
     "fast/rnn.py": ("fast/common.py", "fast/packed.py", "sync.py"),
+    "worker.py": ("sync.py",),
 }
 
 #: The line that records a module's fingerprint; left out of the fingerprints themselves, so that
