@@ -18,8 +18,9 @@ class NonFiniteError(ValueError):
     """An array holds NaN or Inf (a ``ValueError``, so callers that catch those still do)."""
 
 
-def float_array(fn: str, name: str, value: Any, ndim: int, layout: str) -> np.ndarray:
-    """``value`` as a finite float32/float64 array of rank ``ndim`` (``layout`` names its axes)."""
+def float_array(fn: str, name: str, value: Any, ndim: int, layout: str, finite: bool = True) -> np.ndarray:
+    """``value`` as a finite float32/float64 array of rank ``ndim`` (``layout`` names its axes);
+    ``finite`` False leaves the values to the caller to check."""
     if isinstance(value, np.ndarray):
         a = value
     else:
@@ -40,7 +41,7 @@ def float_array(fn: str, name: str, value: Any, ndim: int, layout: str) -> np.nd
         raise ValueError(f"{fn}: {name} must be a {ndim}-D array of shape {layout}; got shape {a.shape}")
     if 0 in a.shape:
         raise ValueError(f"{fn}: {name} must not have an empty axis; expected {layout}, got shape {a.shape}")
-    if not _all_finite(a):
+    if finite and not _all_finite(a):
         finite = np.isfinite(a)
         where = tuple(int(i) for i in np.argwhere(~finite)[0])
         what = "NaN" if np.isnan(a[where]) else "Inf"

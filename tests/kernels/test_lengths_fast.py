@@ -180,6 +180,49 @@ def test_lengths_are_validated(lengths, message):
     assert message in str(e.value)
 
 
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("backend", F.BACKENDS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.filterwarnings("error")  # no Inf · 0 at the padded steps either
+def test_dh_is_read_and_checked_at_the_real_steps_only(cell, backend, dtype, reverse):
+    """dh at padded steps takes no part (PyTorch's packed sequences): NaN and Inf there change no
+    gradient by a bit and raise nothing; a NaN or Inf at a real step raises, naming the first in
+    the caller's order."""
+    B, T = 5, 6
+    L = np.array([6, 1, 3, 2, 5])
+    p = problem(cell, B, T, 3, 4, dtype, seed=4)
+    real = (np.arange(T)[None, :] < L[:, None])[:, :, None]
+    p["dh"] = np.where(real, p["dh"], 0).astype(dtype)
+    clean = run(cell, p, backend, lengths=L, reverse=reverse)
+    p["dh"][~real[:, :, 0]] = np.nan
+    p["dh"][1, 3, 0] = np.inf  # padded: lengths[1] = 1
+    dirty = run(cell, p, backend, lengths=L, reverse=reverse, keep_cache=False)
+    for k in ("dx", "dW", "dU", "db", "dh0"):
+        assert np.array_equal(dirty[k], clean[k]), k
+    p["dh"][4, 4, 1] = np.inf  # real steps: reported in the caller's order, the first one
+    p["dh"][3, 1, 2] = np.nan
+    for keep in (False, True):
+        with pytest.raises(ValueError, match=r"_backward: dh contains NaN at index \(3, 1, 2\), a real step "
+                                             r"\(lengths\[3\] = 2\); every value at the real steps must be finite"):
+            run(cell, p, backend, lengths=L, reverse=reverse, keep_cache=keep)
+
+
+@pytest.mark.parametrize("backend", F.BACKENDS)
+def test_a_non_finite_dh_leaves_the_cache_unspent(backend):
+    """The real steps' check comes before keep_cache=False spends the cache: the same cache then
+    gives the gradients of a finite dh."""
+    p = problem("lstm", 3, 4, 2, 3, np.float32, seed=6)
+    L = np.array([4, 2, 1])
+    h, cache = F.lstm_forward(p["x"], p["W"], p["U"], p["b"], lengths=L, backend=backend)
+    bad = p["dh"].copy()
+    bad[1, 0, 0] = np.nan
+    with pytest.raises(ValueError, match=r"dh contains NaN at index \(1, 0, 0\), a real step"):
+        F.lstm_backward(bad, cache, keep_cache=False)
+    want = F.lstm_backward(p["dh"], cache)["dW"]
+    assert np.array_equal(F.lstm_backward(p["dh"], cache, keep_cache=False)["dW"], want)
+
+
 def test_reverse_is_validated_and_lists_are_accepted():
     x, W, U, b = np.ones((2, 3, 1)), np.ones((1, 1)), np.ones((1, 1)), np.zeros(1)
     with pytest.raises(ValueError, match=r"^rnn_forward: reverse must be True or False; got 'yes'$"):

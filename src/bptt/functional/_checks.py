@@ -60,8 +60,9 @@ def _check_backward(fn, cache, cache_type, dh, finals, keep_cache=True):
         )
     T, B, H = cache.dims
     arrays = {}
+    lengths = cache.arrangement is not None  # with lengths dh is read at the real steps only: those are checked
     if dh is not None:
-        arrays["dh"] = v.float_array(fn, "dh", dh, 3, "(B, T, H)")
+        arrays["dh"] = v.float_array(fn, "dh", dh, 3, "(B, T, H)", finite=not lengths)
         v.expect_shape(fn, "dh", arrays["dh"], (B, T, H), "(B, T, H), the shape of the forward output h")
     for name, value in finals.items():
         if value is not None:
@@ -73,12 +74,37 @@ def _check_backward(fn, cache, cache_type, dh, finals, keep_cache=True):
                 f"{fn}: {name} has dtype {a.dtype} but the forward pass ran in {cache.dtype}; "
                 f"convert it with {name}.astype(np.{cache.dtype})"
             )
+    if lengths and dh is not None:
+        _check_real_steps(fn, arrays["dh"], cache.arrangement, cache.layout == "packed")
     out = [arrays.get("dh")]
     for name in finals:
         out.append(arrays[name].copy() if name in arrays else np.zeros((B, H), cache.dtype))
     if not keep_cache:
         cache.spend(fn)
     return out
+
+
+def _check_real_steps(fn: str, dh: np.ndarray, arr, packed: bool) -> None:
+    """Raise :class:`bptt._validation.NonFiniteError` if ``dh (B, T, H)`` holds NaN or Inf at a real
+    step of a call with lengths (``arr``: the cache's arrangement, its ``lengths`` in the caller's
+    order; ``packed``: the fast path's layout, whose ``rows`` are the real steps' flat rows),
+    naming the first. The padded steps take no gradient, as in PyTorch's packed sequences: what
+    dh holds there is never read, and checking only the real steps read 31.5 % of dh on the
+    ragged benchmark row."""
+    B, T, H = dh.shape
+    if packed:
+        if _backend._fast().rows_finite(np.ascontiguousarray(dh).reshape(B * T, H), arr.rows):
+            return
+    real = np.arange(T)[None, :] < arr.lengths[:, None]
+    bad = np.argwhere(~np.isfinite(dh) & real[:, :, None])
+    if not bad.size:
+        return
+    where = tuple(int(i) for i in bad[0])
+    what = "NaN" if np.isnan(dh[where]) else "Inf"
+    raise v.NonFiniteError(
+        f"{fn}: dh contains {what} at index {where}, a real step (lengths[{where[0]}] = {int(arr.lengths[where[0]])}); "
+        f"every value at the real steps must be finite (check the data or the parameters for divergence)"
+    )
 
 
 class NonFiniteResultError(v.NonFiniteError):

@@ -116,9 +116,13 @@ class _Arrangement:
         direction)."""
         return np.arange(self.steps.shape[1])[None, :] >= self.lengths[:, None]
 
-    def gather(self, a: np.ndarray) -> np.ndarray:
-        """A caller's ``(B, T, F)`` array in the processing order (a new C-contiguous array)."""
-        return a[np.arange(a.shape[0])[:, None], self.steps]
+    def gather(self, a: np.ndarray, zero_padded: bool = False) -> np.ndarray:
+        """A caller's ``(B, T, F)`` array in the processing order (a new C-contiguous array);
+        ``zero_padded``: with zeros at the padded steps (whatever the caller's array holds there)."""
+        out = a[np.arange(a.shape[0])[:, None], self.steps]
+        if zero_padded:
+            out[self.padded] = 0
+        return out
 
     def scatter(self, a: np.ndarray, zero_padded: bool = False) -> np.ndarray:
         """A ``(B, T, F)`` array in the processing order back in the caller's (a new C-contiguous

@@ -130,7 +130,7 @@ def lstm_backward(dh, cache, dh_last=None, dc_last=None, *, keep_cache=True):
         return _checked_gradients("lstm_backward", grads, cache, dh, finals)
     arr = cache.arrangement
     if arr is not None:  # into the processing order
-        dh = None if dh is None else arr.gather(dh)
+        dh = None if dh is None else arr.gather(dh, zero_padded=True)  # dh at padded steps is never read
         dh_last, dc_last = arr.rows_in(dh_last), arr.rows_in(dc_last)
     if cache.layout == "tbf":
         dz = np.empty((T, B, G * H), cache.dtype)

@@ -89,7 +89,7 @@ def rnn_backward(dh, cache, dh_last=None, *, keep_cache=True):
         return _checked_gradients("rnn_backward", grads, cache, dh, finals)
     arr = cache.arrangement
     if arr is not None:  # into the processing order
-        dh = None if dh is None else arr.gather(dh)
+        dh = None if dh is None else arr.gather(dh, zero_padded=True)  # dh at padded steps is never read
         dh_last = arr.rows_in(dh_last)
     if cache.layout == "tbf":
         dz = np.empty_like(cache.h_s)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from .common import _INLINE, _JIT, _columns
+from .common import _INLINE, _JIT, _columns, _exponent_bits
 
 #: The fingerprint of the modules compiled into this module's kernels (see bptt.kernels.fingerprint;
 #: ``python -m bptt.kernels.fingerprint`` updates it; tests/kernels/test_kernel_cache.py checks it).
@@ -83,7 +83,7 @@ def _enter_step(dh_rec, dh_fin, rb, started, m, use_dh, dh, rows, o):
 def pack_columns(a, rows, out, r0):
     """``out[r0 + j, i] = a[rows[i], j]`` for every column i < len(rows) (0 where ``rows[i]`` < 0):
     the caller's inputs, ``(B·T, F)`` rows, into the packed layout (bptt.functional._packed). In
-    blocks of 16 features as :func:`to_feature_major`."""
+    blocks of 16 features as :func:`to_feature_major`, the last ``F mod 16`` in one more."""
     F = a.shape[1]
     F16 = F - F % 16
     for j0 in range(0, F16, 16):
@@ -95,10 +95,33 @@ def pack_columns(a, rows, out, r0):
             else:
                 for r in range(16):
                     out[r0 + j0 + r, i] = 0
-    for j in range(F16, F):
+    if F16 < F:  # the last F mod 16 features in one pass too
         for i in range(rows.size):
             row = rows[i]
-            out[r0 + j, i] = a[row, j] if row >= 0 else 0
+            if row >= 0:
+                for j in range(F16, F):
+                    out[r0 + j, i] = a[row, j]
+            else:
+                for j in range(F16, F):
+                    out[r0 + j, i] = 0
+
+
+@nb.njit(**_JIT)
+def rows_finite(a, rows):
+    """Whether the rows ``a[rows[i]]`` (``rows[i]`` ≥ 0) of a C-contiguous 2-D float32 or float64
+    array hold no NaN and no Inf, by the exponent test of bptt.kernels.fast.common.all_finite: the
+    caller's ``dh`` as ``(B·T, H)`` rows checked at the real steps only (a packed backward reads no
+    other)."""
+    u, field = _exponent_bits(a)
+    F = a.shape[1]
+    found = False
+    for i in range(rows.size):
+        r = rows[i]
+        if r >= 0:
+            base = r * F
+            for j in range(F):
+                found |= (u[base + j] & field) == field
+    return not found
 
 
 @nb.njit(**_JIT)
