@@ -152,10 +152,12 @@ class _Worker:
         self.task = None
         self.error = None
         self.sleeping = False
+        self.held = False
         self._spin_asked = False
         self._wake = threading.Condition()
         self._busy = threading.Lock()
         self.pause_seconds = _pause_seconds(worker)
+        self._grace = max(1, int(5e-6 / self.pause_seconds))  # the caller's, see bptt.kernels.worker.wait_done
         self.thread = threading.Thread(target=self._serve, name="bptt-loop", daemon=True)
         self.thread.start()
 
@@ -172,6 +174,9 @@ class _Worker:
             if not came:
                 with self._wake:
                     self.sleeping = True
+                    # the last task is marked done only now, holding the GIL: the caller, seeing it,
+                    # then finds the GIL free once wait() releases it (not taken by this thread later)
+                    kw.mark_done(flags, done)
                     while flags[self._posted] <= done and not self._spin_asked:
                         self._wake.wait()
                     self.sleeping = self._spin_asked = False
@@ -185,10 +190,13 @@ class _Worker:
             except BaseException as e:  # the caller raises it
                 self.error = e
             done += 1
-            came = kw.done_and_wait(flags, done, *self._spins())
+            # within own_threads: marked done and the next task awaited without the GIL; else (or
+            # when that wait ends) marked done at the top of the loop, as the worker goes to sleep
+            came = kw.held(flags) and kw.done_and_wait(flags, done, *self._spins())
 
     def hold(self, on: bool) -> None:
         """Let the worker spin between tasks (woken now if asleep), or stop it spinning."""
+        self.held = on
         self._kw.set_hold(self.flags, on)
         if on:
             with self._wake:
@@ -213,7 +221,8 @@ class _Worker:
             try:
                 fn(*first)
             finally:
-                self._kw.wait_done(self.flags, task)  # never leave the worker writing into arrays the caller gets back
+                # never leave the worker writing into arrays the caller gets back
+                self._kw.wait_done(self.flags, task, 0 if self.held else self._grace)
             if self.error is not None:
                 error, self.error = self.error, None
                 raise error

@@ -30,7 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._threads import blas_max_threads, run_in_two_threads, run_in_two_threads_meeting, single_threaded_if
+from .._threads import (_NO_CHANGE, blas_max_threads, own_threads, run_in_two_threads, run_in_two_threads_meeting,
+                        single_threaded_if)
 from ..settings import OwnKernel, settings
 from ._backend import _kernel
 
@@ -57,6 +58,25 @@ def _single_thread_flops() -> float:
 def _blas_for(T: int, B: int, I: int, H: int, G: int):
     """The BLAS threading context for a whole call, whose GEMMs take 2·T·B·(I+H)·G·H flops."""
     return single_threaded_if(2 * T * B * (I + H) * G * H < _single_thread_flops())
+
+
+def _forward_threads(plan: "_LoopPlan", T: int, B: int, I: int, H: int, G: int, dtype, units: bool = True):
+    """The threading context of a padded fast forward call: bptt._threads.own_threads where its
+    time loop runs on bptt's two threads, cut by the batch (``plan.split``) or, ``units``
+    allowing, by hidden units (:func:`_units_split`, where the loop's products take the inputs),
+    else none. Within it NumPy's BLAS runs one thread: OpenBLAS's threads, spinning after a GEMM
+    of theirs, took the second core from bptt's worker (the RNN's medium training step 4.5 →
+    3.3 ms held so; docs/performance.md, "bptt's second thread"). Where the loop runs on one
+    thread its GEMMs may take BLAS's threads, and nothing is held."""
+    if plan.blas is None:  # the Python loop, np.matmul on BLAS's threads
+        return _NO_CHANGE
+    two = plan.split > 0 or (units and _projection_in_loop(plan, I, H, G) and _units_split(T, B, H, G, dtype, plan) > 0)
+    return own_threads() if two else _NO_CHANGE
+
+
+def _backward_threads(plan: "_LoopPlan"):
+    """As :func:`_forward_threads` for a padded fast backward call, whose loop is cut by the batch only."""
+    return own_threads() if plan.blas is not None and plan.split > 0 else _NO_CHANGE
 
 
 def _loop_threads(B: int, H: int, G: int):

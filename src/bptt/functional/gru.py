@@ -18,7 +18,9 @@ from ._lengths import (
     _caller_order, _Gradients, _packed_dh, _packed_for, _packed_loop_inputs, _reference_order, _sequences,
 )
 from ._checks import _check_backward, _check_forward, _checked_gradients, _final_or_all, _raise_if_overflowed
-from ._plan import _blas_for, _compiled_loop, _loop_plan, _run_units_split, _units_split
+from ._plan import (
+    _backward_threads, _blas_for, _compiled_loop, _forward_threads, _loop_plan, _run_units_split, _units_split,
+)
 from ._arrays import (
     _dx_in_loop, _empty, _fm_input_projection_backward, _fm_stacked, _projection_grads,
     _input_projection, _input_projection_backward, _loop_inputs, _packed_rows,
@@ -115,8 +117,9 @@ def gru_backward(dh, cache, dh_last=None, *, keep_cache=True):
             db_u = db.copy()
         grads = {"dx": dx, "dW": dW, "dU": dU, "db": db, "db_u": db_u, "dh0": dh0, "dz": _bm(dz)}
     else:
-        with _blas_for(T, B, cache.n_inputs, H, G):
-            grads = _gru_backward_fast(dh, cache, dh_last, T, B, H, ra, keep_cache)
+        plan = _loop_plan(T, B, H, G, cache.dtype)
+        with _blas_for(T, B, cache.n_inputs, H, G), _backward_threads(plan):
+            grads = _gru_backward_fast(dh, cache, dh_last, T, B, H, ra, keep_cache, plan)
     if arr is not None:
         grads = _caller_order(grads, arr)
     return _checked_gradients("gru_backward", grads, cache, dh, finals)
@@ -133,6 +136,12 @@ def _gru_forward_fast(a, B, T, I, H, reset_after, keep_cache, seq):
             return None
         with pk.threads():
             return _gru_forward_packed(fast, a, I, H, reset_after, keep_cache, pk)
+    with _forward_threads(plan, T, B, I, H, G, a["x"].dtype, units=reset_after):
+        return _gru_forward_padded(fast, a, B, T, I, H, reset_after, keep_cache, plan)
+
+
+def _gru_forward_padded(fast, a, B, T, I, H, reset_after, keep_cache, plan):
+    """The fast forward without lengths (the loop cut by units in the reset-after form only)."""
     xh = _fm_stacked(a["x"], a["h0"], T)
     x_fm, h = xh[:I, :T], xh[I:]
     k0, gates, A = _loop_inputs(xh, a["W"], a["U"], plan, G, T, keep_cache, "gru_gates")
@@ -183,7 +192,7 @@ def _gru_forward_packed(fast, a, I, H, reset_after, keep_cache, pk):
     return out, GRUCache("packed", xh[:I], a["W"], a["U"], a["h0"], gates, h, a["b_u"], reset_after, aux)._arranged(pk)
 
 
-def _gru_backward_fast(dh, cache, dh_last, T, B, H, ra, keep_cache):
+def _gru_backward_fast(dh, cache, dh_last, T, B, H, ra, keep_cache, plan):
     fast = _fast().gru
     dz = _empty((G * H, T, B), cache.dtype) if keep_cache else cache.gates_s  # see gru_cell_backward
     dz_arg = dz if keep_cache else None  # the kernels' sign for "in place over the gates"
@@ -195,7 +204,6 @@ def _gru_backward_fast(dh, cache, dh_last, T, B, H, ra, keep_cache):
     dh_prev = _workspace("dh_prev", (H, B), cache.dtype)
     drh = _workspace("drh", (H, B), cache.dtype)
     U, gates, aux, h = np.ascontiguousarray(cache.U), cache.gates_s, cache.aux_s, cache.h_s
-    plan = _loop_plan(T, B, H, G, cache.dtype)
     Wp, dxp = _dx_in_loop(cache.W, plan, T)
     if not _compiled_loop(fast.gru_backward_loop, T, B, H, G, cache.dtype, dh_bm, use_dh, U, _packed_rows(U), gates, aux,
                           h, ra, dh_rec, dh_prev, drh, dz_arg, dhu, row, Wp, dxp, plan=plan):

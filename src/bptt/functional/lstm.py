@@ -20,7 +20,8 @@ from ._backend import _backend, _fast
 from ._lengths import _caller_order, _Gradients, _packed_dh, _packed_for, _packed_loop_inputs, _reference_order, _sequences
 from ._checks import _check_backward, _check_forward, _checked_gradients, _final_or_all, _raise_if_overflowed
 from ._plan import (
-    _blas_for, _compiled_loop, _loop_plan, _run_units_split, _time_major_inference, _units_split,
+    _backward_threads, _blas_for, _compiled_loop, _forward_threads, _loop_plan, _run_units_split, _time_major_inference,
+    _units_split,
 )
 from ._arrays import (
     _dx_in_loop, _empty, _fm_stacked, _fm_weight_grads, _input_projection, _weight_grads,
@@ -143,8 +144,9 @@ def lstm_backward(dh, cache, dh_last=None, dc_last=None, *, keep_cache=True):
         dU = _recurrent_weight_grad(cache.h0, cache.h_s, dz)
         grads = {"dx": dx, "dW": dW, "dU": dU, "db": db, "dh0": dh0, "dc0": dc0, "dz": _bm(dz), "dc": _bm(dc)}
     else:
-        with _blas_for(T, B, cache.n_inputs, H, G):
-            grads = _lstm_backward_fast(dh, cache, dh_last, dc_last, T, B, H, keep_cache)
+        plan = _loop_plan(T, B, H, G, cache.dtype)
+        with _blas_for(T, B, cache.n_inputs, H, G), _backward_threads(plan):
+            grads = _lstm_backward_fast(dh, cache, dh_last, dc_last, T, B, H, keep_cache, plan)
     if arr is not None:  # back into the caller's order
         grads = _caller_order(grads, arr)
     return _checked_gradients("lstm_backward", grads, cache, dh, finals)
@@ -161,6 +163,12 @@ def _lstm_forward_fast(a, B, T, I, H, keep_cache, seq):
             return None
         with _blas_for(T, B, I, H, G), pk.threads():
             return _lstm_forward_packed(fast, a, I, H, keep_cache, pk)
+    with _forward_threads(plan, T, B, I, H, G, a["x"].dtype):
+        return _lstm_forward_padded(fast, a, B, T, I, H, keep_cache, plan)
+
+
+def _lstm_forward_padded(fast, a, B, T, I, H, keep_cache, plan):
+    """The fast forward without lengths: the time-major inference loop or the feature-major one."""
     if not keep_cache and _time_major_inference(plan, I, H, G):
         xh = _tm_stacked(a["x"], a["h0"], T)
         gates = _workspace("lstm_gates", (G * H, 1, B), xh.dtype)
@@ -220,7 +228,7 @@ def _lstm_forward_packed(fast, a, I, H, keep_cache, pk):
     return _readonly(h), cache
 
 
-def _lstm_backward_fast(dh, cache, dh_last, dc_last, T, B, H, keep_cache):
+def _lstm_backward_fast(dh, cache, dh_last, dc_last, T, B, H, keep_cache, plan):
     fast = _fast().lstm
     # spending the cache: dz over the gate values, dc over c_1 … c_T (see lstm_cell_backward)
     dz = _empty((G * H, T, B), cache.dtype) if keep_cache else cache.gates_s
@@ -231,7 +239,6 @@ def _lstm_backward_fast(dh, cache, dh_last, dc_last, T, B, H, keep_cache):
     dh_bm = np.ascontiguousarray(dh) if use_dh else dz  # as the loops read it; dz: a placeholder never read
     dh_rec, dc_next = _state_in(dh_last), _state_in(dc_last)
     U, gates, c = np.ascontiguousarray(cache.U), cache.gates_s, cache.c_s
-    plan = _loop_plan(T, B, H, G, cache.dtype)
     Wp, dxp = _dx_in_loop(cache.W, plan, T)
     if not _compiled_loop(fast.lstm_backward_loop, T, B, H, G, cache.dtype, dh_bm, use_dh, U, _packed_rows(U), gates, c,
                           dh_rec, dc_next, dz_arg, dc_arg, row, Wp, dxp, plan=plan):

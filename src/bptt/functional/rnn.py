@@ -18,7 +18,9 @@ from ._lengths import (
     _caller_order, _Gradients, _packed_dh, _packed_for, _packed_loop_inputs, _reference_order, _sequences,
 )
 from ._checks import _check_backward, _check_forward, _checked_gradients, _raise_if_overflowed
-from ._plan import _blas_for, _compiled_loop, _loop_plan, _run_units_split, _units_split
+from ._plan import (
+    _backward_threads, _blas_for, _compiled_loop, _forward_threads, _loop_plan, _run_units_split, _units_split,
+)
 from ._arrays import (
     _empty, _fm_stacked, _fm_weight_grads, _input_projection, _input_projection_backward, _weight_grads,
     _loop_inputs, _packed_rows, _recurrent_weight_grad, _state_in, _state_out, _time_major_copy,
@@ -99,8 +101,9 @@ def rnn_backward(dh, cache, dh_last=None, *, keep_cache=True):
         dU = _recurrent_weight_grad(cache.h0, cache.h_s, dz)
         grads = {"dx": dx, "dW": dW, "dU": dU, "db": db, "dh0": dh0, "dz": _bm(dz)}
     else:
-        with _blas_for(T, B, cache.n_inputs, H, G):
-            grads = _rnn_backward_fast(dh, cache, dh_last, T, B, H)
+        plan = _loop_plan(T, B, H, G, cache.dtype)
+        with _blas_for(T, B, cache.n_inputs, H, G), _backward_threads(plan):
+            grads = _rnn_backward_fast(dh, cache, dh_last, T, B, H, plan)
     if arr is not None:
         grads = _caller_order(grads, arr)
     return _checked_gradients("rnn_backward", grads, cache, dh, finals)
@@ -118,6 +121,12 @@ def _rnn_forward_fast(a, B, T, I, H, activation, keep_cache, seq):
             return None
         with pk.threads():
             return _rnn_forward_packed(fast, a, I, H, activation, code, keep_cache, pk)
+    with _forward_threads(plan, T, B, I, H, G, a["x"].dtype):
+        return _rnn_forward_padded(fast, a, B, T, I, H, activation, code, keep_cache, plan)
+
+
+def _rnn_forward_padded(fast, a, B, T, I, H, activation, code, keep_cache, plan):
+    """The fast forward without lengths."""
     xh = _fm_stacked(a["x"], a["h0"], T)
     x_fm, h = xh[:I, :T], xh[I:]
     k0, pre, A = _loop_inputs(xh, a["W"], a["U"], plan, G, T, False, "rnn_pre")  # the cache keeps h, not x W
@@ -149,14 +158,13 @@ def _rnn_forward_packed(fast, a, I, H, activation, code, keep_cache, pk):
     return out, RNNCache("packed", xh[:I], a["W"], a["U"], a["h0"], h, h, activation, xh)._arranged(pk)
 
 
-def _rnn_backward_fast(dh, cache, dh_last, T, B, H):
+def _rnn_backward_fast(dh, cache, dh_last, T, B, H, plan):
     fast = _fast().rnn
     code = _fast().common.ACTIVATION_CODES[cache.activation]
     dz = _empty((H, T, B), cache.dtype)
     use_dh = dh is not None
     dh_bm = np.ascontiguousarray(dh) if use_dh else dz
     dh_rec, U, h = _state_in(dh_last), np.ascontiguousarray(cache.U), cache.h_s
-    plan = _loop_plan(T, B, H, G, cache.dtype)
     if not _compiled_loop(fast.rnn_backward_loop, T, B, H, G, cache.dtype, dh_bm, use_dh, U, _packed_rows(U), h, code,
                           dh_rec, dz, plan=plan):
         for t in range(T - 1, -1, -1):

@@ -68,22 +68,40 @@ def done_and_wait(flags, task, spins, grace):
     return wait_for_task(flags, task + 1, spins, grace)
 
 
-@nb.njit(nogil=True, cache=True)
+# The stores and the look below keep the GIL (compiled without ``nogil``): a call releasing it
+# would let the other thread take it in between, and taking it back when that thread holds it
+# puts the caller to sleep, which costs a wake-up again.
+
+
+@nb.njit(cache=True)
 def set_hold(flags, on):
     """The caller: let the worker spin between tasks (``on``), or stop it."""
     store_release(flags, HOLD, 1 if on else 0)
 
 
-@nb.njit(nogil=True, cache=True)
+@nb.njit(cache=True)
+def held(flags):
+    """The worker: whether it may spin."""
+    return load_acquire(flags, HOLD) != 0
+
+
+@nb.njit(cache=True)
 def post(flags, task):
     """The caller: post task ``task``."""
     store_release(flags, POSTED, task)
 
 
+@nb.njit(cache=True)
+def mark_done(flags, task):
+    """The worker: mark task ``task`` done (holding the GIL, just before it sleeps)."""
+    store_release(flags, DONE, task)
+
+
 @nb.njit(nogil=True, cache=True)
-def wait_done(flags, task):
+def wait_done(flags, task, grace):
     """The caller: return once the worker has finished task ``task`` (spinning, then yielding the
-    core between looks, as bptt.kernels.sync.wait_for)."""
+    core between looks, as bptt.kernels.sync.wait_for), then pause ``grace`` more (a worker going
+    to sleep marks its task done holding the GIL, which it releases as it starts to sleep)."""
     n = 0
     while load_acquire(flags, DONE) < task:
         if n < 1000:
@@ -91,3 +109,5 @@ def wait_done(flags, task):
             n += 1
         else:
             yield_core()
+    for _ in range(grace):
+        pause()
