@@ -15,7 +15,27 @@ Tests reach the fast path's internals through ``bptt.settings`` (``settings.over
 
 from __future__ import annotations
 
+import faulthandler
+import os
+
 import pytest
+
+
+@pytest.fixture(autouse=True)
+def _mutant_watchdog():
+    """Under mutation testing (tools/mutation.py sets ``BPTT_TEST_WATCHDOG`` for the modules that
+    need it), a test of a mutant still running after that many seconds ends its process with a
+    traceback: a mutant that leaves a thread waiting forever burns no CPU time, mutmut's only
+    limit. Never armed otherwise (nor in mutmut's own runs of the unmutated code)."""
+    seconds = os.environ.get("BPTT_TEST_WATCHDOG")
+    if not seconds or "__mutmut_" not in os.environ.get("MUTANT_UNDER_TEST", ""):
+        yield
+        return
+    faulthandler.dump_traceback_later(float(seconds), exit=True)
+    try:
+        yield
+    finally:
+        faulthandler.cancel_dump_traceback_later()
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,15 @@ from bptt.settings import OwnKernel, settings
 from bptt.functional import _arrays, _plan
 
 
+@pytest.fixture(autouse=True)
+def fresh_worker():
+    """Each test starts bptt's second thread afresh (the one before is left asleep): the worker is
+    one per process, so otherwise only the first test to need it would start it, and a mutation
+    run would check its start and its loop against that test alone."""
+    _threads._forget_second_thread()
+    yield
+
+
 @pytest.fixture
 def loop_threads(monkeypatch):
     def set_to(n: int | None):

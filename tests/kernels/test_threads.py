@@ -11,6 +11,15 @@ from bptt.settings import settings
 from bptt.functional import _plan
 
 
+@pytest.fixture(autouse=True)
+def fresh_worker():
+    """Each test starts bptt's second thread afresh (the one before is left asleep): the worker is
+    one per process, so otherwise only the first test to need it would start it, and a mutation
+    run would check its start and its loop against that test alone."""
+    _threads._forget_second_thread()
+    yield
+
+
 def numpy_blas_threads() -> int:
     infos = [i for i in threadpool_info() if i["user_api"] == "blas" and "numpy" in (i.get("filepath") or "")]
     return infos[0]["num_threads"] if infos else -1
@@ -77,8 +86,8 @@ def _wait_until(condition, seconds: float = 5.0) -> bool:
 
 
 def test_own_threads_holds_blas_to_one_thread_and_still_reports_the_users_count():
-    before = numpy_blas_threads()
-    users = _threads.blas_max_threads()
+    before = users = numpy_blas_threads()  # from threadpoolctl itself: what blas_max_threads must give back
+    assert _threads.blas_max_threads() == users
     if users < 2:
         pytest.skip("NumPy's BLAS runs one thread here: own_threads has nothing to hold")
     with _threads.own_threads():
@@ -105,6 +114,7 @@ def test_the_worker_spins_only_within_own_threads(monkeypatch):
     monkeypatch.setattr(settings, "worker_spin_seconds", 60.0)
     seen = []
     worker = _threads._second_thread()
+    assert worker.thread.name == "bptt-loop" and worker.thread.daemon  # named for profilers; never blocks exit
     _threads.run_in_two_threads(lambda x: seen.append(x), (1,), (2,))
     assert _wait_until(lambda: worker.sleeping), "the worker spins outside own_threads"
     with _threads.own_threads():
