@@ -20,14 +20,7 @@ from bptt.kernels.microkernel import WIDE
 from bptt.settings import OwnKernel, settings
 from bptt.functional import _arrays, _plan
 
-
-@pytest.fixture(autouse=True)
-def fresh_worker():
-    """Each test starts bptt's second thread afresh (the one before is left asleep): the worker is
-    one per process, so otherwise only the first test to need it would start it, and a mutation
-    run would check its start and its loop against that test alone."""
-    _threads._forget_second_thread()
-    yield
+pytestmark = pytest.mark.usefixtures("fresh_worker")  # tests/kernels/conftest.py
 
 
 @pytest.fixture
@@ -82,55 +75,35 @@ def test_packed_loops_weigh_the_real_steps_only(loop_threads, monkeypatch, cell)
         assert len(cache.arrangement.parts) - 1 == parts, lengths
 
 
+@pytest.mark.parametrize("ragged", [True, False], ids=["packed", "padded"])
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
-def test_packed_calls_on_two_threads_run_within_own_threads(loop_threads, monkeypatch, cell):
-    """A forward or backward call over packed sequences whose loops run on two threads runs within
+def test_calls_on_two_threads_run_within_own_threads(loop_threads, monkeypatch, cell, ragged):
+    """A forward or backward call whose loop runs on bptt's two threads runs within
     bptt._threads.own_threads (NumPy's BLAS on one thread, bptt's worker spinning between its
-    tasks); one on one thread does not. Either way the results are those of one thread."""
+    tasks; without lengths no OpenBLAS thread then spins beside the worker: the RNN's medium step
+    4.5 → 3.3 ms); one whose loop runs on one thread does not (its GEMMs may want BLAS's threads).
+    Either way the results are those of one thread."""
     from bptt.functional import _packed
 
     entered = []
-    real = _packed.own_threads
-    monkeypatch.setattr(_packed, "own_threads", lambda: entered.append(1) or real())
+    module = _packed if ragged else _plan
+    real = module.own_threads
+    monkeypatch.setattr(module, "own_threads", lambda: entered.append(1) or real())
+    monkeypatch.setattr(settings, "own_kernel", OwnKernel.ALL)
     B, T, H = 256, 12, 64
     p = make_problem(cell, B, T, 16, H, seed=3, dtype=np.float32)
-    lengths = np.random.default_rng(4).integers(1, T + 1, B)
+    seq = {"lengths": np.random.default_rng(4).integers(1, T + 1, B)} if ragged else {}
     dh = np.random.default_rng(5).normal(size=(B, T, H)).astype(np.float32)
     fwd, bwd = getattr(F, f"{cell}_forward"), getattr(F, f"{cell}_backward")
     results = {}
     for threads in (1, 2):
         loop_threads(threads)
         entered.clear()
-        h, cache = fwd(**p, lengths=lengths)
-        two = len(cache.arrangement.parts) == 3
+        h, cache = fwd(**p, **seq)
         g = bwd(dh, cache, keep_cache=False)
-        assert two == (threads == 2 and _threads.blas_max_threads() >= 2)
-        assert len(entered) == (2 if two else 0)
-        results[threads] = {"h": h, **{k: g[k] for k in ("dx", "dW", "dU", "db", "dh0")}}
-    for k, v in results[1].items():
-        assert rel(results[2][k], v) <= 1e-6, k
-
-
-@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
-def test_padded_calls_on_two_threads_run_within_own_threads(loop_threads, monkeypatch, cell):
-    """Without lengths too, a forward or backward call whose loop runs on bptt's two threads runs
-    within own_threads (no OpenBLAS thread spinning beside bptt's worker: the RNN's medium step
-    4.5 → 3.3 ms); one whose loop runs on one thread does not (its GEMMs may want BLAS's threads)."""
-    entered = []
-    real = _plan.own_threads
-    monkeypatch.setattr(_plan, "own_threads", lambda: entered.append(1) or real())
-    monkeypatch.setattr(settings, "own_kernel", OwnKernel.ALL)
-    B, T, H = 128, 12, 64
-    p = make_problem(cell, B, T, 16, H, seed=3, dtype=np.float32)
-    dh = np.random.default_rng(5).normal(size=(B, T, H)).astype(np.float32)
-    fwd, bwd = getattr(F, f"{cell}_forward"), getattr(F, f"{cell}_backward")
-    results = {}
-    for threads in (1, 2):
-        loop_threads(threads)
-        entered.clear()
-        h, cache = fwd(**p)
-        g = bwd(dh, cache)
         two = threads == 2 and _threads.blas_max_threads() >= 2
+        if ragged:
+            assert two == (len(cache.arrangement.parts) == 3)
         assert len(entered) == (2 if two else 0), (threads, entered)
         results[threads] = {"h": h, **{k: g[k] for k in ("dx", "dW", "dU", "db", "dh0")}}
     for k, v in results[1].items():

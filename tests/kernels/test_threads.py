@@ -10,14 +10,7 @@ from bptt import _threads, functional as F
 from bptt.settings import settings
 from bptt.functional import _plan
 
-
-@pytest.fixture(autouse=True)
-def fresh_worker():
-    """Each test starts bptt's second thread afresh (the one before is left asleep): the worker is
-    one per process, so otherwise only the first test to need it would start it, and a mutation
-    run would check its start and its loop against that test alone."""
-    _threads._forget_second_thread()
-    yield
+pytestmark = pytest.mark.usefixtures("fresh_worker")  # tests/kernels/conftest.py
 
 
 def numpy_blas_threads() -> int:
