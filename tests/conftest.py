@@ -38,6 +38,14 @@ def _mutant_watchdog():
         faulthandler.cancel_dump_traceback_later()
 
 
+def pytest_sessionfinish(session, exitstatus):
+    """Under the same watchdog, the process's exit too: a mutant that leaves a non-daemon thread
+    waiting would keep the process alive after its tests (and mutmut's pipe open)."""
+    seconds = os.environ.get("BPTT_TEST_WATCHDOG")
+    if seconds and "__mutmut_" in os.environ.get("MUTANT_UNDER_TEST", ""):
+        faulthandler.dump_traceback_later(float(seconds), exit=True)
+
+
 @pytest.fixture(scope="module")
 def torch_one_thread():
     """One intra-op thread for PyTorch, restored afterwards: the reference problems are tiny, and

@@ -148,3 +148,26 @@ def test_outside_own_threads_the_worker_is_asleep_when_a_call_returns():
         _threads.run_in_two_threads(lambda x: seen.append(x), (2 * i,), (2 * i + 1,))
         assert worker.sleeping, i
     assert sorted(seen) == list(range(100))
+
+
+def test_a_worker_woken_for_a_block_without_tasks_sleeps_again_and_serves_the_next_call(monkeypatch):
+    """own_threads wakes a sleeping worker to spin; when the block ends before any task came, the
+    worker goes back to sleep, and the next two-thread call still runs both halves."""
+    import threading
+
+    if _threads.blas_max_threads() < 2:
+        pytest.skip("NumPy's BLAS runs one thread here: own_threads has nothing to hold")
+    monkeypatch.setattr(settings, "worker_spin_seconds", 60.0)
+    worker = _threads._second_thread()
+    assert _wait_until(lambda: worker.sleeping)
+    for _ in range(3):
+        with _threads.own_threads():
+            assert _wait_until(lambda: not worker.sleeping), "own_threads did not wake the worker"
+        assert _wait_until(lambda: worker.sleeping), "the worker did not sleep again"
+    seen = []
+    caller = threading.Thread(target=_threads.run_in_two_threads, args=(seen.append, ("here",), ("there",)),
+                              daemon=True)
+    caller.start()
+    caller.join(timeout=30)
+    assert not caller.is_alive(), "the worker no longer serves"
+    assert sorted(seen) == ["here", "there"] and worker.thread.is_alive()
