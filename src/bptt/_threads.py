@@ -13,6 +13,8 @@ import contextlib
 import os
 import threading
 
+from .settings import settings
+
 _libs = None
 _second = None
 _second_lock = threading.Lock()
@@ -164,8 +166,6 @@ class _Worker:
     def _spins(self) -> tuple[int, int]:
         """The pauses the worker spins for the next task, and those it leaves the caller to start
         its own half (about 2 µs): read at every wait, so that settings.override applies."""
-        from .settings import settings
-
         return int(settings.worker_spin_seconds / self.pause_seconds), max(1, int(2e-6 / self.pause_seconds))
 
     def _serve(self) -> None:

@@ -81,8 +81,10 @@ def _wait_until(condition, seconds: float = 5.0) -> bool:
 def test_own_threads_holds_blas_to_one_thread_and_still_reports_the_users_count():
     before = users = numpy_blas_threads()  # from threadpoolctl itself: what blas_max_threads must give back
     assert _threads.blas_max_threads() == users
-    if users < 2:
-        pytest.skip("NumPy's BLAS runs one thread here: own_threads has nothing to hold")
+    if users < 2:  # one BLAS thread already (as within blas_threads(1) below): nothing to hold
+        with _threads.own_threads():
+            assert numpy_blas_threads() == users and _threads.blas_max_threads() == users
+        return
     with _threads.own_threads():
         assert numpy_blas_threads() == 1
         assert _threads.blas_max_threads() == users  # the rules inside choose as outside
@@ -102,8 +104,7 @@ def test_the_worker_spins_only_within_own_threads(monkeypatch):
     """Within own_threads the worker spins between tasks (up to settings.worker_spin_seconds, here
     far longer than the test) and sleeps as soon as the block ends; outside, it sleeps after each
     task. A worker spinning beside OpenBLAS's threads slowed a training step 1.7×."""
-    if _threads.blas_max_threads() < 2:
-        pytest.skip("NumPy's BLAS runs one thread here: own_threads has nothing to hold")
+    monkeypatch.setattr(_threads, "blas_max_threads", lambda: 2)  # own_threads as on a machine of two cores or more
     monkeypatch.setattr(settings, "worker_spin_seconds", 60.0)
     seen = []
     worker = _threads._second_thread()
@@ -140,8 +141,6 @@ def test_outside_own_threads_the_worker_is_asleep_when_a_call_returns():
     """Outside own_threads the worker marks its half done only as it goes to sleep (holding the
     GIL, which it releases as it sleeps), so the caller never waits for the GIL behind it: a
     two-thread call of no work took 25 µs so, 60-70 before."""
-    if _threads.blas_max_threads() < 2:
-        pytest.skip("NumPy's BLAS runs one thread here")
     worker = _threads._second_thread()
     seen = []
     for i in range(50):
@@ -155,8 +154,7 @@ def test_a_worker_woken_for_a_block_without_tasks_sleeps_again_and_serves_the_ne
     worker goes back to sleep, and the next two-thread call still runs both halves."""
     import threading
 
-    if _threads.blas_max_threads() < 2:
-        pytest.skip("NumPy's BLAS runs one thread here: own_threads has nothing to hold")
+    monkeypatch.setattr(_threads, "blas_max_threads", lambda: 2)  # own_threads as on a machine of two cores or more
     monkeypatch.setattr(settings, "worker_spin_seconds", 60.0)
     worker = _threads._second_thread()
     assert _wait_until(lambda: worker.sleeping)
