@@ -55,8 +55,11 @@ def float_array(fn: str, name: str, value: Any, ndim: int, layout: str, finite: 
 def _all_finite(a: np.ndarray) -> bool:
     """Whether ``a`` holds no NaN and no Inf: by the compiled check of bptt.kernels.fast when that
     module is loaded (the fast path loads it; importing it here would load Numba for the reference
-    path too) and ``a`` is C-contiguous, else by NumPy."""
+    path too) and ``a`` is C- or F-contiguous (the batch-major view of a feature-major array, as
+    recurrent layers return), else by NumPy."""
     fast = sys.modules.get("bptt.kernels.fast")
+    if a.flags.f_contiguous and not a.flags.c_contiguous:
+        a = a.T
     if fast is not None and a.flags.c_contiguous:
         return fast.all_finite(a)
     return bool(np.isfinite(a).all())

@@ -29,3 +29,23 @@ def test_to_feature_major_is_the_transpose(shape, dtype):
     F.to_feature_major(a, out)
     np.testing.assert_array_equal(out[:, :T], a.transpose(2, 1, 0))
     assert np.isnan(out[:, T]).all()
+
+
+# bptt.kernels.fast.from_feature_major, the way back: a feature-major (F, T, B) array (behind a fast
+# call's h or dx) into a new batch-major (B, T, F) one, in blocks of 16 features and a remainder.
+BACK_SHAPES = [
+    (1, 1, 1),  # B = T = F = 1: the remainder alone
+    (7, 3, 16),  # one block, no remainder
+    (5, 4, 37),  # two blocks and 5 features left over
+    (256, 2, 15),  # fewer features than a block
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", BACK_SHAPES, ids=lambda s: "B{}-T{}-F{}".format(*s))
+def test_from_feature_major_is_the_transpose(shape, dtype):
+    B, T, Fe = shape
+    fm = np.random.default_rng(5).normal(size=(Fe, T, B)).astype(dtype)
+    out = np.full(shape, np.nan, dtype)
+    F.from_feature_major(fm, out)
+    np.testing.assert_array_equal(out, fm.transpose(2, 1, 0))

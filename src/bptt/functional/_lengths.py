@@ -268,9 +268,11 @@ def _packed_loop_inputs(xh, W, U, pk, G: int, keep: bool, name: str):
 def _packed_dh(dh, B: int, T: int, H: int, dtype):
     """``(dh2, use_dh)``: the caller's ``dh (B, T, H)`` as the ``(B·T, H)`` rows a packed backward
     loop reads, or a placeholder never read when None."""
+    from ._arrays import _batch_major
+
     if dh is None:
         return np.empty((1, H), dtype), False
-    return np.ascontiguousarray(dh).reshape(B * T, H), True
+    return _batch_major(dh).reshape(B * T, H), True
 
 
 def _rounding(plan, dtype) -> int:

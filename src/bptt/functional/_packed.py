@@ -38,7 +38,7 @@ import numpy as np
 
 from .._threads import own_threads, run_in_two_threads, single_threaded_if
 from ..settings import settings
-from ._arrays import _empty
+from ._arrays import _batch_major, _empty
 from ._backend import _fast
 from ._plan import _loop_threads
 
@@ -133,7 +133,7 @@ class _Packed:
         H = h0.shape[1]
         xh = _new((I + H, self.N), x.dtype)
         fast = _fast()
-        fast.pack_columns(np.ascontiguousarray(x).reshape(B * T, I), self.rows, xh, 0)
+        fast.pack_columns(_batch_major(x).reshape(B * T, I), self.rows, xh, 0)
         self.pack_states(h0, xh, I)
         return xh
 

@@ -22,7 +22,7 @@ from ._plan import (
     _backward_threads, _blas_for, _compiled_loop, _forward_threads, _loop_plan, _run_units_split, _units_split,
 )
 from ._arrays import (
-    _dx_in_loop, _empty, _fm_input_projection_backward, _fm_stacked, _projection_grads,
+    _batch_major, _dx_in_loop, _empty, _fm_input_projection_backward, _fm_stacked, _projection_grads,
     _input_projection, _input_projection_backward, _loop_inputs, _packed_rows,
     _recurrent_weight_grad, _rows_product, _state_in, _state_out, _time_major_copy,
     _time_major_or_zeros, _workspace,
@@ -199,7 +199,7 @@ def _gru_backward_fast(dh, cache, dh_last, T, B, H, ra, keep_cache, plan):
     dhu = _empty((H, T, B), dz.dtype) if ra else dz  # reset-before: a placeholder that is never written
     row = _workspace("gru_backward_row", (B,), cache.dtype)
     use_dh = dh is not None
-    dh_bm = np.ascontiguousarray(dh) if use_dh else dz
+    dh_bm = _batch_major(dh) if use_dh else dz
     dh_rec = _state_in(dh_last)
     dh_prev = _workspace("dh_prev", (H, B), cache.dtype)
     drh = _workspace("drh", (H, B), cache.dtype)

@@ -24,7 +24,7 @@ from ._plan import (
     _units_split,
 )
 from ._arrays import (
-    _dx_in_loop, _empty, _fm_stacked, _fm_weight_grads, _input_projection, _weight_grads,
+    _batch_major, _dx_in_loop, _empty, _fm_stacked, _fm_weight_grads, _input_projection, _weight_grads,
     _input_projection_backward, _loop_inputs, _loop_matrix, _packed_rows, _recurrent_weight_grad,
     _state_in, _state_out, _states_ext, _time_major_copy, _time_major_or_zeros, _tm_stacked,
     _tm_states, _workspace,
@@ -236,7 +236,7 @@ def _lstm_backward_fast(dh, cache, dh_last, dc_last, T, B, H, keep_cache, plan):
     dz_arg, dc_arg = (dz, dc) if keep_cache else (None, None)  # None: the kernels' sign for "in place"
     row = _workspace("lstm_backward_row", (B,), cache.dtype)
     use_dh = dh is not None
-    dh_bm = np.ascontiguousarray(dh) if use_dh else dz  # as the loops read it; dz: a placeholder never read
+    dh_bm = _batch_major(dh) if use_dh else dz  # as the loops read it; dz: a placeholder never read
     dh_rec, dc_next = _state_in(dh_last), _state_in(dc_last)
     U, gates, c = np.ascontiguousarray(cache.U), cache.gates_s, cache.c_s
     Wp, dxp = _dx_in_loop(cache.W, plan, T)

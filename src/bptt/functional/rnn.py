@@ -22,7 +22,7 @@ from ._plan import (
     _backward_threads, _blas_for, _compiled_loop, _forward_threads, _loop_plan, _run_units_split, _units_split,
 )
 from ._arrays import (
-    _empty, _fm_stacked, _fm_weight_grads, _input_projection, _input_projection_backward, _weight_grads,
+    _batch_major, _empty, _fm_stacked, _fm_weight_grads, _input_projection, _input_projection_backward, _weight_grads,
     _loop_inputs, _packed_rows, _recurrent_weight_grad, _state_in, _state_out, _time_major_copy,
     _time_major_or_zeros,
 )
@@ -163,7 +163,7 @@ def _rnn_backward_fast(dh, cache, dh_last, T, B, H, plan):
     code = _fast().common.ACTIVATION_CODES[cache.activation]
     dz = _empty((H, T, B), cache.dtype)
     use_dh = dh is not None
-    dh_bm = np.ascontiguousarray(dh) if use_dh else dz
+    dh_bm = _batch_major(dh) if use_dh else dz
     dh_rec, U, h = _state_in(dh_last), np.ascontiguousarray(cache.U), cache.h_s
     if not _compiled_loop(fast.rnn_backward_loop, T, B, H, G, cache.dtype, dh_bm, use_dh, U, _packed_rows(U), h, code,
                           dh_rec, dz, plan=plan):

@@ -38,12 +38,37 @@ from .. import _validation as v
 from .. import functional as F
 from .. import init
 from ..cells import GATES
+from ..functional._arrays import _feature_major_view
 from ..kernels.activations import ELEMENTWISE
 from .base import Layer
 
 
+def _reversed_in_time(a: np.ndarray) -> np.ndarray:
+    """A copy of ``a[:, ::-1]`` (``(B, T, F)``) in the layout of ``a``: C-contiguous, or the
+    batch-major view of a feature-major array when ``a`` is one (a recurrent layer's output or
+    ``dx``; NumPy's C-ordered copy of that read one value per row of 4·T·B bytes)."""
+    if _feature_major_view(a) is not None:
+        return np.ascontiguousarray(a.T[:, ::-1]).T
+    return np.ascontiguousarray(a[:, ::-1])
+
+
+def _side_by_side(h: np.ndarray, h_r: np.ndarray) -> np.ndarray:
+    """The two directions' outputs ``(B, T, H)`` as one ``(B, T, 2H)``, forward first: where the
+    kernels returned batch-major views of feature-major arrays (the fast path), the batch-major
+    view of a new feature-major ``(2H, T, B)`` array, filled by rows of T·B (or B, for a direction
+    read backwards) values; else a C-contiguous one."""
+    if h.strides[0] != h.itemsize or h_r.strides[0] != h_r.itemsize:  # the batch axis is not the contiguous one
+        return np.concatenate((h, h_r), axis=2)
+    B, T, H = h.shape
+    out = np.empty((2 * H, T, B), h.dtype)
+    out[:H] = h.transpose(2, 1, 0)
+    out[H:] = h_r.transpose(2, 1, 0)
+    return out.transpose(2, 1, 0)
+
+
 class _Recurrent(Layer):
     _gates: int = GATES["rnn"]
+    _feature_major_input = True  # the fast path reads a recurrent layer's outputs as they are
     _states: tuple[str, ...] = ("h0",)
     _extra_biases: tuple[str, ...] = ()
 
@@ -166,13 +191,13 @@ class _Recurrent(Layer):
         h, cache = self._forward_fn(x, fwd, lengths)  # validates lengths
         flipped = lengths is None or bool(np.all(np.asarray(lengths) == x.shape[1]))  # every step real
         if flipped:
-            h_r, cache_r = self._forward_fn(np.ascontiguousarray(x[:, ::-1]), rev, None, direction="_reverse")
+            h_r, cache_r = self._forward_fn(_reversed_in_time(x), rev, None, direction="_reverse")
             h_r = h_r[:, ::-1]
         else:
             h_r, cache_r = self._forward_fn(x, rev, lengths, reverse=True, direction="_reverse")
         self._cache = (cache, cache_r, flipped) if training else None
         if self.return_sequences:
-            return np.concatenate((h, h_r), axis=2)
+            return _side_by_side(h, h_r)
         last = F.final_state(h, lengths) if lengths is not None else h[:, -1]
         return np.concatenate((last, h_r[:, 0]), axis=1)
 
@@ -202,7 +227,8 @@ class _Recurrent(Layer):
         cache, cache_r, flipped = cache
         # the reverse direction first: its forward ran last, so its cache is the warmer one (RNN rows
         # medium and long: 1.5-3 % off the step, same process A/B)
-        g_r = self._direction_backward(dy[:, ::-1, H:] if flipped and self.return_sequences else dy[..., H:], cache_r)
+        g_r = self._direction_backward(_reversed_in_time(dy[..., H:]) if flipped and self.return_sequences
+                                       else dy[..., H:], cache_r)
         g = self._direction_backward(dy[..., :H], cache)
         self._cache = None
         for k in self.params:
@@ -213,15 +239,14 @@ class _Recurrent(Layer):
         self.state_grads = {"d" + s: (g_r["d" + s[: -len("_reverse")]] if s.endswith("_reverse") else g["d" + s])
                             for s in self._states}
         dx = g["dx"]
-        dx = dx if dx.flags.writeable else dx.copy()
+        dx = dx if dx.flags.writeable else dx.copy(order="K")  # in its layout: a feature-major view stays one
         dx += g_r["dx"][:, ::-1] if flipped else g_r["dx"]
         return dx
 
     def _direction_backward(self, dy, cache):
-        dy = np.ascontiguousarray(dy)
-        if self.return_sequences:
+        if self.return_sequences:  # (B, T, H) as it is: the functional backward reads any layout
             return self._backward_fn(dy, cache, None)
-        return self._backward_fn(None, cache, dy)
+        return self._backward_fn(None, cache, np.ascontiguousarray(dy))
 
     def get_state(self):
         return {} if self.state is None else {k: a.copy() for k, a in self.state.items()}

@@ -69,8 +69,8 @@ modules compiled into it (``COMPILED_DEPENDENCIES``, bptt.kernels.fingerprint).
 
 from . import common, gru, lstm, packed, rnn
 from .common import (ACTIVATION_CODES, BLOCKS_MAX_BATCH, BLOCKS_MAX_FEATURES, NT_BLOCK, PROJECT_BLOCK_BYTES,
-                     _has_non_finite, activate_sigmoid, activate_tanh, add_into, all_finite, nt_product, project,
-                     sigmoid_, tanh_, to_feature_major, transpose_into)
+                     _has_non_finite, activate_sigmoid, activate_tanh, add_into, all_finite, from_feature_major,
+                     nt_product, project, sigmoid_, tanh_, to_feature_major, transpose_into)
 from .packed import pack_columns, pack_states, packed_layout, rows_finite, unpack_columns
 from .gru import (gru_backward_loop, gru_backward_packed, gru_cell_backward, gru_cell_backward_before_r,
                   gru_cell_forward_after, gru_cell_forward_before_n, gru_cell_forward_before_rz, gru_forward_loop,
@@ -86,8 +86,8 @@ __all__ = [
     "common", "lstm", "gru", "rnn", "packed",
     # common
     "ACTIVATION_CODES", "BLOCKS_MAX_BATCH", "BLOCKS_MAX_FEATURES", "NT_BLOCK", "PROJECT_BLOCK_BYTES",
-    "activate_sigmoid", "activate_tanh", "add_into", "all_finite", "nt_product", "project", "sigmoid_", "tanh_",
-    "to_feature_major", "transpose_into",
+    "activate_sigmoid", "activate_tanh", "add_into", "all_finite", "from_feature_major", "nt_product", "project",
+    "sigmoid_", "tanh_", "to_feature_major", "transpose_into",
     # packed
     "pack_columns", "pack_states", "packed_layout", "rows_finite", "unpack_columns",
     # lstm

@@ -411,6 +411,27 @@ def to_feature_major(a, out):
                         out[j, t, b] = a[b, t, j]
 
 
+@nb.njit(**_JIT)
+def from_feature_major(a, out):
+    """out[b, t, j] = a[j, t, b]: a feature-major ``(F, T, B)`` array (the array behind a fast
+    call's ``h`` or ``dx``, whose batch-major view a layer hands on) into a new batch-major
+    ``(B, T, F)`` one, as the backward loops and NumPy's products read it. Per step, in blocks of
+    16 features, b outer: each b writes 16 adjacent values (one cache line) and reads one from
+    each of 16 rows, each row in order; NumPy's copy of the view read one value per row of 4·T·B
+    bytes (7 ns a value at (256, 30, 128), against 0.3-0.7: docs/performance.md, "Feature-major
+    views"). Unsigned loop bounds as in :func:`_columns`."""
+    F, T, B = a.shape
+    F16 = F - F % 16
+    for t in range(T):
+        for j0 in range(0, F16, 16):
+            for b in range(np.uint64(0), np.uint64(B)):
+                for r in range(16):
+                    out[b, t, j0 + r] = a[j0 + r, t, b]
+        for b in range(np.uint64(0), np.uint64(B)):
+            for j in range(F16, F):
+                out[b, t, j] = a[j, t, b]
+
+
 #: :func:`to_feature_major`'s blocks of 16 features for batches up to this size ...
 BLOCKS_MAX_BATCH = 128
 #: ... and up to this many features.

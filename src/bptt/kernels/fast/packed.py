@@ -25,7 +25,7 @@ from .common import _INLINE, _JIT, _columns, _exponent_bits
 
 #: The fingerprint of the modules compiled into this module's kernels (see bptt.kernels.fingerprint;
 #: ``python -m bptt.kernels.fingerprint`` updates it; tests/kernels/test_kernel_cache.py checks it).
-COMPILED_DEPENDENCIES = "b647fbd98dab8195"
+COMPILED_DEPENDENCIES = "21f13d8f3521d26e"
 
 
 @nb.njit(**_INLINE)
