@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import time
 
 from .settings import settings
 
@@ -20,6 +21,8 @@ _second = None
 _second_lock = threading.Lock()
 #: NumPy's BLAS threads as the user set them, while :class:`own_threads` holds BLAS to one (else 0).
 _held = 0
+#: time.monotonic() of the last call handed to bptt's second thread (-inf: none yet).
+_last_two_threads = float("-inf")
 
 
 def numpy_blas_libraries() -> list:
@@ -251,7 +254,24 @@ def run_in_two_threads(fn, first: tuple, second: tuple) -> None:
     """``fn(*first)`` in this thread and ``fn(*second)`` on bptt's worker thread at the same time
     (``fn`` must release the GIL: compiled with ``nogil``); returns when both are done and raises
     what either raised."""
+    global _last_two_threads
+    _last_two_threads = time.monotonic()
     _second_thread().run(fn, first, second)
+
+
+def second_thread_recent() -> bool:
+    """Whether bptt's second thread has run a task within ``settings.second_thread_recent_seconds``:
+    then recurrent loops on two threads are in use, and the NumPy products around them (Dense
+    layers) run on one BLAS thread rather than wake OpenBLAS's threads, which then spin beside the
+    loops (see that setting)."""
+    window = settings.second_thread_recent_seconds
+    return time.monotonic() - _last_two_threads < window
+
+
+def one_blas_thread_beside_loops():
+    """:func:`blas_threads` (1) while :func:`second_thread_recent`, else a no-op context: for the
+    layers' own NumPy products."""
+    return single_threaded_if(second_thread_recent())
 
 
 def run_in_two_threads_meeting(fn, first: tuple, second: tuple, flags) -> None:

@@ -92,6 +92,12 @@ class Settings:
     #: for the next before it sleeps (0: it sleeps at once; woken from sleep it starts 60-70 µs
     #: later, spinning about 3 µs).
     worker_spin_seconds: float = 5e-4
+    #: While bptt's second thread has run a task within this many seconds (a model with recurrent
+    #: layers whose loops run on two threads), the layers' own NumPy products (Dense) run on one
+    #: BLAS thread: OpenBLAS's threads, once woken by a product, spin for about 0.1 s (2^28 cycles)
+    #: and take the core the second thread needs (an LSTM's training step beside a Dense layer,
+    #: medium row: 15.7-20.0 ms, 10.4 held so). 0: the products keep BLAS's threads.
+    second_thread_recent_seconds: float = 1.0
     #: Per-step arrays of at least this many bytes start on a cache line (64 bytes).
     align_min_bytes: int = 1 << 19
     #: Arrays of at least this many bytes used within one call come from a reused buffer.

@@ -169,3 +169,63 @@ def test_a_worker_woken_for_a_block_without_tasks_sleeps_again_and_serves_the_ne
     caller.join(timeout=30)
     assert not caller.is_alive(), "the worker no longer serves"
     assert sorted(seen) == ["here", "there"] and worker.thread.is_alive()
+
+
+# ─────────────────────────── the layers' own products beside loops on two threads (Dense)
+
+
+def test_a_task_on_the_second_thread_marks_it_recent_for_the_settings_window(monkeypatch):
+    now = [1000.0]
+    monkeypatch.setattr(_threads.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(_threads, "_last_two_threads", float("-inf"))
+    monkeypatch.setattr(settings, "second_thread_recent_seconds", 1.0)
+    assert not _threads.second_thread_recent()  # never used
+    _threads.run_in_two_threads(lambda: None, (), ())
+    assert _threads._last_two_threads == 1000.0 and _threads.second_thread_recent()
+    now[0] = 1000.999
+    assert _threads.second_thread_recent()
+    now[0] = 1001.0
+    assert not _threads.second_thread_recent()  # the window has passed
+    now[0] = 1000.5
+    monkeypatch.setattr(settings, "second_thread_recent_seconds", 0.0)
+    assert not _threads.second_thread_recent()  # 0 turns the rule off
+
+
+@pytest.mark.parametrize("recent", [True, False])
+def test_dense_products_run_on_one_blas_thread_beside_loops_on_two(monkeypatch, recent):
+    """Where bptt's second thread has just run (a recurrent layer's loops), Dense's products run with
+    NumPy's BLAS at one thread; in a network without such loops they keep BLAS's threads."""
+    from bptt.layers import Dense, dense
+
+    libs = _threads.numpy_blas_libraries()
+    if not libs:  # threadpoolctl sees no BLAS: nothing is switched, and no count can be read
+        assert _threads.one_blas_thread_beside_loops() is _threads._NO_CHANGE
+        return
+    before = [lc.get_num_threads() for lc in libs]
+    for lc in libs:  # two BLAS threads whatever the machine has: the hold must show
+        lc.set_num_threads(2)
+    try:
+        monkeypatch.setattr(_threads, "_last_two_threads", float("-inf"))
+        if recent:
+            _threads.run_in_two_threads(lambda: None, (), ())
+        seen = []
+        real = dense.one_blas_thread_beside_loops
+
+        class Spy:
+            def __enter__(self):
+                self.ctx = real()
+                self.ctx.__enter__()
+                seen.append(numpy_blas_threads())
+
+            def __exit__(self, *exc):
+                return self.ctx.__exit__(*exc)
+
+        monkeypatch.setattr(dense, "one_blas_thread_beside_loops", Spy)
+        layer = Dense(3, 2, seed=0)
+        y = layer.forward(np.ones((4, 5, 3), np.float32))
+        layer.backward(np.ones_like(y))
+        assert seen == ([1, 1] if recent else [2, 2])  # forward's product, then backward's three
+        assert numpy_blas_threads() == 2
+    finally:
+        for lc, n in zip(libs, before):
+            lc.set_num_threads(n)

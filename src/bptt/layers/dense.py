@@ -6,6 +6,7 @@ import numpy as np
 
 from .. import _validation as v
 from .. import init
+from .._threads import one_blas_thread_beside_loops
 from ..kernels.activations import ELEMENTWISE, activate, activation_backward
 from .base import Layer
 
@@ -51,7 +52,9 @@ class Dense(Layer):
         n_in = self.params["W"].shape[0]
         if x.shape[-1] != n_in:
             raise ValueError(f"Dense.forward: x must have last axis {n_in} (in_features); got shape {x.shape}")
-        y = activate(self.activation, x @ self.params["W"] + self.params["b"], out=None)
+        with one_blas_thread_beside_loops():
+            z = x @ self.params["W"]
+        y = activate(self.activation, z + self.params["b"], out=None)
         if training:
             self._cache = (x, y)
         return y
@@ -61,6 +64,7 @@ class Dense(Layer):
         dy = self._grad_input(dy, y.shape if y is not None else ())
         dz = activation_backward(self.activation, dy, y)
         n_in, n_out = self.params["W"].shape
-        self.grads["W"][...] = x.reshape(-1, n_in).T @ dz.reshape(-1, n_out)
-        self.grads["b"][...] = dz.reshape(-1, n_out).sum(axis=0)
-        return dz @ self.params["W"].T
+        with one_blas_thread_beside_loops():
+            self.grads["W"][...] = x.reshape(-1, n_in).T @ dz.reshape(-1, n_out)
+            self.grads["b"][...] = dz.reshape(-1, n_out).sum(axis=0)
+            return dz @ self.params["W"].T
