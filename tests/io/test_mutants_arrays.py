@@ -333,3 +333,109 @@ def test_batches_of_one():
 def test_batches_refuse_an_n_that_is_not_an_integer(n):
     with pytest.raises(ValueError, match=exactly(f"iterate_batches: n must be a non-negative integer (number of samples); got {n!r}")):
         iterate_batches(n, 2)
+
+
+# ─────────────────────────────────────────── ragged sequences and per-step targets (issue 20)
+# Mutation testing after issue 20 found the lengths and per-step paths of check_xy, read_npz and
+# write_npz tested only through the command line; these pin them where the module's own tests run.
+
+
+@pytest.mark.parametrize("shape", [(3, 4), (3, 4, 2)], ids=["(n, T)", "(n, T, K)"])
+def test_per_step_targets_are_taken_as_float32_when_allowed(shape):
+    X = np.zeros((3, 4, 2), np.float32)
+    y = np.arange(np.prod(shape)).reshape(shape) % 2  # integer labels
+    X_out, y_out = check_xy("f", X, y, per_step=True)
+    assert X_out is X and y_out.dtype == np.float32 and y_out.shape == shape
+    np.testing.assert_array_equal(y_out, y)
+
+
+@pytest.mark.parametrize("y_shape", [(3, 5), (2, 4), (3, 5, 1)])
+def test_per_step_targets_must_match_the_sequences_and_steps(y_shape):
+    X = np.zeros((3, 4, 2), np.float32)
+    message = (f"f: per-step targets y must have shape (n, T) = (3, 4) (or (n, T, K)) like X's first two axes; "
+               f"got shape {y_shape}")
+    with pytest.raises(ValueError, match=exactly(message)):
+        check_xy("f", X, np.zeros(y_shape), per_step=True)
+
+
+def test_targets_of_other_ranks_name_what_each_call_allows():
+    X = np.zeros((3, 4, 2), np.float32)
+    with pytest.raises(ValueError, match=exactly("f: y must be a 1-D array of shape (n,); got shape (3, 4)")):
+        check_xy("f", X, np.zeros((3, 4)))
+    with pytest.raises(ValueError, match=exactly(
+            "f: y must be a 1-D array of shape (n,) or per-step targets (n, T) / (n, T, K); got shape (3, 4, 1, 1)")):
+        check_xy("f", X, np.zeros((3, 4, 1, 1)), per_step=True)
+    _, y = check_xy("f", X, np.array([0, 1, 1]), per_step=True)  # one label per sequence stays allowed
+    np.testing.assert_array_equal(y, [0, 1, 1])
+
+
+@pytest.mark.parametrize("compressed", [True, False])
+def test_lengths_and_per_step_targets_round_trip_through_an_npz_file(tmp_path, compressed):
+    X = np.arange(24, dtype=np.float32).reshape(3, 4, 2)
+    y = np.array([[1, 0, 0, 0], [0, 1, 1, 0], [1, 1, 1, 1]])
+    path = write_npz(tmp_path / "r.npz", X, y, compressed, lengths=[1, 3, 4])
+    with np.load(path) as raw:  # what the file holds, as NumPy reads it
+        assert sorted(raw.keys()) == ["lengths", "x", "y"]
+        assert raw["lengths"].dtype == np.int64
+        np.testing.assert_array_equal(raw["lengths"], [1, 3, 4])
+        assert raw["y"].dtype == np.float32 and raw["y"].shape == (3, 4)
+    X2, y2, lengths = read_npz(path, with_lengths=True)
+    np.testing.assert_array_equal(X2, X)
+    np.testing.assert_array_equal(y2, y)
+    np.testing.assert_array_equal(lengths, [1, 3, 4])
+    assert lengths.dtype == np.int64
+
+
+def test_per_step_targets_need_lengths_to_be_written(tmp_path):
+    X = np.zeros((3, 4, 2), np.float32)
+    with pytest.raises(ValueError, match=exactly("write_npz: y must be a 1-D array of shape (n,); got shape (3, 4)")):
+        write_npz(tmp_path / "r.npz", X, np.zeros((3, 4)))
+    assert not (tmp_path / "r.npz").exists()
+
+
+def test_lengths_are_checked_before_writing(tmp_path):
+    X = np.zeros((3, 4, 2), np.float32)
+    message = "write_npz: lengths must satisfy 1 <= length <= 4 (the padded length T); sequence 1 has length 5"
+    with pytest.raises(ValueError, match=exactly(message)):
+        write_npz(tmp_path / "r.npz", X, np.zeros(3), lengths=[1, 5, 2])
+    assert not (tmp_path / "r.npz").exists()
+
+
+def test_a_file_with_lengths_needs_with_lengths(tmp_path):
+    path = tmp_path / "r.npz"
+    np.savez(path, x=np.zeros((3, 4, 2)), y=np.zeros(3), lengths=np.array([1, 4, 2]))
+    message = (f"read_npz: {str(path)!r} holds ragged sequences (an array 'lengths'); read it with "
+               f"read_npz(path, with_lengths=True), which returns (X, y, lengths)")
+    with pytest.raises(ValueError, match=exactly(message)):
+        read_npz(path)
+    _, _, lengths = read_npz(path, with_lengths=True)
+    np.testing.assert_array_equal(lengths, [1, 4, 2])
+
+
+def test_a_file_without_lengths_read_with_lengths_gives_none_and_one_label_each(tmp_path):
+    path = tmp_path / "r.npz"
+    np.savez(path, x=np.zeros((3, 4, 2)), y=np.zeros((3, 4)))
+    with pytest.raises(ValueError, match=exactly(
+            f"read_npz({str(path)!r}): y must be a 1-D array of shape (n,); got shape (3, 4)")):
+        read_npz(path, with_lengths=True)  # per-step targets only come with lengths
+    np.savez(path, x=np.zeros((3, 4, 2)), y=np.ones(3))
+    X, y, lengths = read_npz(path, with_lengths=True)
+    assert lengths is None and X.shape == (3, 4, 2)
+    np.testing.assert_array_equal(y, [1, 1, 1])
+
+
+def test_lengths_read_from_a_file_are_checked(tmp_path):
+    path = tmp_path / "r.npz"
+    np.savez(path, x=np.zeros((3, 4, 2)), y=np.zeros((3, 4)), lengths=np.array([1, 9, 2]))
+    message = (f"read_npz({str(path)!r}): lengths must satisfy 1 <= length <= 4 (the padded length T); "
+               f"sequence 1 has length 9")
+    with pytest.raises(ValueError, match=exactly(message)):
+        read_npz(path, with_lengths=True)
+
+
+def test_standardizer_fits_rows_of_a_dense_network():
+    X = np.array([[1.0, 10.0], [3.0, 10.0], [5.0, 10.0]])  # (n, F) rows
+    s = Standardizer().fit(X)
+    np.testing.assert_allclose(s.mean_, [3.0, 10.0])
+    np.testing.assert_allclose(s.std_, [np.sqrt(8 / 3), 1.0])
+    np.testing.assert_allclose(s.transform(X), [[-np.sqrt(1.5), 0.0], [0.0, 0.0], [np.sqrt(1.5), 0.0]])
