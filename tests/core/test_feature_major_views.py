@@ -12,8 +12,10 @@ import numpy as np
 import pytest
 
 from bptt import functional as F
+from bptt.functional import _arrays
 from bptt.functional._arrays import _batch_major, _feature_major_view
 from bptt.layers import GRU, LSTM, RNN, Dense, Dropout, Flatten
+from bptt.settings import settings
 
 CELLS = {
     "lstm": (F.lstm_forward, F.lstm_backward, 4),
@@ -22,6 +24,14 @@ CELLS = {
 }
 LENGTHS = [None, np.array([5, 1, 3, 5, 2, 4]), np.array([5] * 6)]
 LID = ["padded", "ragged", "all-full"]
+
+
+@pytest.fixture(autouse=True, params=["kernel", "numpy"])
+def copies(request, monkeypatch):
+    """Every test twice: views copied to batch-major by the compiled transposer (the sizes here are
+    below its threshold), and by NumPy."""
+    monkeypatch.setattr(settings, "batch_major_kernel_min_values", 0 if request.param == "kernel" else 10**12)
+    return request.param
 
 
 def fm_view(a: np.ndarray) -> np.ndarray:
@@ -50,6 +60,24 @@ def test_batch_major_copies_views_and_returns_c_arrays_as_they_are(dtype):
     sliced = a[:, ::-1, 2:]  # neither layout: NumPy's copy
     np.testing.assert_array_equal(_batch_major(sliced), sliced)
     assert _feature_major_view(a) is None and _feature_major_view(sliced) is None
+
+
+def test_the_transposer_copies_views_from_its_threshold_on(monkeypatch):
+    view = fm_view(np.random.default_rng(0).normal(size=(4, 3, 18)))
+    calls = []
+    real = _arrays._fast().from_feature_major
+
+    class Fast:
+        def from_feature_major(self, fm, out):
+            calls.append(fm.shape)
+            real(fm, out)
+
+    monkeypatch.setattr(_arrays, "_fast", Fast)
+    for threshold, used in ((view.size, True), (view.size + 1, False)):
+        monkeypatch.setattr(settings, "batch_major_kernel_min_values", threshold)
+        calls.clear()
+        np.testing.assert_array_equal(_batch_major(view), view)
+        assert calls == ([(18, 3, 4)] if used else [])
 
 
 @pytest.mark.parametrize("lengths", LENGTHS, ids=LID)
