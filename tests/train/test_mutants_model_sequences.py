@@ -153,3 +153,13 @@ def test_a_jagged_branch_may_hold_sequences_of_one_step():
     cfg = Sequential([Dense(4, 1)]).config()
     cfg["inputs"] = [{"name": "trk_pt", "size": 1, "jagged": True, "max_length": 1}]
     assert Sequential.from_config(cfg).inputs[0]["max_length"] == 1
+
+
+def test_per_sequence_labels_with_lengths_are_the_argmax():
+    """One label per sequence (no per-step outputs): the lengths choose each sequence's last real
+    step, and no padding is applied to the labels."""
+    model = Sequential([LSTM(3, 4, seed=0), Dense(4, 3, seed=1)], loss="softmax_ce")
+    x = x_of(seed=3)
+    labels = model.predict(x, lengths=L)
+    assert labels.shape == (4,)
+    np.testing.assert_array_equal(labels, np.argmax(model.decision_function(x, lengths=L), axis=-1))
