@@ -184,3 +184,21 @@ def test_stacked_bidirectional_layers_on_views_equal_c_arrays(cls, lengths):
     expected_r, _ = F_fwd(x, *[rev[k] for k in one.params if k in ("W", "U", "b", "b_u") and k in rev],
                           lengths=reversed_lengths, reverse=True)
     np.testing.assert_allclose(y1[..., 4:], expected_r, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("lengths", [None, np.arange(32) % 3 + 1], ids=["padded", "ragged"])
+def test_lstm_inference_on_a_view_reads_it_exactly(lengths):
+    """The LSTM's float32 inference over a batch whose per-step product runs on BLAS (or the
+    micro-kernel) reads a time-major stacked array (functional._arrays._tm_stacked): a view as x
+    gives the bits of a C-contiguous x there too."""
+    from bptt.functional import _plan
+
+    rng = np.random.default_rng(7)
+    B, T, I, H = 32, 3, 20, 32
+    x = rng.normal(size=(B, T, I)).astype(np.float32)
+    p = params("lstm", I, H, rng, np.float32)
+    plan = _plan._loop_plan(T, B, H, 4, np.float32)
+    assert lengths is not None or _plan._time_major_inference(plan, I, H, 4)  # the path this test is for
+    expected, _ = F.lstm_forward(x, *p, lengths=lengths, keep_cache=False)
+    h, _ = F.lstm_forward(fm_view(x), *p, lengths=lengths, keep_cache=False)
+    np.testing.assert_array_equal(h, expected)
