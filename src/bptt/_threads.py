@@ -108,7 +108,9 @@ class own_threads:
     """A block of a call whose parallel work runs on bptt's own two threads (bptt.functional._packed):
     NumPy's BLAS held to one thread meanwhile, and bptt's worker woken at the start and spinning
     between its tasks until the end (its next task then starts in about 3 µs, where waking it
-    takes 60-70 µs on the project's 2-core virtual machines).
+    takes 60-70 µs on the project's 2-core virtual machines), and, where it sleeps on the futex,
+    ``settings.worker_linger_seconds`` more for the next block (waking it cost the caller itself
+    20-50 µs there).
 
     The two go together: a spinning worker holds the second core that OpenBLAS's own threads
     would want for a GEMM of theirs (the RNN's ragged training step took 4.0 ms against 2.3 with
@@ -143,55 +145,91 @@ class own_threads:
 class _Worker:
     """bptt's second thread (see bptt.kernels.worker): it takes one half of a two-thread call; then,
     within :class:`own_threads`, it spins up to ``settings.worker_spin_seconds`` for the next
-    call's half, and elsewhere sleeps at once (docs/performance.md, "bptt's second thread")."""
+    call's half, and elsewhere sleeps at once (docs/performance.md, "bptt's second thread").
+    ``futex`` (default: where bptt.kernels.worker.FUTEX): it sleeps on the futex inside compiled
+    code, never taking the GIL between tasks, and spins ``settings.worker_linger_seconds`` more
+    after an own_threads block before it sleeps; else it sleeps on a ``threading.Condition``."""
 
-    def __init__(self):
-        import numpy as np
-
+    def __init__(self, futex: bool | None = None):
         from .kernels import sync, worker
 
         self._kw = worker
+        self.futex = worker.FUTEX if futex is None else bool(futex and worker.FUTEX)
         self._posted = worker.POSTED * sync.STRIDE
-        self.flags = np.zeros(3 * sync.STRIDE, np.int64)
+        self._sleeping_slot = worker.SLEEPING * sync.STRIDE
+        self._lost_slot = worker.LOST * sync.STRIDE
+        self.flags = worker.new_flags()
         self.posted = 0
         self.task = None
         self.error = None
-        self.sleeping = False
+        self._sleeping = False  # the Condition's path
         self.held = False
         self._spin_asked = False
         self._wake = threading.Condition()
         self._busy = threading.Lock()
         self.pause_seconds = _pause_seconds(worker)
         self._grace = max(1, int(5e-6 / self.pause_seconds))  # the caller's, see bptt.kernels.worker.wait_done
-        self.thread = threading.Thread(target=self._serve, name="bptt-loop", daemon=True)
+        self._start_pauses = max(1, int(2e-6 / self.pause_seconds))
+        self.flags[worker.SPINS * sync.STRIDE: worker.LINGER * sync.STRIDE + 1: sync.STRIDE] = self._pauses()
+        serve = self._serve_futex if self.futex else self._serve
+        self.thread = threading.Thread(target=serve, name="bptt-loop", daemon=True)
         self.thread.start()
+
+    @property
+    def sleeping(self) -> bool:
+        """Whether the worker sleeps (or is about to): woken only by a post or a hold."""
+        return bool(self.flags[self._sleeping_slot]) if self.futex else self._sleeping
+
+    @property
+    def lost_wakeups(self) -> int:
+        """Tasks the futex path found only when a wait timed out (bptt.kernels.worker.LOST): 0 unless
+        its protocol is broken."""
+        return int(self.flags[self._lost_slot])
 
     def _spins(self) -> tuple[int, int]:
         """The pauses the worker spins for the next task, and those it leaves the caller to start
         its own half (about 2 µs): read at every wait, so that settings.override applies."""
-        return int(settings.worker_spin_seconds / self.pause_seconds), max(1, int(2e-6 / self.pause_seconds))
+        return int(settings.worker_spin_seconds / self.pause_seconds), self._start_pauses
+
+    def _pauses(self) -> tuple[int, int]:
+        """The futex path's pauses, handed to the worker with each post and hold (so that
+        settings.override applies from the next): the spins for the next task while held, and
+        those it spins on after a hold ends (``settings.worker_linger_seconds``)."""
+        return (int(settings.worker_spin_seconds / self.pause_seconds),
+                int(settings.worker_linger_seconds / self.pause_seconds))
+
+    def _run_task(self) -> None:
+        fn, args = self.task
+        self.task = None  # before the task is marked done: the caller may post the next at once
+        try:
+            fn(*args)
+        except BaseException as e:  # the caller raises it
+            self.error = e
+
+    def _serve_futex(self) -> None:
+        kw, flags, done, grace = self._kw, self.flags, 0, self._start_pauses
+        kw.await_task(flags, 1, grace)
+        while True:
+            self._run_task()
+            done += 1
+            kw.done_and_await(flags, done, grace)
 
     def _serve(self) -> None:
         kw, flags, done, came = self._kw, self.flags, 0, False
         while True:
             if not came:
                 with self._wake:
-                    self.sleeping = True
+                    self._sleeping = True
                     # the last task is marked done only now, holding the GIL: the caller, seeing it,
                     # then finds the GIL free once wait() releases it (not taken by this thread later)
                     kw.mark_done(flags, done)
                     while flags[self._posted] <= done and not self._spin_asked:
                         self._wake.wait()
-                    self.sleeping = self._spin_asked = False
+                    self._sleeping = self._spin_asked = False
                 came = kw.wait_for_task(flags, done + 1, *self._spins())
                 if not came:
                     continue
-            fn, args = self.task
-            self.task = None  # before the task is marked done: the caller may post the next at once
-            try:
-                fn(*args)
-            except BaseException as e:  # the caller raises it
-                self.error = e
+            self._run_task()
             done += 1
             # within own_threads: marked done and the next task awaited without the GIL; else (or
             # when that wait ends) marked done at the top of the loop, as the worker goes to sleep
@@ -200,10 +238,10 @@ class _Worker:
     def hold(self, on: bool) -> None:
         """Let the worker spin between tasks (woken now if asleep), or stop it spinning."""
         self.held = on
-        self._kw.set_hold(self.flags, on)
-        if on:
+        self._kw.set_hold(self.flags, on, *self._pauses())  # on the futex path, wakes it too
+        if on and not self.futex:
             with self._wake:
-                if self.sleeping:
+                if self._sleeping:
                     self._spin_asked = True
                     self._wake.notify()
 
@@ -217,15 +255,16 @@ class _Worker:
             self.task = (fn, second)
             self.posted += 1
             task = self.posted
-            self._kw.post(self.flags, task)
-            with self._wake:
-                if self.sleeping:
-                    self._wake.notify()
+            self._kw.post(self.flags, task, *self._pauses())  # on the futex path, wakes it too
+            if not self.futex:
+                with self._wake:
+                    if self._sleeping:
+                        self._wake.notify()
             try:
                 fn(*first)
             finally:
                 # never leave the worker writing into arrays the caller gets back
-                self._kw.wait_done(self.flags, task, 0 if self.held else self._grace)
+                self._kw.wait_done(self.flags, task, 0 if self.held or self.futex else self._grace)
             if self.error is not None:
                 error, self.error = self.error, None
                 raise error
@@ -242,7 +281,7 @@ def _pause_seconds(worker) -> float:
 
     from .kernels.sync import STRIDE
 
-    never = np.zeros(3 * STRIDE, np.int64)  # no task ever posted, the hold on
+    never = np.zeros(worker.N_SLOTS * STRIDE, np.int64)  # no task ever posted, the hold on
     never[worker.HOLD * STRIDE] = 1
     worker.spin(never, 0, 1, 10)  # compiled (or loaded from the cache) before the timing
     t0 = time.perf_counter()

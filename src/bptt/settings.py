@@ -92,6 +92,12 @@ class Settings:
     #: for the next before it sleeps (0: it sleeps at once; woken from sleep it starts 60-70 µs
     #: later, spinning about 3 µs).
     worker_spin_seconds: float = 5e-4
+    #: When an own_threads block ends, bptt's second thread spins up to this long more for the next
+    #: block (a training step's backward after its forward) before it sleeps: waking it costs the
+    #: caller 20-50 µs on the project's virtual machines (the futex wake of a sleeping CPU), twice
+    #: per training step. Only after a block (not after tasks outside one), and yielding its core
+    #: every 64 pauses; 0: it sleeps at once.
+    worker_linger_seconds: float = 1e-3
     #: A feature-major view (a recurrent layer's output or dx) of at least this many values is
     #: copied to batch-major by the compiled transposer; smaller ones by NumPy (at 10,000 values
     #: 4.6 µs against 6.4, at 20,000 both 6 µs, at 64,000 36 against 12.5).

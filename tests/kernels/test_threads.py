@@ -171,6 +171,102 @@ def test_a_worker_woken_for_a_block_without_tasks_sleeps_again_and_serves_the_ne
     assert sorted(seen) == ["here", "there"] and worker.thread.is_alive()
 
 
+def test_after_own_threads_the_futex_worker_lingers_then_sleeps(monkeypatch, fresh_worker):
+    """When an own_threads block ends, the worker sleeping on the futex spins on for
+    settings.worker_linger_seconds (the next block, a training step's backward, then needs no
+    wake-up, which cost the caller 20-50 µs), then sleeps; with 0 it sleeps at once, as the
+    Condition's worker always does. The linger is counted in pauses: a loaded machine only
+    stretches it."""
+    import time
+
+    monkeypatch.setattr(_threads, "blas_max_threads", lambda: 2)  # own_threads as on a machine of two cores or more
+    monkeypatch.setattr(settings, "worker_spin_seconds", 60.0)
+    worker = fresh_worker
+    seen = []
+    for linger in (0.2, 0.0):
+        monkeypatch.setattr(settings, "worker_linger_seconds", linger)
+        with _threads.own_threads():  # the hold and each post hand the worker the settings' pauses
+            _threads.run_in_two_threads(seen.append, (1,), (2,))
+            _threads.run_in_two_threads(seen.append, (3,), (4,))
+        if worker.futex and linger:
+            time.sleep(0.02)
+            assert not worker.sleeping, "the worker slept at once after own_threads"
+            assert _wait_until(lambda: worker.sleeping, 60), "the worker never slept after its linger"
+        else:
+            assert _wait_until(lambda: worker.sleeping, 0.05), "the worker did not sleep at once"
+    assert sorted(seen) == [1, 1, 2, 2, 3, 3, 4, 4]
+
+
+def test_outside_own_threads_the_futex_worker_does_not_linger(monkeypatch, fresh_worker):
+    """A task outside own_threads (BLAS may then run on two threads) leaves the worker asleep
+    however long the linger: it lingers only after a hold it saw."""
+    monkeypatch.setattr(settings, "worker_linger_seconds", 60.0)
+    for i in range(20):
+        _threads.run_in_two_threads(lambda x: None, (i,), (i,))
+        assert fresh_worker.sleeping, i
+
+
+def test_no_post_or_hold_is_missed(monkeypatch, fresh_worker):
+    """Tasks posted and holds set as the worker goes to sleep, in every order the timing allows
+    (no spin, no linger: every wait ends asleep), all run, and none is found only when a futex
+    wait timed out (a wake missed: the worker would then start a second late)."""
+    import random
+    import time
+
+    from bptt.kernels import sync, worker
+
+    monkeypatch.setattr(_threads, "blas_max_threads", lambda: 2)
+    t = worker.TIMEOUT * sync.STRIDE
+    fresh_worker.flags[t: t + 2] = (0, 20_000_000)  # a missed wake costs 20 ms, not a second
+    rnd = random.Random(0)
+    seen = []
+    for spin, linger in ((0.0, 0.0), (2e-5, 0.0), (0.0, 2e-5), (5e-4, 1e-3)):
+        monkeypatch.setattr(settings, "worker_spin_seconds", spin)
+        monkeypatch.setattr(settings, "worker_linger_seconds", linger)
+        for i in range(300):
+            if rnd.random() < 0.5:
+                with _threads.own_threads():
+                    for _ in range(rnd.randrange(3)):
+                        _threads.run_in_two_threads(seen.append, (1,), (1,))
+            else:
+                _threads.run_in_two_threads(seen.append, (1,), (1,))
+            if rnd.random() < 0.2:
+                time.sleep(rnd.random() * 1e-4)
+    assert len(seen) == 2 * fresh_worker.posted
+    assert fresh_worker.lost_wakeups == 0
+
+
+def test_a_post_without_a_wake_is_counted_lost():
+    """The futex wait's timeout and the count the test above reads: a task stored without the wake
+    :func:`post` gives is found when the wait times out, and counted."""
+    import threading
+    import time
+
+    from bptt.kernels import sync, worker
+
+    if not worker.FUTEX:
+        assert not _threads._Worker(futex=True).futex  # nothing to count: the worker sleeps on a Condition
+        return
+    flags = worker.new_flags()
+    assert flags[worker.TIMEOUT * sync.STRIDE] == worker.TIMEOUT_SECONDS
+    flags[worker.TIMEOUT * sync.STRIDE: worker.TIMEOUT * sync.STRIDE + 2] = (0, 50_000_000)  # 50 ms
+    waiter = threading.Thread(target=worker.await_task, args=(flags, 1, 0), daemon=True)
+    waiter.start()
+    assert _wait_until(lambda: flags[worker.SLEEPING * sync.STRIDE] == 1)
+    time.sleep(0.01)
+    flags[worker.POSTED * sync.STRIDE] = 1  # no wake
+    waiter.join(10)
+    assert not waiter.is_alive()
+    assert flags[worker.LOST * sync.STRIDE] == 1 and flags[worker.SLEEPING * sync.STRIDE] == 0
+    flags[worker.TIMEOUT * sync.STRIDE: worker.TIMEOUT * sync.STRIDE + 2] = (60, 0)  # a wake, not the timeout, now
+    waiter = threading.Thread(target=worker.await_task, args=(flags, 2, 0), daemon=True)
+    waiter.start()
+    assert _wait_until(lambda: flags[worker.SLEEPING * sync.STRIDE] == 1)
+    worker.post(flags, 2, 0, 0)
+    waiter.join(10)
+    assert not waiter.is_alive() and flags[worker.LOST * sync.STRIDE] == 1
+
+
 # ─────────────────────────── the layers' own products beside loops on two threads (Dense)
 
 
