@@ -71,7 +71,7 @@ from . import common, gru, lstm, packed, rnn
 from .common import (ACTIVATION_CODES, BLOCKS_MAX_BATCH, BLOCKS_MAX_FEATURES, NT_BLOCK, PROJECT_BLOCK_BYTES,
                      _has_non_finite, activate_sigmoid, activate_tanh, add_into, all_finite, from_feature_major,
                      nt_product, project, sigmoid_, tanh_, to_feature_major, transpose_into)
-from .packed import pack_columns, pack_states, packed_layout, rows_finite, unpack_columns
+from .packed import pack_columns, pack_states, packed_layout, real_columns, rows_finite, unpack_real
 from .gru import (gru_backward_loop, gru_backward_packed, gru_cell_backward, gru_cell_backward_before_r,
                   gru_cell_forward_after, gru_cell_forward_before_n, gru_cell_forward_before_rz, gru_forward_loop,
                   gru_forward_loop_units, gru_forward_packed, gru_step_backward, gru_step_backward_before_r,
@@ -89,7 +89,7 @@ __all__ = [
     "activate_sigmoid", "activate_tanh", "add_into", "all_finite", "from_feature_major", "nt_product", "project",
     "sigmoid_", "tanh_", "to_feature_major", "transpose_into",
     # packed
-    "pack_columns", "pack_states", "packed_layout", "rows_finite", "unpack_columns",
+    "pack_columns", "pack_states", "packed_layout", "real_columns", "rows_finite", "unpack_real",
     # lstm
     "lstm_backward_loop", "lstm_backward_packed", "lstm_cell_backward", "lstm_cell_forward",
     "lstm_cell_forward_inference", "lstm_forward_loop", "lstm_forward_loop_units", "lstm_forward_packed",

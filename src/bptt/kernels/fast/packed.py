@@ -143,14 +143,34 @@ def pack_states(s0, out, r0, n, width, off, parts):
 
 
 @nb.njit(**_JIT)
-def unpack_columns(src, r0, cols, out):
-    """``out[j, i] = src[r0 + j, cols[i]]`` (0 where ``cols[i]`` < 0) for the rows j of
-    ``out (F, T·B)``: a packed array back into the caller's order, feature-major (its batch-major
-    view is the caller's ``(B, T, F)``), zeros at the padded steps."""
-    for j in range(out.shape[0]):
-        for i in range(cols.size):
-            col = cols[i]
-            out[j, i] = src[r0 + j, col] if col >= 0 else 0
+def real_columns(cols, src, dst):
+    """The real steps of a ``cols`` table of :func:`packed_layout` (the packed column of the
+    caller's step ``i = t·B + b``, −1 for padded steps) as pairs ``(src[k], dst[k])``: column
+    ``src[k]`` holds the caller's step ``dst[k]``, dst ascending. Returns their number."""
+    k = 0
+    for i in range(cols.size):
+        c = cols[i]
+        if c >= 0:
+            src[k] = c
+            dst[k] = i
+            k += 1
+    return k
+
+
+@nb.njit(**_JIT)
+def unpack_real(a, r0, src, dst, out, j0, j1):
+    """Rows ``[j0, j1)`` of ``out (F, T·B)``: zeros, then ``out[j, dst[k]] = a[r0 + j, src[k]]``
+    for the real steps of :func:`real_columns`: a packed array back into the caller's order,
+    feature-major (its batch-major view is the caller's ``(B, T, F)``), zeros at the padded steps.
+    Zeroing a row and writing its real steps (31.5 % of them on the ragged row) took 0.25 ms for
+    an LSTM's h where a pass choosing between a zero and a value for every step took 0.31
+    (docs/performance.md, "Ragged batches"); two threads take half the rows each."""
+    for j in range(j0, j1):
+        row = out[j]
+        for i in range(row.size):
+            row[i] = 0
+        for k in range(src.size):
+            row[dst[k]] = a[r0 + j, src[k]]
 
 
 @nb.njit(**_JIT)
