@@ -66,7 +66,9 @@ MODULES: dict[str, list[str]] = {
     "src/bptt/tmva/tutorial.py": [*OPTIONS_TESTS, "tests/tmva/test_mutants_tutorial*.py"],
     "src/bptt/train.py": ["tests/train/test_train.py", "tests/tmva/test_option*.py", "tests/train/test_stateful.py",
                           "tests/train/test_fit_weights.py",
-                          "tests/train/test_lengths_fit.py", "tests/train/test_fit_tbptt.py"],  # issue 20: lengths, tbptt
+                          "tests/train/test_lengths_fit.py", "tests/train/test_fit_tbptt.py",  # issue 20: lengths, tbptt
+                          "tests/tmva/test_tmva_optimizer_keys.py",  # optimizer_options
+                          "tests/train/test_mutants_train_paths.py"],  # MPI in one process, losses, old checkpoints
     "src/bptt/model.py": ["tests/train/test_model.py", "tests/train/test_train.py", "tests/io/test_onnx.py",
                           "tests/train/test_stateful.py", "tests/train/test_fit_weights.py",
                           "tests/train/test_lengths_fit.py", "tests/io/test_model_inputs.py"],  # issue 20: lengths, jagged inputs

@@ -220,7 +220,7 @@ def fit(
             one update per batch; ``(T, T)`` gives the same numbers.
     """
     _check_options(
-        model, epochs=epochs, batch_size=batch_size, early_stopping=early_stopping, clip_norm=clip_norm,
+        epochs=epochs, batch_size=batch_size, early_stopping=early_stopping, clip_norm=clip_norm,
         validation_split=validation_split, checkpoint_every=checkpoint_every, min_delta=min_delta,
         regularization=regularization, weight_decay=weight_decay, ignore_negative_weights=ignore_negative_weights,
     )
@@ -305,7 +305,7 @@ def fit(
 # ── the steps of fit, in the order it takes them
 
 
-def _check_options(model, *, epochs, batch_size, early_stopping, clip_norm, validation_split, checkpoint_every,
+def _check_options(*, epochs, batch_size, early_stopping, clip_norm, validation_split, checkpoint_every,
                    min_delta, regularization, weight_decay, ignore_negative_weights) -> None:
     """Every option checked before any work: a ValueError naming the option and the value."""
     fn = "fit"

@@ -45,12 +45,17 @@ def test_fit_with_tbptt_equals_the_windows_chained_by_hand(kinds, per_step, loss
 
 
 @pytest.mark.parametrize("per_step", [True, False])
-def test_tbptt_of_the_whole_sequence_trains_as_plain_fit(per_step):
+@pytest.mark.parametrize("weighted", [False, True])
+def test_tbptt_of_the_whole_sequence_trains_as_plain_fit(per_step, weighted):
+    """With the penalty, clipping that acts (the gradient norms exceed 0.05 here: checked below),
+    and event weights over batches of different total weight."""
     B, T, I, K = 24, 6, 3, 1
     x, y = _data(B, T, I, K, per_step, "bce", seed=3)
-    lengths = np.random.default_rng(1).integers(1, T + 1, size=B)
+    rng = np.random.default_rng(1)
+    lengths = rng.integers(1, T + 1, size=B)
     options = dict(epochs=3, batch_size=8, optimizer="adam", learning_rate=0.01, validation_split=0.25,
-                   weight_decay=1e-3, clip_norm=0.5, verbose=False, seed=4, lengths=lengths)
+                   weight_decay=1e-3, clip_norm=0.05, verbose=False, seed=4, lengths=lengths,
+                   sample_weight=rng.uniform(0.1, 3.0, size=B) if weighted else None)
     plain = _model(("LSTM",), per_step, "bce", K=K)
     truncated = _model(("LSTM",), per_step, "bce", K=K)
     h_plain = plain.fit(x, y, **options)
@@ -59,6 +64,25 @@ def test_tbptt_of_the_whole_sequence_trains_as_plain_fit(per_step):
         np.testing.assert_allclose(truncated.parameters()[name], p, rtol=0, atol=1e-13, err_msg=name)
     np.testing.assert_allclose(h_trunc.loss, h_plain.loss, rtol=1e-12)
     np.testing.assert_allclose(h_trunc.val_loss, h_plain.val_loss, rtol=1e-12)
+    unclipped = _model(("LSTM",), per_step, "bce", K=K)
+    unclipped.fit(x, y, tbptt=(T, T), **{**options, "clip_norm": None})
+    assert not np.allclose(unclipped.parameters()["0.U"], truncated.parameters()["0.U"], rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("tbptt", [None, (2, 2)])
+def test_a_loss_that_overflows_names_the_epoch_and_batch(tbptt):
+    """Outputs of 1e160 (the output layer's bias) are finite, their squared error is not, nor is
+    the L2 penalty of input weights of 1e155 (finite too, the RNN's steps saturated): fit stops at
+    the first update, naming where (with truncation too: each window's update)."""
+    B, T, I, K = 8, 6, 3, 1
+    x, y = _data(B, T, I, K, True, "mse", seed=6)
+    model = _model(("RNN",), True, "mse", K=K)
+    params = model.parameters()
+    assert params["0.W"].shape == (I, 4) and params["1.b"].shape == (K,)
+    params["0.W"][...] = 1e155
+    params["1.b"][...] = 1e160
+    with pytest.raises(FloatingPointError, match=r"^fit: the loss became inf at epoch 1, batch 1: training diverged"):
+        model.fit(x, y, batch_size=4, tbptt=tbptt, weight_decay=1e-3, **QUIET)
 
 
 def test_truncation_changes_the_training_where_it_should():
