@@ -68,3 +68,20 @@ def rel(a, b) -> float:
     scale = max(np.abs(b).max(initial=0.0), np.abs(a).max(initial=0.0))
     return 0.0 if scale == 0 else float(np.abs(a - b).max() / scale)
 
+
+
+def frozen_optimizer(lr: float = 0.1):
+    """An optimizer that takes no step: every loss fit reports is the untrained network's (the
+    oracle of the tests that write fit's losses out from the network's predictions)."""
+    from bptt.optim import Optimizer
+
+    class Frozen(Optimizer):
+        name = "frozen"
+
+        def step(self, params, grads):
+            self.iterations += 1
+
+        def _hyper(self):
+            return {"lr": self.lr}
+
+    return Frozen(lr)
