@@ -10,7 +10,7 @@ from bptt import _threads, functional as F
 from bptt.settings import settings
 from bptt.functional import _plan
 
-pytestmark = pytest.mark.usefixtures("fresh_worker")  # tests/kernels/conftest.py
+pytestmark = pytest.mark.usefixtures("each_worker")  # tests/kernels/conftest.py: both workers
 
 
 def numpy_blas_threads() -> int:
@@ -171,7 +171,7 @@ def test_a_worker_woken_for_a_block_without_tasks_sleeps_again_and_serves_the_ne
     assert sorted(seen) == ["here", "there"] and worker.thread.is_alive()
 
 
-def test_after_own_threads_the_futex_worker_lingers_then_sleeps(monkeypatch, fresh_worker):
+def test_after_own_threads_the_futex_worker_lingers_then_sleeps(monkeypatch, each_worker):
     """When an own_threads block ends, the worker sleeping on the futex spins on for
     settings.worker_linger_seconds (the next block, a training step's backward, then needs no
     wake-up, which cost the caller 20-50 µs), then sleeps; with 0 it sleeps at once, as the
@@ -181,7 +181,7 @@ def test_after_own_threads_the_futex_worker_lingers_then_sleeps(monkeypatch, fre
 
     monkeypatch.setattr(_threads, "blas_max_threads", lambda: 2)  # own_threads as on a machine of two cores or more
     monkeypatch.setattr(settings, "worker_spin_seconds", 60.0)
-    worker = fresh_worker
+    worker = each_worker
     seen = []
     for linger in (0.2, 0.0):
         monkeypatch.setattr(settings, "worker_linger_seconds", linger)
@@ -197,16 +197,16 @@ def test_after_own_threads_the_futex_worker_lingers_then_sleeps(monkeypatch, fre
     assert sorted(seen) == [1, 1, 2, 2, 3, 3, 4, 4]
 
 
-def test_outside_own_threads_the_futex_worker_does_not_linger(monkeypatch, fresh_worker):
+def test_outside_own_threads_the_futex_worker_does_not_linger(monkeypatch, each_worker):
     """A task outside own_threads (BLAS may then run on two threads) leaves the worker asleep
     however long the linger: it lingers only after a hold it saw."""
     monkeypatch.setattr(settings, "worker_linger_seconds", 60.0)
     for i in range(20):
         _threads.run_in_two_threads(lambda x: None, (i,), (i,))
-        assert fresh_worker.sleeping, i
+        assert each_worker.sleeping, i
 
 
-def test_no_post_or_hold_is_missed(monkeypatch, fresh_worker):
+def test_no_post_or_hold_is_missed(monkeypatch, each_worker):
     """Tasks posted and holds set as the worker goes to sleep, in every order the timing allows
     (no spin, no linger: every wait ends asleep), all run, and none is found only when a futex
     wait timed out (a wake missed: the worker would then start a second late)."""
@@ -217,7 +217,7 @@ def test_no_post_or_hold_is_missed(monkeypatch, fresh_worker):
 
     monkeypatch.setattr(_threads, "blas_max_threads", lambda: 2)
     t = worker.TIMEOUT * sync.STRIDE
-    fresh_worker.flags[t: t + 2] = (0, 20_000_000)  # a missed wake costs 20 ms, not a second
+    each_worker.flags[t: t + 2] = (0, 20_000_000)  # a missed wake costs 20 ms, not a second
     rnd = random.Random(0)
     seen = []
     for spin, linger in ((0.0, 0.0), (2e-5, 0.0), (0.0, 2e-5), (5e-4, 1e-3)):
@@ -232,8 +232,8 @@ def test_no_post_or_hold_is_missed(monkeypatch, fresh_worker):
                 _threads.run_in_two_threads(seen.append, (1,), (1,))
             if rnd.random() < 0.2:
                 time.sleep(rnd.random() * 1e-4)
-    assert len(seen) == 2 * fresh_worker.posted
-    assert fresh_worker.lost_wakeups == 0
+    assert len(seen) == 2 * each_worker.posted
+    assert each_worker.lost_wakeups == 0
 
 
 def test_a_post_without_a_wake_is_counted_lost():

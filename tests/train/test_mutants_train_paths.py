@@ -186,6 +186,18 @@ def test_the_reported_loss_adds_the_weight_penalty():
 # ── messages and older checkpoints
 
 
+@pytest.mark.parametrize("options, message", [
+    ({"momentum": 0.9}, "fit: optimizer_options must not hold momentum; got {'momentum': 0.9}: use fit's"),
+    ({"momentum": 0.9, "lr": 0.5}, "fit: optimizer_options must not hold lr, momentum; got"),
+])
+def test_optimizer_options_must_leave_fits_own_hyperparameters_alone(options, message):
+    """fit's learning_rate and momentum are not to be given again in optimizer_options (the cases
+    beside tests/tmva/test_tmva_optimizer_keys.py's, which CI's mutation subset runs too)."""
+    X, y = sequences(8, seed=12)
+    with pytest.raises(ValueError, match="^" + re.escape(message)):
+        gru_net().fit(X, y, epochs=1, optimizer="sgd", optimizer_options=options, verbose=False)
+
+
 def test_every_stateful_layer_is_named():
     X = np.zeros((4, T, F))
     model = Sequential([LSTM(F, H, return_sequences=True, stateful=True, dtype=np.float64),
