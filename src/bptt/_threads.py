@@ -170,7 +170,6 @@ class _Worker:
         self.pause_seconds = _pause_seconds(worker)
         self._grace = max(1, int(5e-6 / self.pause_seconds))  # the caller's, see bptt.kernels.worker.wait_done
         self._start_pauses = max(1, int(2e-6 / self.pause_seconds))
-        self.flags[worker.SPINS * sync.STRIDE: worker.LINGER * sync.STRIDE + 1: sync.STRIDE] = self._pauses()
         serve = self._serve_futex if self.futex else self._serve
         self.thread = threading.Thread(target=serve, name="bptt-loop", daemon=True)
         self.thread.start()
@@ -189,7 +188,7 @@ class _Worker:
     def _spins(self) -> tuple[int, int]:
         """The pauses the worker spins for the next task, and those it leaves the caller to start
         its own half (about 2 µs): read at every wait, so that settings.override applies."""
-        return int(settings.worker_spin_seconds / self.pause_seconds), self._start_pauses
+        return self._pauses()[0], self._start_pauses
 
     def _pauses(self) -> tuple[int, int]:
         """The futex path's pauses, handed to the worker with each post and hold (so that
@@ -277,11 +276,9 @@ def _pause_seconds(worker) -> float:
     about 10 to 140 cycles, by vendor and generation), timed once over 20,000 of them."""
     import time
 
-    import numpy as np
-
     from .kernels.sync import STRIDE
 
-    never = np.zeros(worker.N_SLOTS * STRIDE, np.int64)  # no task ever posted, the hold on
+    never = worker.new_flags()  # no task ever posted, the hold on
     never[worker.HOLD * STRIDE] = 1
     worker.spin(never, 0, 1, 10)  # compiled (or loaded from the cache) before the timing
     t0 = time.perf_counter()
