@@ -170,9 +170,13 @@ def _apply_step(step: dict, Z: np.ndarray) -> np.ndarray:
     """One fitted step on float64 ``Z (n, V)``."""
     kind = step["kind"]
     if kind == "N":
+        # TMVA's 2 (x − min) / (max − min) − 1 as written: the training range's ends map onto −1 and
+        # 1 exactly (x·scale + offset, the affine form of the export, can miss 1 by an ulp)
         lo, hi = np.asarray(step["min"]), np.asarray(step["max"])
-        scale, offset = _normalize_coefficients(lo, hi)
-        return Z * scale + offset
+        span = hi - lo
+        flat = span == 0
+        d = Z - lo
+        return np.where(flat, d, 2.0 * d / np.where(flat, 1.0, span) - 1.0)
     if kind == "D":
         return Z @ np.asarray(step["matrix"]).T
     if kind == "G":

@@ -152,15 +152,17 @@ def test_where_the_units_are_cut(loop_threads, monkeypatch, T, B, H, G, dtype, e
     assert _plan._units_split(T, B, H, G, dtype) == 0
 
 
-@pytest.mark.parametrize("B, H, cut", [(32, 24, 16), (64, 16, 8), (32, 56, 32)])
+@pytest.mark.parametrize("B, H, cut_wide, cut_narrow", [(32, 24, 16, 12), (64, 16, 8, 8), (32, 56, 32, 28)])
 @pytest.mark.parametrize("case", CELLS[:4], ids=cell_id)  # the LSTM, both GRU forms, the tanh RNN
-def test_split_by_units_gives_the_one_thread_results(loop_threads, monkeypatch, case, B, H, cut):
+def test_split_by_units_gives_the_one_thread_results(loop_threads, monkeypatch, case, B, H, cut_wide, cut_narrow):
     """Two threads, each over its own hidden units of every step and meeting after each step
     (bptt.kernels.sync), in the inference forward and in the cached forward, give the one-thread
     results: non-zero initial states, float32, within float32 rounding of the float64 reference,
     and the same gradients from the cache. (The reset-before GRU never splits by units: its n
-    block's product needs r ⊙ h_{t-1} of every unit.)"""
+    block's product needs r ⊙ h_{t-1} of every unit.) The cut is the multiple of the tile's rows
+    nearest H / 2: 8 on AVX-512 CPUs (``cut_wide``), 4 on the others (``cut_narrow``)."""
     cell, options = case
+    cut = cut_wide if WIDE else cut_narrow
     monkeypatch.setattr(settings, "own_kernel", OwnKernel.ALL)
     monkeypatch.setattr(settings, "units_split", True)
     forward, backward = getattr(F, f"{cell}_forward"), getattr(F, f"{cell}_backward")
@@ -201,7 +203,7 @@ def test_loops_split_by_units_called_from_several_threads_at_once(loop_threads, 
         pytest.skip("NumPy's BLAS runs one thread on this machine: loops never split")
     B, T, I, H = 32, 40, 5, 24
     problems = [{k: a.astype(np.float32) for k, a in make_problem("lstm", B, T, I, H, seed=s).items()} for s in range(4)]
-    assert _plan._units_split(T, B, H, 4, np.float32) == 16
+    assert _plan._units_split(T, B, H, 4, np.float32) == (16 if WIDE else 12)  # H / 2 on the tile's 8 or 4 rows
     expected = [F.lstm_forward(**p, keep_cache=False)[0] for p in problems]
     got = [None] * len(problems)
 
