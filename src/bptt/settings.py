@@ -112,8 +112,15 @@ class Settings:
     align_min_bytes: int = 1 << 19
     #: Arrays of at least this many bytes used within one call come from a reused buffer.
     scratch_bytes: int = 32 << 20
-    #: The micro-kernel on CPUs without AVX-512 (it reaches OpenBLAS's rate there, not more).
+    #: The micro-kernel on CPUs without AVX-512 (it reaches OpenBLAS's rate there, not more)
+    #: everywhere it can run, as on AVX-512 CPUs.
     narrow_cpu_own_kernel: bool = False
+    #: On CPUs without AVX-512, bptt's micro-kernel still does the per-step products (and splits
+    #: loops by units as on AVX-512 CPUs) where one step's product, 2·B·G·H² flops, is at most
+    #: this: there OpenBLAS's per-call costs weigh more than its rate (2-core AMD EPYC Zen 3,
+    #: training steps of the grid's medium and long rows 5-20 % faster, of the wide and large rows
+    #: 0-35 % slower; docs/performance.md, "The micro-kernel on CPUs without AVX-512"). 0: never.
+    narrow_cpu_own_kernel_flops: float = 10e6
 
 
 def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:

@@ -40,7 +40,9 @@ def loop_threads(monkeypatch):
         # the large row: with AVX-512, parts of 16 on the micro-kernel's 16 x 16 tiles; without, the
         # micro-kernel stays out by default and BLAS on 16 columns is too slow
         (200, 32, 512, 4, np.float32, 16 if WIDE else 0),
-        (200, 32, 120, 4, np.float32, 0),  # H % 16 != 0: no 16 x 16 tiles, and BLAS on 16 columns is too slow
+        # H % 16 != 0: no 16 x 16 tiles, and BLAS on 16 columns is too slow; without AVX-512 the
+        # 4 x 16 tile takes this loop's products (2·32·4·120² = 3.7 M flops a step) on 16 columns
+        (200, 32, 120, 4, np.float32, 0 if WIDE else 16),
         (200, 32, 512, 4, np.float64, 0),  # float64: BLAS only
         (10, 100, 10, 4, np.float32, 0),  # the tutorial row: too little work to pay for a thread
         (50, 100, 256, 4, np.float32, 48),  # cut on a 64-byte boundary (16 float32)
@@ -125,31 +127,70 @@ def test_one_thread_when_asked_or_when_blas_is_limited_to_one(loop_threads, monk
 
 
 @pytest.mark.parametrize(
-    "T, B, H, G, dtype, expected",
+    "T, B, H, G, dtype, wide, narrow",
     [
-        (200, 32, 512, 4, np.float32, 256),  # the large row: 8 x 32 tiles over the whole batch in both parts
-        (30, 256, 64, 4, np.float32, 32),  # the medium row
-        (50, 32, 120, 4, np.float32, 64),  # the cut on a multiple of the tile's 8 rows: parts of 64 and 56
-        (50, 40, 256, 4, np.float32, 0),  # 40 columns: no tile
-        (200, 32, 512, 4, np.float64, 0),  # float64: the micro-kernel is float32 only
-        (10, 100, 10, 4, np.float32, 0),  # the tutorial row: too little work to pay for a thread
-        (200, 32, 512, 1, np.float32, 256),  # the RNN's large row: the batch cut would leave parts of 16
-        (50, 128, 256, 1, np.float32, 0),  # the RNN's wide row: parts of 64 columns, the batch is cut instead
-        (50, 128, 256, 3, np.float32, 128),  # the GRU's wide row
+        # wide: with AVX-512 (8-row tiles); narrow: without (4-row tiles, and the micro-kernel only
+        # where a step's product 2·B·G·H² is at most settings.narrow_cpu_own_kernel_flops, 10 M)
+        (200, 32, 512, 4, np.float32, 256, 0),  # the large row: 8 x 32 tiles over the whole batch in both parts
+        (30, 256, 64, 4, np.float32, 32, 32),  # the medium row (8.4 M flops a step)
+        (50, 32, 120, 4, np.float32, 64, 60),  # the cut on a multiple of the tile's 8 (4) rows: parts of 64 and 56
+        (50, 40, 256, 4, np.float32, 0, 0),  # 40 columns: no tile
+        (200, 32, 512, 4, np.float64, 0, 0),  # float64: the micro-kernel is float32 only
+        (10, 100, 10, 4, np.float32, 0, 0),  # the tutorial row: too little work to pay for a thread
+        (200, 32, 512, 1, np.float32, 256, 0),  # the RNN's large row: the batch cut would leave parts of 16
+        (50, 128, 256, 1, np.float32, 0, 0),  # the RNN's wide row: parts of 64 columns, the batch is cut instead
+        (50, 128, 256, 3, np.float32, 128, 0),  # the GRU's wide row (50 M flops a step)
     ],
 )
-def test_where_the_units_are_cut(loop_threads, monkeypatch, T, B, H, G, dtype, expected):
+def test_where_the_units_are_cut(loop_threads, monkeypatch, T, B, H, G, dtype, wide, narrow):
     loop_threads(None)
     monkeypatch.setattr(settings, "own_kernel", OwnKernel.AUTO)
     monkeypatch.setattr(settings, "units_split", True)
     if _threads.blas_max_threads() < 2:
         pytest.skip("NumPy's BLAS runs one thread on this machine: loops never split")
-    assert _plan._units_split(T, B, H, G, dtype) == (expected if WIDE else 0)
+    assert _plan._units_split(T, B, H, G, dtype) == (wide if WIDE else narrow)
     loop_threads(1)
     assert _plan._units_split(T, B, H, G, dtype) == 0
     loop_threads(None)
     monkeypatch.setattr(settings, "units_split", False)
     assert _plan._units_split(T, B, H, G, dtype) == 0
+
+
+@pytest.mark.parametrize(
+    "T, B, H, G, own",
+    [
+        (100, 64, 128, 4, True),  # the LSTM's long row: a step's product 2·64·4·128² = 8.4 M flops
+        (30, 256, 64, 3, True),  # the GRU's medium row: 6.3 M
+        (50, 128, 256, 4, False),  # the LSTM's wide row: 67 M
+        (200, 32, 512, 1, False),  # the RNN's large row: 16.8 M (a part of 16 columns would be 8.4 M)
+        (50, 128, 256, 1, False),  # the RNN's wide row: 16.8 M (parts of 64 columns: 8.4 M)
+    ],
+)
+def test_without_avx512_the_micro_kernel_takes_the_small_steps_products(loop_threads, monkeypatch, T, B, H, G, own):
+    """On a CPU without AVX-512 the micro-kernel's tile only matches OpenBLAS's rate: by default it
+    takes a loop's per-step products (and splits forward loops by units) where the whole batch's
+    step product 2·B·G·H² is at most ``settings.narrow_cpu_own_kernel_flops`` (10 M), else OpenBLAS
+    does; the backward loop's packed U follows the plan. The input projection and the dot tiles
+    stay on OpenBLAS there."""
+    from bptt.functional._backend import _kernel
+
+    loop_threads(None)
+    monkeypatch.setattr(_kernel("microkernel"), "WIDE", False)
+    monkeypatch.setattr(settings, "own_kernel", OwnKernel.AUTO)
+    monkeypatch.setattr(settings, "narrow_cpu_own_kernel", False)
+    if _threads.blas_max_threads() < 2:
+        pytest.skip("NumPy's BLAS runs one thread on this machine: loops never split")
+    plan = _plan._loop_plan(T, B, H, G, np.float32)
+    assert (plan.own == OwnKernel.ALL) == own and (plan.own == OwnKernel.OFF) != own
+    assert (_plan._units_split(T, B, H, G, np.float32) > 0) == (own and G > 1)  # the RNN splits by batch
+    U = np.zeros((H, G * H), np.float32)
+    assert (_arrays._packed_rows(U, plan).shape[0] > 0) == own
+    assert not _plan._own_kernel_on()  # no sizes: the projection's and the dot tiles' question
+    monkeypatch.setattr(settings, "narrow_cpu_own_kernel_flops", 0)  # never
+    assert _plan._loop_plan(T, B, H, G, np.float32).own == OwnKernel.OFF
+    assert _plan._units_split(T, B, H, G, np.float32) == 0
+    monkeypatch.setattr(settings, "narrow_cpu_own_kernel", True)  # everywhere, as with AVX-512
+    assert _plan._own_kernel_on()
 
 
 @pytest.mark.parametrize("B, H, cut_wide, cut_narrow", [(32, 24, 16, 12), (64, 16, 8, 8), (32, 56, 32, 28)])

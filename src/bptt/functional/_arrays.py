@@ -372,16 +372,16 @@ def _transpose_into(a: np.ndarray, out: np.ndarray, c0: int) -> None:
         out[:, c0:c0 + a.shape[0]] = a.T
 
 
-def _packed_rows(U: np.ndarray) -> np.ndarray:
+def _packed_rows(U: np.ndarray, plan: _LoopPlan) -> np.ndarray:
     """``U (H, G·H)`` packed in panels of rows for the micro-kernel of the backward loops
     (bptt.kernels.microkernel.pack_rows), or an empty array where it will not run: not float32,
-    H not a multiple of the panel, or the micro-kernel off. The panels are a workspace reused by
-    later calls (no page faults for a new array)."""
+    H not a multiple of the panel, or the loop's ``plan`` not on the micro-kernel. The panels are
+    a workspace reused by later calls (no page faults for a new array)."""
     mk = _kernel("microkernel")
     PANEL, pack_rows = mk.PANEL, mk.pack_rows
 
     H = U.shape[0]
-    if U.dtype != np.float32 or H % PANEL or not _own_kernel_on():
+    if U.dtype != np.float32 or H % PANEL or plan.own == OwnKernel.OFF:
         return np.empty((0, 1, PANEL), U.dtype)
     out = _workspace("packed", (H // PANEL, U.shape[1], PANEL), U.dtype)  # used within the call only
     pack_rows(U, out)

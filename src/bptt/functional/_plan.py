@@ -6,9 +6,11 @@ thresholds in :data:`bptt.settings.settings` (the figures behind them: docs/perf
 1. **Product per step** (:func:`_driver`): up to ``settings.small_step_fmas`` multiply-adds
    (B·G·H·H) by hand inside the compiled loop; above it NumPy's BLAS GEMM called by address from
    the compiled loop; where no BLAS symbol can be called, a Python loop with ``np.matmul``.
-2. **bptt's micro-kernel** (:func:`_own_kernel`, float32, shapes it can tile): by default only on
+2. **bptt's micro-kernel** (:func:`_own_kernel`, float32, shapes it can tile): by default on
    AVX-512 CPUs; there it takes every product BLAS would run on one thread, and the forward
-   shapes where NumPy's OpenBLAS runs kernels narrower than the CPU's.
+   shapes where NumPy's OpenBLAS runs kernels narrower than the CPU's. On other CPUs its tile
+   reaches OpenBLAS's rate, not more, and it takes the per-step products only where a step's
+   product is at most ``settings.narrow_cpu_own_kernel_flops`` (OpenBLAS's per-call costs weigh).
 3. **Two threads** (:func:`_loop_split`, :func:`_units_split`): a loop whose work
    T·B·G·H·(2H + ``loop_elementwise``) reaches ``settings.split_loop_work`` runs on two threads,
    over two parts of the batch (the sequences are independent), or, for float32 forward loops
@@ -109,7 +111,7 @@ def _loop_split(T: int, B: int, H: int, G: int, dtype) -> int:
     split = (B // 2 + step // 2) // step * step
     if force == 2:
         narrowest = 1
-    elif _own_kernel(16, H, G, dtype, one_thread=True) and _kernel("microkernel").can_tile(H, 16):
+    elif _own_kernel(16, H, G, dtype, one_thread=True, batch=B) and _kernel("microkernel").can_tile(H, 16):
         narrowest = 16
     else:
         narrowest = settings.loop_split_min_columns
@@ -121,17 +123,17 @@ def _small(B: int, H: int, G: int) -> bool:
     return B * H * G * H <= settings.small_step_fmas
 
 
-def _driver(B: int, H: int, G: int, dtype, one_thread: bool = False) -> tuple[int | None, int]:
+def _driver(B: int, H: int, G: int, dtype, one_thread: bool = False, batch: int | None = None) -> tuple[int | None, int]:
     """How the recurrent product runs: ``(blas, own)`` (rules 1 and 2). ``blas`` is 0 for the
     hand-written product inside the compiled loop (small sizes), the address of NumPy's BLAS GEMM
     to call from the compiled loop, or None for the Python loop with ``np.matmul`` (no callable
     BLAS symbol). ``own``: an :class:`~bptt.settings.OwnKernel` value, where bptt's float32
     micro-kernel does the products. ``one_thread``: BLAS will run single-threaded (each of a
-    two-thread loop's parts). Small products never run on BLAS's threads, so the micro-kernel
-    takes them wherever it may run at all."""
+    two-thread loop's parts; ``batch``: then the loop's whole batch, B the parts' width). Small
+    products never run on BLAS's threads, so the micro-kernel takes them wherever it may run at all."""
     if _small(B, H, G):
-        return 0, _own_kernel(B, H, G, dtype, one_thread=True)
-    own = _own_kernel(B, H, G, dtype, one_thread)
+        return 0, _own_kernel(B, H, G, dtype, one_thread=True, batch=batch)
+    own = _own_kernel(B, H, G, dtype, one_thread, batch=batch)
     return _kernel("blas").gemm_address(dtype) or None, own
 
 
@@ -156,7 +158,7 @@ def _loop_plan(T: int, B: int, H: int, G: int, dtype) -> _LoopPlan:
     split = _loop_split(T, B, H, G, dtype)
     if not split:
         return _LoopPlan(B, 0, *_driver(B, H, G, dtype))
-    return _LoopPlan(B, split, *_driver(math.gcd(split, B - split), H, G, dtype, one_thread=True))
+    return _LoopPlan(B, split, *_driver(math.gcd(split, B - split), H, G, dtype, one_thread=True, batch=B))
 
 
 def _compiled_loop(driver, T: int, B: int, H: int, G: int, dtype, *args, plan: _LoopPlan | None = None) -> bool:
@@ -223,7 +225,7 @@ def _units_split(T: int, B: int, H: int, G: int, dtype, plan: _LoopPlan | None =
     if _loop_work(T, B, H, G) < settings.split_loop_work and force != 2:
         return 0  # first: the small rows' calls take tens of µs, the tests below several
     mk = _kernel("microkernel")
-    if (np.dtype(dtype) != np.float32 or not _own_kernel_on() or not settings.units_split
+    if (np.dtype(dtype) != np.float32 or not _own_kernel_on(B, H, G) or not settings.units_split
             or force == 1 or blas_max_threads() < 2):
         return 0
     if G == 1 and force != 2 and min((plan or _loop_plan(T, B, H, G, dtype)).widths) >= mk.NC:
@@ -245,32 +247,41 @@ def _run_units_split(driver, blas, args: tuple, cut: int, H: int) -> None:
                                    flags)
 
 
-def _own_kernel_by_default() -> bool:
-    """Whether the micro-kernel may be used with ``settings.own_kernel`` AUTO: on AVX-512 CPUs
-    (elsewhere it reaches OpenBLAS's rate, not more: ``settings.narrow_cpu_own_kernel``)."""
-    return _kernel("microkernel").WIDE or settings.narrow_cpu_own_kernel
+def _own_kernel_by_default(B: int | None = None, H: int | None = None, G: int | None = None) -> bool:
+    """Whether the micro-kernel may be used with ``settings.own_kernel`` AUTO: on AVX-512 CPUs.
+    Elsewhere it reaches OpenBLAS's rate, not more: only in the per-step products of a loop whose
+    step product ``2·B·G·H²`` (given) is at most ``settings.narrow_cpu_own_kernel_flops``, where
+    OpenBLAS's per-call costs weigh (or everywhere with ``settings.narrow_cpu_own_kernel``). The
+    other products (the input projection, the weight gradients' dot tiles) stay on OpenBLAS there:
+    the dot tiles lost to it on the ragged RNN row (2-core AMD EPYC Zen 3, +10 %)."""
+    if _kernel("microkernel").WIDE or settings.narrow_cpu_own_kernel:
+        return True
+    return B is not None and 2 * B * G * H * H <= settings.narrow_cpu_own_kernel_flops
 
 
-def _own_kernel_on() -> bool:
+def _own_kernel_on(B: int | None = None, H: int | None = None, G: int | None = None) -> bool:
     """Whether the micro-kernel may run at all: ``settings.own_kernel`` ALL, or AUTO on a CPU
-    where it runs by default; never with OFF."""
+    where it runs by default (for a loop of batch B, H units and G gate blocks, when given: see
+    :func:`_own_kernel_by_default`); never with OFF."""
     mode = settings.own_kernel
-    return mode != OwnKernel.OFF and (mode == OwnKernel.ALL or _own_kernel_by_default())
+    return mode != OwnKernel.OFF and (mode == OwnKernel.ALL or _own_kernel_by_default(B, H, G))
 
 
-def _own_kernel(B: int, H: int, G: int, dtype, one_thread: bool = False) -> int:
+def _own_kernel(B: int, H: int, G: int, dtype, one_thread: bool = False, batch: int | None = None) -> int:
     """Where bptt's own float32 micro-kernel does the per-step products (rule 2), as an
     :class:`~bptt.settings.OwnKernel` value: ALL (every product it can tile) when BLAS would do
     them on one thread (``one_thread``, or see :func:`_loop_threads`); FORWARD_SHAPES when NumPy's
     OpenBLAS runs kernels narrower than the CPU's; else OFF (OpenBLAS's own AVX-512 kernels on
-    two threads). ``settings.own_kernel`` OFF or ALL decides instead of these rules."""
+    two threads). ``settings.own_kernel`` OFF or ALL decides instead of these rules. B: the
+    product's columns; ``batch``: the loop's whole batch where B is a part of it (a CPU without
+    AVX-512 weighs the whole step's product, :func:`_own_kernel_by_default`)."""
     can_tile = _kernel("microkernel").can_tile
     if np.dtype(dtype) != np.float32 or not (can_tile(G * H, B) or can_tile(H, B)):
         return int(OwnKernel.OFF)
     mode = settings.own_kernel
     if mode != OwnKernel.AUTO:
         return int(mode)
-    if not _own_kernel_by_default():
+    if not _own_kernel_by_default(batch or B, H, G):
         return int(OwnKernel.OFF)
     if one_thread or 2 * B * G * H * H < _single_thread_flops():
         return int(OwnKernel.ALL)

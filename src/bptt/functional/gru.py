@@ -205,7 +205,7 @@ def _gru_backward_fast(dh, cache, dh_last, T, B, H, ra, keep_cache, plan):
     drh = _workspace("drh", (H, B), cache.dtype)
     U, gates, aux, h = np.ascontiguousarray(cache.U), cache.gates_s, cache.aux_s, cache.h_s
     Wp, dxp = _dx_in_loop(cache.W, plan, T)
-    if not _compiled_loop(fast.gru_backward_loop, T, B, H, G, cache.dtype, dh_bm, use_dh, U, _packed_rows(U), gates, aux,
+    if not _compiled_loop(fast.gru_backward_loop, T, B, H, G, cache.dtype, dh_bm, use_dh, U, _packed_rows(U, plan), gates, aux,
                           h, ra, dh_rec, dh_prev, drh, dz_arg, dhu, row, Wp, dxp, plan=plan):
         U_rz, U_n, dz_rz, dz_n = U[:, : 2 * H], U[:, 2 * H :], dz[: 2 * H], dz[2 * H :]
         for t in range(T - 1, -1, -1):
@@ -255,7 +255,7 @@ def _gru_backward_packed(dh, cache, dh_last, keep_cache):
     drh = _workspace("drh", (H, pk.Bp), cache.dtype)
     U, gates, aux, h = np.ascontiguousarray(cache.U), cache.gates_s, cache.aux_s, cache.h_s
     Wp, dxp = _dx_in_loop(cache.W, pk.plan, T, columns=N)
-    pk.run(fast.gru_backward_packed, H, G, dh2, pk.rows, use_dh, U, _packed_rows(U), gates, aux, h, ra, dh_rec,
+    pk.run(fast.gru_backward_packed, H, G, dh2, pk.rows, use_dh, U, _packed_rows(U, pk.plan), gates, aux, h, ra, dh_rec,
            pk.running(dh_last), dh_prev, drh, dz_arg, dhu, row, Wp, dxp, pk.n, pk.width, pk.off, pk.pw, pk.parts)
     pk.zero_tail(dz, dhu if ra else aux)
     dz2 = dz[:, :K]

@@ -240,7 +240,7 @@ def _lstm_backward_fast(dh, cache, dh_last, dc_last, T, B, H, keep_cache, plan):
     dh_rec, dc_next = _state_in(dh_last), _state_in(dc_last)
     U, gates, c = np.ascontiguousarray(cache.U), cache.gates_s, cache.c_s
     Wp, dxp = _dx_in_loop(cache.W, plan, T)
-    if not _compiled_loop(fast.lstm_backward_loop, T, B, H, G, cache.dtype, dh_bm, use_dh, U, _packed_rows(U), gates, c,
+    if not _compiled_loop(fast.lstm_backward_loop, T, B, H, G, cache.dtype, dh_bm, use_dh, U, _packed_rows(U, plan), gates, c,
                           dh_rec, dc_next, dz_arg, dc_arg, row, Wp, dxp, plan=plan):
         for t in range(T - 1, -1, -1):
             fast.lstm_step_backward(dh_bm, t, use_dh, dh_rec, gates, c, dc_next, dz_arg, dc_arg, row)
@@ -268,7 +268,7 @@ def _lstm_backward_packed(dh, cache, dh_last, dc_last, keep_cache):
     U, gates, c = np.ascontiguousarray(cache.U), cache.gates_s, cache.c_s
     dh_rec, dc_next = pk.empty_running(H, cache.dtype), pk.empty_running(H, cache.dtype)
     Wp, dxp = _dx_in_loop(cache.W, pk.plan, T, columns=N)
-    pk.run(fast.lstm_backward_packed, H, G, dh2, pk.rows, use_dh, U, _packed_rows(U), gates, c, dh_rec, dc_next,
+    pk.run(fast.lstm_backward_packed, H, G, dh2, pk.rows, use_dh, U, _packed_rows(U, pk.plan), gates, c, dh_rec, dc_next,
            pk.running(dh_last), pk.running(dc_last), dz_arg, dc_arg, row, Wp, dxp, pk.n, pk.width, pk.off, pk.pw,
            pk.parts)
     K = pk.K

@@ -165,7 +165,7 @@ def _rnn_backward_fast(dh, cache, dh_last, T, B, H, plan):
     use_dh = dh is not None
     dh_bm = _batch_major(dh) if use_dh else dz
     dh_rec, U, h = _state_in(dh_last), np.ascontiguousarray(cache.U), cache.h_s
-    if not _compiled_loop(fast.rnn_backward_loop, T, B, H, G, cache.dtype, dh_bm, use_dh, U, _packed_rows(U), h, code,
+    if not _compiled_loop(fast.rnn_backward_loop, T, B, H, G, cache.dtype, dh_bm, use_dh, U, _packed_rows(U, plan), h, code,
                           dh_rec, dz, plan=plan):
         for t in range(T - 1, -1, -1):
             fast.rnn_step_backward(dh_bm, t, use_dh, dh_rec, h, code, dz)
@@ -184,7 +184,7 @@ def _rnn_backward_packed(dh, cache, dh_last):
     dz = pk.empty(H, cache.dtype)
     dh2, use_dh = _packed_dh(dh, B, T, H, cache.dtype)
     dh_rec, U = pk.empty_running(H, cache.dtype), np.ascontiguousarray(cache.U)
-    pk.run(fast.rnn_backward_packed, H, G, dh2, pk.rows, use_dh, U, _packed_rows(U), cache.h_s, code, dh_rec,
+    pk.run(fast.rnn_backward_packed, H, G, dh2, pk.rows, use_dh, U, _packed_rows(U, pk.plan), cache.h_s, code, dh_rec,
            pk.running(dh_last), dz, pk.n, pk.width, pk.off, pk.pw, pk.parts)
     K = pk.K
     pk.zero_tail(dz)
