@@ -352,6 +352,12 @@ def test_fast_matches_reference_on_drawn_sizes_and_patterns(cell, B, T, H, I, pa
         for keep in (True, False):
             got = run(cell, p, "fast", keep_cache=keep, **seq)
             errors = {k: rel(got[k], want[k]) for k in want}
+            if dtype == np.float32:
+                # db sums the B·T steps' dz: float32 rounds that sum within its tolerance of the
+                # terms' magnitudes, not of a sum that cancels (seen: an all-equal ReLU RNN with H =
+                # 1, db 0.055 from terms near 1, 2.6e-5 apart, each backend as far from float64)
+                terms = np.abs(want["dz"]).sum(axis=(0, 1))
+                errors["db"] = float(np.max(np.abs(got["db"] - want["db"]) / np.maximum(terms, np.abs(want["db"]))))
             assert max(errors.values()) <= tol, (keep, errors)
             for k in ("h", "dx", "dz") + (("dc", "c") if cell == "lstm" else ()):
                 assert not np.any(got[k][padded]), k
