@@ -17,7 +17,10 @@ $(VENV)/.test: $(VENV)/.base
 run: $(VENV)/.base
 	$(VENV)/bin/bptt tutorial --out tutorial_output
 
+# tools/warm_kernels.py first: on an empty Numba cache (a fresh clone, CI) it compiles the kernels
+# on both cores, where the suite would compile them one after another; on a warm one it does nothing.
 test: $(VENV)/.test
+	$(PY) tools/warm_kernels.py
 	$(PY) -m pytest -q src tests
 
 # Kernel benchmark against PyTorch (BENCHMARKS.md; benchmarks/run.py --help for the options), e.g.
