@@ -117,9 +117,10 @@ class Settings:
     narrow_cpu_own_kernel: bool = False
     #: On CPUs without AVX-512, bptt's micro-kernel still does the per-step products (and splits
     #: loops by units as on AVX-512 CPUs) where one step's product, 2·B·G·H² flops, is at most
-    #: this: there OpenBLAS's per-call costs weigh more than its rate (2-core AMD EPYC Zen 3,
-    #: training steps of the grid's medium and long rows 5-20 % faster, of the wide and large rows
-    #: 0-35 % slower; docs/performance.md, "The micro-kernel on CPUs without AVX-512"). 0: never.
+    #: this: there OpenBLAS's per-call costs weigh more than its rate (2-core AMD EPYC Zen 3:
+    #: training steps of the grid's medium and long rows up to 1.23x faster, the RNN's medium row
+    #: 2-13 % slower; with the tile on the wide and large rows too, those were up to 35 % slower;
+    #: docs/performance.md, "The micro-kernel on CPUs without AVX-512"). 0: never.
     narrow_cpu_own_kernel_flops: float = 10e6
 
 

@@ -253,7 +253,7 @@ def _own_kernel_by_default(B: int | None = None, H: int | None = None, G: int | 
     step product ``2·B·G·H²`` (given) is at most ``settings.narrow_cpu_own_kernel_flops``, where
     OpenBLAS's per-call costs weigh (or everywhere with ``settings.narrow_cpu_own_kernel``). The
     other products (the input projection, the weight gradients' dot tiles) stay on OpenBLAS there:
-    the dot tiles lost to it on the ragged RNN row (2-core AMD EPYC Zen 3, +10 %)."""
+    the dot tiles made the ragged RNN row's training step 10 % slower (2-core AMD EPYC Zen 3)."""
     if _kernel("microkernel").WIDE or settings.narrow_cpu_own_kernel:
         return True
     return B is not None and 2 * B * G * H * H <= settings.narrow_cpu_own_kernel_flops
