@@ -325,3 +325,20 @@ def test_dense_products_run_on_one_blas_thread_beside_loops_on_two(monkeypatch, 
     finally:
         for lc, n in zip(libs, before):
             lc.set_num_threads(n)
+
+
+@pytest.mark.parametrize("futex", [None, True, False])
+def test_the_worker_sleeps_on_the_futex_where_asked_and_the_system_has_one(futex):
+    """``_Worker(futex=None)`` (the system's worker) sleeps on the futex on 64-bit little-endian
+    Linux on x86-64 or ARM64, and on a ``threading.Condition`` elsewhere; ``futex=True`` asks for
+    the futex where there is one, ``False`` never takes it (the worker tests' ``each_worker`` runs
+    both paths through these arguments)."""
+    import platform
+    import sys
+
+    has_futex = (sys.platform.startswith("linux") and sys.byteorder == "little" and sys.maxsize > 2**32
+                 and platform.machine().lower() in ("x86_64", "amd64", "aarch64", "arm64"))
+    w = _threads._Worker(futex=futex)
+    assert w.futex is (has_futex if futex is not False else False)
+    w.run(lambda out, i: out.__setitem__(i, i + 1), (got := [0, 0], 0), (got, 1))
+    assert got == [1, 2]
