@@ -1,0 +1,35 @@
+"""tools/warm_kernels.py, run by make test first: it compiles the kernels only when Numba's cache
+holds none of the GRU's, beside the sources or under NUMBA_CACHE_DIR."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+TOOL = Path(__file__).resolve().parents[2] / "tools" / "warm_kernels.py"
+
+
+def load():
+    spec = importlib.util.spec_from_file_location("warm_kernels", TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_cache_is_cold_until_it_holds_a_gru_index_file(tmp_path, monkeypatch):
+    wk = load()
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
+    assert not wk.cache_is_warm()  # empty
+    nested = tmp_path / "work" / "src" / "bptt" / "kernels" / "fast"  # Numba mirrors the source path
+    nested.mkdir(parents=True)
+    (nested / "lstm.lstm_forward_loop-200.py311.nbi").write_bytes(b"")
+    assert not wk.cache_is_warm()  # another cell's kernels only
+    (nested / "gru.gru_forward_loop-120.py311.nbi").write_bytes(b"")
+    assert wk.cache_is_warm()
+
+
+def test_a_warm_cache_runs_nothing(tmp_path, monkeypatch):
+    wk = load()
+    monkeypatch.setattr(wk, "cache_is_warm", lambda: True)
+    monkeypatch.setattr(wk.subprocess, "Popen", lambda *a, **k: (_ for _ in ()).throw(AssertionError("ran")))
+    assert wk.main() == 0
