@@ -167,6 +167,7 @@ class _Worker:
         self._spin_asked = False
         self._wake = threading.Condition()
         self._busy = threading.Lock()
+        self._owner = None  # the thread whose call has the worker
         self.pause_seconds = _pause_seconds(worker)
         self._grace = max(1, int(5e-6 / self.pause_seconds))  # the caller's, see bptt.kernels.worker.wait_done
         self._start_pauses = max(1, int(2e-6 / self.pause_seconds))
@@ -247,8 +248,14 @@ class _Worker:
     def run(self, fn, first: tuple, second: tuple) -> None:
         """``fn(*first)`` here and ``fn(*second)`` on the worker, at the same time (the halves of a
         loop split by units wait for each other's steps); a caller waits while another caller's
-        half has the worker (threads of the user's calling bptt at once)."""
+        half has the worker (threads of the user's calling bptt at once). A half that calls this
+        again (its own work on two threads) would wait for itself: that raises instead."""
+        me = threading.get_ident()
+        if me == self._owner or self.thread.ident == me:
+            raise RuntimeError("bptt's worker thread was asked for a second task while the caller's half of a "
+                               "two-thread call runs: a half must run on one thread (hold BLAS to one)")
         self._busy.acquire()
+        self._owner = me
         try:
             self.error = None
             self.task = (fn, second)
@@ -268,6 +275,7 @@ class _Worker:
                 error, self.error = self.error, None
                 raise error
         finally:
+            self._owner = None
             self._busy.release()
 
 
@@ -293,6 +301,12 @@ def run_in_two_threads(fn, first: tuple, second: tuple) -> None:
     global _last_two_threads
     _last_two_threads = time.monotonic()
     _second_thread().run(fn, first, second)
+
+
+def on_second_thread() -> bool:
+    """Whether the calling thread is bptt's worker (a task of :func:`run_in_two_threads`): it cannot
+    hand work to itself."""
+    return _second is not None and threading.current_thread() is _second.thread
 
 
 def second_thread_recent() -> bool:

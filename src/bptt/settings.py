@@ -122,6 +122,14 @@ class Settings:
     #: 2-13 % slower; with the tile on the wide and large rows too, those were up to 35 % slower;
     #: docs/performance.md, "The micro-kernel on CPUs without AVX-512"). 0: never.
     narrow_cpu_own_kernel_flops: float = 10e6
+    #: A bidirectional layer's two directions run at the same time, each on one core (bptt's worker
+    #: takes the reverse one, NumPy's BLAS on one thread meanwhile), rather than one after the other
+    #: on two threads each: True always, False never, None where the fast backend runs, two threads
+    #: are allowed, loops may use them (``loop_threads`` not 1), and one direction's loop would run
+    #: on two threads by its work (``split_loop_work``): 2-core AMD EPYC Zen 3, training steps
+    #: 1.11-1.45x faster from a loop work of 51 M, 0.87-0.94x at 34-35 M, 0.5-0.9x below
+    #: (docs/performance.md, "Bidirectional layers: the two directions at once").
+    parallel_directions: bool | None = None
 
 
 def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:

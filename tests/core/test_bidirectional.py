@@ -14,7 +14,9 @@ final states ``[h_n fwd | h_n rev]`` (``return_sequences=False``), each layer's 
 initial states (``h0``, ``c0``, ``h0_reverse``, ``c0_reverse`` ↔ torch's ``h0[2k]``,
 ``h0[2k + 1]``); hypothesis draws the sizes and the length patterns (all equal, all one, one
 long and the rest short, random; B = 1, T = 1, H = 1 included). float32 within 1e-5 of float64;
-central differences ≤ 1e-6 for a bidirectional layer with lengths.
+central differences ≤ 1e-6 for a bidirectional layer with lengths. Every test runs twice: the
+two directions one after the other, and at the same time on bptt's two threads
+(``settings.parallel_directions``; tests/core/test_parallel_directions.py checks where each runs).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from bptt.gradcheck import gradcheck, weighted_sum
 from bptt.layers import GRU, LSTM, RNN, Dense
 from bptt.model import Sequential, layer_config, layer_from_config, load_model
+from bptt.settings import override
 
 from core.test_lengths_parity import PATTERNS, lengths_for
 from core.test_torch_parity import TOL, rel_err
@@ -40,6 +43,12 @@ pytestmark = pytest.mark.usefixtures("torch_one_thread")  # tests/conftest.py
 LAYERS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
 MODULES = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}
 SUFFIXES = ("", "_reverse")
+
+
+@pytest.fixture(autouse=True, params=[False, True], ids=["one_after_the_other", "at_once"])
+def directions(request):
+    with override(parallel_directions=request.param):
+        yield request.param
 
 
 def bptt_stack(cell, I, H, dtype, seed, top_sequences):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 from threadpoolctl import threadpool_info
@@ -134,6 +136,32 @@ def test_a_failure_on_the_spinning_worker_reaches_the_caller():
                 _threads.run_in_two_threads(part, (1, fail), (2, fail))
         seen = []
         _threads.run_in_two_threads(lambda x: seen.append(x), ("here",), ("there",))
+    assert sorted(seen) == ["here", "there"]
+
+
+def test_a_half_asking_for_two_threads_again_raises_instead_of_waiting_for_itself():
+    """Either half of a two-thread call asking for the worker again would wait forever (the caller's
+    half for its own call, the worker's half for itself): both raise, the call reports it, and the
+    worker serves the next call."""
+    def part(nested):
+        if nested:
+            _threads.run_in_two_threads(lambda: None, (), ())
+
+    raised = []
+
+    def calls():
+        for here, there in ((True, False), (False, True)):
+            with pytest.raises(RuntimeError, match="a half must run on one thread"):
+                _threads.run_in_two_threads(part, (here,), (there,))
+            raised.append((here, there))
+
+    caller = threading.Thread(target=calls, daemon=True)
+    caller.start()
+    caller.join(30)
+    assert not caller.is_alive(), f"a nested call waits for itself (returned: {raised})"
+    assert raised == [(True, False), (False, True)]
+    seen = []
+    _threads.run_in_two_threads(lambda x: seen.append(x), ("here",), ("there",))
     assert sorted(seen) == ["here", "there"]
 
 

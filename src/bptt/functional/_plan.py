@@ -21,6 +21,10 @@ thresholds in :data:`bptt.settings.settings` (the figures behind them: docs/perf
 5. **Inputs in the loop** (:func:`_projection_in_loop`): where the loop's product runs on BLAS
    or the micro-kernel, it takes ``[x_t; h_{t-1}]`` at once, and inference then reads a
    time-major array (:func:`_time_major_inference`).
+6. **Both directions at once** (:func:`_directions_in_parallel`): a bidirectional layer runs its
+   two directions at the same time, each on one core, where one direction's loop would run on two
+   threads by rule 3 (its work reaches ``settings.split_loop_work``): no step waits for the other
+   thread then.
 """
 
 from __future__ import annotations
@@ -32,10 +36,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._threads import (_NO_CHANGE, blas_max_threads, own_threads, run_in_two_threads, run_in_two_threads_meeting,
-                        single_threaded_if)
+from .._threads import (_NO_CHANGE, blas_max_threads, on_second_thread, own_threads, run_in_two_threads,
+                        run_in_two_threads_meeting, single_threaded_if)
 from ..settings import OwnKernel, settings
-from ._backend import _kernel
+from ._backend import _kernel, default_backend
 
 #: OpenBLAS's default timeout is 28 (2^28 cycles of spinning before a thread sleeps); from about
 #: 2^18 cycles on, idle threads still spin between the steps of a time loop.
@@ -90,6 +94,18 @@ def _loop_work(T: int, B: int, H: int, G: int) -> float:
     """A time loop's work: the products' flops plus the gate arithmetic, each gate value weighed
     as ``settings.loop_elementwise`` flops."""
     return T * B * G * H * (2 * H + settings.loop_elementwise)
+
+
+def _directions_in_parallel(T: int, B: int, H: int, G: int) -> bool:
+    """Whether a bidirectional layer runs its two directions at the same time, one per core
+    (``settings.parallel_directions``; rule 6 in docs/performance.md, "Bidirectional layers: the
+    two directions at once")."""
+    force = settings.parallel_directions
+    if force is not None:
+        return bool(force)
+    if settings.loop_threads == 1 or on_second_thread() or default_backend() != "fast":
+        return False
+    return blas_max_threads() >= 2 and _loop_work(T, B, H, G) >= settings.split_loop_work
 
 
 def _loop_split(T: int, B: int, H: int, G: int, dtype) -> int:

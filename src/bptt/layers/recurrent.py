@@ -38,7 +38,10 @@ from .. import _validation as v
 from .. import functional as F
 from .. import init
 from ..cells import GATES
+from .._threads import blas_threads, run_in_two_threads
 from ..functional._arrays import _feature_major_view
+from ..functional._lengths import _check_lengths
+from ..functional._plan import _directions_in_parallel
 from ..kernels.activations import ELEMENTWISE
 from .base import Layer
 
@@ -64,6 +67,27 @@ def _side_by_side(h: np.ndarray, h_r: np.ndarray) -> np.ndarray:
     out[:H] = h.transpose(2, 1, 0)
     out[H:] = h_r.transpose(2, 1, 0)
     return out.transpose(2, 1, 0)
+
+
+def _both(here, there, parallel: bool, there_first: bool = False) -> tuple:
+    """``(here(), there())``: one after the other (``there()`` first if ``there_first``), or,
+    ``parallel``, ``here()`` in this thread and ``there()`` on bptt's worker thread at the same time,
+    NumPy's BLAS on one thread meanwhile (so that each call's plan keeps its loops and products on
+    its own core: bptt.functional._plan, rule 6). Raises what either raised."""
+    if not parallel:
+        if there_first:
+            b = there()
+            return here(), b
+        a = here()
+        return a, there()
+    out = [None, None]
+
+    def call(i, f):
+        out[i] = f()
+
+    with blas_threads(1):
+        run_in_two_threads(call, (0, here), (1, there))
+    return out[0], out[1]
 
 
 class _Recurrent(Layer):
@@ -162,6 +186,10 @@ class _Recurrent(Layer):
             if unknown:
                 raise ValueError(f"{fn}: initial_state keys must be among {self._states}; got {sorted(unknown)}")
             initial = dict(initial_state)
+            for k, a in initial.items():  # named by key here: the functional call knows only h0 and c0
+                if np.shape(a) != (x.shape[0], self.hidden_size):
+                    raise ValueError(f"{fn}: initial_state[{k!r}] must have shape (B, hidden_size) = "
+                                     f"({x.shape[0]}, {self.hidden_size}); got {np.shape(a)}")
         elif self.stateful and self.state is not None:
             initial = self._carried(x.shape[0])
         else:
@@ -188,13 +216,18 @@ class _Recurrent(Layer):
         in 0.7-0.8 of its time (a training step of the layer, rows medium and long)."""
         fwd = {k: a for k, a in initial.items() if not k.endswith("_reverse")}
         rev = {k[: -len("_reverse")]: a for k, a in initial.items() if k.endswith("_reverse")}
-        h, cache = self._forward_fn(x, fwd, lengths)  # validates lengths
-        flipped = lengths is None or bool(np.all(np.asarray(lengths) == x.shape[1]))  # every step real
-        if flipped:
-            h_r, cache_r = self._forward_fn(_reversed_in_time(x), rev, None, direction="_reverse")
-            h_r = h_r[:, ::-1]
-        else:
-            h_r, cache_r = self._forward_fn(x, rev, lengths, reverse=True, direction="_reverse")
+        B, T = x.shape[:2]
+        L = None if lengths is None else _check_lengths(f"{type(self).__name__}.forward", lengths, B, T)
+        flipped = L is None or bool(np.all(L == T))  # every step real
+
+        def reverse():
+            if flipped:
+                h_r, cache_r = self._forward_fn(_reversed_in_time(x), rev, None, direction="_reverse")
+                return h_r[:, ::-1], cache_r
+            return self._forward_fn(x, rev, lengths, reverse=True, direction="_reverse")
+
+        (h, cache), (h_r, cache_r) = _both(lambda: self._forward_fn(x, fwd, lengths), reverse,
+                                           _directions_in_parallel(T, B, self.hidden_size, self._gates))
         self._cache = (cache, cache_r, flipped) if training else None
         if self.return_sequences:
             return _side_by_side(h, h_r)
@@ -225,11 +258,12 @@ class _Recurrent(Layer):
             self.state_grads = {"d" + s: g["d" + s] for s in self._states}
             return g["dx"]
         cache, cache_r, flipped = cache
-        # the reverse direction first: its forward ran last, so its cache is the warmer one (RNN rows
-        # medium and long: 1.5-3 % off the step, same process A/B)
-        g_r = self._direction_backward(_reversed_in_time(dy[..., H:]) if flipped and self.return_sequences
-                                       else dy[..., H:], cache_r)
-        g = self._direction_backward(dy[..., :H], cache)
+        # one after the other, the reverse direction first: its forward ran last, so its cache is the
+        # warmer one (RNN rows medium and long: 1.5-3 % off the step, same process A/B)
+        g, g_r = _both(lambda: self._direction_backward(dy[..., :H], cache),
+                       lambda: self._direction_backward(_reversed_in_time(dy[..., H:]) if flipped and self.return_sequences
+                                                        else dy[..., H:], cache_r),
+                       _directions_in_parallel(T, B, H, self._gates), there_first=True)
         self._cache = None
         for k in self.params:
             if k.endswith("_reverse"):
