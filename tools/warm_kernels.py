@@ -45,9 +45,15 @@ def main() -> int:
     t0 = time.monotonic()
     procs = [subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *FILES, "-k", k],
                               cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for k in HALVES]
-    codes = [p.wait() for p in procs]
+    codes, took = [], []
+    while len(codes) < len(procs):  # each half's time, in the order they end (to balance them)
+        for k, p in zip(HALVES, procs):
+            if p.returncode is None and p.poll() is not None:
+                codes.append(p.returncode)
+                took.append(f"-k {k!r} {time.monotonic() - t0:.0f} s")
+        time.sleep(0.2)
     note = "" if not any(codes) else " (some of these tests failed: the suite reports them)"
-    print(f"warm_kernels: done in {time.monotonic() - t0:.0f} s{note}", flush=True)
+    print(f"warm_kernels: done in {time.monotonic() - t0:.0f} s ({', '.join(took)}){note}", flush=True)
     return 0
 
 

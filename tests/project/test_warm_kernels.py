@@ -33,3 +33,29 @@ def test_a_warm_cache_runs_nothing(tmp_path, monkeypatch):
     monkeypatch.setattr(wk, "cache_is_warm", lambda: True)
     monkeypatch.setattr(wk.subprocess, "Popen", lambda *a, **k: (_ for _ in ()).throw(AssertionError("ran")))
     assert wk.main() == 0
+
+
+def test_a_cold_cache_runs_both_halves_at_once_and_reports_each(monkeypatch, capsys):
+    wk = load()
+    monkeypatch.setattr(wk, "cache_is_warm", lambda: False)
+    monkeypatch.setattr(wk.time, "sleep", lambda s: None)
+    started = []
+
+    class Proc:
+        def __init__(self, cmd, **kwargs):
+            started.append(cmd)
+            self.k, self.returncode, self.polls = cmd[-1], None, 3 if cmd[-1] == "gru" else 1
+
+        def poll(self):
+            self.polls -= 1
+            if self.polls <= 0:
+                self.returncode = 1 if self.k == "gru" else 0
+            return self.returncode
+
+    monkeypatch.setattr(wk.subprocess, "Popen", Proc)
+    assert wk.main() == 0  # the suite reports failures, not the warm-up
+    assert [c[-2:] for c in started] == [["-k", "gru"], ["-k", "not gru"]]
+    assert all(wk.FILES[0] in c and wk.FILES[1] in c for c in started)
+    out = capsys.readouterr().out
+    assert "(-k 'not gru' " in out and ", -k 'gru' " in out  # in the order they ended
+    assert "some of these tests failed" in out
