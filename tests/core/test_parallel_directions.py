@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from bptt import _threads
+from bptt.functional._backend import _kernel
 from bptt.functional._plan import _directions_in_parallel, _loop_split, _loop_work
 from bptt.layers import GRU, LSTM, RNN
 from bptt.settings import override, settings
@@ -169,11 +170,20 @@ def test_bad_lengths_are_refused_by_the_layer_in_both_modes():
                 layer.forward(x, lengths=[1, 2, 3])
 
 
-def test_the_rule():
+@pytest.fixture
+def narrow_cpu(monkeypatch):
+    """The rule as on a CPU without AVX-512, whatever this one has."""
+    monkeypatch.setattr(_kernel("microkernel"), "WIDE", False)
+
+
+def test_the_rule(narrow_cpu, monkeypatch):
     G = 4
     work = _loop_work(T, B, H, G)
     with override(parallel_directions=None, split_loop_work=work):
         assert _directions_in_parallel(T, B, H, G) == (_threads.blas_max_threads() >= 2)
+        with monkeypatch.context() as m:  # an AVX-512 CPU
+            m.setattr(_kernel("microkernel"), "WIDE", True)
+            assert not _directions_in_parallel(T, B, H, G)
         with _threads.blas_threads(1):  # the user's (or the machine's) one thread
             assert not _directions_in_parallel(T, B, H, G)
         with override(loop_threads=1):
@@ -187,7 +197,7 @@ def test_the_rule():
         assert not _directions_in_parallel(T, B, H, G)
 
 
-def test_the_rule_is_false_on_the_worker_itself():
+def test_the_rule_is_false_on_the_worker_itself(narrow_cpu):
     got = []
     with override(parallel_directions=None, split_loop_work=0):
         _threads.run_in_two_threads(lambda: got.append((threading.current_thread().name,

@@ -21,10 +21,10 @@ thresholds in :data:`bptt.settings.settings` (the figures behind them: docs/perf
 5. **Inputs in the loop** (:func:`_projection_in_loop`): where the loop's product runs on BLAS
    or the micro-kernel, it takes ``[x_t; h_{t-1}]`` at once, and inference then reads a
    time-major array (:func:`_time_major_inference`).
-6. **Both directions at once** (:func:`_directions_in_parallel`): a bidirectional layer runs its
-   two directions at the same time, each on one core, where one direction's loop would run on two
-   threads by rule 3 (its work reaches ``settings.split_loop_work``): no step waits for the other
-   thread then.
+6. **Both directions at once** (:func:`_directions_in_parallel`): on CPUs without AVX-512, a
+   bidirectional layer runs its two directions at the same time, each on one core, where one
+   direction's loop would run on two threads by rule 3 (its work reaches
+   ``settings.split_loop_work``).
 """
 
 from __future__ import annotations
@@ -104,6 +104,8 @@ def _directions_in_parallel(T: int, B: int, H: int, G: int) -> bool:
     if force is not None:
         return bool(force)
     if settings.loop_threads == 1 or on_second_thread() or default_backend() != "fast":
+        return False
+    if _kernel("microkernel").WIDE:  # see settings.parallel_directions: not measured a gain there
         return False
     return blas_max_threads() >= 2 and _loop_work(T, B, H, G) >= settings.split_loop_work
 
