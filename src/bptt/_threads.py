@@ -74,9 +74,33 @@ def single_threaded_if(small: bool):
     return blas_threads(1) if small else _NO_CHANGE
 
 
+_local = threading.local()
+
+
+class one_core:
+    """A block whose bptt calls plan for one core: :func:`blas_max_threads` gives 1 in this thread
+    (only), whatever NumPy's BLAS is set to meanwhile by other threads. Each half of the two
+    directions of a bidirectional layer runs so (bptt.layers.recurrent._both): a half that planned
+    for two threads would ask bptt's worker, which the other half holds."""
+
+    __slots__ = ("before",)
+
+    def __enter__(self):
+        self.before = getattr(_local, "one_core", False)
+        _local.one_core = True
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        _local.one_core = self.before
+        return False
+
+
 def blas_max_threads() -> int:
     """The thread count NumPy's BLAS is set to (the CPUs bptt may use; the CPU count without
-    threadpoolctl); within :class:`own_threads`, the count it was set to before."""
+    threadpoolctl); within :class:`own_threads`, the count it was set to before; within
+    :class:`one_core`, 1."""
+    if getattr(_local, "one_core", False):
+        return 1
     if _held:
         return _held
     libs = numpy_blas_libraries()

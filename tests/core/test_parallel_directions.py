@@ -204,3 +204,53 @@ def test_the_rule_is_false_on_the_worker_itself(narrow_cpu):
                                                         _directions_in_parallel(T, B, H, 4))), (), ())
     assert sorted(got) == sorted([(threading.current_thread().name, _threads.blas_max_threads() >= 2),
                                   ("bptt-loop", False)])
+
+
+def test_each_half_plans_for_one_core_whatever_blas_is_set_to_meanwhile(monkeypatch):
+    """Another thread of the user's may set NumPy's BLAS back to two threads while the halves run
+    (its own block ending): each half still plans for one core."""
+    from bptt.layers import recurrent
+
+    x, dy, lengths = problem(np.float32, True)
+    monkeypatch.setattr(recurrent, "blas_threads", lambda n: _threads._NO_CHANGE)  # BLAS left at its setting
+    layer = LSTM(I, H, return_sequences=True, bidirectional=True, seed=4)
+    seen = []
+    spy(layer, seen)
+    with override(parallel_directions=True):
+        layer.forward(x, lengths=lengths)
+        layer.backward(dy)
+    assert sorted(s[2] for s in seen) == [1, 1, 1, 1]
+    assert _threads.blas_max_threads() == _threads.numpy_blas_libraries()[0].get_num_threads() >= 1  # restored
+
+
+def test_threads_of_the_user_running_bidirectional_layers_at_once(narrow_cpu):
+    """As Dask's worker threads do: each thread's layers take bptt's worker in turn, none waits for
+    itself, and every result is the one computed alone."""
+    x, dy, lengths = problem(np.float32, True)
+    layers = [cls(I, H, return_sequences=True, bidirectional=True, seed=4) for cls in (LSTM, GRU, RNN)]
+    with override(parallel_directions=False):
+        want = [(layer.forward(x, lengths=lengths), layer.backward(dy)) for layer in layers]
+    twins = [[type(layer)(I, H, return_sequences=True, bidirectional=True, seed=4) for layer in layers] for _ in range(2)]
+    got, errors = {}, []
+
+    def user(k):
+        try:
+            for r in range(4):
+                for i, layer in enumerate(twins[k]):
+                    got[k, r, i] = (layer.forward(x, lengths=lengths), layer.backward(dy))
+        except BaseException as e:  # reported below
+            errors.append(e)
+
+    with override(parallel_directions=None, split_loop_work=0):  # the rule, at once for these sizes
+        assert _directions_in_parallel(T, B, H, 1) == (_threads.blas_max_threads() >= 2)
+        users = [threading.Thread(target=user, args=(k,)) for k in range(2)]
+        for t in users:
+            t.start()
+        for t in users:
+            t.join(120)
+    assert not any(t.is_alive() for t in users), "a thread waits for ever"
+    assert not errors, errors
+    assert len(got) == 2 * 4 * 3
+    for (k, r, i), (y, dx) in got.items():
+        np.testing.assert_allclose(y, want[i][0], rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(dx, want[i][1], rtol=1e-4, atol=1e-5)

@@ -38,7 +38,7 @@ from .. import _validation as v
 from .. import functional as F
 from .. import init
 from ..cells import GATES
-from .._threads import blas_threads, run_in_two_threads
+from .._threads import blas_threads, one_core, run_in_two_threads
 from ..functional._arrays import _feature_major_view
 from ..functional._lengths import _check_lengths
 from ..functional._plan import _directions_in_parallel
@@ -72,8 +72,9 @@ def _side_by_side(h: np.ndarray, h_r: np.ndarray) -> np.ndarray:
 def _both(here, there, parallel: bool, there_first: bool = False) -> tuple:
     """``(here(), there())``: one after the other (``there()`` first if ``there_first``), or,
     ``parallel``, ``here()`` in this thread and ``there()`` on bptt's worker thread at the same time,
-    NumPy's BLAS on one thread meanwhile (so that each call's plan keeps its loops and products on
-    its own core: bptt.functional._plan, rule 6). Raises what either raised."""
+    each planning for one core (bptt._threads.one_core: its loops and products on its own core,
+    bptt.functional._plan rule 6), NumPy's BLAS held to one thread meanwhile. Raises what either
+    raised."""
     if not parallel:
         if there_first:
             b = there()
@@ -83,7 +84,8 @@ def _both(here, there, parallel: bool, there_first: bool = False) -> tuple:
     out = [None, None]
 
     def call(i, f):
-        out[i] = f()
+        with one_core():  # not only BLAS's setting, which another thread of the user's may change
+            out[i] = f()
 
     with blas_threads(1):
         run_in_two_threads(call, (0, here), (1, there))
