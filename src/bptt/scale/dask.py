@@ -221,7 +221,13 @@ def apply_files_dask(model, files: Sequence, tree: str | None, out_dir, *, clien
 
 
 def _gather(futures: dict, the_plan: Plan, progress: bool, tqdm) -> tuple[list[dict], list]:
-    """Wait for every task; ``(results, [(partition, error text), …])``, with a bar of events."""
+    """Wait for every task; ``(results, [(partition, error text), …])``, with a bar of events.
+
+    A task whose result was lost (the worker holding it died before the result was fetched: its
+    status is then ``"lost"`` and the scheduler computes it again) is waited for, not reported as
+    failed; a task that raised, or was cancelled, is reported with its error."""
+    import asyncio
+
     from distributed import as_completed
 
     results, failed = [], []
@@ -229,10 +235,9 @@ def _gather(futures: dict, the_plan: Plan, progress: bool, tqdm) -> tuple[list[d
               leave=False) as bar:
         for future in as_completed(list(futures)):
             part = futures[future]
-            if future.status == "finished":
-                results.append(future.result())
-            else:
-                exc = future.exception()
+            try:
+                results.append(future.result())  # a lost result: computed again and waited for
+            except (Exception, asyncio.CancelledError) as exc:
                 failed.append((part, f"{type(exc).__name__}: {' '.join(str(exc).split())}"))
             bar.update(part.entries)
     failed.sort(key=lambda pe: (pe[0].path, pe[0].start))
