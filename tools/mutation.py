@@ -92,7 +92,8 @@ MODULES: dict[str, list[str]] = {
                               "tests/train/test_mutants_train.py"],
     "src/bptt/tbptt.py": ["tests/train/test_tbptt.py", "tests/train/test_fit_tbptt.py"],
     # bptt's second thread and the BLAS holds (2026-12-07)
-    "src/bptt/_threads.py": ["tests/kernels/test_threads.py", "tests/kernels/test_loop_threads.py"],
+    "src/bptt/_threads.py": ["tests/kernels/test_threads.py", "tests/kernels/test_loop_threads.py",
+                             "tests/core/test_parallel_directions.py"],  # one_core, the two directions at once
 }
 
 #: Modules whose mutants can leave a thread waiting forever (no CPU time burnt, so mutmut's CPU
