@@ -151,8 +151,11 @@ def test_a_half_asking_for_two_threads_again_raises_instead_of_waiting_for_itsel
 
     def calls():
         for here, there in ((True, False), (False, True)):
-            with pytest.raises(RuntimeError, match="a half must run on one thread"):
+            with pytest.raises(RuntimeError) as raised_here:
                 _threads.run_in_two_threads(part, (here,), (there,))
+            assert str(raised_here.value) == ("bptt's worker thread was asked for a second task while the caller's "
+                                              "half of a two-thread call runs: a half must run on one thread "
+                                              "(hold BLAS to one)")
             raised.append((here, there))
 
     caller = threading.Thread(target=calls, daemon=True)
@@ -163,6 +166,22 @@ def test_a_half_asking_for_two_threads_again_raises_instead_of_waiting_for_itsel
     seen = []
     _threads.run_in_two_threads(lambda x: seen.append(x), ("here",), ("there",))
     assert sorted(seen) == ["here", "there"]
+
+
+def test_one_core_gives_one_thread_in_its_thread_only_and_nests():
+    n = numpy_blas_threads()
+    assert _threads.blas_max_threads() == n
+    seen = []
+    with _threads.one_core():
+        assert _threads.blas_max_threads() == 1
+        with _threads.one_core():
+            assert _threads.blas_max_threads() == 1
+        assert _threads.blas_max_threads() == 1  # the inner block's end leaves the outer one's
+        other = threading.Thread(target=lambda: seen.append(_threads.blas_max_threads()))
+        other.start()
+        other.join()
+    assert seen == [n]  # another thread: BLAS's own count
+    assert _threads.blas_max_threads() == n
 
 
 def test_outside_own_threads_the_worker_is_asleep_when_a_call_returns():
