@@ -128,7 +128,7 @@ class Settings:
     #: are allowed, loops may use them (``loop_threads`` not 1), one direction's loop would run on
     #: two threads by its work (``split_loop_work``), and the CPU has no AVX-512. 2-core AMD EPYC
     #: Zen 3 (AVX2): training steps 1.11-1.45x faster from a loop work of 51 M, 0.87-0.94x at
-    #: 34-35 M, 0.5-0.9x below. On AVX-512 CPUs, where the loops' two threads run bptt's tile split
+    #: 34-35 M, 0.46-0.97x below. On AVX-512 CPUs, where the loops' two threads run bptt's tile split
     #: by units, the one measurement (Intel Xeon, older code) found 0.87-1.18x: off there until
     #: measured again (docs/performance.md, "Bidirectional layers: the two directions at once").
     parallel_directions: bool | None = None

@@ -225,9 +225,8 @@ def _gather(futures: dict, the_plan: Plan, progress: bool, tqdm) -> tuple[list[d
 
     A task whose result was lost (the worker holding it died before the result was fetched: its
     status is then ``"lost"`` and the scheduler computes it again) is waited for, not reported as
-    failed; a task that raised, or was cancelled, is reported with its error."""
-    import asyncio
-
+    failed; a task that raised, or was cancelled (distributed's CancelledError is an Exception), is
+    reported with its error."""
     from distributed import as_completed
 
     results, failed = [], []
@@ -237,7 +236,7 @@ def _gather(futures: dict, the_plan: Plan, progress: bool, tqdm) -> tuple[list[d
             part = futures[future]
             try:
                 results.append(future.result())  # a lost result: computed again and waited for
-            except (Exception, asyncio.CancelledError) as exc:
+            except Exception as exc:
                 failed.append((part, f"{type(exc).__name__}: {' '.join(str(exc).split())}"))
             bar.update(part.entries)
     failed.sort(key=lambda pe: (pe[0].path, pe[0].start))
