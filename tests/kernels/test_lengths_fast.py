@@ -291,6 +291,13 @@ def test_packed_layout_stores_the_real_steps_only(split, rounding, dtype):
     real = pk.rows[pk.rows >= 0]
     want = sorted(b * T + t for b in range(B) for t in range(L[b]))
     assert sorted(real.tolist()) == want
+    # the real steps' pairs for unpacking, in the caller's step order t·B + b: one per real step,
+    # each column holding that step (rows names it as b·T + t), its state one block on
+    assert pk.dst.tolist() == sorted(t * B + b for b in range(B) for t in range(L[b]))
+    assert np.array_equal(pk.rows[pk.src_x], (pk.dst % B) * T + pk.dst // B)
+    for sx, sh in zip(pk.src_x, pk.src_h):  # the same column of the next block
+        (s, p), = [(s, p) for s in range(T) for p in range(P) if pk.off[s, p] <= sx < pk.off[s, p] + pk.width[s, p]]
+        assert sh - pk.off[s + 1, p] == sx - pk.off[s, p]
     assert pk.N_x <= L.sum() + B + T * P * (block - 1)
     sizes = np.diff(pk.parts)
     for p in range(P):

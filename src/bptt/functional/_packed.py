@@ -13,7 +13,8 @@ memory. (With the two threads' blocks interleaved step by step, the LSTM forward
 ragged row took 1.45 ms on two threads; laid out so, 1.09 ms; each part alone 0.87-0.96:
 docs/performance.md, "Two threads over packed sequences".) A sequence's step s reads the
 caller's step s, or ``lengths − 1 − s`` with ``reverse``. The layout's tables come from
-bptt.kernels.fast.packed.packed_layout, the loops that read it are the cells'
+bptt.kernels.fast.packing.packed_layout (one compiled call, as each step into and out of the
+layout is: bptt.kernels.fast.packing), the loops that read it are the cells'
 ``*_forward_packed`` / ``*_backward_packed`` (bptt.kernels.fast).
 
 So the loops do no work on padded steps (no zeroing of padded slots either), the products around
@@ -54,29 +55,13 @@ def _new(shape, dtype) -> np.ndarray:
     return _empty(shape, dtype, always=shape[0] * shape[1] * dtype.itemsize >= settings.align_min_bytes)
 
 
-def _processing_order(L: np.ndarray, split: int) -> np.ndarray:
-    """The sequences by length, longest first (ties in the caller's order); with two parts
-    (``split`` columns in the first), dealt to them alternately while both have room."""
-    ranked = np.argsort(-L, kind="stable")
-    if not split:
-        return ranked
-    B = L.shape[0]
-    first = min(split, B - split)
-    rest = ranked[2 * first:]
-    part0, part1 = ranked[: 2 * first: 2], ranked[1: 2 * first: 2]
-    if split > first:
-        part0 = np.concatenate((part0, rest))
-    else:
-        part1 = np.concatenate((part1, rest))
-    return np.concatenate((part0, part1))
-
-
 @dataclass(frozen=True, eq=False)
 class _Packed:
     """The packed layout of one call (see the module docstring). ``order (B,)``: the caller's
     sequence in each column of the running ``(·, B)`` arrays (part p from ``parts[p]``); ``n``,
-    ``width``, ``off``, ``pw``, ``rows``, ``cols_x``, ``cols_h``, ``finals``: the tables of
-    bptt.kernels.fast.packed.packed_layout; ``plan``: the loops' plan (bptt.functional._plan),
+    ``width``, ``off``, ``pw``, ``rows``, ``finals`` and the real steps' columns ``src_x``,
+    ``src_h``, ``dst``: the tables of bptt.kernels.fast.packing.packed_layout; ``plan``: the
+    loops' plan (bptt.functional._plan),
     the backward pass runs with the same; ``Bp``: the columns of every running array, B and the
     last part's rounded up to a block's rounding (the products over a block's columns write as
     many running ones)."""
@@ -91,15 +76,32 @@ class _Packed:
     off: np.ndarray
     pw: np.ndarray
     rows: np.ndarray
-    cols_x: np.ndarray
-    cols_h: np.ndarray
     finals: np.ndarray
+    src_x: np.ndarray
+    src_h: np.ndarray
+    dst: np.ndarray
     plan: object
     Bp: int
 
     @property
     def B(self) -> int:
         return self.order.shape[0]
+
+    @property
+    def cols_x(self) -> np.ndarray:
+        """``(T·B,)``: the packed column of the caller's step ``t·B + b`` in the per-step blocks, −1
+        for padded steps (from the real steps' pairs; for tests and inspection)."""
+        return self._columns(self.src_x)
+
+    @property
+    def cols_h(self) -> np.ndarray:
+        """As :attr:`cols_x`, in the states' blocks (block s + 1)."""
+        return self._columns(self.src_h)
+
+    def _columns(self, src: np.ndarray) -> np.ndarray:
+        out = np.full(self.T * self.B, -1, np.int64)
+        out[self.dst] = src
+        return out
 
     @property
     def N(self) -> int:
@@ -132,20 +134,16 @@ class _Packed:
         B, T, I = x.shape
         H = h0.shape[1]
         xh = _new((I + H, self.N), x.dtype)
-        fast = _fast()
-        fast.pack_columns(_batch_major(x).reshape(B * T, I), self.rows, xh, 0)
-        self.pack_states(h0, xh, I)
+        _fast().pack_inputs(_batch_major(x).reshape(B * T, I), self.rows, np.ascontiguousarray(h0), self.order, xh,
+                            self.n, self.width, self.off, self.parts)
         return xh
 
-    def pack_states(self, s0: np.ndarray, out: np.ndarray, r0: int = 0) -> np.ndarray:
-        """Initial states ``s0 (B, H)`` into block 0 of rows ``[r0, r0 + H)`` of a packed array
-        (zeros in those rows past the columns the steps write)."""
-        _fast().pack_states(self.running(s0), out, r0, self.n, self.width, self.off, self.parts)
-        return out
-
     def states(self, s0: np.ndarray) -> np.ndarray:
-        """A packed ``(H, N)`` state array (the LSTM's cell states) with ``s0`` in block 0."""
-        return self.pack_states(s0, _new((s0.shape[1], self.N), s0.dtype))
+        """A packed ``(H, N)`` state array (the LSTM's cell states) with the caller's initial states
+        ``s0 (B, H)`` in block 0 (zeros in its rows past the columns the steps write)."""
+        out = _new((s0.shape[1], self.N), s0.dtype)
+        _fast().pack_states(np.ascontiguousarray(s0), self.order, out, 0, self.n, self.width, self.off, self.parts)
+        return out
 
     def empty(self, rows: int, dtype) -> np.ndarray:
         """A new packed ``(rows, N)`` array."""
@@ -154,8 +152,7 @@ class _Packed:
     def running(self, a: np.ndarray) -> np.ndarray:
         """A caller's ``(B, H)`` array as a new running ``(H, Bp)`` one in the processing order."""
         out = self.empty_running(a.shape[1], a.dtype)
-        out[:, : self.B] = a[self.order].T
-        out[:, self.B:] = 0
+        _fast().to_running(np.ascontiguousarray(a), self.order, out)
         return out
 
     def empty_running(self, rows: int, dtype) -> np.ndarray:
@@ -173,25 +170,12 @@ class _Packed:
         s's result in block s + 1 (h, c); else in block s (gates, deltas, dx). Where the loops run
         on two threads, each unpacks half the rows."""
         out = np.empty((F, self.T, self.B), a.dtype)
-        src, dst = self._real_steps(states)
-        args, flat = (a, r0, src, dst), out.reshape(F, -1)
+        args, flat = (a, r0, self.src_h if states else self.src_x, self.dst), out.reshape(F, -1)
         if len(self.parts) == 3 and F > 1:
             run_in_two_threads(_fast().unpack_real, (*args, flat, 0, F // 2), (*args, flat, F // 2, F))
         else:
             _fast().unpack_real(*args, flat, 0, F)
         return out.transpose(2, 1, 0)
-
-    def _real_steps(self, states: bool) -> tuple[np.ndarray, np.ndarray]:
-        """``(src, dst)`` of bptt.kernels.fast.packed.real_columns for the states' columns or the
-        per-step ones, found once per layout."""
-        key = "_real_h" if states else "_real_x"
-        pairs = self.__dict__.get(key)
-        if pairs is None:
-            cols = self.cols_h if states else self.cols_x
-            src, dst = np.empty(cols.size, np.int64), np.empty(cols.size, np.int64)
-            k = _fast().real_columns(cols, src, dst)
-            pairs = self.__dict__[key] = (src[:k], dst[:k])
-        return pairs
 
     def finals_of(self, a: np.ndarray, r0: int, F: int) -> np.ndarray:
         """Each sequence's final state ``(F, B)`` from rows ``[r0, r0 + F)`` of a packed state
@@ -201,7 +185,7 @@ class _Packed:
     def caller_rows(self, a: np.ndarray) -> np.ndarray:
         """A running ``(H, Bp)`` array (dh0, dc0) as the caller's ``(B, H)``."""
         out = np.empty((self.B, a.shape[0]), a.dtype)
-        out[self.order] = a[:, : self.B].T
+        _fast().from_running(a, self.order, out)
         return out
 
     # ─────────────────────────────────────────────────────────────── the loops
@@ -228,29 +212,12 @@ class _Packed:
 def packed(seq, plan, rounding: int, dtype) -> _Packed:
     """The packed layout of the validated sequences ``seq`` (bptt.functional._lengths._Sequences)
     for the loops of ``plan``; the products round the running columns up to ``rounding``."""
-    L = seq.lengths
-    B, T = L.shape[0], seq.T
     split = plan.split
-    order = _processing_order(L, split)
-    parts = np.array((0, split, B) if split else (0, B), np.int64)
     block = rounding
     if split and block == 1:  # the two threads' columns never share a cache line
         block = 64 // np.dtype(dtype).itemsize
-    P = len(parts) - 1
-    n = np.empty((T, P), np.int64)
-    width = np.empty((T + 1, P), np.int64)
-    off = np.zeros((T + 2, P), np.int64)
-    pw = np.empty((T, P), np.int64)
-    sorted_lengths = L[order]
-    # the per-step tables are sized by the columns, known once the widths are: an upper bound here
-    bound = B * (T + 1) + (T + 1) * P * block + K_MULTIPLE
-    rows = np.empty(bound, np.int64)
-    cols_x = np.empty(T * B, np.int64)
-    cols_h = np.empty(T * B, np.int64)
-    finals = np.empty(B, np.int64)
-    _fast().packed_layout(sorted_lengths, parts, T, bool(seq.reverse), block, rounding, order, rows, cols_x, cols_h,
-                          finals, n, width, off, pw)
+    order, parts, n, width, off, pw, rows, finals, src_x, src_h, dst = _fast().packed_layout(
+        seq.lengths, split, seq.T, bool(seq.reverse), block, rounding, K_MULTIPLE)
     Bp = int(parts[-2] + width[0, -1])
-    K = -(-int(off[T, 0]) // K_MULTIPLE) * K_MULTIPLE  # the packed inputs' columns: zeros past N_x
-    return _Packed(L, bool(seq.reverse), T, order, parts, n, width, off, pw, rows[:K], cols_x, cols_h, finals, plan,
-                   Bp)
+    return _Packed(seq.lengths, bool(seq.reverse), seq.T, order, parts, n, width, off, pw, rows, finals, src_x, src_h,
+                   dst, plan, Bp)

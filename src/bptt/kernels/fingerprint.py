@@ -29,6 +29,7 @@ KERNELS = Path(__file__).parent
 DEPENDENCIES = {
     "fast/common.py": ("blas.py", "microkernel.py"),
     "fast/packed.py": ("fast/common.py",),
+    "fast/packing.py": ("fast/common.py",),
     "fast/lstm.py": ("fast/common.py", "fast/packed.py", "sync.py"),
     "fast/gru.py": ("fast/common.py", "fast/packed.py", "sync.py"),
     "fast/rnn.py": ("fast/common.py", "fast/packed.py", "sync.py"),

@@ -7,7 +7,9 @@ One module per cell, beside bptt.kernels.reference's module of the same cell and
   its loop drivers ``<cell>_forward_loop`` / ``<cell>_backward_loop`` and their variants;
 * :mod:`.common`: what the cells share: the float32 activations, the finite check, the recurrent
   product, the dot tiles of the weight gradients, the layout copies;
-* :mod:`.packed`: the packed layout of calls with ``lengths=``: its tables, packing and unpacking.
+* :mod:`.packed`: what the cells' loops over the packed layout of calls with ``lengths=`` share;
+* :mod:`.packing`: that layout's tables, the packing of inputs into it and the unpacking of
+  outputs out of it (compiled into no cell: one compiled call per step of the bookkeeping).
 
 They compile in the micro-kernel (bptt.kernels.microkernel), NumPy's BLAS by address
 (bptt.kernels.blas) and the step flags of two threads (bptt.kernels.sync). Every kernel is
@@ -67,11 +69,11 @@ Numba checks only the file a function is defined in, so each module records a fi
 modules compiled into it (``COMPILED_DEPENDENCIES``, bptt.kernels.fingerprint).
 """
 
-from . import common, gru, lstm, packed, rnn
+from . import common, gru, lstm, packed, packing, rnn
 from .common import (ACTIVATION_CODES, BLOCKS_MAX_BATCH, BLOCKS_MAX_FEATURES, NT_BLOCK, PROJECT_BLOCK_BYTES,
                      _has_non_finite, activate_sigmoid, activate_tanh, add_into, all_finite, from_feature_major,
                      nt_product, project, sigmoid_, tanh_, to_feature_major, transpose_into)
-from .packed import pack_columns, pack_states, packed_layout, real_columns, rows_finite, unpack_real
+from .packing import from_running, pack_inputs, pack_states, packed_layout, rows_finite, to_running, unpack_real
 from .gru import (gru_backward_loop, gru_backward_packed, gru_cell_backward, gru_cell_backward_before_r,
                   gru_cell_forward_after, gru_cell_forward_before_n, gru_cell_forward_before_rz, gru_forward_loop,
                   gru_forward_loop_units, gru_forward_packed, gru_step_backward, gru_step_backward_before_r,
@@ -83,13 +85,13 @@ from .rnn import (rnn_backward_loop, rnn_backward_packed, rnn_cell_backward, rnn
                   rnn_forward_loop_units, rnn_forward_packed, rnn_step_backward, rnn_step_forward)
 
 __all__ = [
-    "common", "lstm", "gru", "rnn", "packed",
+    "common", "lstm", "gru", "rnn", "packed", "packing",
     # common
     "ACTIVATION_CODES", "BLOCKS_MAX_BATCH", "BLOCKS_MAX_FEATURES", "NT_BLOCK", "PROJECT_BLOCK_BYTES",
     "activate_sigmoid", "activate_tanh", "add_into", "all_finite", "from_feature_major", "nt_product", "project",
     "sigmoid_", "tanh_", "to_feature_major", "transpose_into",
-    # packed
-    "pack_columns", "pack_states", "packed_layout", "real_columns", "rows_finite", "unpack_real",
+    # packing
+    "from_running", "pack_inputs", "pack_states", "packed_layout", "rows_finite", "to_running", "unpack_real",
     # lstm
     "lstm_backward_loop", "lstm_backward_packed", "lstm_cell_backward", "lstm_cell_forward",
     "lstm_cell_forward_inference", "lstm_forward_loop", "lstm_forward_loop_units", "lstm_forward_packed",

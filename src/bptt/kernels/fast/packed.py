@@ -1,5 +1,6 @@
-"""The packed layout of calls with ``lengths=`` (bptt.functional._packed): its tables, the
-inputs into it, the outputs out of it, and what the cells' packed loop drivers share.
+"""What the cells' loops over the packed layout of calls with ``lengths=`` share
+(bptt.functional._packed; its tables, and the inputs and outputs into and out of it, are
+bptt.kernels.fast.packing's).
 
 With ``lengths=`` the fast loops run over the *packed* layout of bptt.functional._packed (as
 cuDNN's and PyTorch's packed sequences): the sequences sorted by length, longest first, within
@@ -21,7 +22,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from .common import _INLINE, _JIT, _columns, _exponent_bits
+from .common import _INLINE, _columns
 
 #: The fingerprint of the modules compiled into this module's kernels (see bptt.kernels.fingerprint;
 #: ``python -m bptt.kernels.fingerprint`` updates it; tests/kernels/test_kernel_cache.py checks it).
@@ -77,151 +78,3 @@ def _enter_step(dh_rec, dh_fin, rb, started, m, use_dh, dh, rows, o):
     if use_dh:
         _add_rows(dh_rec, rb, dh, rows, o, m)
     return max(started, m)
-
-
-@nb.njit(**_JIT)
-def pack_columns(a, rows, out, r0):
-    """``out[r0 + j, i] = a[rows[i], j]`` for every column i < len(rows) (0 where ``rows[i]`` < 0):
-    the caller's inputs, ``(B·T, F)`` rows, into the packed layout (bptt.functional._packed). In
-    blocks of 16 features as :func:`to_feature_major`, the last ``F mod 16`` in one more."""
-    F = a.shape[1]
-    F16 = F - F % 16
-    for j0 in range(0, F16, 16):
-        for i in range(rows.size):
-            row = rows[i]
-            if row >= 0:
-                for r in range(16):
-                    out[r0 + j0 + r, i] = a[row, j0 + r]
-            else:
-                for r in range(16):
-                    out[r0 + j0 + r, i] = 0
-    if F16 < F:  # the last F mod 16 features in one pass too
-        for i in range(rows.size):
-            row = rows[i]
-            if row >= 0:
-                for j in range(F16, F):
-                    out[r0 + j, i] = a[row, j]
-            else:
-                for j in range(F16, F):
-                    out[r0 + j, i] = 0
-
-
-@nb.njit(**_JIT)
-def rows_finite(a, rows):
-    """Whether the rows ``a[rows[i]]`` (``rows[i]`` ≥ 0) of a C-contiguous 2-D float32 or float64
-    array hold no NaN and no Inf, by the exponent test of bptt.kernels.fast.common.all_finite: the
-    caller's ``dh`` as ``(B·T, H)`` rows checked at the real steps only (a packed backward reads no
-    other)."""
-    u, field = _exponent_bits(a)
-    F = a.shape[1]
-    found = False
-    for i in range(rows.size):
-        r = rows[i]
-        if r >= 0:
-            base = r * F
-            for j in range(F):
-                found |= (u[base + j] & field) == field
-    return not found
-
-
-@nb.njit(**_JIT)
-def pack_states(s0, out, r0, n, width, off, parts):
-    """Initial states ``s0 (H, B)`` (running columns, the processing order) into block 0 of the
-    rows ``[r0, r0 + H)`` of a packed array, and zeros in those rows of every block past the
-    columns the step before writes (the rounding of a block's width) and past the last block."""
-    H = s0.shape[0]
-    for p in range(parts.size - 1):
-        size = parts[p + 1] - parts[p]
-        o = off[0, p]
-        for j in range(H):
-            for i in range(size):
-                out[r0 + j, o + i] = s0[j, parts[p] + i]
-        _zero_block(out, r0, r0 + H, o + size, o + width[0, p])
-        for s in range(1, n.shape[0] + 1):
-            _zero_block(out, r0, r0 + H, off[s, p] + n[s - 1, p], off[s, p] + width[s, p])
-    _zero_block(out, r0, r0 + H, off[n.shape[0] + 1, 0], out.shape[1])  # past the blocks (bptt.functional._packed.K)
-
-
-@nb.njit(**_JIT)
-def real_columns(cols, src, dst):
-    """The real steps of a ``cols`` table of :func:`packed_layout` (the packed column of the
-    caller's step ``i = t·B + b``, −1 for padded steps) as pairs ``(src[k], dst[k])``: column
-    ``src[k]`` holds the caller's step ``dst[k]``, dst ascending. Returns their number."""
-    k = 0
-    for i in range(cols.size):
-        c = cols[i]
-        if c >= 0:
-            src[k] = c
-            dst[k] = i
-            k += 1
-    return k
-
-
-@nb.njit(**_JIT)
-def unpack_real(a, r0, src, dst, out, j0, j1):
-    """Rows ``[j0, j1)`` of ``out (F, T·B)``: zeros, then ``out[j, dst[k]] = a[r0 + j, src[k]]``
-    for the real steps of :func:`real_columns`: a packed array back into the caller's order,
-    feature-major (its batch-major view is the caller's ``(B, T, F)``), zeros at the padded steps.
-    Zeroing a row and writing its real steps (31.5 % of them on the ragged row) took 0.25 ms for
-    an LSTM's h where a pass choosing between a zero and a value for every step took 0.31
-    (docs/performance.md, "Ragged batches"); two threads take half the rows each."""
-    for j in range(j0, j1):
-        row = out[j]
-        for i in range(row.size):
-            row[i] = 0
-        for k in range(src.size):
-            row[dst[k]] = a[r0 + j, src[k]]
-
-
-@nb.njit(**_JIT)
-def packed_layout(sorted_lengths, parts, T, reverse, rounding, product_rounding, order, rows, cols_x, cols_h, finals,
-                  n, width, off, pw):
-    """The tables of the packed layout (bptt.functional._packed) of sequences already in their
-    processing order (``sorted_lengths (B,)``, longest first within each part ``[parts[p],
-    parts[p + 1])``; ``order``: the caller's sequence in each column): for each step s and part p
-    the running columns ``n[s, p]``, the block ``width[s, p]`` and its first column ``off[s, p]``
-    (``off`` has T + 2 rows: block T holds the final states, row T + 1 the end), the product's
-    columns ``pw[s, p]``; ``rows (N_x,)`` the caller's flat row ``b·T + t`` of each column of blocks
-    0 … T − 1 (−1 past the running ones); ``cols_x``, ``cols_h (T·B,)`` the packed column of the
-    caller's step t of sequence b (index ``t·B + b``) in the per-step layout and in the states'
-    (block s + 1), −1 for padded steps; ``finals (B,)`` the column of each sequence's final state.
-    Block widths are the running columns of the step before rounded up to ``rounding``; the
-    products' to ``product_rounding`` (a divisor of ``rounding``). Columns: part 0's blocks
-    0 … T − 1, part 1's, then the blocks T of both (so ``off[T, 0]`` is where the steps end)."""
-    P = parts.size - 1
-    B = sorted_lengths.size
-    for p in range(P):
-        c0, c1 = parts[p], parts[p + 1]
-        for s in range(T):
-            k = 0
-            while c0 + k < c1 and sorted_lengths[c0 + k] > s:
-                k += 1
-            n[s, p] = k
-    col = 0
-    for p in range(P):  # each part's step blocks in one run of columns: the threads' never interleave
-        for s in range(T):
-            prev = parts[p + 1] - parts[p] if s == 0 else n[s - 1, p]
-            w = -(-prev // rounding) * rounding
-            width[s, p] = w
-            off[s, p] = col
-            pw[s, p] = min(w, -(-n[s, p] // product_rounding) * product_rounding)
-            col += w
-    for p in range(P):  # then the final states' blocks T: columns [0, off[T, 0]) are the steps'
-        w = -(-n[T - 1, p] // rounding) * rounding
-        width[T, p] = w
-        off[T, p] = col
-        col += w
-    off[T + 1, 0] = col
-    rows[:] = -1
-    cols_x[:] = -1
-    cols_h[:] = -1
-    for p in range(P):
-        for r in range(parts[p + 1] - parts[p]):
-            k = parts[p] + r
-            b, L = order[k], sorted_lengths[k]
-            finals[k] = off[L, p] + r
-            for s in range(L):
-                t = L - 1 - s if reverse else s
-                rows[off[s, p] + r] = b * T + t
-                cols_x[t * B + b] = off[s, p] + r
-                cols_h[t * B + b] = off[s + 1, p] + r

@@ -14,7 +14,7 @@ from .packed import _enter_step, _zero_block
 
 #: The fingerprint of the modules compiled into this module's kernels (see bptt.kernels.fingerprint;
 #: ``python -m bptt.kernels.fingerprint`` updates it; tests/kernels/test_kernel_cache.py checks it).
-COMPILED_DEPENDENCIES = "053c0860093cd08a"
+COMPILED_DEPENDENCIES = "d54539173707ca14"
 
 
 # ─────────────────────────────────────────────────────────────────────── step kernels
