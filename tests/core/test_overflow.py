@@ -91,20 +91,41 @@ def test_backward_overflow_raises_on_each_fast_driver(cell, keep_cache, fast_dri
     assert_overflow_error(excinfo, f"{cell}_backward", np.float32, "dh")
 
 
+@pytest.mark.parametrize("lengths", [None, [4, 1, 3]], ids=["full", "lengths"])
 @pytest.mark.parametrize("keep_cache", [True, False], ids=["cached", "inference"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
 @pytest.mark.parametrize("backend", ["fast", "reference"])
 @pytest.mark.parametrize("activation", ["relu", "identity"])
-def test_unbounded_rnn_forward_overflow_raises(activation, backend, dtype, keep_cache):
-    """ReLU and identity RNNs: x W of the largest finite values overflows to Inf (h is unbounded)."""
+def test_unbounded_rnn_forward_overflow_raises(activation, backend, dtype, keep_cache, lengths):
+    """ReLU and identity RNNs: x W of the largest finite values overflows to Inf (h is unbounded).
+    With lengths the fast path checks each sequence's final state in its packed layout (the
+    identity RNN's; the ReLU's, every state)."""
     B, T, I, H = 3, 4, 2, 5
     p = make_problem("rnn", B, T, I, H, seed=3, dtype=dtype)
     p["x"] = np.full((B, T, I), BIG[dtype], dtype)
     p["W"] = np.abs(p["W"]) + 1
     with pytest.raises(ValueError) as excinfo:
-        F.rnn_forward(**p, activation=activation, backend=backend, keep_cache=keep_cache)
+        F.rnn_forward(**p, activation=activation, backend=backend, keep_cache=keep_cache, lengths=lengths)
     assert_overflow_error(excinfo, "rnn_forward", dtype, "x")
     assert "the result h holds" in str(excinfo.value)
+
+
+@pytest.mark.parametrize("reverse", [False, True], ids=["forward", "reverse"])
+@pytest.mark.parametrize("backend", ["fast", "reference"])
+def test_forward_overflow_in_the_last_units_of_final_states_raises(backend, reverse):
+    """An overflow in some units only of the final states is caught: every unit is checked. All
+    lengths 1 (each final state is the first step's, no state product to spread it), W's columns
+    of the first units zero, so only units I … H − 1 overflow (the fast path reads the final
+    states from rows of its packed layout)."""
+    B, T, I, H = 3, 3, 2, 5
+    p = make_problem("rnn", B, T, I, H, seed=7, dtype=np.float32)
+    p["x"] = np.full((B, T, I), 3e38, np.float32)
+    p["W"] = np.abs(p["W"]) + 1
+    p["W"][:, :I] = 0
+    with pytest.raises(ValueError) as excinfo:
+        F.rnn_forward(**p, activation="identity", backend=backend, lengths=[1, 1, 1], reverse=reverse)
+    assert_overflow_error(excinfo, "rnn_forward", np.float32, "x")
+    assert "the result h holds Inf" in str(excinfo.value)
 
 
 @pytest.mark.parametrize("keep_cache", [True, False], ids=["cached", "inference"])

@@ -321,6 +321,29 @@ def test_packed_layout_stores_the_real_steps_only(split, rounding, dtype):
         assert pk.order[:32].tolist() == first[::2].tolist()
 
 
+def test_packed_arrays_are_aligned_and_keep_their_dtype():
+    """The running ``(H, Bp)`` arrays start on a cache line whatever their size (the two threads'
+    parts of a row then share none), the packed ``(rows, N)`` arrays from
+    ``settings.align_min_bytes`` on (their rows need not be whole cache lines); a running copy of a
+    caller's states keeps their dtype and order; the column tables are integers."""
+    from bptt.settings import settings
+
+    L = np.array([5] * 9 + [2], np.int64)  # N = 57 columns: blocks 0-4 (48) and the final states (9)
+    for dtype in (np.float32, np.float64):
+        pk = layout(L, 5, dtype=dtype)
+        assert pk.N * np.dtype(dtype).itemsize % 64  # rows that are no whole number of cache lines
+        rows = -(-settings.align_min_bytes // (pk.N * np.dtype(dtype).itemsize))
+        # several: malloc's 16-byte alignment lands on a cache line one time in four by chance
+        assert all(pk.empty(rows, dtype).ctypes.data % 64 == 0 for _ in range(8))
+        assert all(pk.empty_running(3, dtype).ctypes.data % 64 == 0 for _ in range(8))
+        a = np.arange(10 * 3, dtype=dtype).reshape(10, 3)
+        run = pk.running(a)
+        assert run.dtype == dtype and run.shape == (3, pk.Bp)
+        assert np.array_equal(run[:, :10], a[pk.order].T) and not run[:, 10:].any()
+        assert np.array_equal(pk.caller_rows(run), a)
+        assert pk.cols_x.dtype == pk.cols_h.dtype == np.int64
+
+
 def lengths_for(pattern, B, T, rng):
     """Lengths of one of :data:`PATTERNS` (tests/core/test_lengths_parity.py draws them too)."""
     if pattern == "random":
