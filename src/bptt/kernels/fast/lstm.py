@@ -335,7 +335,7 @@ def lstm_forward_packed(blas, own, A, k0, xh, gates, per_step, bias, c, keep, n,
 def lstm_backward_packed(blas, own, dh, rows, use_dh, U, Up, gates, c, dh_rec, dc_next, dh_fin, dc_fin, dz, dc, row, Wp,
                          dx, n, width, off, pw, parts, p):
     """The backward loop of part p over the packed layout (:func:`lstm_forward_packed`): ``dh``
-    the caller's ``(B·T, H)`` rows, read through ``rows`` (bptt.kernels.fast.packed.packed_layout);
+    the caller's ``(B·T, H)`` rows, read through ``rows`` (bptt.kernels.fast.packing.packed_layout);
     ``dh_fin``/``dc_fin`` ``(H, B)`` the final states' gradients, which enter each sequence's
     column of ``dh_rec``/``dc_next`` at its last real step (its first in this loop); dh0/dc0 there
     on exit. Writes dz (over ``gates`` when ``dz`` is None) and dc (over c's block s + 1 when
