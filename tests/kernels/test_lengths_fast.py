@@ -338,11 +338,18 @@ def test_packed_arrays_are_aligned_and_keep_their_dtype():
         large = [pk.empty(rows, dtype) for _ in range(8)]
         small = [pk.empty_running(3, dtype) for _ in range(8)]
         assert all(a.ctypes.data % 64 == 0 for a in large + small)
-        a = np.arange(10 * 3, dtype=dtype).reshape(10, 3)
-        run = pk.running(a)
-        assert run.dtype == dtype and run.shape == (3, pk.Bp)
-        assert np.array_equal(run[:, :10], a[pk.order].T) and not run[:, 10:].any()
-        assert np.array_equal(pk.caller_rows(run), a)
+        # running arrays wider than the batch (the micro-kernel's 16-column rounding): zeros past it,
+        # whatever the reused memory held (a freed buffer of the same size, full of ones, first)
+        pk16 = layout(L, 5, rounding=16, dtype=dtype)
+        assert pk16.Bp > 10
+        a = np.arange(1, 10 * 3 + 1, dtype=dtype).reshape(10, 3)
+        for p in (pk, pk16):
+            del_me = np.full(3 * p.Bp * np.dtype(dtype).itemsize + 64, 255, np.uint8)
+            del del_me
+            run = p.running(a)
+            assert run.dtype == dtype and run.shape == (3, p.Bp)
+            assert np.array_equal(run[:, :10], a[p.order].T) and not run[:, 10:].any()
+            assert np.array_equal(p.caller_rows(run), a)
         assert pk.cols_x.dtype == pk.cols_h.dtype == np.int64
 
 
